@@ -1,0 +1,120 @@
+"""Frontends: read a model file into tinyc IR, and give the reference that verifies it.
+
+`load_model` picks the frontend by file type.  Each frontend also provides its framework's own
+inference as the reference (onnxruntime for ONNX, torch for PyTorch, the TFLite interpreter for
+.tflite), which `tinyc verify` compares the generated C against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyc.errors import TinycError
+from tinyc.ir import Graph
+
+Reference = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+SUFFIXES = {".onnx": "onnx", ".tflite": "tflite", ".pt": "pytorch", ".pth": "pytorch",
+            ".pt2": "pytorch"}
+
+
+@dataclass
+class LoadedModel:
+    graph: Graph
+    kind: str  # "onnx" | "pytorch" | "tflite"
+    reference: Reference
+    reference_name: str
+
+
+def parse_shapes(text: str | None) -> list[tuple[int, ...]] | None:
+    """'1x3x32x32' or '1x3x32x32,1x10' (one shape per model input) -> shapes."""
+    if not text:
+        return None
+    shapes = []
+    for part in text.split(","):
+        try:
+            dims = tuple(int(d) for d in part.strip().lower().split("x"))
+        except ValueError:
+            raise TinycError(f"--input-shape '{text}' is not like 1x3x32x32 (several inputs: "
+                             "1x3x32x32,1x10)") from None
+        if not dims or min(dims) <= 0:
+            raise TinycError(f"--input-shape '{text}': every dimension must be a positive integer")
+        shapes.append(dims)
+    return shapes
+
+
+def _onnx(path: Path, shapes: list[tuple[int, ...]] | None, name: str,
+          model=None, kind: str = "onnx") -> LoadedModel:
+    from tinyc.frontends.onnx_frontend import convert, load_onnx_model
+
+    proto = load_onnx_model(path) if model is None else model
+    initializers = {t.name for t in proto.graph.initializer}
+    inputs = [v.name for v in proto.graph.input if v.name not in initializers]
+    if shapes is not None and len(shapes) != len(inputs):
+        raise TinycError(f"--input-shape gives {len(shapes)} shape(s) but the model has "
+                         f"{len(inputs)} input(s): {', '.join(inputs)}")
+    overrides = dict(zip(inputs, shapes, strict=True)) if shapes else None
+    graph = convert(proto, str(path), overrides, name)
+
+    def reference(values: list[np.ndarray]) -> list[np.ndarray]:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(proto.SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+        return session.run(None, dict(zip(inputs, values, strict=True)))
+
+    return LoadedModel(graph, kind, reference, "onnxruntime")
+
+
+def _pytorch(path: Path, shapes: list[tuple[int, ...]] | None, name: str) -> LoadedModel:
+    import onnx
+
+    from tinyc.frontends.pytorch_frontend import load_torch, run_torch, to_onnx_bytes
+
+    model = load_torch(path)
+    shapes = shapes or model.input_shapes
+    if shapes is None:
+        raise TinycError(f"{path}: a PyTorch model does not record its input shape; give it "
+                         "with --input-shape (e.g. 1x3x32x32)")
+    proto = onnx.load_from_string(to_onnx_bytes(model, shapes))
+    loaded = _onnx(path, shapes, name, model=proto, kind="pytorch")
+    return LoadedModel(loaded.graph, "pytorch", lambda values: run_torch(model, values), "torch")
+
+
+def _tflite(path: Path, shapes: list[tuple[int, ...]] | None, name: str) -> LoadedModel:
+    from tinyc.frontends.tflite_frontend import convert_tflite
+
+    graph = convert_tflite(path, name)
+
+    def reference(values: list[np.ndarray]) -> list[np.ndarray]:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(path))
+        interpreter.allocate_tensors()
+        for detail, value in zip(interpreter.get_input_details(), values, strict=True):
+            interpreter.set_tensor(detail["index"], value.astype(detail["dtype"]))
+        interpreter.invoke()
+        return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+
+    return LoadedModel(graph, "tflite", reference, "litert")
+
+
+def load_model(path: Path, input_shape: str | None = None, name: str = "model") -> LoadedModel:
+    path = Path(path)
+    if not path.exists():
+        raise TinycError(f"{path}: no such file")
+    if path.is_dir():
+        raise TinycError(f"{path}: is a directory, not a model file")
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise TinycError(f"{path}: unknown model format '{path.suffix}'; tinyc reads .onnx, "
+                         ".tflite, .pt / .pth (TorchScript or pickled nn.Module) and .pt2 "
+                         "(torch.export)")
+    shapes = parse_shapes(input_shape)
+    return {"onnx": _onnx, "pytorch": _pytorch, "tflite": _tflite}[kind](path, shapes, name)

@@ -1,0 +1,92 @@
+"""GraphBuilder: how frontends construct IR.
+
+Every node is shape-inferred as it is added, and a node whose inputs are all constants is
+evaluated on the spot (constant folding during import), so a frontend can read shapes that an
+exported graph computes at run time (Shape -> Gather -> Concat -> Reshape) as plain constants.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinyc import ops
+from tinyc.errors import TinycError
+from tinyc.ir import Graph, Node, Tensor
+
+
+class GraphBuilder:
+    def __init__(self, name: str) -> None:
+        self.graph = Graph(name, {}, [], [], [])
+
+    def add_input(self, name: str, shape: tuple[int, ...], dtype: str) -> None:
+        self.graph.tensors[name] = Tensor(name, shape, dtype)
+        self.graph.inputs.append(name)
+
+    def add_const(self, name: str, value: np.ndarray) -> str:
+        """A named constant (an initializer); returns the name actually used."""
+        value = np.ascontiguousarray(value)
+        if name in self.graph.tensors:
+            name = self.graph.unique_name(name)
+        self.graph.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
+        return name
+
+    def const(self, name: str) -> np.ndarray | None:
+        return self.graph.const(name)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.graph.tensors[name].shape
+
+    def dtype(self, name: str) -> str:
+        return self.graph.tensors[name].dtype
+
+    def add(self, op: str, name: str, inputs: list[str], attrs: dict[str, Any],
+            outputs: list[str] | None = None, fold: bool = True) -> list[str]:
+        """Add a node; returns its output names (fresh ones when `outputs` is None).
+
+        With `fold`, a node whose inputs are all constants is evaluated instead of added."""
+        name = self.graph.unique_name(name or op.lower())
+        if outputs is None:
+            outputs = [self.graph.unique_name(f"{name}_out")]
+        node = Node(op, name, list(inputs), list(outputs), attrs)
+        opdef = ops.get(node)
+        inferred = opdef.infer(node, self.graph)
+        values = [self.const(t) for t in node.inputs if t]
+        if fold and all(v is not None for v in values):
+            results = opdef.evaluate(node, [self.const(t) for t in node.inputs])
+            for out, value in zip(outputs, results, strict=True):
+                self.graph.tensors[out] = Tensor(out, tuple(value.shape), str(value.dtype),
+                                                 np.ascontiguousarray(value))
+            return outputs
+        for out, (shape, dtype) in zip(outputs, inferred, strict=True):
+            if out in self.graph.tensors:
+                raise TinycError(f"tensor '{out}' is produced twice (node '{name}'); "
+                                 "the model is malformed")
+            self.graph.tensors[out] = Tensor(out, tuple(int(d) for d in shape), dtype)
+        self.graph.nodes.append(node)
+        return outputs
+
+    def alias(self, name: str, existing: str) -> None:
+        """Make `name` refer to the same value as `existing` (Identity, Dropout in inference)."""
+        value = self.const(existing)
+        if value is not None:
+            self.graph.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
+            return
+        self.add("Reshape", "", [existing], {"shape": self.shape(existing)}, outputs=[name])
+
+    def finish(self, outputs: list[str]) -> Graph:
+        graph = self.graph
+        for out in outputs:
+            if out not in graph.tensors:
+                raise TinycError(f"model output '{out}' is never produced; the model is malformed")
+            if graph.tensors[out].is_const:
+                # An output that folded to a constant still has to be written by the program.
+                value = graph.tensors[out].data
+                const = self.add_const(f"{out}_value", value)
+                del graph.tensors[out]
+                self.add("Expand", f"{out}_const", [const], {"shape": value.shape},
+                         outputs=[out], fold=False)
+        graph.outputs = list(outputs)
+        graph.remove_unused_tensors()
+        return graph

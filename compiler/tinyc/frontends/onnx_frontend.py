@@ -1,0 +1,519 @@
+"""ONNX frontend (opsets 13 to 21): an onnx.ModelProto to tinyc IR.
+
+Each supported ONNX operator has one converter below, registered in CONVERTERS under the name
+the ONNX specification gives it.  A converter reads the node's attributes and constant inputs,
+resolves every default and opset difference (auto_pad into explicit pads, Clip's min/max inputs,
+axes given as inputs, negative axes), and adds canonical IR nodes through the GraphBuilder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from tinyc.errors import TinycError, UnsupportedOperator
+from tinyc.frontends.builder import GraphBuilder
+from tinyc.ir import Graph
+from tinyc.ops.movement import slice_length
+
+MIN_OPSET, MAX_OPSET = 13, 21
+
+ONNX_DTYPES = {
+    onnx.TensorProto.FLOAT: "float32",
+    onnx.TensorProto.INT8: "int8",
+    onnx.TensorProto.UINT8: "uint8",
+    onnx.TensorProto.INT16: "int16",
+    onnx.TensorProto.INT32: "int32",
+    onnx.TensorProto.INT64: "int64",
+    onnx.TensorProto.BOOL: "bool",
+}
+
+
+class NodeContext:
+    """One ONNX node being converted: attribute and constant-input access with clear errors."""
+
+    def __init__(self, b: GraphBuilder, node: onnx.NodeProto, opset: int) -> None:
+        self.b = b
+        self.node = node
+        self.opset = opset
+        self.name = node.name or f"{node.op_type}_{node.output[0]}"
+        self.attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+    def attr(self, key: str, default=None):
+        value = self.attrs.get(key, default)
+        if isinstance(value, bytes):
+            return value.decode()
+        if isinstance(value, onnx.TensorProto):
+            return numpy_helper.to_array(value)
+        return value
+
+    def input(self, i: int) -> str:
+        return self.node.input[i] if i < len(self.node.input) else ""
+
+    def const_input(self, i: int, what: str) -> np.ndarray | None:
+        """The value of optional input i, which must be a constant when present."""
+        name = self.input(i)
+        if not name:
+            return None
+        value = self.b.const(name)
+        if value is None:
+            self.unsupported(f"its {what} (input {i}) is computed at run time; tinyc needs it "
+                             "constant (export with static shapes)")
+        return value
+
+    def unsupported(self, why: str):
+        raise UnsupportedOperator(f"{self.node.op_type} node '{self.name}': {why}")
+
+    def rank(self, i: int = 0) -> int:
+        return len(self.b.shape(self.input(i)))
+
+    def axis(self, value: int, rank: int | None = None) -> int:
+        rank = self.rank() if rank is None else rank
+        if not -rank <= value < rank:
+            self.unsupported(f"axis {value} is out of range for rank {rank}")
+        return value % rank
+
+    def emit(self, op: str, inputs: list[str], attrs: dict, last: bool = True) -> list[str]:
+        """Add an IR node; the last node of a conversion writes the ONNX node's outputs."""
+        outputs = list(self.node.output) if last else None
+        return self.b.add(op, self.name, inputs, attrs, outputs)
+
+
+Converter = Callable[[NodeContext], None]
+CONVERTERS: dict[str, Converter] = {}
+
+
+def converter(*names: str) -> Callable[[Converter], Converter]:
+    def register(fn: Converter) -> Converter:
+        for name in names:
+            CONVERTERS[name] = fn
+        return fn
+
+    return register
+
+
+# ---- convolution and pooling -----------------------------------------------------------------
+def _spatial_attrs(c: NodeContext, kernel: tuple[int, ...], transpose: bool = False) -> dict:
+    nsp = len(kernel)
+    strides = tuple(c.attr("strides", [1] * nsp))
+    dilations = tuple(c.attr("dilations", [1] * nsp))
+    pads = list(c.attr("pads", [0] * (2 * nsp)))
+    auto_pad = c.attr("auto_pad", "NOTSET")
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER") and not transpose:
+        in_sp = c.b.shape(c.input(0))[2:]
+        for i in range(nsp):
+            out = -(-in_sp[i] // strides[i])
+            total = max(0, (out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - in_sp[i])
+            small, large = total // 2, total - total // 2
+            pads[i], pads[i + nsp] = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+    elif auto_pad == "VALID":
+        pads = [0] * (2 * nsp)
+    elif auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER"):
+        c.unsupported(f"auto_pad {auto_pad}")
+    return {"kernel_shape": tuple(kernel), "strides": strides, "dilations": dilations,
+            "pads": tuple(pads), "channels_last": False}
+
+
+@converter("Conv")
+def _conv(c: NodeContext) -> None:
+    w = c.input(1)
+    if c.b.const(w) is None:
+        c.unsupported("its weights are computed at run time; tinyc needs constant weights")
+    kernel = tuple(c.attr("kernel_shape", c.b.shape(w)[2:]))
+    if len(kernel) not in (1, 2, 3):
+        c.unsupported(f"{len(kernel)}-D convolution (1-D, 2-D and 3-D are supported)")
+    attrs = _spatial_attrs(c, kernel) | {"group": c.attr("group", 1)}
+    c.emit("Conv", [c.input(0), w, c.input(2)], attrs)
+
+
+@converter("ConvTranspose")
+def _conv_transpose(c: NodeContext) -> None:
+    w = c.input(1)
+    if c.b.const(w) is None:
+        c.unsupported("its weights are computed at run time; tinyc needs constant weights")
+    kernel = tuple(c.attr("kernel_shape", c.b.shape(w)[2:]))
+    nsp = len(kernel)
+    attrs = _spatial_attrs(c, kernel, transpose=True)
+    attrs["group"] = c.attr("group", 1)
+    attrs["output_padding"] = tuple(c.attr("output_padding", [0] * nsp))
+    output_shape = c.attr("output_shape")
+    auto_pad = c.attr("auto_pad", "NOTSET")
+    in_sp = c.b.shape(c.input(0))[2:]
+    s, d, op = attrs["strides"], attrs["dilations"], attrs["output_padding"]
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        target = list(output_shape)[-nsp:] if output_shape is not None else [
+            in_sp[i] * s[i] for i in range(nsp)]
+        pads = [0] * (2 * nsp)
+        for i in range(nsp):
+            total = s[i] * (in_sp[i] - 1) + op[i] + ((kernel[i] - 1) * d[i] + 1) - target[i]
+            if total < 0:
+                c.unsupported(f"output_shape {target} is larger than the input allows")
+            lower = total // 2 if auto_pad != "SAME_LOWER" else total - total // 2
+            pads[i], pads[i + nsp] = lower, total - lower
+        attrs["pads"] = tuple(pads)
+    c.emit("ConvTranspose", [c.input(0), w, c.input(2)], attrs)
+
+
+@converter("MaxPool", "AveragePool")
+def _pool(c: NodeContext) -> None:
+    if len(c.node.output) > 1 and c.node.output[1]:
+        c.unsupported("the Indices output of MaxPool")
+    kernel = tuple(c.attr("kernel_shape"))
+    attrs = _spatial_attrs(c, kernel)
+    if c.node.op_type == "AveragePool" and any(d != 1 for d in attrs["dilations"]):
+        c.unsupported("dilated AveragePool")
+    if c.attr("storage_order", 0):
+        c.unsupported("storage_order=1")
+    attrs |= {"ceil_mode": c.attr("ceil_mode", 0),
+              "count_include_pad": c.attr("count_include_pad", 0)}
+    c.emit(c.node.op_type, [c.input(0)], attrs)
+
+
+@converter("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(c: NodeContext) -> None:
+    op = "ReduceMean" if c.node.op_type == "GlobalAveragePool" else "ReduceMax"
+    c.emit(op, [c.input(0)], {"axes": tuple(range(2, c.rank()))})
+
+
+@converter("BatchNormalization")
+def _batchnorm(c: NodeContext) -> None:
+    if c.attr("training_mode", 0):
+        c.unsupported("training_mode=1 (export the model in eval mode)")
+    for i in range(1, 5):
+        c.const_input(i, "statistics")
+    c.emit("BatchNormalization", [c.input(i) for i in range(5)],
+           {"epsilon": float(c.attr("epsilon", 1e-5)), "channels_last": False})
+
+
+# ---- matrix products ---------------------------------------------------------------------------
+@converter("Gemm")
+def _gemm(c: NodeContext) -> None:
+    c.emit("Gemm", [c.input(0), c.input(1), c.input(2)], {
+        "alpha": float(c.attr("alpha", 1.0)), "beta": float(c.attr("beta", 1.0)),
+        "transA": c.attr("transA", 0), "transB": c.attr("transB", 0)})
+
+
+@converter("MatMul")
+def _matmul(c: NodeContext) -> None:
+    c.emit("MatMul", [c.input(0), c.input(1)], {})
+
+
+# ---- elementwise ---------------------------------------------------------------------------------
+@converter("Add", "Sub", "Mul", "Div", "Pow", "PRelu")
+def _binary(c: NodeContext) -> None:
+    if c.node.op_type == "Pow" and c.b.dtype(c.input(0)) != c.b.dtype(c.input(1)):
+        exponent = c.b.const(c.input(1))
+        if exponent is None:
+            c.unsupported("a run-time exponent of another dtype than the base")
+        base_dtype = c.b.dtype(c.input(0))
+        c.emit("Pow", [c.input(0), c.b.add_const(f"{c.name}_exp", exponent.astype(base_dtype))],
+               {})
+        return
+    c.emit(c.node.op_type, [c.input(0), c.input(1)], {})
+
+
+@converter("Max", "Min", "Sum")
+def _variadic(c: NodeContext) -> None:
+    op = {"Max": "Max", "Min": "Min", "Sum": "Add"}[c.node.op_type]
+    inputs = list(c.node.input)
+    if len(inputs) == 1:
+        c.b.alias(c.node.output[0], inputs[0])
+        return
+    acc = inputs[0]
+    for i, other in enumerate(inputs[1:], start=2):
+        acc = c.emit(op, [acc, other], {}, last=i == len(inputs))[0]
+
+
+UNARY_ATTRS = {
+    "LeakyRelu": {"alpha": 0.01},
+    "HardSigmoid": {"alpha": 0.2, "beta": 0.5},
+    "Elu": {"alpha": 1.0},
+    "Selu": {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
+}
+
+
+@converter("Sigmoid", "Tanh", "HardSwish", "Exp", "Log", "Abs", "Neg", "Sqrt", "Reciprocal",
+           "Floor", "Ceil", "Erf", "Softplus", "LeakyRelu", "HardSigmoid", "Elu", "Selu", "Gelu")
+def _unary(c: NodeContext) -> None:
+    attrs = {k: float(c.attr(k, v)) for k, v in UNARY_ATTRS.get(c.node.op_type, {}).items()}
+    if c.node.op_type == "Gelu" and c.attr("approximate", "none") != "none":
+        c.unsupported(f"approximate={c.attr('approximate')} (only the exact erf form)")
+    c.emit(c.node.op_type, [c.input(0)], attrs)
+
+
+@converter("Relu")
+def _relu(c: NodeContext) -> None:
+    c.emit("Relu", [c.input(0)], {"act_min": 0.0, "act_max": float("inf")})
+
+
+@converter("Clip")
+def _clip(c: NodeContext) -> None:
+    lo = c.const_input(1, "min")
+    hi = c.const_input(2, "max")
+    attrs = {"act_min": float(lo.reshape(-1)[0]) if lo is not None else float("-inf"),
+             "act_max": float(hi.reshape(-1)[0]) if hi is not None else float("inf")}
+    c.emit("Clip", [c.input(0)], attrs)
+
+
+# ---- reductions and softmax ---------------------------------------------------------------------
+@converter("ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum")
+def _reduce(c: NodeContext) -> None:
+    axes_from_input = c.node.op_type == "ReduceSum" or c.opset >= 18
+    axes = c.const_input(1, "axes") if axes_from_input else c.attr("axes")
+    rank = c.rank()
+    if axes is None or len(axes) == 0:
+        if c.attr("noop_with_empty_axes", 0):
+            c.b.alias(c.node.output[0], c.input(0))
+            return
+        axes = range(rank)
+    axes = tuple(sorted(c.axis(int(a)) for a in axes))
+    keepdims = c.attr("keepdims", 1)
+    reduced = c.emit(c.node.op_type, [c.input(0)], {"axes": axes}, last=bool(keepdims))
+    if not keepdims:
+        shape = tuple(d for i, d in enumerate(c.b.shape(c.input(0))) if i not in axes)
+        c.emit("Reshape", reduced, {"shape": shape})
+
+
+@converter("Softmax", "LogSoftmax")
+def _softmax(c: NodeContext) -> None:
+    c.emit(c.node.op_type, [c.input(0)], {"axis": c.axis(c.attr("axis", -1))})
+
+
+# ---- shape and data movement ------------------------------------------------------------------
+def _reshape_to(c: NodeContext, shape: tuple[int, ...]) -> None:
+    c.emit("Reshape", [c.input(0)], {"shape": tuple(int(d) for d in shape)})
+
+
+@converter("Reshape")
+def _reshape(c: NodeContext) -> None:
+    target = [int(d) for d in c.const_input(1, "target shape")]
+    in_shape = c.b.shape(c.input(0))
+    if not c.attr("allowzero", 0):
+        target = [in_shape[i] if d == 0 else d for i, d in enumerate(target)]
+    if -1 in target:
+        known = int(np.prod([d for d in target if d != -1]))
+        target[target.index(-1)] = int(np.prod(in_shape)) // max(known, 1)
+    if int(np.prod(target)) != int(np.prod(in_shape)):
+        c.unsupported(f"cannot reshape {list(in_shape)} to {target}")
+    _reshape_to(c, tuple(target))
+
+
+@converter("Flatten")
+def _flatten(c: NodeContext) -> None:
+    shape = c.b.shape(c.input(0))
+    axis = c.axis(c.attr("axis", 1), len(shape) + 1)
+    _reshape_to(c, (int(np.prod(shape[:axis])), int(np.prod(shape[axis:]))))
+
+
+@converter("Squeeze")
+def _squeeze(c: NodeContext) -> None:
+    shape = c.b.shape(c.input(0))
+    axes = c.const_input(1, "axes")
+    if axes is None:
+        axes = [i for i, d in enumerate(shape) if d == 1]
+    axes = {c.axis(int(a)) for a in axes}
+    _reshape_to(c, tuple(d for i, d in enumerate(shape) if i not in axes))
+
+
+@converter("Unsqueeze")
+def _unsqueeze(c: NodeContext) -> None:
+    shape = list(c.b.shape(c.input(0)))
+    axes = c.const_input(1, "axes")
+    out_rank = len(shape) + len(axes)
+    for a in sorted(c.axis(int(a), out_rank) for a in axes):
+        shape.insert(a, 1)
+    _reshape_to(c, tuple(shape))
+
+
+@converter("Identity", "Dropout")
+def _identity(c: NodeContext) -> None:
+    if len(c.node.output) > 1 and c.node.output[1]:
+        c.unsupported("the mask output of Dropout")
+    c.b.alias(c.node.output[0], c.input(0))
+
+
+@converter("Transpose")
+def _transpose(c: NodeContext) -> None:
+    perm = c.attr("perm") or list(reversed(range(c.rank())))
+    c.emit("Transpose", [c.input(0)], {"perm": tuple(perm)})
+
+
+@converter("Slice")
+def _slice(c: NodeContext) -> None:
+    shape = c.b.shape(c.input(0))
+    rank = len(shape)
+    starts = c.const_input(1, "starts")
+    ends = c.const_input(2, "ends")
+    axes = c.const_input(3, "axes")
+    steps = c.const_input(4, "steps")
+    axes = range(len(starts)) if axes is None else [c.axis(int(a)) for a in axes]
+    steps = [1] * len(starts) if steps is None else [int(s) for s in steps]
+    full_start, full_end, full_step = [0] * rank, list(shape), [1] * rank
+    for a, s, e, st in zip(axes, starts, ends, steps, strict=True):
+        dim = shape[a]
+        s, e = int(s), int(e)
+        s = s + dim if s < 0 else s
+        e = e + dim if e < 0 else e
+        if st > 0:
+            s, e = min(max(s, 0), dim), min(max(e, 0), dim)
+        else:
+            s, e = min(max(s, 0), dim - 1), min(max(e, -1), dim - 1)
+        full_start[a], full_end[a], full_step[a] = s, e, st
+    attrs = {"starts": tuple(full_start), "ends": tuple(full_end), "steps": tuple(full_step)}
+    if all(slice_length(s, e, st) == d and st == 1
+           for s, e, st, d in zip(full_start, full_end, full_step, shape, strict=True)):
+        c.b.alias(c.node.output[0], c.input(0))
+        return
+    c.emit("Slice", [c.input(0)], attrs)
+
+
+@converter("Concat")
+def _concat(c: NodeContext) -> None:
+    # Empty inputs (zero extent on the axis) contribute nothing; ONNX allows them.
+    inputs = [t for t in c.node.input if int(np.prod(c.b.shape(t))) > 0] or [c.input(0)]
+    c.emit("Concat", inputs, {"axis": c.axis(c.attr("axis"))})
+
+
+@converter("Pad")
+def _pad(c: NodeContext) -> None:
+    mode = c.attr("mode", "constant")
+    if mode not in ("constant", "reflect", "edge"):
+        c.unsupported(f"mode '{mode}'")
+    pads = [int(p) for p in c.const_input(1, "pads")]
+    value = c.const_input(2, "constant value")
+    axes = c.const_input(3, "axes")
+    rank = c.rank()
+    if axes is not None:
+        full = [0] * (2 * rank)
+        n = len(axes)
+        for i, a in enumerate(axes):
+            a = c.axis(int(a))
+            full[a], full[a + rank] = pads[i], pads[i + n]
+        pads = full
+    value = 0.0 if value is None or value.size == 0 else float(value.reshape(-1)[0])
+    c.emit("Pad", [c.input(0)], {"pads": tuple(pads), "mode": mode, "value": value})
+
+
+@converter("Expand")
+def _expand(c: NodeContext) -> None:
+    shape = tuple(int(d) for d in c.const_input(1, "shape"))
+    c.emit("Expand", [c.input(0)], {"shape": shape})
+
+
+@converter("Shape")
+def _shape(c: NodeContext) -> None:
+    rank = c.rank()
+    c.emit("Shape", [c.input(0)], {"start": c.attr("start", 0), "end": c.attr("end", rank)})
+
+
+@converter("Gather")
+def _gather(c: NodeContext) -> None:
+    c.emit("Gather", [c.input(0), c.input(1)], {"axis": c.axis(c.attr("axis", 0))})
+
+
+@converter("Cast")
+def _cast(c: NodeContext) -> None:
+    to = ONNX_DTYPES.get(c.attr("to"))
+    if to is None:
+        c.unsupported(f"cast to ONNX type {c.attr('to')}")
+    c.emit("Cast", [c.input(0)], {"to": to})
+
+
+@converter("ConstantOfShape")
+def _constant_of_shape(c: NodeContext) -> None:
+    shape = tuple(int(d) for d in c.const_input(0, "shape"))
+    value = c.attr("value")
+    value = np.zeros(1, np.float32) if value is None else value
+    c.b.add_const(c.node.output[0], np.full(shape, value.reshape(-1)[0], dtype=value.dtype))
+
+
+@converter("Range")
+def _range(c: NodeContext) -> None:
+    c.emit("Range", [c.input(0), c.input(1), c.input(2)], {})
+
+
+@converter("Constant")
+def _constant(c: NodeContext) -> None:
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in c.attrs:
+            value = c.attr(key)
+            dtype = np.float32 if "float" in key else np.int64
+            c.b.add_const(c.node.output[0], np.asarray(value, dtype=None if key == "value"
+                                                       else dtype))
+            return
+    c.unsupported("a Constant without a numeric value")
+
+
+# ---- model loading -----------------------------------------------------------------------------
+def _opset(model: onnx.ModelProto, path: str) -> int:
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return entry.version
+    raise TinycError(f"{path}: the model declares no default-domain opset; is it ONNX?")
+
+
+def _input_shape(value: onnx.ValueInfoProto, override: tuple[int, ...] | None,
+                 path: str) -> tuple[int, ...]:
+    dims = value.type.tensor_type.shape.dim
+    if override is not None:
+        if len(override) != len(dims) and dims:
+            raise TinycError(f"--input-shape {'x'.join(map(str, override))} has rank "
+                             f"{len(override)} but model input '{value.name}' has rank {len(dims)}")
+        return override
+    shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+    if shape and shape[0] is None and all(d is not None for d in shape[1:]):
+        shape[0] = 1  # a symbolic batch dimension: microcontrollers run one sample at a time
+    if any(d is None for d in shape):
+        spelled = "x".join("?" if d is None else str(d) for d in shape)
+        raise TinycError(f"{path}: input '{value.name}' has dynamic shape {spelled}; "
+                         "give its shape with --input-shape (e.g. 1x3x32x32)")
+    return tuple(shape)
+
+
+def load_onnx_model(path: Path) -> onnx.ModelProto:
+    try:
+        return onnx.load(str(path))
+    except Exception as exc:  # protobuf raises several unrelated types for a corrupt file
+        raise TinycError(f"{path}: not a readable ONNX model ({type(exc).__name__}); "
+                         "check the file") from None
+
+
+def convert(model: onnx.ModelProto, path: str = "model.onnx",
+            input_shapes: dict[str, tuple[int, ...]] | None = None,
+            name: str = "model") -> Graph:
+    """Convert an ONNX model into tinyc IR.  `input_shapes` overrides graph input shapes."""
+    opset = _opset(model, path)
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise TinycError(f"{path}: opset {opset} is not supported (tinyc reads opsets "
+                         f"{MIN_OPSET}-{MAX_OPSET}); re-export with opset_version=17")
+    g = model.graph
+    b = GraphBuilder(name)
+    initializers = {t.name for t in g.initializer}
+    for t in g.initializer:
+        b.add_const(t.name, numpy_helper.to_array(t))
+    overrides = input_shapes or {}
+    real_inputs = [v for v in g.input if v.name not in initializers]
+    for v in real_inputs:
+        elem = v.type.tensor_type.elem_type
+        dtype = ONNX_DTYPES.get(elem)
+        if dtype is None:
+            raise TinycError(f"{path}: input '{v.name}' has ONNX element type {elem}, which "
+                             "tinyc does not support")
+        override = overrides.get(v.name)
+        if override is None and len(real_inputs) == 1 and "" in overrides:
+            override = overrides[""]
+        b.add_input(v.name, _input_shape(v, override, path), dtype)
+    for node in g.node:
+        if node.domain not in ("", "ai.onnx"):
+            raise UnsupportedOperator(f"operator {node.domain}.{node.op_type} (node "
+                                      f"'{node.name}') is not supported by tinyc")
+        fn = CONVERTERS.get(node.op_type)
+        if fn is None:
+            raise UnsupportedOperator(f"operator {node.op_type} (node '{node.name}') is not "
+                                      "supported by tinyc")
+        fn(NodeContext(b, node, opset))
+    return b.finish([o.name for o in g.output])

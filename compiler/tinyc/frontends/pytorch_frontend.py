@@ -1,0 +1,141 @@
+"""PyTorch frontend: TorchScript `.pt`, pickled `nn.Module` `.pt`, ExportedProgram `.pt2`.
+
+The model is exported to ONNX in memory and read by the ONNX frontend, so there is one
+operator mapping to maintain.  The exporter is torch's TorchScript-based one
+(`torch.onnx.export(..., dynamo=False)`): it accepts all three kinds of saved model (a
+ScriptModule cannot go through the dynamo exporter), needs no onnxscript, takes milliseconds
+instead of seconds, and folds constants (eval-mode BatchNorm statistics, shape arithmetic) as it
+traces.  An ExportedProgram is exported through its `.module()`; its recorded example input
+shapes serve as the default input shapes.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinyc.errors import TinycError
+
+OPSET = 17
+
+
+@dataclass
+class TorchModel:
+    module: Any  # a callable torch module in eval mode
+    input_shapes: list[tuple[int, ...]] | None  # known from the file (ExportedProgram), else None
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        raise TinycError("PyTorch models need torch; install it with `pip install torch==2.13.0` "
+                         "(make setup does)") from None
+    return torch
+
+
+def _frozen(module):
+    """`module` in eval mode with gradients off, so tracing records weights as constants."""
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("/constants.pkl") or "/code/" in n for n in z.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def load_torch(path: Path) -> TorchModel:
+    torch = _import_torch()
+    if path.suffix == ".pt2":
+        try:
+            program = torch.export.load(str(path))
+        except Exception as exc:
+            raise TinycError(f"{path}: not a readable ExportedProgram ({type(exc).__name__}); "
+                             "save it with torch.export.save") from None
+        module = program.module()
+        for p in module.parameters():
+            p.requires_grad_(False)
+        shapes = [tuple(n.meta["val"].shape) for n in program.graph.nodes
+                  if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+        return TorchModel(_CallOnly(module), shapes)
+    if _is_torchscript(path):
+        try:
+            return TorchModel(_frozen(torch.jit.load(str(path), map_location="cpu")), None)
+        except Exception as exc:
+            raise TinycError(f"{path}: not a readable TorchScript model "
+                             f"({type(exc).__name__}); save it with torch.jit.save") from None
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise TinycError(f"{path}: the pickled model's class cannot be imported ({exc}); put its "
+                         "module on PYTHONPATH, or save the model with torch.jit.save or "
+                         "torch.export.save instead") from None
+    except Exception as exc:
+        raise TinycError(f"{path}: not a readable PyTorch file ({type(exc).__name__})") from None
+    if isinstance(obj, dict):
+        raise TinycError(f"{path}: holds a state_dict (weights only), not a model; save the "
+                         "module itself (torch.save(model), torch.jit.save or torch.export.save)")
+    if not isinstance(obj, torch.nn.Module):
+        raise TinycError(f"{path}: holds a {type(obj).__name__}, not a torch.nn.Module")
+    return TorchModel(_frozen(obj), None)
+
+
+class _CallOnly:
+    """Wraps an ExportedProgram's module: callable, but invisible to `.train()` (which the
+    exported module refuses) when wrapped in a plain nn.Module for tracing."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+
+    def __call__(self, *args):
+        return self.module(*args)
+
+
+def _traceable(model: TorchModel):
+    torch = _import_torch()
+    if not isinstance(model.module, _CallOnly):
+        return model.module
+
+    class Wrapper(torch.nn.Module):
+        def forward(self, *args):
+            return model.module(*args)
+
+    return Wrapper()
+
+
+def to_onnx_bytes(model: TorchModel, input_shapes: list[tuple[int, ...]]) -> bytes:
+    torch = _import_torch()
+    example = tuple(torch.zeros(s) for s in input_shapes)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(_traceable(model), example, buffer, dynamo=False,
+                              opset_version=OPSET, do_constant_folding=True)
+        except Exception as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise TinycError(f"PyTorch could not export the model to ONNX with input shapes "
+                             f"{[list(s) for s in input_shapes]}: {type(exc).__name__}: "
+                             f"{message[:200]}") from None
+    return buffer.getvalue()
+
+
+def run_torch(model: TorchModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The PyTorch reference: the model's own forward on the same inputs."""
+    torch = _import_torch()
+    with torch.no_grad():
+        out = model.module(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs))
+    outs = out if isinstance(out, list | tuple) else [out]
+    return [o.detach().numpy() for o in outs]

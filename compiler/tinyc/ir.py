@@ -1,0 +1,172 @@
+"""tinyc's graph IR: the one representation every frontend produces and every pass consumes.
+
+A Graph is a list of Nodes in topological order over named Tensors.  A Tensor with `data` is a
+constant (weights, folded values); every other tensor is an activation that the memory planner
+places in the arena.  Shapes are static and fully known after shape inference; the dtype is a
+numpy dtype name.  Node attributes are plain Python values (ints, floats, tuples, strings),
+already normalised by the frontend into the canonical form the operator's definition in
+`tinyc.ops` documents, so passes never see frontend-specific spellings.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tinyc.errors import TinycError
+
+DTYPES = ("float32", "int8", "uint8", "int16", "int32", "int64", "bool")
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    data: np.ndarray | None = None
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class Node:
+    op: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def input(self, i: int) -> str:
+        """The i-th input's tensor name, or '' when that optional input is absent."""
+        return self.inputs[i] if i < len(self.inputs) else ""
+
+
+@dataclass
+class Graph:
+    name: str
+    tensors: dict[str, Tensor]
+    nodes: list[Node]
+    inputs: list[str]
+    outputs: list[str]
+    _counter: itertools.count = field(default_factory=itertools.count, repr=False)
+
+    # ---- queries -------------------------------------------------------------------------
+    def tensor(self, name: str) -> Tensor:
+        return self.tensors[name]
+
+    def const(self, name: str) -> np.ndarray | None:
+        """The value of tensor `name` if it is a constant, else None ('' is absent: None)."""
+        if not name:
+            return None
+        return self.tensors[name].data
+
+    def producer(self, name: str) -> Node | None:
+        for node in self.nodes:
+            if name in node.outputs:
+                return node
+        return None
+
+    def consumers(self, name: str) -> list[Node]:
+        return [node for node in self.nodes if name in node.inputs]
+
+    def is_output(self, name: str) -> bool:
+        return name in self.outputs
+
+    # ---- construction ----------------------------------------------------------------------
+    def unique_name(self, hint: str) -> str:
+        name = hint
+        while name in self.tensors or any(n.name == name for n in self.nodes):
+            name = f"{hint}_{next(self._counter)}"
+        return name
+
+    def add_tensor(self, hint: str, shape: tuple[int, ...], dtype: str = "float32") -> str:
+        name = self.unique_name(hint)
+        self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), dtype)
+        return name
+
+    def add_const(self, hint: str, value: np.ndarray) -> str:
+        value = np.ascontiguousarray(value)
+        name = self.unique_name(hint)
+        self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
+        return name
+
+    def set_const(self, name: str, value: np.ndarray) -> None:
+        """Replace a constant's value (and so its shape and dtype)."""
+        value = np.ascontiguousarray(value)
+        self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
+
+    def replace_uses(self, old: str, new: str) -> None:
+        """Make every consumer (and the graph outputs) read `new` instead of `old`."""
+        for node in self.nodes:
+            node.inputs = [new if t == old else t for t in node.inputs]
+        self.outputs = [new if t == old else t for t in self.outputs]
+
+    def remove_unused_tensors(self) -> None:
+        used = set(self.inputs) | set(self.outputs)
+        for node in self.nodes:
+            used.update(node.inputs)
+            used.update(node.outputs)
+        self.tensors = {k: v for k, v in self.tensors.items() if k in used}
+
+    # ---- checking --------------------------------------------------------------------------
+    def verify(self) -> None:
+        """Check the IR's invariants; raise AssertionError naming the first violation.
+
+        Run between passes in tests: every tensor referenced exists, each activation has
+        exactly one producer which comes before all its consumers, node names are unique,
+        graph inputs are not constants, and dtypes are known.
+        """
+        defined = set(self.inputs)
+        names: set[str] = set()
+        for tensor_name, tensor in self.tensors.items():
+            assert tensor.name == tensor_name, f"tensor key {tensor_name} != {tensor.name}"
+            assert tensor.dtype in DTYPES, f"tensor {tensor_name}: dtype {tensor.dtype}"
+            if tensor.is_const:
+                assert tuple(tensor.data.shape) == tensor.shape, f"{tensor_name}: shape/data"
+                defined.add(tensor_name)
+        for name in self.inputs:
+            assert not self.tensors[name].is_const, f"graph input {name} is a constant"
+        for node in self.nodes:
+            assert node.name not in names, f"duplicate node name {node.name}"
+            names.add(node.name)
+            for t in node.inputs:
+                assert t == "" or t in self.tensors, f"{node.name}: unknown input {t}"
+                assert t == "" or t in defined, f"{node.name}: input {t} used before defined"
+            for t in node.outputs:
+                assert t in self.tensors, f"{node.name}: unknown output {t}"
+                assert t not in defined, f"{node.name}: output {t} defined twice"
+                defined.add(t)
+        for t in self.outputs:
+            assert t in defined, f"graph output {t} is never produced"
+
+    def check_supported_rank(self, limit: int) -> None:
+        for tensor in self.tensors.values():
+            if len(tensor.shape) > limit:
+                raise TinycError(
+                    f"tensor '{tensor.name}' has rank {len(tensor.shape)}; tinyc supports at "
+                    f"most rank {limit}"
+                )
+
+
+def clone(graph: Graph) -> Graph:
+    """A deep-enough copy for passes to mutate (constant arrays are shared, never mutated)."""
+    return Graph(
+        graph.name,
+        {k: Tensor(v.name, v.shape, v.dtype, v.data) for k, v in graph.tensors.items()},
+        [Node(n.op, n.name, list(n.inputs), list(n.outputs), dict(n.attrs)) for n in graph.nodes],
+        list(graph.inputs),
+        list(graph.outputs),
+    )

@@ -1,0 +1,233 @@
+"""Conv and ConvTranspose (1-D, 2-D, 3-D; groups; stride, dilation, explicit padding).
+
+Canonical attributes (the frontends resolve auto_pad, output_shape and defaults into these):
+  kernel_shape  tuple[int]   spatial kernel extent, one per spatial axis
+  strides, dilations         tuple[int], one per spatial axis
+  pads          tuple[int]   leading pads of every spatial axis, then trailing pads
+  group         int
+  output_padding tuple[int]  ConvTranspose only: extra trailing output rows
+  channels_last bool         False: x [N, C, *S], Conv w [Co, Ci/g, *K], ConvT w [Ci, Co/g, *K]
+                             True:  x [N, *S, C], Conv w [Co, *K, Ci/g], ConvT w [Ci, *K, Co/g]
+  act_min, act_max float     optional fused clamp
+Inputs: x, w (constant), b (optional, [Co]).  Kernels exist for channels_last only; the layout
+pass converts every channels-first convolution before code generation.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from tinyc.ir import Graph, Node
+from tinyc.ops import (
+    KernelCall,
+    Shape,
+    apply_clamp,
+    clamp_of,
+    clamp_summary,
+    fmt_shape,
+    register,
+    shape_of,
+)
+
+
+def spatial_rank(node: Node) -> int:
+    return len(node.attrs["kernel_shape"])
+
+
+def to_channels_first(x: np.ndarray) -> np.ndarray:
+    return np.moveaxis(x, -1, 1)
+
+
+def to_channels_last(x: np.ndarray) -> np.ndarray:
+    return np.moveaxis(x, 1, -1)
+
+
+def conv_out_size(size: int, k: int, s: int, d: int, pb: int, pe: int) -> int:
+    return (size + pb + pe - d * (k - 1) - 1) // s + 1
+
+
+def conv_transpose_out_size(size: int, k: int, s: int, d: int, pb: int, pe: int, op: int) -> int:
+    return (size - 1) * s - pb - pe + d * (k - 1) + 1 + op
+
+
+def _split(node: Node, graph: Graph) -> tuple[int, int, Shape]:
+    """(batch, channels, spatial shape) of the input."""
+    x = shape_of(graph, node.inputs[0])
+    if node.attrs["channels_last"]:
+        return x[0], x[-1], x[1:-1]
+    return x[0], x[1], x[2:]
+
+
+def _assemble(node: Node, batch: int, channels: int, spatial: list[int]) -> Shape:
+    if node.attrs["channels_last"]:
+        return (batch, *spatial, channels)
+    return (batch, channels, *spatial)
+
+
+def _infer_conv(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
+    a = node.attrs
+    n, _, sp = _split(node, graph)
+    nsp = len(sp)
+    out_c = shape_of(graph, node.inputs[1])[0]
+    out = [
+        conv_out_size(sp[i], a["kernel_shape"][i], a["strides"][i], a["dilations"][i],
+                      a["pads"][i], a["pads"][i + nsp])
+        for i in range(nsp)
+    ]
+    return [(_assemble(node, n, out_c, out), "float32")]
+
+
+def _infer_conv_transpose(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
+    a = node.attrs
+    n, _, sp = _split(node, graph)
+    nsp = len(sp)
+    w = shape_of(graph, node.inputs[1])
+    out_c = (w[-1] if a["channels_last"] else w[1]) * a["group"]
+    out = [
+        conv_transpose_out_size(sp[i], a["kernel_shape"][i], a["strides"][i],
+                                a["dilations"][i], a["pads"][i], a["pads"][i + nsp],
+                                a["output_padding"][i])
+        for i in range(nsp)
+    ]
+    return [(_assemble(node, n, out_c, out), "float32")]
+
+
+def _window(start: int, count: int, step: int) -> slice:
+    return slice(start, start + (count - 1) * step + 1, step)
+
+
+def conv_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node) -> np.ndarray:
+    """Reference convolution, channels first (NumPy, float32 accumulation per tap)."""
+    a = node.attrs
+    nsp = x.ndim - 2
+    pads = a["pads"]
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(pads[i], pads[i + nsp]) for i in range(nsp)])
+    ks, ss, ds, g = a["kernel_shape"], a["strides"], a["dilations"], a["group"]
+    out = [(xp.shape[2 + i] - ds[i] * (ks[i] - 1) - 1) // ss[i] + 1 for i in range(nsp)]
+    cig, cog = x.shape[1] // g, w.shape[0] // g
+    y = np.zeros((x.shape[0], w.shape[0], *out), dtype=np.float32)
+    for gi in range(g):
+        xs = xp[:, gi * cig:(gi + 1) * cig]
+        ws = w[gi * cog:(gi + 1) * cog]
+        for tap in itertools.product(*(range(k) for k in ks)):
+            window = tuple(_window(tap[i] * ds[i], out[i], ss[i]) for i in range(nsp))
+            patch = xs[(slice(None), slice(None), *window)]
+            y[:, gi * cog:(gi + 1) * cog] += np.einsum(
+                "nc...,oc->no...", patch, ws[(slice(None), slice(None), *tap)]
+            ).astype(np.float32)
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * nsp)
+    return y
+
+
+def conv_transpose_nchw(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, node: Node
+) -> np.ndarray:
+    """Reference transposed convolution, channels first: scatter every tap, then crop."""
+    a = node.attrs
+    nsp = x.ndim - 2
+    ks, ss, ds, g = a["kernel_shape"], a["strides"], a["dilations"], a["group"]
+    pads, op = a["pads"], a["output_padding"]
+    cig, cog = x.shape[1] // g, w.shape[1]
+    insp = x.shape[2:]
+    full = [(insp[i] - 1) * ss[i] + ds[i] * (ks[i] - 1) + 1 + op[i] for i in range(nsp)]
+    y = np.zeros((x.shape[0], cog * g, *full), dtype=np.float32)
+    for gi in range(g):
+        xs = x[:, gi * cig:(gi + 1) * cig]
+        ws = w[gi * cig:(gi + 1) * cig]
+        for tap in itertools.product(*(range(k) for k in ks)):
+            window = tuple(_window(tap[i] * ds[i], insp[i], ss[i]) for i in range(nsp))
+            contrib = np.einsum("nc...,co->no...", xs, ws[(slice(None), slice(None), *tap)])
+            y[(slice(None), slice(gi * cog, (gi + 1) * cog), *window)] += contrib
+    crop = tuple(slice(pads[i], full[i] - pads[i + nsp]) for i in range(nsp))
+    y = y[(slice(None), slice(None), *crop)]
+    if b is not None:
+        y = y + b.reshape((1, -1) + (1,) * nsp)
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _evaluate(reference):
+    def evaluate(node: Node, inputs: list) -> list[np.ndarray]:
+        x, w, b = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
+        if node.attrs["channels_last"]:
+            y = reference(to_channels_first(x), to_channels_first(w), b, node)
+            y = to_channels_last(y)
+        else:
+            y = reference(x, w, b, node)
+        return [apply_clamp(node, np.ascontiguousarray(y, dtype=np.float32))]
+
+    return evaluate
+
+
+def pad3(values: tuple[int, ...], fill: int) -> list[int]:
+    """Spatial values of a 1-D/2-D/3-D operator as (D, H, W), filling the missing leading axes."""
+    return [fill] * (3 - len(values)) + list(values)
+
+
+def spatial_params(node: Node, graph: Graph) -> dict[str, int]:
+    """The (D, H, W) geometry shared by the conv and pool parameter structs."""
+    a = node.attrs
+    nsp = spatial_rank(node)
+    x = shape_of(graph, node.inputs[0])
+    y = shape_of(graph, node.outputs[0])
+    in_sp, out_sp = pad3(x[1:-1], 1), pad3(y[1:-1], 1)
+    k, s = pad3(a["kernel_shape"], 1), pad3(a["strides"], 1)
+    d = pad3(a.get("dilations", (1,) * nsp), 1)
+    pb = pad3(a["pads"][:nsp], 0)
+    fields = {"in": in_sp, "out": out_sp, "k": k, "stride": s, "dilation": d, "pad": pb}
+    params: dict[str, int] = {"batch": x[0]}
+    for key, values in fields.items():
+        params |= {f"{key}_{axis}": values[i] for i, axis in enumerate("dhw")}
+    return params
+
+
+def _emit(function: str, source: str):
+    def emit(node: Node, graph: Graph) -> KernelCall:
+        assert node.attrs["channels_last"], "layout pass must run before code generation"
+        a = node.attrs
+        x, y = shape_of(graph, node.inputs[0]), shape_of(graph, node.outputs[0])
+        lo, hi = clamp_of(node)
+        params = spatial_params(node, graph) | {
+            "in_c": x[-1], "out_c": y[-1], "groups": a["group"], "act_min": lo, "act_max": hi,
+        }
+        summary = (
+            f"{node.op} {'x'.join(map(str, a['kernel_shape']))}"
+            f" stride {'x'.join(map(str, a['strides']))}"
+            f" pads {list(a['pads'])}"
+            + (f" dilation {'x'.join(map(str, a['dilations']))}"
+               if any(d != 1 for d in a["dilations"]) else "")
+            + (f" groups {a['group']}" if a["group"] != 1 else "")
+            + f", {fmt_shape(x)} -> {fmt_shape(y)}{clamp_summary(node)}"
+        )
+        return KernelCall(
+            function=function,
+            sources=(source,),
+            header="tc_conv_f32.h",
+            params_type="tc_conv_f32_params_t",
+            params=params,
+            args=[node.inputs[0], node.inputs[1], node.input(2), node.outputs[0]],
+            summary=summary,
+        )
+
+    return emit
+
+
+def _macs_conv(node: Node, graph: Graph) -> int:
+    y = graph.tensors[node.outputs[0]]
+    w = graph.tensors[node.inputs[1]]
+    return y.size * w.size // w.shape[0]  # each output: prod(kernel) * in_c / groups
+
+
+def _macs_conv_transpose(node: Node, graph: Graph) -> int:
+    x = graph.tensors[node.inputs[0]]
+    w = graph.tensors[node.inputs[1]]
+    return x.size * w.size // w.shape[0]  # each input: prod(kernel) * out_c / groups
+
+
+register("Conv", _infer_conv, _evaluate(conv_nchw), _emit("tc_conv_f32", "tc_conv_f32.c"),
+         traits=("fuses_clamp", "spatial"), macs=_macs_conv)
+register("ConvTranspose", _infer_conv_transpose, _evaluate(conv_transpose_nchw),
+         _emit("tc_conv_transpose_f32", "tc_conv_transpose_f32.c"),
+         traits=("fuses_clamp", "spatial"), macs=_macs_conv_transpose)

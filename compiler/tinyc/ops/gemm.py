@@ -1,0 +1,142 @@
+"""Gemm (ONNX Gemm, torch Linear) and MatMul (numpy matmul broadcasting).
+
+Gemm attributes: alpha, beta (float), transA, transB (0/1), optional act_min/act_max.
+Inputs A [M, K] (or [K, M] with transA), B [K, N] (or [N, K] with transB), optional C
+broadcastable to [M, N].  MatMul has no attributes beyond the optional clamp; 1-D operands follow
+numpy (a vector is a row on the left, a column on the right).  Both lower to tc_gemm_f32, whose
+strides absorb transposition and broadcasting without copies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyc.errors import UnsupportedOperator
+from tinyc.ir import Graph, Node
+from tinyc.ops import (
+    KernelCall,
+    Shape,
+    apply_clamp,
+    broadcast_strides,
+    clamp_of,
+    clamp_summary,
+    fmt_shape,
+    register,
+    shape_of,
+)
+
+MAX_BATCH_DIMS = 4
+
+
+def _gemm_dims(node: Node, graph: Graph) -> tuple[int, int, int]:
+    a, b = shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])
+    m, k = (a[1], a[0]) if node.attrs["transA"] else a
+    n = b[0] if node.attrs["transB"] else b[1]
+    return m, n, k
+
+
+def _infer_gemm(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
+    m, n, _ = _gemm_dims(node, graph)
+    return [((m, n), "float32")]
+
+
+def _evaluate_gemm(node: Node, inputs: list) -> list[np.ndarray]:
+    a, b = inputs[0], inputs[1]
+    at = a.T if node.attrs["transA"] else a
+    bt = b.T if node.attrs["transB"] else b
+    y = np.float32(node.attrs["alpha"]) * (at @ bt)
+    if len(inputs) > 2 and inputs[2] is not None:
+        y = y + np.float32(node.attrs["beta"]) * inputs[2]
+    return [apply_clamp(node, y.astype(np.float32))]
+
+
+def _emit_gemm(node: Node, graph: Graph) -> KernelCall:
+    m, n, k = _gemm_dims(node, graph)
+    ta, tb = node.attrs["transA"], node.attrs["transB"]
+    c = node.input(2)
+    c_strides = broadcast_strides(shape_of(graph, c), (m, n)) if c else [0, 0]
+    params = _params(m, n, k, node)
+    params |= {
+        "a_stride_m": 1 if ta else k, "a_stride_k": m if ta else 1,
+        "b_stride_k": 1 if tb else n, "b_stride_n": k if tb else 1,
+        "c_stride_m": c_strides[0], "c_stride_n": c_strides[1],
+        "alpha": node.attrs["alpha"], "beta": node.attrs["beta"],
+    }
+    summary = (
+        f"Gemm M={m} N={n} K={k}" + (" transA" if ta else "") + (" transB" if tb else "")
+        + (f" alpha={node.attrs['alpha']:g}" if node.attrs["alpha"] != 1 else "")
+        + (f" beta={node.attrs['beta']:g}" if c and node.attrs["beta"] != 1 else "")
+        + f"{clamp_summary(node)}"
+    )
+    return _call(node, params, summary, [node.inputs[0], node.inputs[1], c, node.outputs[0]])
+
+
+def _matmul_operands(node: Node, graph: Graph) -> tuple[Shape, Shape]:
+    """Operand shapes with numpy's 1-D promotion applied: a vector is [1, K] or [K, 1]."""
+    a, b = shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])
+    a = (1, *a) if len(a) == 1 else a
+    b = (*b, 1) if len(b) == 1 else b
+    return a, b
+
+
+def _infer_matmul(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
+    a, b = _matmul_operands(node, graph)
+    batch = np.broadcast_shapes(a[:-2], b[:-2])
+    out: tuple[int, ...] = (*batch, a[-2], b[-1])
+    if len(shape_of(graph, node.inputs[0])) == 1:
+        out = out[:-2] + out[-1:]
+    if len(shape_of(graph, node.inputs[1])) == 1:
+        out = out[:-1]
+    return [(out, "float32")]
+
+
+def _evaluate_matmul(node: Node, inputs: list) -> list[np.ndarray]:
+    return [apply_clamp(node, np.matmul(inputs[0], inputs[1]).astype(np.float32))]
+
+
+def _emit_matmul(node: Node, graph: Graph) -> KernelCall:
+    a, b = _matmul_operands(node, graph)
+    batch = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
+    if len(batch) > MAX_BATCH_DIMS:
+        raise UnsupportedOperator(
+            f"MatMul '{node.name}' has {len(batch)} batch dimensions; at most {MAX_BATCH_DIMS}"
+        )
+    m, k, n = a[-2], a[-1], b[-1]
+    params = _params(m, n, k, node)
+    params |= {
+        "batch_rank": len(batch),
+        "batch_shape": list(batch),
+        "a_batch_strides": [s * m * k for s in broadcast_strides(a[:-2], batch)],
+        "b_batch_strides": [s * k * n for s in broadcast_strides(b[:-2], batch)],
+        "a_stride_m": k, "a_stride_k": 1, "b_stride_k": n, "b_stride_n": 1,
+        "c_stride_m": 0, "c_stride_n": 0, "alpha": 1.0, "beta": 0.0,
+    }
+    summary = (f"MatMul {fmt_shape(shape_of(graph, node.inputs[0]))} x "
+               f"{fmt_shape(shape_of(graph, node.inputs[1]))}{clamp_summary(node)}")
+    return _call(node, params, summary, [node.inputs[0], node.inputs[1], "", node.outputs[0]])
+
+
+def _params(m: int, n: int, k: int, node: Node) -> dict:
+    lo, hi = clamp_of(node)
+    return {"batch_rank": 0, "m": m, "n": n, "k": k, "act_min": lo, "act_max": hi}
+
+
+def _call(node: Node, params: dict, summary: str, args: list) -> KernelCall:
+    return KernelCall("tc_gemm_f32", ("tc_gemm_f32.c",), "tc_gemm_f32.h", "tc_gemm_f32_params_t",
+                      params, args, summary)
+
+
+def _macs_gemm(node: Node, graph: Graph) -> int:
+    m, n, k = _gemm_dims(node, graph)
+    return m * n * k
+
+
+def _macs_matmul(node: Node, graph: Graph) -> int:
+    a, _ = _matmul_operands(node, graph)
+    return graph.tensors[node.outputs[0]].size * a[-1]
+
+
+register("Gemm", _infer_gemm, _evaluate_gemm, _emit_gemm, traits=("fuses_clamp",),
+         macs=_macs_gemm)
+register("MatMul", _infer_matmul, _evaluate_matmul, _emit_matmul, traits=("fuses_clamp",),
+         macs=_macs_matmul)

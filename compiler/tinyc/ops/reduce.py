@@ -1,0 +1,102 @@
+"""Reductions (ReduceMean, ReduceMax, ReduceMin, ReduceSum) and Softmax / LogSoftmax.
+
+Reduce attributes: axes (tuple of non-negative axes, sorted; the frontend resolves "all axes"
+and opset differences), optional act_min/act_max.  The reduced axes stay in the output with
+size 1 (keepdims); a frontend that must drop them adds a Reshape, which is free.
+GlobalAveragePool and GlobalMaxPool arrive as ReduceMean / ReduceMax over the spatial axes.
+Softmax attributes: axis (non-negative), opset-13 semantics (normalise along that one axis).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyc.ir import Graph, Node
+from tinyc.ops import (
+    KernelCall,
+    Shape,
+    apply_clamp,
+    clamp_of,
+    clamp_summary,
+    dense_strides,
+    fmt_shape,
+    register,
+    shape_of,
+)
+
+REDUCE = {
+    "ReduceSum": ("TC_REDUCE_SUM", np.sum),
+    "ReduceMean": ("TC_REDUCE_MEAN", np.mean),
+    "ReduceMax": ("TC_REDUCE_MAX", np.max),
+    "ReduceMin": ("TC_REDUCE_MIN", np.min),
+}
+
+
+def _infer_reduce(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
+    x = graph.tensors[node.inputs[0]]
+    axes = node.attrs["axes"]
+    return [(tuple(1 if i in axes else d for i, d in enumerate(x.shape)), x.dtype)]
+
+
+def _evaluate_reduce(node: Node, inputs: list) -> list[np.ndarray]:
+    x = inputs[0]
+    y = REDUCE[node.op][1](x, axis=tuple(node.attrs["axes"]), keepdims=True)
+    return [apply_clamp(node, np.asarray(y).astype(x.dtype))]
+
+
+def _emit_reduce(node: Node, graph: Graph) -> KernelCall:
+    x = shape_of(graph, node.inputs[0])
+    axes = node.attrs["axes"]
+    kept = [1 if i in axes else d for i, d in enumerate(x)]
+    out_strides = [0 if i in axes else s for i, s in enumerate(dense_strides(kept))]
+    lo, hi = clamp_of(node)
+    params = {
+        "op": REDUCE[node.op][0],
+        "rank": len(x),
+        "in_shape": list(x),
+        "out_strides": out_strides,
+        "out_count": int(np.prod(kept)),
+        "reduce_count": int(np.prod([x[i] for i in axes])),
+        "act_min": lo,
+        "act_max": hi,
+    }
+    summary = (f"{node.op} axes {list(axes)} {fmt_shape(x)} -> "
+               f"{fmt_shape(shape_of(graph, node.outputs[0]))}{clamp_summary(node)}")
+    return KernelCall("tc_reduce_f32", ("tc_reduce_f32.c",), "tc_reduce_f32.h",
+                      "tc_reduce_f32_params_t", params, [node.inputs[0], node.outputs[0]],
+                      summary)
+
+
+def _infer_same(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
+    x = graph.tensors[node.inputs[0]]
+    return [(x.shape, x.dtype)]
+
+
+def _evaluate_softmax(node: Node, inputs: list) -> list[np.ndarray]:
+    x = inputs[0].astype(np.float64)
+    axis = node.attrs["axis"]
+    shifted = x - x.max(axis=axis, keepdims=True)
+    log_sum = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    y = shifted - log_sum if node.op == "LogSoftmax" else np.exp(shifted - log_sum)
+    return [y.astype(np.float32)]
+
+
+def _emit_softmax(node: Node, graph: Graph) -> KernelCall:
+    x = shape_of(graph, node.inputs[0])
+    axis = node.attrs["axis"]
+    params = {
+        "outer": int(np.prod(x[:axis])),
+        "axis_len": x[axis],
+        "inner": int(np.prod(x[axis + 1:])),
+        "log": int(node.op == "LogSoftmax"),
+    }
+    summary = f"{node.op} axis {axis} {fmt_shape(x)}"
+    return KernelCall("tc_softmax_f32", ("tc_softmax_f32.c",), "tc_reduce_f32.h",
+                      "tc_softmax_f32_params_t", params, [node.inputs[0], node.outputs[0]],
+                      summary)
+
+
+for _op in REDUCE:
+    register(_op, _infer_reduce, _evaluate_reduce, _emit_reduce, traits=("fuses_clamp",))
+for _op in ("Softmax", "LogSoftmax"):
+    register(_op, _infer_same, _evaluate_softmax, _emit_softmax)

@@ -1,0 +1,199 @@
+"""`tinyc compile`: model file -> IR -> passes -> memory plan -> a self-contained C project.
+
+The output folder is written completely in a temporary sibling folder and moved into place
+only when everything succeeded, so a failed compile never leaves a half-written project that
+looks valid.  An existing folder is replaced only if it is empty or a previous tinyc output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinyc import __version__
+from tinyc.boards import Board
+from tinyc.codegen import Program, build_program, render
+from tinyc.errors import TinycError
+from tinyc.frontends import LoadedModel, load_model
+from tinyc.ir import Graph, clone
+from tinyc.pipeline import lower
+from tinyc.planner import MemoryPlan, plan_memory
+from tinyc.resources import runtime_dir
+
+OPT_FLAGS = "-O2"
+REPORT = "report.json"
+SAMPLE_SEED = 0
+
+
+@dataclass
+class Compiled:
+    model: LoadedModel
+    graph: Graph  # lowered
+    plan: MemoryPlan
+    program: Program
+    board: Board
+    report: dict[str, Any]
+
+
+def input_specs(graph: Graph) -> list[tuple[tuple[int, ...], str]]:
+    return [(graph.tensors[t].shape, graph.tensors[t].dtype) for t in graph.inputs]
+
+
+def sample_inputs(specs: list[tuple[tuple[int, ...], str]], count: int,
+                  seed: int = SAMPLE_SEED) -> list[list[np.ndarray]]:
+    """Seeded random inputs, one array per (shape, dtype) (standard normal for float)."""
+    rng = np.random.default_rng(seed)
+    return [[rng.standard_normal(shape).astype(dtype) for shape, dtype in specs]
+            for _ in range(count)]
+
+
+def _board_sources(board: Board) -> dict[str, Path]:
+    """Project-relative path -> source file, for every board file the project carries."""
+    files: dict[str, Path] = {}
+    for header in sorted(board.common_dir.glob("*.h")):
+        files[f"board/{header.name}"] = header
+    for src in board.sources:
+        files[f"board/{src.name}"] = src
+    files[f"board/{board.linker_script}"] = board.linker_script_path
+    for script in sorted(board.common_dir.glob("*.ld")):
+        files[f"board/{script.name}"] = script
+    files["board/host_board.c"] = board.common_dir.parent / "host" / "board.c"
+    return files
+
+
+def _relative_ldflags(board: Board) -> list[str]:
+    mapping = {str(board.linker_script_path): f"board/{board.linker_script}",
+               f"-L{board.common_dir}": "-Lboard"}
+    return [mapping.get(flag, flag) for flag in board.ldflags]
+
+
+def fit_errors(report: dict[str, Any], board: Board) -> list[str]:
+    """Why the model cannot fit `board`, judged before linking (weights and arena only)."""
+    problems = []
+    flash_need = report["weight_bytes"]
+    if flash_need > board.flash.size:
+        problems.append(f"weights need {flash_need:,} bytes of flash, {board.id} has "
+                        f"{board.flash.size:,}")
+    ram_need = report["arena_bytes"] + board.stack_size
+    if ram_need > board.ram.size:
+        problems.append(f"arena {report['arena_bytes']:,} + stack {board.stack_size:,} = "
+                        f"{ram_need:,} bytes of RAM, {board.id} has {board.ram.size:,}")
+    return problems
+
+
+def make_report(plan: MemoryPlan, program: Program, board: Board,
+                model: LoadedModel, source: Path) -> dict[str, Any]:
+    layers = []
+    for layer in program.layers:
+        layers.append({
+            "index": layer.index, "name": layer.c_name, "node": layer.node_name, "op": layer.op,
+            "function": layer.function, "summary": layer.summary, "macs": layer.macs,
+            "output_shape": list(layer.output_shape),
+        })
+    params = sum(int(np.prod(c.shape)) for c in program.constants)
+    return {
+        "generator": "tinyc",
+        "version": __version__,
+        "model": str(source),
+        "format": model.kind,
+        "reference": model.reference_name,
+        "name": program.name,
+        "board": board.id,
+        "layers": layers,
+        "parameters": params,
+        "macs": sum(layer.macs for layer in program.layers),
+        "weight_bytes": program.weight_bytes,
+        "arena_bytes": plan.arena_size,
+        "arena_lower_bound": plan.lower_bound,
+        "inputs": program.inputs,
+        "outputs": program.outputs,
+        "kernels": program.sources,
+        "memory_plan": [
+            {"tensors": b.tensors, "offset": b.offset, "bytes": b.size, "first": b.first,
+             "last": b.last} for b in sorted(plan.buffers, key=lambda b: (b.offset, b.first))
+        ],
+        "cflags": OPT_FLAGS,
+    }
+
+
+def _write_project(tmp: Path, compiled: Compiled) -> None:
+    p, board = compiled.program, compiled.board
+    context = {"p": p, "board": board, "version": __version__,
+               "totals": {"macs": compiled.report["macs"]}}
+    (tmp / "runtime").mkdir()
+    (tmp / "board").mkdir()
+    (tmp / "model.h").write_text(render("model.h.j2", **context))
+    (tmp / "model.c").write_text(render("model.c.j2", **context))
+    (tmp / "weights.h").write_text(render("weights.h.j2", **context))
+    (tmp / "weights.c").write_text(render("weights.c.j2", **context))
+    (tmp / "main.c").write_text(render("main.c.j2", **context))
+    model_sources = ["model.c", "weights.c", "main.c"]
+    if not board.files:
+        sample = sample_inputs(input_specs(compiled.graph), 1)[0]
+        data = b"".join(np.ascontiguousarray(x).tobytes() for x in sample)
+        (tmp / "sample.c").write_text(render("sample.c.j2", sample=list(data), **context))
+        model_sources.append("sample.c")
+    rt = runtime_dir()
+    for name in ["tc_common.h", *p.headers, *p.sources]:
+        shutil.copy(rt / name, tmp / "runtime" / name)
+    model_sources += [f"runtime/{s}" for s in p.sources]
+    board_files = _board_sources(board)
+    for rel, src in board_files.items():
+        shutil.copy(src, tmp / rel)
+    board_sources = [rel for rel, src in board_files.items()
+                     if src in board.sources]
+    build = {"opt": OPT_FLAGS, "model_sources": model_sources, "board_sources": board_sources,
+             "ldflags": _relative_ldflags(board),
+             "board_defs": [f for f in board.cflags if f.startswith("-D")]}
+    (tmp / "Makefile").write_text(render("Makefile.j2", **context, **build))
+    (tmp / "platformio.ini").write_text(render("platformio.ini.j2", **context, **build))
+    (tmp / REPORT).write_text(json.dumps(compiled.report, indent=1) + "\n")
+
+
+def _is_tinyc_output(path: Path) -> bool:
+    try:
+        return json.loads((path / REPORT).read_text()).get("generator") == "tinyc"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def write_project(compiled: Compiled, outdir: Path) -> None:
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise TinycError(f"{outdir}: exists and is not a folder; choose another -o")
+    if outdir.is_dir() and any(outdir.iterdir()) and not _is_tinyc_output(outdir):
+        raise TinycError(f"{outdir}: exists, is not empty and is not a tinyc output; choose "
+                         "another -o or remove it")
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        _write_project(tmp, compiled)
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        tmp.rename(outdir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def compile_model(source: Path, board: Board, name: str = "model",
+                  input_shape: str | None = None, check_fit: bool = True) -> Compiled:
+    """Everything `tinyc compile` does except writing files."""
+    if not name.isidentifier() or not name.isascii():
+        raise TinycError(f"--name '{name}' must be a C identifier (letters, digits, _)")
+    model = load_model(source, input_shape, name)
+    graph = lower(clone(model.graph))
+    plan = plan_memory(graph)
+    program = build_program(graph, plan, name)
+    report = make_report(plan, program, board, model, source)
+    compiled = Compiled(model, graph, plan, program, board, report)
+    problems = fit_errors(report, board) if check_fit else []
+    if problems:
+        raise TinycError(f"{source.name} does not fit {board.id}: " + "; ".join(problems))
+    return compiled

@@ -1,0 +1,134 @@
+"""`tinyc verify`: the generated C, on the host and on the emulated board, against the reference.
+
+Float outputs pass when |c - ref| <= ATOL + RTOL * |ref| for every element.  The bound covers
+float32 reassociation (the kernels accumulate in a fixed order that differs from the
+framework's) and the C library's expf/tanhf/erff against the framework's; integer outputs must
+be equal.  The host build and the board build run the same C; any difference between them is
+reported too.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tinyc.errors import TinycError
+from tinyc.firmware import Project, RunResult, open_project, run
+from tinyc.project import Compiled, input_specs, sample_inputs, write_project
+
+ATOL = 1e-4
+RTOL = 1e-4
+
+
+@dataclass
+class Comparison:
+    output: str
+    max_abs_error: float
+    worst_index: tuple[int, ...]
+    mismatches: int  # elements outside the tolerance
+    count: int
+
+
+@dataclass
+class TargetResult:
+    target: str  # "host" | board id
+    comparisons: list[Comparison]
+    counts: list[int]
+    unit: str
+
+    @property
+    def passed(self) -> bool:
+        return all(c.mismatches == 0 for c in self.comparisons)
+
+
+@dataclass
+class VerifyResult:
+    samples: int
+    reference: str
+    targets: list[TargetResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(t.passed for t in self.targets)
+
+
+def within_tolerance(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    if np.issubdtype(expected.dtype, np.integer):
+        return actual == expected
+    a, e = actual.astype(np.float64), expected.astype(np.float64)
+    ok = np.abs(a - e) <= ATOL + RTOL * np.abs(e)
+    return ok | (np.isnan(a) & np.isnan(e)) | (np.isinf(e) & (a == e))
+
+
+def compare(names: list[str], results: list[list[np.ndarray]],
+            references: list[list[np.ndarray]]) -> list[Comparison]:
+    comparisons = []
+    for i, name in enumerate(names):
+        actual = np.stack([r[i] for r in results])
+        expected = np.stack([np.asarray(r[i]).reshape(actual.shape[1:]) for r in references])
+        if actual.shape != expected.shape:
+            raise TinycError(f"output '{name}': C shape {actual.shape[1:]} != reference "
+                             f"{expected.shape[1:]}")
+        err = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+        err = np.where(np.isnan(err) & np.isnan(expected), 0.0, err)
+        worst = np.unravel_index(int(np.nanargmax(err)) if err.size else 0, err.shape)
+        comparisons.append(Comparison(name, float(np.nanmax(err)) if err.size else 0.0,
+                                      tuple(int(i) for i in worst),
+                                      int((~within_tolerance(actual, expected)).sum()),
+                                      int(actual.size)))
+    return comparisons
+
+
+def load_inputs(path: Path, shapes: list[tuple[int, ...]], dtypes: list[str]
+                ) -> list[list[np.ndarray]]:
+    """Samples from an .npy file: one sample of the input's shape, or a batch of them."""
+    if len(shapes) != 1:
+        raise TinycError("--input takes an .npy for single-input models; this model has "
+                         f"{len(shapes)} inputs")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise TinycError(f"{path}: not a readable .npy file ({exc})") from None
+    shape = shapes[0]
+    if x.shape == shape:
+        batch = x[None]
+    elif x.shape[1:] == shape:
+        batch = x
+    elif shape[0] == 1 and x.shape[1:] == shape[1:]:
+        batch = x[:, None]
+    else:
+        raise TinycError(f"{path}: shape {list(x.shape)} does not match the model input "
+                         f"{list(shape)} (or a batch of them)")
+    if np.isnan(batch).any() if np.issubdtype(batch.dtype, np.floating) else False:
+        raise TinycError(f"{path}: contains NaN values")
+    return [[sample.reshape(shape).astype(dtypes[0])] for sample in batch]
+
+
+def verify_compiled(compiled: Compiled, samples: list[list[np.ndarray]],
+                    project: Project | None = None, on_board: bool = True) -> VerifyResult:
+    with tempfile.TemporaryDirectory(prefix="tinyc-verify-") as tmp:
+        if project is None:
+            write_project(compiled, Path(tmp) / "project")
+            project = open_project(Path(tmp) / "project")
+        references = [[np.asarray(v) for v in compiled.model.reference(s)] for s in samples]
+        names = [o["name"] for o in project.report["outputs"]]
+        result = VerifyResult(len(samples), compiled.model.reference_name)
+        targets = ["host"] + (["board"] if on_board else [])
+        for target in targets:
+            ran: RunResult = run(project, samples, target)
+            label = "host" if target == "host" else project.board.id
+            result.targets.append(TargetResult(label, compare(names, ran.outputs, references),
+                                               ran.counts, ran.unit))
+        return result
+
+
+def default_samples(compiled: Compiled, count: int, path: Path | None
+                    ) -> list[list[np.ndarray]]:
+    graph = compiled.model.graph
+    if path is not None:
+        return load_inputs(path, [graph.tensors[t].shape for t in graph.inputs],
+                           [graph.tensors[t].dtype for t in graph.inputs])
+    return sample_inputs(input_specs(graph), count)

@@ -1,0 +1,95 @@
+/*
+ * tinyc runtime: definitions shared by every kernel.
+ *
+ * Conventions used by all kernels in this folder:
+ *  - Activation tensors are dense, row-major, and channels-last for spatial operators
+ *    (N, D, H, W, C).  1-D and 2-D operators are the 3-D case with D = 1 (and H = 1): the
+ *    compiler canonicalises shapes, so one kernel serves all spatial ranks.
+ *  - Every shape, stride and constant a kernel needs is computed by the compiler ahead of time
+ *    and passed in a const parameter struct that lives in flash; kernels do no shape arithmetic
+ *    beyond indexing.
+ *  - Kernels never allocate.  Scratch memory, where a kernel needs it, is part of the arena and
+ *    its size is reported to the compiler by the kernel's *_scratch_size() function.
+ *  - A fused activation is a clamp to [act_min, act_max] (Relu: [0, +inf], Relu6: [0, 6],
+ *    HardTanh: [-1, 1], none: [-inf, +inf]) applied to the final value.
+ */
+#ifndef TC_COMMON_H
+#define TC_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The highest tensor rank that strided kernels (broadcast, transpose, slice, pad, reduce)
+ * accept.  The compiler refuses larger ranks with a clear message. */
+#define TC_MAX_DIMS 6
+
+/* Clamp v to [lo, hi].  With lo = -INFINITY and hi = +INFINITY it returns v unchanged (NaN
+ * included, since both comparisons are false). */
+static inline float tc_clamp_f32(float v, float lo, float hi)
+{
+    if (v < lo) {
+        return lo;
+    }
+    if (v > hi) {
+        return hi;
+    }
+    return v;
+}
+
+/* Taps of a sliding window that land inside [0, size) (convolution, transposed convolution,
+ * pooling).  The window's taps are at start + k * dilation for 0 <= k < kernel; start may be
+ * negative (leading padding) and the window may run past size (trailing padding).  Sets
+ * [*k_lo, *k_hi) to the taps inside, an empty range (*k_lo == *k_hi) when there are none, so
+ * kernels handle padding by narrowing their loop bounds instead of testing every tap.
+ * Requires dilation >= 1 and kernel >= 0. */
+static inline void tc_window_range(int32_t start, int32_t dilation, int32_t kernel, int32_t size,
+                                   int32_t *k_lo, int32_t *k_hi)
+{
+    int32_t lo = 0;
+    int32_t hi = kernel;
+    if (start < 0) {
+        lo = (dilation - 1 - start) / dilation; /* ceil(-start / dilation) */
+    }
+    if (start + (kernel - 1) * dilation >= size) {
+        const int32_t room = size - start; /* taps with k * dilation < room are inside */
+        hi = room > 0 ? (room + dilation - 1) / dilation : 0;
+    }
+    *k_lo = lo;
+    *k_hi = hi > lo ? hi : lo;
+}
+
+/* Row-major N-d counter (binary broadcast, strided copy, pad, reduce).
+ *
+ * Advances idx (rank entries, idx[d] in [0, shape[d])) to the next index in row-major order and
+ * moves the element offsets *off0 and *off1 along by the per-dimension strides s0 and s1
+ * (either stride/offset pair may be NULL).  Returns 1 while there is a next index, and 0 after
+ * the last one, with idx and the offsets back at their starting values.  Callers run the last
+ * dimension as a plain inner loop and step the outer ones with this:
+ *     do { inner loop over shape[rank - 1] } while (tc_index_next(rank - 1, shape, idx, ...));
+ * With rank 0 it returns 0 at once (one pass of the body).  Cost: O(1) amortised per call. */
+static inline int32_t tc_index_next(int32_t rank, const int32_t *shape, int32_t *idx,
+                                    const int32_t *s0, int32_t *off0, const int32_t *s1,
+                                    int32_t *off1)
+{
+    for (int32_t d = rank - 1; d >= 0; --d) {
+        if (++idx[d] < shape[d]) {
+            if (s0 != NULL) {
+                *off0 += s0[d];
+            }
+            if (s1 != NULL) {
+                *off1 += s1[d];
+            }
+            return 1;
+        }
+        idx[d] = 0; /* wrap: undo the shape[d] - 1 steps taken along d */
+        if (s0 != NULL) {
+            *off0 -= s0[d] * (shape[d] - 1);
+        }
+        if (s1 != NULL) {
+            *off1 -= s1[d] * (shape[d] - 1);
+        }
+    }
+    return 0;
+}
+
+#endif /* TC_COMMON_H */

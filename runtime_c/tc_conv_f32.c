@@ -1,0 +1,135 @@
+/*
+ * tinyc runtime: float32 convolution, 1-D / 2-D / 3-D, channels-last (see tc_conv_f32.h).
+ *
+ * For each output position the valid kernel range along d, h and w is computed once
+ * (tc_window_range), so the zero padding costs nothing inside the tap loops.  Two inner loops:
+ *  - general (in_c / groups > 1): the innermost loop runs over the input channels of one tap,
+ *    contiguous in both x ([.., in_c]) and w ([out_c, k_d, k_h, k_w, in_c / groups]);
+ *  - depthwise-like (in_c / groups == 1, any channel multiplier): that loop would have length 1,
+ *    so the innermost loop runs over k_w instead: contiguous in w, stride dilation_w * in_c in x
+ *    (free on a cacheless Cortex-M).
+ * Both accumulate in float32 from 0 in the order kd, kh, kw, ic and add the bias last, so the
+ * result does not depend on the path taken.
+ */
+#include "tc_conv_f32.h"
+
+/* The valid part of one output position's window: tap counts along d, h, w and the element
+ * steps from one tap to the next in x and in w. */
+typedef struct {
+    int32_t nd, nh, nw;
+    int32_t x_td, x_th, x_tw;
+    int32_t w_td, w_th; /* the w step along kw is cig */
+    int32_t cig;
+} conv_window_t;
+
+/* sum over the window's taps and the cig channels of each tap; x and w point at the first
+ * valid tap.  Innermost loop over ic: contiguous in x and w. */
+static inline float conv_dot_channels(const conv_window_t *t, const float *x, const float *w)
+{
+    float acc = 0.0f;
+    for (int32_t kd = 0, xd = 0, wd = 0; kd < t->nd; ++kd, xd += t->x_td, wd += t->w_td) {
+        for (int32_t kh = 0, xh = xd, wh = wd; kh < t->nh; ++kh, xh += t->x_th, wh += t->w_th) {
+            for (int32_t kw = 0, xw = xh, ww = wh; kw < t->nw; ++kw, xw += t->x_tw, ww += t->cig) {
+                const float *xt = x + xw;
+                const float *wt = w + ww;
+                for (int32_t ic = 0; ic < t->cig; ++ic) {
+                    acc += xt[ic] * wt[ic];
+                }
+            }
+        }
+    }
+    return acc;
+}
+
+/* The same sum for cig == 1: innermost loop over kw, contiguous in w. */
+static inline float conv_dot_depthwise(const conv_window_t *t, const float *x, const float *w)
+{
+    float acc = 0.0f;
+    for (int32_t kd = 0, xd = 0, wd = 0; kd < t->nd; ++kd, xd += t->x_td, wd += t->w_td) {
+        for (int32_t kh = 0, xh = xd, wh = wd; kh < t->nh; ++kh, xh += t->x_th, wh += t->w_th) {
+            const float *xr = x + xh;
+            const float *wr = w + wh;
+            for (int32_t kw = 0, xw = 0; kw < t->nw; ++kw, xw += t->x_tw) {
+                acc += xr[xw] * wr[kw];
+            }
+        }
+    }
+    return acc;
+}
+
+void tc_conv_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
+                 const float *bias, float *y)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t out_c = p->out_c;
+    const int32_t groups = p->groups;
+    const int32_t cig = in_c / groups; /* input channels per group */
+    const int32_t cog = out_c / groups; /* output channels per group */
+    const float lo = p->act_min;
+    const float hi = p->act_max;
+
+    /* Element strides of x (per batch, d, h; w is in_c) and of w (per oc, kd, kh; kw is cig). */
+    const int32_t x_sh = p->in_w * in_c;
+    const int32_t x_sd = p->in_h * x_sh;
+    const int32_t x_sn = p->in_d * x_sd;
+    const int32_t w_sh = p->k_w * cig;
+    const int32_t w_sd = p->k_h * w_sh;
+    const int32_t w_so = p->k_d * w_sd;
+
+    conv_window_t t;
+    t.x_td = p->dilation_d * x_sd;
+    t.x_th = p->dilation_h * x_sh;
+    t.x_tw = p->dilation_w * in_c;
+    t.w_td = w_sd;
+    t.w_th = w_sh;
+    t.cig = cig;
+
+    for (int32_t n = 0; n < p->batch; ++n) {
+        const float *xn = x + n * x_sn;
+        for (int32_t od = 0; od < p->out_d; ++od) {
+            const int32_t id0 = od * p->stride_d - p->pad_d;
+            int32_t kd0;
+            int32_t kd1;
+            tc_window_range(id0, p->dilation_d, p->k_d, p->in_d, &kd0, &kd1);
+            t.nd = kd1 - kd0;
+            for (int32_t oh = 0; oh < p->out_h; ++oh) {
+                const int32_t ih0 = oh * p->stride_h - p->pad_h;
+                int32_t kh0;
+                int32_t kh1;
+                tc_window_range(ih0, p->dilation_h, p->k_h, p->in_h, &kh0, &kh1);
+                t.nh = kh1 - kh0;
+                for (int32_t ow = 0; ow < p->out_w; ++ow, y += out_c) {
+                    const int32_t iw0 = ow * p->stride_w - p->pad_w;
+                    int32_t kw0;
+                    int32_t kw1;
+                    tc_window_range(iw0, p->dilation_w, p->k_w, p->in_w, &kw0, &kw1);
+                    t.nw = kw1 - kw0;
+
+                    if (t.nd == 0 || t.nh == 0 || t.nw == 0) { /* window all in the padding */
+                        for (int32_t oc = 0; oc < out_c; ++oc) {
+                            y[oc] = tc_clamp_f32(bias != NULL ? bias[oc] : 0.0f, lo, hi);
+                        }
+                        continue;
+                    }
+
+                    /* Offsets of the first valid tap in x (channel 0) and in w (any oc). */
+                    const int32_t x_first = (id0 + kd0 * p->dilation_d) * x_sd +
+                                            (ih0 + kh0 * p->dilation_h) * x_sh +
+                                            (iw0 + kw0 * p->dilation_w) * in_c;
+                    const int32_t w_first = kd0 * w_sd + kh0 * w_sh + kw0 * cig;
+
+                    for (int32_t g = 0, oc = 0; g < groups; ++g) {
+                        const float *xg = xn + x_first + g * cig;
+                        for (int32_t m = 0; m < cog; ++m, ++oc) {
+                            const float *wo = w + oc * w_so + w_first;
+                            const float acc = cig == 1 ? conv_dot_depthwise(&t, xg, wo)
+                                                       : conv_dot_channels(&t, xg, wo);
+                            const float b = bias != NULL ? bias[oc] : 0.0f;
+                            y[oc] = tc_clamp_f32(acc + b, lo, hi);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+/*
+ * tinyc runtime: float32 convolution, 1-D / 2-D / 3-D, channels-last.
+ *
+ * y[n, od, oh, ow, oc] = act( bias[oc] + sum_{kd, kh, kw, ic}
+ *       x[n, od*sd - pd + kd*dd, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw, g*cig + ic]
+ *     * w[oc, kd, kh, kw, ic] )
+ * where g = oc / (out_c / groups), cig = in_c / groups, and taps that fall outside the input
+ * (the zero padding) contribute nothing.  Accumulation is in float32 in the order kd, kh, kw, ic.
+ *
+ * Layouts:
+ *   x    [batch, in_d, in_h, in_w, in_c]
+ *   w    [out_c, k_d, k_h, k_w, in_c / groups]      (const, in flash)
+ *   bias [out_c] or NULL
+ *   y    [batch, out_d, out_h, out_w, out_c]
+ * 1-D convolution is in_d = in_h = 1; 2-D is in_d = 1.  Depthwise is groups = in_c.
+ * Only the leading pads are given: the trailing pads are implied by out_* (the compiler
+ * computed out_* from both).
+ */
+#ifndef TC_CONV_F32_H
+#define TC_CONV_F32_H
+
+#include "tc_common.h"
+
+typedef struct {
+    int32_t batch;
+    int32_t in_d, in_h, in_w, in_c;
+    int32_t out_d, out_h, out_w, out_c;
+    int32_t k_d, k_h, k_w;
+    int32_t stride_d, stride_h, stride_w;
+    int32_t dilation_d, dilation_h, dilation_w;
+    int32_t pad_d, pad_h, pad_w; /* leading (front/top/left) padding */
+    int32_t groups;
+    float act_min, act_max;
+} tc_conv_f32_params_t;
+
+void tc_conv_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
+                 const float *bias, float *y);
+
+/*
+ * Transposed convolution (the gradient of tc_conv_f32 with respect to its input), channels-last.
+ *
+ * Every input element scatters into the output:
+ *   y[n, id*sd - pd + kd*dd, ih*sh - ph + kh*dh, iw*sw - pw + kw*dw, g*cog + oc]
+ *       += x[n, id, ih, iw, g*cig + ic] * w[g*cig + ic, kd, kh, kw, oc]
+ * for oc < cog = out_c / groups, cig = in_c / groups; positions outside the output (cut by the
+ * leading pads, or past out_*) are dropped.  y starts at bias (or 0); act is applied last.
+ *
+ * Layouts:
+ *   x    [batch, in_d, in_h, in_w, in_c]
+ *   w    [in_c, k_d, k_h, k_w, out_c / groups]      (const, in flash)
+ *   bias [out_c] or NULL
+ *   y    [batch, out_d, out_h, out_w, out_c]
+ */
+void tc_conv_transpose_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
+                           const float *bias, float *y);
+
+#endif /* TC_CONV_F32_H */
