@@ -23,17 +23,13 @@
  * accept.  The compiler refuses larger ranks with a clear message. */
 #define TC_MAX_DIMS 6
 
-/* Clamp v to [lo, hi].  With lo = -INFINITY and hi = +INFINITY it returns v unchanged (NaN
- * included, since both comparisons are false). */
+/* Clamp v to [lo, hi] as min(max(v, lo), hi) (ONNX Clip): when lo > hi the result is hi.
+ * With lo = -INFINITY and hi = +INFINITY it returns v unchanged (NaN included, since both
+ * comparisons are false). */
 static inline float tc_clamp_f32(float v, float lo, float hi)
 {
-    if (v < lo) {
-        return lo;
-    }
-    if (v > hi) {
-        return hi;
-    }
-    return v;
+    v = (v < lo) ? lo : v;
+    return (v > hi) ? hi : v;
 }
 
 /* Taps of a sliding window that land inside [0, size) (convolution, transposed convolution,

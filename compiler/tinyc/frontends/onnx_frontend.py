@@ -1,4 +1,7 @@
-"""ONNX frontend (opsets 13 to 21): an onnx.ModelProto to tinyc IR.
+"""ONNX frontend (opsets 13 to 25): an onnx.ModelProto to tinyc IR.
+
+Opsets 22-25 only widened the type lists (bfloat16, float8, int4) of the operators tinyc
+supports; their float32 semantics are those of opset 21.
 
 Each supported ONNX operator has one converter below, registered in CONVERTERS under the name
 the ONNX specification gives it.  A converter reads the node's attributes and constant inputs,
@@ -20,7 +23,7 @@ from tinyc.frontends.builder import GraphBuilder
 from tinyc.ir import Graph
 from tinyc.ops.movement import slice_length
 
-MIN_OPSET, MAX_OPSET = 13, 21
+MIN_OPSET, MAX_OPSET = 13, 25
 
 ONNX_DTYPES = {
     onnx.TensorProto.FLOAT: "float32",
@@ -147,14 +150,17 @@ def _conv_transpose(c: NodeContext) -> None:
     if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         target = list(output_shape)[-nsp:] if output_shape is not None else [
             in_sp[i] * s[i] for i in range(nsp)]
-        pads = [0] * (2 * nsp)
+        pads, extra = [0] * (2 * nsp), [0] * nsp
         for i in range(nsp):
             total = s[i] * (in_sp[i] - 1) + op[i] + ((kernel[i] - 1) * d[i] + 1) - target[i]
             if total < 0:
-                c.unsupported(f"output_shape {target} is larger than the input allows")
+                # A larger output than the input reaches: the extra trailing rows get no taps
+                # (only the bias), exactly what output_padding means.
+                extra[i], total = -total, 0
             lower = total // 2 if auto_pad != "SAME_LOWER" else total - total // 2
             pads[i], pads[i + nsp] = lower, total - lower
         attrs["pads"] = tuple(pads)
+        attrs["output_padding"] = tuple(op[i] + extra[i] for i in range(nsp))
     c.emit("ConvTranspose", [c.input(0), w, c.input(2)], attrs)
 
 
@@ -164,8 +170,6 @@ def _pool(c: NodeContext) -> None:
         c.unsupported("the Indices output of MaxPool")
     kernel = tuple(c.attr("kernel_shape"))
     attrs = _spatial_attrs(c, kernel)
-    if c.node.op_type == "AveragePool" and any(d != 1 for d in attrs["dilations"]):
-        c.unsupported("dilated AveragePool")
     if c.attr("storage_order", 0):
         c.unsupported("storage_order=1")
     attrs |= {"ceil_mode": c.attr("ceil_mode", 0),
@@ -406,8 +410,9 @@ def _expand(c: NodeContext) -> None:
 
 @converter("Shape")
 def _shape(c: NodeContext) -> None:
-    rank = c.rank()
-    c.emit("Shape", [c.input(0)], {"start": c.attr("start", 0), "end": c.attr("end", rank)})
+    # Shapes are static in tinyc, so Shape is a constant even of a run-time tensor.
+    shape = np.array(c.b.shape(c.input(0)), dtype=np.int64)
+    c.b.add_const(c.node.output[0], shape[c.attr("start", 0):c.attr("end", len(shape))])
 
 
 @converter("Gather")
@@ -420,6 +425,9 @@ def _cast(c: NodeContext) -> None:
     to = ONNX_DTYPES.get(c.attr("to"))
     if to is None:
         c.unsupported(f"cast to ONNX type {c.attr('to')}")
+    if to == c.b.dtype(c.input(0)):
+        c.b.alias(c.node.output[0], c.input(0))
+        return
     c.emit("Cast", [c.input(0)], {"to": to})
 
 

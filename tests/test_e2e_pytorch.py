@@ -1,0 +1,100 @@
+"""End to end: PyTorch models compiled, built, run natively and on QEMU, verified against torch.
+
+Each model goes through the real command line (`tinyc verify --json`) as a user runs it, in
+each of the three ways a PyTorch model can be saved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import ROOT, save_torchscript, tinyc
+
+import models
+
+SHAPES = {"small_cnn": "1x3x32x32", "mobilenetv2_tiny": "1x3x32x32", "eeg3dcnn": "1x1x8x9x16"}
+
+
+def _check_verdict(result, samples: int) -> dict:
+    assert result.code == 0, result.stderr + result.stdout
+    report = result.json()
+    assert report["verdict"] == "PASS"
+    assert report["reference"] == "torch"
+    targets = {t["target"]: t for t in report["targets"]}
+    assert set(targets) == {"host", "qemu-m4"}
+    for t in targets.values():
+        assert t["passed"]
+        for out in t["outputs"]:
+            assert out["mismatches"] == 0
+            assert out["max_abs_error"] <= 1e-4
+    board = targets["qemu-m4"]
+    assert board["unit"] == "instructions"
+    assert len(board["counts"]) == samples
+    # Every sample takes the same instruction path; the SysTick counter resolves one tick of
+    # 40 instructions.
+    assert max(board["counts"]) - min(board["counts"]) <= 40
+    return report
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_verify_torchscript(name: str, tmp_path: Path) -> None:
+    model, shape = models.build(name)
+    path = save_torchscript(model, shape, tmp_path / f"{name}.pt")
+    result = tinyc("verify", path, "--input-shape", SHAPES[name], "--samples", "3", "--json")
+    _check_verdict(result, 3)
+
+
+def test_verify_exported_program(tmp_path: Path) -> None:
+    model, shape = models.build("mobilenetv2_tiny")
+    program = torch.export.export(model, (torch.zeros(shape),))
+    torch.export.save(program, str(tmp_path / "m.pt2"))
+    # An ExportedProgram records its input shape: no --input-shape needed.
+    _check_verdict(tinyc("verify", tmp_path / "m.pt2", "--samples", "2", "--json"), 2)
+
+
+def test_verify_pickled_module(tmp_path: Path) -> None:
+    model, _ = models.build("eeg3dcnn")
+    torch.save(model, str(tmp_path / "m.pt"))
+    result = tinyc("verify", tmp_path / "m.pt", "--input-shape", SHAPES["eeg3dcnn"],
+                   "--samples", "2", "--json",
+                   env={"PYTHONPATH": f"{ROOT / 'compiler'}:{ROOT / 'examples'}"})
+    _check_verdict(result, 2)
+
+
+def test_compile_writes_project(tmp_path: Path) -> None:
+    model, shape = models.build("small_cnn")
+    path = save_torchscript(model, shape, tmp_path / "m.pt")
+    out = tmp_path / "project"
+    result = tinyc("compile", path, "--input-shape", "1x3x32x32", "-o", out, "--name", "net")
+    assert result.code == 0, result.stderr
+    for name in ("model.h", "model.c", "weights.c", "weights.h", "main.c", "Makefile",
+                 "platformio.ini", "report.json", "runtime/tc_conv_f32.c", "board/mps2.ld"):
+        assert (out / name).is_file(), name
+    source = (out / "model.c").read_text()
+    assert "void net_run(uint8_t *arena)" in source
+    # Weights are const (flash); the only mutable memory is the caller's arena.
+    weights = (out / "weights.c").read_text()
+    assert "const float " in weights and "static float" not in source
+    assert "summary" not in result.stderr
+    assert "arena" in result.stdout and "MACs" in result.stdout
+    built = tinyc("build", out)
+    assert built.code == 0, built.stderr
+    assert "flash" in built.stdout and "RAM" in built.stdout
+
+
+def test_generated_c_is_warning_free_under_pedantic_flags(tmp_path: Path) -> None:
+    model, shape = models.build("mobilenetv2_tiny")
+    path = save_torchscript(model, shape, tmp_path / "m.pt")
+    out = tmp_path / "p"
+    assert tinyc("compile", path, "--input-shape", "1x3x32x32", "-o", out).code == 0
+    import subprocess
+
+    for source in ("model.c", "weights.c"):
+        proc = subprocess.run(
+            ["arm-none-eabi-gcc", "-std=c99", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16",
+             "-mfloat-abi=hard", "-O2", "-Wall", "-Wextra", "-Werror", "-Wpedantic",
+             "-Wdouble-promotion", "-Iruntime", "-c", source, "-o", "/dev/null"],
+            cwd=out, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
