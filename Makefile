@@ -10,14 +10,14 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	@$(PY) examples/demo.py $(DEMO_OUT)
+	@PYTHONPATH=examples $(PY) examples/demo.py $(DEMO_OUT)
 
 test: setup
-	@$(VENV)/bin/ruff check compiler tests examples scripts
-	@$(PY) -m pytest -q -n 2 tests
+	@$(VENV)/bin/ruff check compiler tests examples bench
+	@$(PY) -m pytest -n 2 tests
 
 lint: setup
-	@$(VENV)/bin/ruff check compiler tests examples scripts
+	@$(VENV)/bin/ruff check compiler tests examples bench
 
 bench: setup
 	@$(PY) bench/float_models.py

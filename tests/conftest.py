@@ -1,6 +1,12 @@
-"""Shared pytest set-up: the node-test tally printed at the end of every run."""
+"""Shared pytest set-up: examples/ importable (the model zoo), and the node-test tally printed
+at the end of every run."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 NODE_TEST = "tests/test_onnx_node.py::test_node["
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import ROOT, save_torchscript, tinyc
 
 import models
+from helpers import ROOT, save_torchscript, tinyc
 
 SHAPES = {"small_cnn": "1x3x32x32", "mobilenetv2_tiny": "1x3x32x32", "eeg3dcnn": "1x1x8x9x16"}
 

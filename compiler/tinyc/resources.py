@@ -7,16 +7,17 @@ pyproject.toml). Both resolve through importlib, so editable and non-editable in
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 from pathlib import Path
 
 
 def _package_dir(package: str, folder: str) -> Path:
-    try:
-        return Path(str(importlib.resources.files(f"tinyc.{package}")))
-    except ModuleNotFoundError:
-        # Running from a source checkout without an install: compiler/tinyc -> repo root.
-        return Path(__file__).resolve().parents[2] / folder
+    # The data folders are namespace packages (no __init__.py): their spec gives the folder.
+    spec = importlib.util.find_spec(f"tinyc.{package}")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    # Running from a source checkout without an install: compiler/tinyc -> repo root.
+    return Path(__file__).resolve().parents[2] / folder
 
 
 def runtime_dir() -> Path:

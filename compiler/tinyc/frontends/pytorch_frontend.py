@@ -11,7 +11,9 @@ shapes serve as the default input shapes.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -40,6 +42,18 @@ def _import_torch():
     return torch
 
 
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """Silence a torch logger that prints tracebacks for errors tinyc reports in one line."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def _frozen(module):
     """`module` in eval mode with gradients off, so tracing records weights as constants."""
     module.eval()
@@ -60,7 +74,10 @@ def load_torch(path: Path) -> TorchModel:
     torch = _import_torch()
     if path.suffix == ".pt2":
         try:
-            program = torch.export.load(str(path))
+            if not zipfile.is_zipfile(path):
+                raise zipfile.BadZipFile
+            with _quiet("torch.export"):
+                program = torch.export.load(str(path))
         except Exception as exc:
             raise TinycError(f"{path}: not a readable ExportedProgram ({type(exc).__name__}); "
                              "save it with torch.export.save") from None
@@ -115,6 +132,11 @@ def _traceable(model: TorchModel):
     return Wrapper()
 
 
+def _names(prefix: str, count: int) -> list[str]:
+    """'input' for one tensor, 'input_0', 'input_1', ... for several."""
+    return [prefix] if count == 1 else [f"{prefix}_{i}" for i in range(count)]
+
+
 def to_onnx_bytes(model: TorchModel, input_shapes: list[tuple[int, ...]]) -> bytes:
     torch = _import_torch()
     example = tuple(torch.zeros(s) for s in input_shapes)
@@ -123,13 +145,31 @@ def to_onnx_bytes(model: TorchModel, input_shapes: list[tuple[int, ...]]) -> byt
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(_traceable(model), example, buffer, dynamo=False,
-                              opset_version=OPSET, do_constant_folding=True)
+                              opset_version=OPSET, do_constant_folding=True,
+                              input_names=_names("input", len(example)))
         except Exception as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise TinycError(f"PyTorch could not export the model to ONNX with input shapes "
                              f"{[list(s) for s in input_shapes]}: {type(exc).__name__}: "
                              f"{message[:200]}") from None
-    return buffer.getvalue()
+    return _name_outputs(buffer.getvalue())
+
+
+def _name_outputs(model_bytes: bytes) -> bytes:
+    """The exporter names outputs after trace values ('162'); call them output[_i]."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    names = _names("output", len(graph.output))
+    renames = {o.name: n for o, n in zip(graph.output, names, strict=True)
+               if o.name.isdigit() and n not in {t.name for t in graph.input}}
+    for node in graph.node:
+        node.output[:] = [renames.get(t, t) for t in node.output]
+        node.input[:] = [renames.get(t, t) for t in node.input]
+    for out in graph.output:
+        out.name = renames.get(out.name, out.name)
+    return model.SerializeToString()
 
 
 def run_torch(model: TorchModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
