@@ -17,6 +17,7 @@ def run_graph(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     for name, value in zip(graph.inputs, inputs, strict=True):
         env[name] = np.asarray(value).reshape(graph.tensors[name].shape)
     for node in graph.nodes:
-        results = ops.get(node).evaluate(node, [env[t] if t else None for t in node.inputs])
+        results = ops.get(node).evaluate(node, [env[t] if t else None for t in node.inputs],
+                                           graph)
         env.update(zip(node.outputs, results, strict=True))
     return [env[name] for name in graph.outputs]

@@ -54,7 +54,7 @@ class GraphBuilder:
         inferred = opdef.infer(node, self.graph)
         values = [self.const(t) for t in node.inputs if t]
         if fold and all(v is not None for v in values):
-            results = opdef.evaluate(node, [self.const(t) for t in node.inputs])
+            results = opdef.evaluate(node, [self.const(t) for t in node.inputs], self.graph)
             for out, value in zip(outputs, results, strict=True):
                 self.graph.tensors[out] = Tensor(out, tuple(value.shape), str(value.dtype),
                                                  np.ascontiguousarray(value))

@@ -2,8 +2,9 @@
 
 An operator is defined once, by an `OpDef` that gives
   - `infer`:    output shapes and dtypes from the node and its inputs (shape inference);
-  - `evaluate`: a NumPy reference of its exact semantics (constant folding, the IR interpreter
-                used by the tests to check that passes preserve meaning);
+  - `evaluate`: a NumPy reference of its exact semantics, given the node, its input values and
+                the graph (for the tensors' quantization); used for constant folding and by
+                the IR interpreter, which simulates a compiled model exactly in Python;
   - `emit`:     the C kernel call that implements it (None for operators that exist only at
                 compile time, e.g. Shape, which constant folding must remove);
   - `traits`:   what passes may assume (e.g. "unary" elementwise, "fuses_clamp").
@@ -51,7 +52,7 @@ class KernelCall:
 class OpDef:
     name: str
     infer: Callable[[Node, Graph], list[tuple[Shape, str]]]
-    evaluate: Callable[[Node, list[Any]], list[np.ndarray]]
+    evaluate: Callable[[Node, list[Any], Graph], list[np.ndarray]]
     emit: Callable[[Node, Graph], KernelCall] | None = None
     traits: frozenset[str] = field(default_factory=frozenset)
     macs: Callable[[Node, Graph], int] | None = None  # multiply-accumulates per inference
@@ -65,7 +66,7 @@ NO_CLAMP = (float("-inf"), float("inf"))
 def register(
     name: str,
     infer: Callable[[Node, Graph], list[tuple[Shape, str]]],
-    evaluate: Callable[[Node, list[Any]], list[np.ndarray]],
+    evaluate: Callable[[Node, list[Any], Graph], list[np.ndarray]],
     emit: Callable[[Node, Graph], KernelCall] | None = None,
     traits: Sequence[str] = (),
     macs: Callable[[Node, Graph], int] | None = None,

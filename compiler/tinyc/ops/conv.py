@@ -149,7 +149,7 @@ def conv_transpose_nchw(
 
 
 def _evaluate(reference):
-    def evaluate(node: Node, inputs: list) -> list[np.ndarray]:
+    def evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
         x, w, b = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
         if node.attrs["channels_last"]:
             y = reference(to_channels_first(x), to_channels_first(w), b, node)

@@ -49,7 +49,7 @@ def _infer_binary(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(tuple(np.broadcast_shapes(a, b)), graph.tensors[node.inputs[0]].dtype)]
 
 
-def _evaluate_binary(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_binary(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     a, b = inputs
     if node.op == "Div" and np.issubdtype(a.dtype, np.integer):
         y = np.trunc(a / b).astype(a.dtype)  # ONNX integer division truncates
@@ -116,7 +116,7 @@ def _infer_unary(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(x.shape, x.dtype)]
 
 
-def _evaluate_unary(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_unary(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x = inputs[0]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         y = np.asarray(UNARY[node.op][1](x, node.attrs)).astype(x.dtype)

@@ -40,7 +40,7 @@ def _infer_gemm(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [((m, n), "float32")]
 
 
-def _evaluate_gemm(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_gemm(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     a, b = inputs[0], inputs[1]
     at = a.T if node.attrs["transA"] else a
     bt = b.T if node.attrs["transB"] else b
@@ -90,7 +90,7 @@ def _infer_matmul(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(out, "float32")]
 
 
-def _evaluate_matmul(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_matmul(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     return [apply_clamp(node, np.matmul(inputs[0], inputs[1]).astype(np.float32))]
 
 

@@ -46,7 +46,7 @@ def _infer_reshape(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(tuple(node.attrs["shape"]), _dtype(graph, node.inputs[0]))]
 
 
-def _evaluate_reshape(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_reshape(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     return [inputs[0].reshape(node.attrs["shape"])]
 
 
@@ -76,7 +76,7 @@ def _infer_transpose(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(tuple(x[p] for p in node.attrs["perm"]), _dtype(graph, node.inputs[0]))]
 
 
-def _evaluate_transpose(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_transpose(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     return [np.ascontiguousarray(np.transpose(inputs[0], node.attrs["perm"]))]
 
 
@@ -99,7 +99,7 @@ def _infer_slice(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(shape, _dtype(graph, node.inputs[0]))]
 
 
-def _evaluate_slice(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_slice(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     a = node.attrs
     index = tuple(slice(s, None if e < 0 else e, st)
                   for s, e, st in zip(a["starts"], a["ends"], a["steps"], strict=True))
@@ -123,7 +123,7 @@ def _infer_expand(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
              _dtype(graph, node.inputs[0]))]
 
 
-def _evaluate_expand(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_expand(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x = inputs[0]
     return [np.ascontiguousarray(np.broadcast_to(x, np.broadcast_shapes(x.shape,
                                                                         node.attrs["shape"])))]
@@ -144,7 +144,7 @@ def _infer_concat(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(tuple(out), _dtype(graph, node.inputs[0]))]
 
 
-def _evaluate_concat(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_concat(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     return [np.concatenate(inputs, axis=node.attrs["axis"])]
 
 
@@ -173,7 +173,7 @@ def _infer_pad(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(tuple(x[i] + pads[i] + pads[i + r] for i in range(r)), _dtype(graph, node.inputs[0]))]
 
 
-def _evaluate_pad(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_pad(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x = inputs[0]
     pads, mode = node.attrs["pads"], node.attrs["mode"]
     r = x.ndim
@@ -219,7 +219,7 @@ def _infer_shape_op(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [((len(range(rank)[slice(start, end)]),), "int64")]
 
 
-def _evaluate_shape_op(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_shape_op(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     shape = np.array(inputs[0].shape, dtype=np.int64)
     return [shape[node.attrs.get("start", 0):node.attrs.get("end", len(shape))]]
 
@@ -230,7 +230,7 @@ def _infer_gather(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(x[:axis] + idx + x[axis + 1:], _dtype(graph, node.inputs[0]))]
 
 
-def _evaluate_gather(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_gather(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x, idx = inputs
     axis = node.attrs["axis"]
     idx = np.where(idx < 0, idx + x.shape[axis], idx)
@@ -241,7 +241,7 @@ def _infer_cast(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(shape_of(graph, node.inputs[0]), node.attrs["to"])]
 
 
-def _evaluate_cast(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_cast(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     return [inputs[0].astype(node.attrs["to"])]
 
 
@@ -249,11 +249,11 @@ def _infer_const_of_shape(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(tuple(node.attrs["shape"]), str(node.attrs["value"].dtype))]
 
 
-def _evaluate_const_of_shape(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_const_of_shape(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     return [np.full(node.attrs["shape"], node.attrs["value"].reshape(-1)[0])]
 
 
-def _evaluate_range(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_range(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     start, limit, delta = (np.asarray(v).reshape(()) for v in inputs)
     return [np.arange(start, limit, delta, dtype=start.dtype)]
 
@@ -263,7 +263,7 @@ def _infer_range(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     if any(v is None for v in values):
         raise UnsupportedOperator(f"Range '{node.name}' has run-time bounds; tinyc needs "
                                   "static shapes (export with fixed input sizes)")
-    y = _evaluate_range(node, values)[0]
+    y = _evaluate_range(node, values, graph)[0]
     return [(y.shape, str(y.dtype))]
 
 

@@ -26,7 +26,7 @@ def _infer(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(x.shape, x.dtype)]
 
 
-def _evaluate(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x, scale, bias, mean, var = inputs
     shape = [1] * x.ndim
     shape[-1 if node.attrs["channels_last"] else 1] = -1

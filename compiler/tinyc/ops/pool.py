@@ -94,7 +94,7 @@ def pool_nchw(x: np.ndarray, node: Node) -> np.ndarray:
     return (acc / count).astype(np.float32)
 
 
-def _evaluate(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x = inputs[0]
     if node.attrs["channels_last"]:
         y = to_channels_last(pool_nchw(to_channels_first(x), node))

@@ -38,7 +38,7 @@ def _infer_reduce(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(tuple(1 if i in axes else d for i, d in enumerate(x.shape)), x.dtype)]
 
 
-def _evaluate_reduce(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_reduce(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x = inputs[0]
     y = REDUCE[node.op][1](x, axis=tuple(node.attrs["axes"]), keepdims=True)
     return [apply_clamp(node, np.asarray(y).astype(x.dtype))]
@@ -72,7 +72,7 @@ def _infer_same(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(x.shape, x.dtype)]
 
 
-def _evaluate_softmax(node: Node, inputs: list) -> list[np.ndarray]:
+def _evaluate_softmax(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x = inputs[0].astype(np.float64)
     axis = node.attrs["axis"]
     shifted = x - x.max(axis=axis, keepdims=True)

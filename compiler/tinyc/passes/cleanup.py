@@ -13,7 +13,7 @@ def fold_constants(graph: Graph) -> Graph:
         values = [graph.const(t) for t in node.inputs if t]
         if node.inputs and all(v is not None for v in values) and not any(
                 graph.is_output(t) for t in node.outputs):
-            results = ops.get(node).evaluate(node, [graph.const(t) for t in node.inputs])
+            results = ops.get(node).evaluate(node, [graph.const(t) for t in node.inputs], graph)
             for name, value in zip(node.outputs, results, strict=True):
                 graph.set_const(name, value)
         else:
