@@ -191,7 +191,7 @@ static inline int32_t tc_fp_exp_on_negative_values(int32_t a, int32_t integer_bi
 static inline int32_t tc_fp_one_over_one_plus_x_for_x_in_0_1(int32_t a)
 {
     const int32_t half_denominator = tc_fp_rounding_half_sum(a, INT32_MAX);
-    const int32_t one_q2 = (int32_t)1 << 28;
+    const int32_t one_q2 = (int32_t)1 << 29; /* 1.0 in Q2 */
     int32_t x = 1515870810 + tc_sat_rounding_doubling_high_mul(half_denominator, -1010580540);
     for (int32_t i = 0; i < 3; ++i) {
         const int32_t half_denominator_times_x =
@@ -208,7 +208,7 @@ static inline int32_t tc_fp_one_over_one_plus_x_for_x_in_0_1(int32_t a)
 static inline int32_t tc_fp_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a)
 {
     const int32_t half_denominator = tc_fp_rounding_half_sum(a, INT32_MAX);
-    const int32_t one_q2 = (int32_t)1 << 28;
+    const int32_t one_q2 = (int32_t)1 << 29; /* 1.0 in Q2 */
     int32_t x = 1515870810 + tc_sat_rounding_doubling_high_mul(half_denominator, -1010580540);
     for (int32_t i = 0; i < 3; ++i) {
         const int32_t half_denominator_times_x =

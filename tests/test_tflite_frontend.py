@@ -475,13 +475,18 @@ def error_of(path: Path, kind: type[Exception] = UnsupportedOperator) -> str:
     return message
 
 
-def test_int8_model_is_refused():
+def test_int8_model_imports_with_quantization():
     path = MODELS / "ic01_resnet8_cifar10_int8.tflite"
     if not path.exists():
         pytest.skip(f"{path} is not available")
-    message = error_of(path)
-    assert "tensor 'input_1_int8' is int8" in message
-    assert "int8 .tflite import comes with tinyc's int8 support" in message
+    graph = convert_tflite(path)
+    x = graph.tensors[graph.inputs[0]]
+    assert x.dtype == "int8" and x.quant is not None
+    assert (x.quant.s, x.quant.zp) == (1.0, -128)  # the MLPerf README's input quantization
+    conv = next(n for n in graph.nodes if n.op == "Conv")
+    w = graph.tensors[conv.inputs[1]]
+    assert w.dtype == "int8" and w.quant.per_channel and w.quant.axis == 0
+    assert graph.tensors[conv.inputs[2]].dtype == "int32"
 
 
 def test_hybrid_model_is_refused():

@@ -44,10 +44,11 @@ def _board(name: str):
     return load_board(name)
 
 
-def _compile(model: Path, board_name: str, name: str, input_shape: str | None):
+def _compile(model: Path, board_name: str, name: str, input_shape: str | None,
+             reference: str | None = None):
     from tinyc.project import compile_model
 
-    return compile_model(model, _board(board_name), name, input_shape)
+    return compile_model(model, _board(board_name), name, input_shape, reference=reference)
 
 
 def _layer_table(report: dict[str, Any], counts: list[int] | None = None,
@@ -188,20 +189,23 @@ def run(outdir: Path, input_path: Path | None, host: bool, as_json: bool) -> Non
               help=".npy with input sample(s) to use instead of random ones.")
 @shape_option
 @name_option
+@click.option("--reference", default=None,
+              help=".tflite only: tflm (default for int8: TFLite Micro, bit-exact) or litert "
+                   "(the desktop interpreter; int8 within 2 steps).")
 @json_option
 def verify(model: Path, board_name: str, samples: int, input_path: Path | None,
-           input_shape: str | None, name: str, as_json: bool) -> None:
+           input_shape: str | None, name: str, reference: str | None, as_json: bool) -> None:
     """Check the generated C (host and emulated board) against the Python reference."""
     from tinyc.verify import ATOL, RTOL, default_samples, verify_compiled
 
-    compiled = _compile(model, board_name, name, input_shape)
+    compiled = _compile(model, board_name, name, input_shape, reference)
     inputs = default_samples(compiled, samples, input_path)
     result = verify_compiled(compiled, inputs, on_board=compiled.board.emulated)
     verdict = "PASS" if result.passed else "FAIL"
     if as_json:
         _emit_json({
             "verdict": verdict, "samples": result.samples, "reference": result.reference,
-            "tolerance": {"atol": ATOL, "rtol": RTOL},
+            "tolerance": {"atol": ATOL, "rtol": RTOL, "lsb": compiled.model.lsb_tolerance},
             "targets": [{"target": t.target, "passed": t.passed, "counts": t.counts,
                          "unit": t.unit, "outputs": [asdict(c) for c in t.comparisons]}
                         for t in result.targets],
@@ -209,11 +213,15 @@ def verify(model: Path, board_name: str, samples: int, input_path: Path | None,
             "arena_bytes": compiled.report["arena_bytes"],
         })
     else:
+        lsb = compiled.model.lsb_tolerance
         click.echo(f"tinyc verify: {model} on {result.samples} sample(s), reference "
-                   f"{result.reference}, tolerance |c - ref| <= {ATOL:g} + {RTOL:g}*|ref|")
+                   f"{result.reference}, tolerance: float |c - ref| <= {ATOL:g} + {RTOL:g}*|ref|"
+                   f", integers {'exact' if lsb == 0 else f'within {lsb} steps'}")
         for t in result.targets:
             for c in t.comparisons:
                 status = "ok" if c.mismatches == 0 else f"{c.mismatches} of {c.count} outside"
+                if c.differing:
+                    status += f" ({c.differing} of {c.count} not bit-identical)"
                 click.echo(f"  {t.target:<14} {c.output[:24]:<24} max abs error "
                            f"{c.max_abs_error:.3g} at {list(c.worst_index)}  {status}")
             if t.target != "host" and t.counts:

@@ -21,6 +21,7 @@ from tinyc import ops
 from tinyc.errors import TinycError, UnsupportedOperator
 from tinyc.ir import Graph
 from tinyc.ops import CArray, KernelCall
+from tinyc.ops.quantized import DerivedConst
 from tinyc.planner import ALIGNMENT, MemoryPlan
 from tinyc.resources import templates_dir
 
@@ -142,14 +143,17 @@ def _const_values(data: np.ndarray) -> tuple[str, list[str]]:
     return C_TYPES[dtype], [str(int(v)) for v in flat.tolist()]
 
 
+RUNTIME_DTYPES = ("float32", "int8")
+
+
 def _check_dtypes(graph: Graph) -> None:
     for node in graph.nodes:
         for t in node.inputs + node.outputs:
             tensor = graph.tensors.get(t)
-            if tensor is not None and not tensor.is_const and tensor.dtype != "float32":
+            if tensor is not None and not tensor.is_const and tensor.dtype not in RUNTIME_DTYPES:
                 raise UnsupportedOperator(
                     f"{node.op} node '{node.name}': tensor '{t}' is {tensor.dtype} at run time; "
-                    "this tinyc build compiles float32 models"
+                    "tinyc compiles float32 and int8 activations"
                 )
 
 
@@ -196,6 +200,13 @@ def build_program(graph: Graph, plan: MemoryPlan, name: str) -> Program:
         for arg in call.args:
             if isinstance(arg, list):
                 args.append("(const void *const[]){" + ", ".join(operand(a) for a in arg) + "}")
+            elif isinstance(arg, DerivedConst):
+                ctype, values = _const_values(arg.value)
+                derived = Constant(namer(f"{c_name}_{arg.hint}", "weight"), f"{node.name} "
+                                   f"({arg.hint}, kernel layout)", ctype, arg.value.shape,
+                                   values, arg.value.nbytes)
+                constants[derived.c_name] = derived
+                args.append(derived.c_name)
             else:
                 args.append(operand(arg))
         if call.header:

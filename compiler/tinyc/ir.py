@@ -21,12 +21,46 @@ from tinyc.errors import TinycError
 DTYPES = ("float32", "int8", "uint8", "int16", "int32", "int64", "bool")
 
 
+@dataclass(frozen=True)
+class QuantParams:
+    """Affine quantization: real = scale * (q - zero_point).
+
+    Per-tensor when `axis` is None (scale and zero_point have one element), else per-channel
+    along `axis`.  Scales are kept as the model file gives them (float32 in TFLite and ONNX),
+    because the integer multipliers TFLite derives from them depend on the exact values.
+    """
+
+    scale: np.ndarray  # float32, shape [1] or [channels]
+    zero_point: np.ndarray  # int64, same shape as scale
+    axis: int | None = None
+
+    @staticmethod
+    def per_tensor(scale: float, zero_point: int) -> QuantParams:
+        return QuantParams(np.array([scale], np.float32), np.array([zero_point], np.int64))
+
+    @property
+    def per_channel(self) -> bool:
+        return self.axis is not None
+
+    @property
+    def s(self) -> float:
+        """The per-tensor scale (as a Python float of the stored float32)."""
+        assert self.scale.size == 1, "per-channel quantization has no single scale"
+        return float(self.scale[0])
+
+    @property
+    def zp(self) -> int:
+        assert self.zero_point.size == 1, "per-channel quantization has no single zero point"
+        return int(self.zero_point[0])
+
+
 @dataclass
 class Tensor:
     name: str
     shape: tuple[int, ...]
     dtype: str = "float32"
     data: np.ndarray | None = None
+    quant: QuantParams | None = None
 
     @property
     def is_const(self) -> bool:
@@ -92,21 +126,23 @@ class Graph:
             name = f"{hint}_{next(self._counter)}"
         return name
 
-    def add_tensor(self, hint: str, shape: tuple[int, ...], dtype: str = "float32") -> str:
+    def add_tensor(self, hint: str, shape: tuple[int, ...], dtype: str = "float32",
+                   quant: QuantParams | None = None) -> str:
         name = self.unique_name(hint)
-        self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), dtype)
+        self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), dtype, None, quant)
         return name
 
-    def add_const(self, hint: str, value: np.ndarray) -> str:
+    def add_const(self, hint: str, value: np.ndarray, quant: QuantParams | None = None) -> str:
         value = np.ascontiguousarray(value)
         name = self.unique_name(hint)
-        self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
+        self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value, quant)
         return name
 
     def set_const(self, name: str, value: np.ndarray) -> None:
-        """Replace a constant's value (and so its shape and dtype)."""
+        """Replace a constant's value (and so its shape and dtype; quantization is kept)."""
         value = np.ascontiguousarray(value)
-        self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
+        quant = self.tensors[name].quant if name in self.tensors else None
+        self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value, quant)
 
     def replace_uses(self, old: str, new: str) -> None:
         """Make every consumer (and the graph outputs) read `new` instead of `old`."""
@@ -137,6 +173,8 @@ class Graph:
             if tensor.is_const:
                 assert tuple(tensor.data.shape) == tensor.shape, f"{tensor_name}: shape/data"
                 defined.add(tensor_name)
+            if tensor.dtype == "int8":
+                assert tensor.quant is not None, f"int8 tensor {tensor_name} has no quantization"
         for name in self.inputs:
             assert not self.tensors[name].is_const, f"graph input {name} is a constant"
         for node in self.nodes:
@@ -165,7 +203,7 @@ def clone(graph: Graph) -> Graph:
     """A deep-enough copy for passes to mutate (constant arrays are shared, never mutated)."""
     return Graph(
         graph.name,
-        {k: Tensor(v.name, v.shape, v.dtype, v.data) for k, v in graph.tensors.items()},
+        {k: Tensor(v.name, v.shape, v.dtype, v.data, v.quant) for k, v in graph.tensors.items()},
         [Node(n.op, n.name, list(n.inputs), list(n.outputs), dict(n.attrs)) for n in graph.nodes],
         list(graph.inputs),
         list(graph.outputs),

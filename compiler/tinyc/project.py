@@ -8,6 +8,7 @@ looks valid.  An existing folder is replaced only if it is empty or a previous t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -47,10 +48,32 @@ def input_specs(graph: Graph) -> list[tuple[tuple[int, ...], str]]:
 
 def sample_inputs(specs: list[tuple[tuple[int, ...], str]], count: int,
                   seed: int = SAMPLE_SEED) -> list[list[np.ndarray]]:
-    """Seeded random inputs, one array per (shape, dtype) (standard normal for float)."""
+    """Seeded random inputs, one array per (shape, dtype): standard normal for float, uniform
+    over the whole range for integers."""
     rng = np.random.default_rng(seed)
-    return [[rng.standard_normal(shape).astype(dtype) for shape, dtype in specs]
-            for _ in range(count)]
+
+    def one(shape: tuple[int, ...], dtype: str) -> np.ndarray:
+        if np.issubdtype(np.dtype(dtype), np.integer):
+            info = np.iinfo(dtype)
+            return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+        return rng.standard_normal(shape).astype(dtype)
+
+    return [[one(shape, dtype) for shape, dtype in specs] for _ in range(count)]
+
+
+def runtime_files(names: list[str]) -> list[str]:
+    """The runtime files `names` and every runtime header they include, transitively."""
+    found: list[str] = []
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        found.append(name)
+        text = (runtime_dir() / name).read_text()
+        pending += [inc for inc in re.findall(r'#include "([^"]+)"', text)
+                    if (runtime_dir() / inc).is_file()]
+    return sorted(found)
 
 
 def _board_sources(board: Board) -> dict[str, Path]:
@@ -139,9 +162,8 @@ def _write_project(tmp: Path, compiled: Compiled) -> None:
         data = b"".join(np.ascontiguousarray(x).tobytes() for x in sample)
         (tmp / "sample.c").write_text(render("sample.c.j2", sample=list(data), **context))
         model_sources.append("sample.c")
-    rt = runtime_dir()
-    for name in ["tc_common.h", *p.headers, *p.sources]:
-        shutil.copy(rt / name, tmp / "runtime" / name)
+    for name in runtime_files([*p.headers, *p.sources]):
+        shutil.copy(runtime_dir() / name, tmp / "runtime" / name)
     model_sources += [f"runtime/{s}" for s in p.sources]
     board_files = _board_sources(board)
     for rel, src in board_files.items():
@@ -183,11 +205,12 @@ def write_project(compiled: Compiled, outdir: Path) -> None:
 
 
 def compile_model(source: Path, board: Board, name: str = "model",
-                  input_shape: str | None = None, check_fit: bool = True) -> Compiled:
+                  input_shape: str | None = None, check_fit: bool = True,
+                  reference: str | None = None) -> Compiled:
     """Everything `tinyc compile` does except writing files."""
     if not name.isidentifier() or not name.isascii():
         raise TinycError(f"--name '{name}' must be a C identifier (letters, digits, _)")
-    model = load_model(source, input_shape, name)
+    model = load_model(source, input_shape, name, reference)
     graph = lower(clone(model.graph))
     plan = plan_memory(graph)
     program = build_program(graph, plan, name)

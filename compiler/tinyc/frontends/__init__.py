@@ -28,6 +28,9 @@ class LoadedModel:
     kind: str  # "onnx" | "pytorch" | "tflite"
     reference: Reference
     reference_name: str
+    # Integer outputs may differ from this reference by up to this many steps (a reference
+    # whose requantization legitimately rounds differently); 0 means bit-exact.
+    lsb_tolerance: int = 0
 
 
 def parse_shapes(text: str | None) -> list[tuple[int, ...]] | None:
@@ -87,11 +90,13 @@ def _pytorch(path: Path, shapes: list[tuple[int, ...]] | None, name: str) -> Loa
     return LoadedModel(loaded.graph, "pytorch", lambda values: run_torch(model, values), "torch")
 
 
-def _tflite(path: Path, shapes: list[tuple[int, ...]] | None, name: str) -> LoadedModel:
-    from tinyc.frontends.tflite_frontend import convert_tflite
+# TFLite references: TFLM (the tflite-micro package) is the microcontroller reference that
+# CMSIS-NN also matches; the desktop interpreter (ai-edge-litert) rounds int8 requantization
+# once where TFLM rounds twice, so against it int8 outputs may differ by up to 2 steps.
+TFLITE_REFERENCES = ("tflm", "litert")
 
-    graph = convert_tflite(path, name)
 
+def _litert(path: Path) -> Reference:
     def reference(values: list[np.ndarray]) -> list[np.ndarray]:
         from ai_edge_litert.interpreter import Interpreter
 
@@ -102,10 +107,45 @@ def _tflite(path: Path, shapes: list[tuple[int, ...]] | None, name: str) -> Load
         interpreter.invoke()
         return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
 
-    return LoadedModel(graph, "tflite", reference, "litert")
+    return reference
 
 
-def load_model(path: Path, input_shape: str | None = None, name: str = "model") -> LoadedModel:
+def _tflm(path: Path, outputs: int) -> Reference:
+    interpreters = []
+
+    def reference(values: list[np.ndarray]) -> list[np.ndarray]:
+        try:
+            from tflite_micro.python.tflite_micro import runtime
+        except ImportError:
+            raise TinycError("the TFLM reference needs the tflite-micro package (make setup "
+                             "installs it); or use --reference litert") from None
+        if not interpreters:
+            interpreters.append(runtime.Interpreter.from_file(str(path)))
+        interpreter = interpreters[0]
+        for i, value in enumerate(values):  # TFLM reuses input memory: set every input anew
+            interpreter.set_input(value, i)
+        interpreter.invoke()
+        return [np.array(interpreter.get_output(i)) for i in range(outputs)]
+
+    return reference
+
+
+def _tflite(path: Path, shapes: list[tuple[int, ...]] | None, name: str,
+            reference: str | None = None) -> LoadedModel:
+    from tinyc.frontends.tflite_frontend import convert_tflite
+
+    graph = convert_tflite(path, name)
+    quantized = any(t.dtype == "int8" for t in graph.tensors.values())
+    reference = reference or ("tflm" if quantized else "litert")
+    if reference == "tflm":
+        return LoadedModel(graph, "tflite", _tflm(path, len(graph.outputs)), "tflm")
+    return LoadedModel(graph, "tflite", _litert(path), "litert", 2 if quantized else 0)
+
+
+def load_model(path: Path, input_shape: str | None = None, name: str = "model",
+               reference: str | None = None) -> LoadedModel:
+    """Read a model file into IR with its reference.  `reference` picks the reference where a
+    format has several (.tflite: "tflm", the default for int8, or "litert")."""
     path = Path(path)
     if not path.exists():
         raise TinycError(f"{path}: no such file")
@@ -117,4 +157,10 @@ def load_model(path: Path, input_shape: str | None = None, name: str = "model") 
                          ".tflite, .pt / .pth (TorchScript or pickled nn.Module) and .pt2 "
                          "(torch.export)")
     shapes = parse_shapes(input_shape)
-    return {"onnx": _onnx, "pytorch": _pytorch, "tflite": _tflite}[kind](path, shapes, name)
+    if reference is not None and (kind != "tflite" or reference not in TFLITE_REFERENCES):
+        choices = ", ".join(TFLITE_REFERENCES)
+        raise TinycError(f"--reference {reference}: only .tflite models have a choice of "
+                         f"reference ({choices})")
+    if kind == "tflite":
+        return _tflite(path, shapes, name, reference)
+    return {"onnx": _onnx, "pytorch": _pytorch}[kind](path, shapes, name)

@@ -24,10 +24,12 @@ Graph inputs and outputs keep their TFLite tensor names, other activations too; 
 named after the first operator that reads them and their role ("conv_2d_0_filter"), because
 TFLite's names for them are long ';'-joined lists of the fused TensorFlow ops.
 
-Only float32 models are imported.  Every tensor is read by `read_tensor`, which also reads its
-quantization parameters; `_check_activation` refuses quantized (int8/uint8/int16) activations,
-and a quantized constant feeding a float operator (a dynamic-range "hybrid" model) is refused
-where an operator reads it.  The int8 import will extend these two places.
+float32 and int8 models are imported.  Every tensor is read by `read_tensor`, with its
+quantization parameters, which become the IR tensor's QuantParams: an int8 operator is the same
+IR operator on int8 tensors (int8 weights, int32 bias, per-channel weight scales on the output
+channel axis).  `_check_activation` refuses other quantized activations (uint8, int16), and a
+quantized constant feeding a float operator (a dynamic-range "hybrid" model) is refused where
+an operator reads it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import numpy as np
 
 from tinyc.errors import TinycError, UnsupportedOperator
 from tinyc.frontends.builder import GraphBuilder
-from tinyc.ir import Graph
+from tinyc.ir import Graph, QuantParams
 from tinyc.ops.movement import slice_length
 
 FILE_IDENTIFIER = b"TFL3"  # bytes 4..8 of every TFLite flatbuffer
@@ -190,15 +192,31 @@ def _buffer_bytes(model: TfliteModel, index: int) -> bytes | None:
     return np.asarray(buf.data, dtype=np.uint8).tobytes()
 
 
+def ir_quant(tensor: TfliteTensor) -> QuantParams | None:
+    """The IR's quantization of a tensor (per channel only when there are several scales)."""
+    q = tensor.quant
+    if q is None:
+        return None
+    return QuantParams(q.scale, q.zero_point, q.axis if q.scale.size > 1 else None)
+
+
 def _check_activation(model: TfliteModel, tensor: TfliteTensor) -> None:
-    """Only float32 activations are imported for now."""
+    """Activations are float32, or int8 with quantization parameters."""
+    if tensor.dtype == "int8":
+        if tensor.quant is None:
+            raise UnsupportedOperator(f"{model.path}: tensor '{tensor.name}' is int8 without "
+                                      "quantization parameters; the model is malformed")
+        if tensor.quant.scale.size != 1:
+            raise UnsupportedOperator(f"{model.path}: activation '{tensor.name}' is quantized "
+                                      "per channel; TFLite int8 activations are per tensor")
+        return
     if tensor.dtype in QUANTIZED_DTYPES:
         raise UnsupportedOperator(
-            f"{model.path}: tensor '{tensor.name}' is {tensor.dtype} (a quantized model); "
-            "int8 .tflite import comes with tinyc's int8 support - use a float32 .tflite for now")
+            f"{model.path}: tensor '{tensor.name}' is {tensor.dtype}; tinyc compiles float32 "
+            "and int8 activations (int16 activation quantization is not supported)")
     if tensor.dtype != "float32":
         raise UnsupportedOperator(f"{model.path}: tensor '{tensor.name}' is {tensor.type_name}; "
-                                  "tinyc imports float32 .tflite models")
+                                  "tinyc imports float32 and int8 .tflite models")
 
 
 # ---- operator context -------------------------------------------------------------------------
@@ -243,7 +261,23 @@ class OperatorContext:
             self.unsupported(f"its input '{t.name}' is read before any operator writes it; "
                              "the model is malformed")
         return self.conv.add_const(index, f"{self.name}_{role or f'input{i}'}",
-                                   self.float_const(i, role or "input"))
+                                   self.weight(i, role or "input"), ir_quant(t))
+
+    @property
+    def quantized(self) -> bool:
+        """True for an int8 operator (its first input is an int8 activation)."""
+        return self.has_input(0) and self.tensor(0).dtype == "int8"
+
+    def weight(self, i: int, role: str) -> np.ndarray:
+        """The value of constant input i: float32 for float operators; for int8 operators the
+        stored integers (int8 weights, int32 bias), whose scales the IR tensor carries."""
+        t = self.tensor(i)
+        if self.quantized and t.is_const and t.dtype in ("int8", "int32"):
+            if t.quant is None:
+                self.unsupported(f"its {role} '{t.name}' is {t.dtype} without quantization "
+                                 "parameters")
+            return t.data
+        return self.float_const(i, role)
 
     def float_const(self, i: int, role: str) -> np.ndarray:
         """The value of constant input i, which float operators need as float32."""
@@ -289,9 +323,14 @@ class OperatorContext:
         return self.conv.names[int(self.op.outputs[i])]
 
     def emit(self, op: str, inputs: list[str], attrs: dict, last: bool = True) -> list[str]:
-        """Add an IR node; the last node of a conversion writes the TFLite operator's output."""
-        outputs = [self.output(i) for i in range(len(self.op.outputs))] if last else None
-        return self.b.add(op, self.name, inputs, attrs, outputs)
+        """Add an IR node; the last node of a conversion writes the TFLite operator's output
+        (with its quantization)."""
+        if not last:
+            return self.b.add(op, self.name, inputs, attrs)
+        count = len(self.op.outputs)
+        quant = [ir_quant(self.conv.model.tensor(int(self.op.outputs[i]))) for i in range(count)]
+        return self.b.add(op, self.name, inputs, attrs, [self.output(i) for i in range(count)],
+                          quant=quant)
 
     def clamp(self) -> dict[str, float]:
         """The fused_activation_function as act_min/act_max attributes ({} when NONE)."""
@@ -345,7 +384,7 @@ def _require_nhwc(c: OperatorContext) -> tuple[int, ...]:
 @converter("CONV_2D")
 def _conv_2d(c: OperatorContext) -> None:
     x = _require_nhwc(c)
-    w = c.float_const(1, "filter")  # [Co, KH, KW, Ci/g]: the IR channels_last layout
+    w = c.weight(1, "filter")  # [Co, KH, KW, Ci/g]: the IR channels_last layout
     if w.ndim != 4 or x[-1] % w.shape[-1]:
         c.unsupported(f"filter {list(w.shape)} does not fit input {list(x)}")
     kernel = (w.shape[1], w.shape[2])
@@ -360,7 +399,7 @@ def _conv_2d(c: OperatorContext) -> None:
 @converter("DEPTHWISE_CONV_2D")
 def _depthwise_conv_2d(c: OperatorContext) -> None:
     x = _require_nhwc(c)
-    w = c.float_const(1, "filter")  # [1, KH, KW, C * multiplier]
+    w = c.weight(1, "filter")  # [1, KH, KW, C * multiplier]
     channels = x[-1]
     if w.ndim != 4 or w.shape[0] != 1 or w.shape[-1] % channels:
         c.unsupported(f"filter {list(w.shape)} does not fit input {list(x)}")
@@ -371,7 +410,10 @@ def _depthwise_conv_2d(c: OperatorContext) -> None:
     attrs = {"kernel_shape": kernel, "strides": strides, "dilations": dilations,
              "pads": same_or_valid_pads(c, x[1:3], kernel, strides, dilations),
              "group": channels, "channels_last": True}
-    filt = c.conv.add_const(None, f"{c.name}_filter", np.transpose(w, (3, 1, 2, 0)))
+    quant = ir_quant(c.tensor(1))
+    if quant is not None and quant.per_channel:  # the channel axis 3 moves to 0
+        quant = QuantParams(quant.scale, quant.zero_point, 0)
+    filt = c.conv.add_const(None, f"{c.name}_filter", np.transpose(w, (3, 1, 2, 0)), quant)
     c.emit("Conv", [c.input(0), filt, c.input(2, "bias")], attrs | c.clamp())
 
 
@@ -524,11 +566,14 @@ def _reduce(c: OperatorContext) -> None:
 def _softmax(c: OperatorContext) -> None:
     x = c.input(0)
     beta = float(c.option("beta", 1.0))
-    if c.op_name == "SOFTMAX" and beta != 1.0:  # softmax(beta * x)
+    if c.op_name == "SOFTMAX" and beta != 1.0 and not c.quantized:  # softmax(beta * x)
         scale = c.conv.add_const(None, f"{c.name}_beta", np.array(beta, dtype=np.float32))
         x = c.emit("Mul", [x, scale], {}, last=False)[0]
     op = "Softmax" if c.op_name == "SOFTMAX" else "LogSoftmax"
-    c.emit(op, [x], {"axis": c.rank() - 1})
+    attrs = {"axis": c.rank() - 1}
+    if c.quantized and beta != 1.0:  # int8 softmax takes beta into its input multiplier
+        attrs["beta"] = beta
+    c.emit(op, [x], attrs)
 
 
 # ---- shape and data movement ------------------------------------------------------------------
@@ -700,7 +745,7 @@ def _quantize(c: OperatorContext) -> None:
     if c.op_name == "DEQUANTIZE" and t.is_const:
         c.unsupported(f"dequantizing the {t.dtype} constant '{t.name}' (float16 or "
                       "dynamic-range quantized weights); export the model with float32 weights")
-    c.unsupported("quantized tensors; int8 .tflite import comes with tinyc's int8 support")
+    c.emit("Quantize" if c.op_name == "QUANTIZE" else "Dequantize", [c.input(0)], {})
 
 
 # ---- model loading ----------------------------------------------------------------------------
@@ -752,13 +797,14 @@ class Converting:
             self.names[index] = name
             self.reserved.add(name)
 
-    def add_const(self, index: int | None, hint: str, value: np.ndarray) -> str:
+    def add_const(self, index: int | None, hint: str, value: np.ndarray,
+                  quant: QuantParams | None = None) -> str:
         """Add a constant (for TFLite tensor `index`, or a derived one when None)."""
         name, k = hint, 0
         while name in self.reserved or name in self.b.graph.tensors:
             k += 1
             name = f"{hint}_{k}"
-        self.b.add_const(name, value)
+        self.b.add_const(name, value, quant)
         if index is not None:
             self.names[index] = name
         return name
@@ -794,7 +840,7 @@ def convert_tflite(path: Path, name: str = "model",
             override = overrides.get("")
         shape = _input_shape(t, override)
         static = static and shape == t.shape
-        b.add_input(conv.names[index], shape, t.dtype)
+        b.add_input(conv.names[index], shape, t.dtype, ir_quant(t))
     for index, op in enumerate(sg.operators or []):
         c = OperatorContext(conv, op, index)
         fn = CONVERTERS.get(c.op_name)

@@ -139,4 +139,13 @@ def fmt_shape(shape: Sequence[int]) -> str:
 
 
 # Importing the modules registers their operators.
-from tinyc.ops import conv, elementwise, gemm, movement, norm, pool, reduce  # noqa: E402, F401
+from tinyc.ops import (  # noqa: E402, F401
+    conv,
+    elementwise,
+    gemm,
+    movement,
+    norm,
+    pool,
+    quantize,
+    reduce,
+)

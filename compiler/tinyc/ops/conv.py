@@ -19,6 +19,7 @@ import itertools
 
 import numpy as np
 
+from tinyc.errors import UnsupportedOperator
 from tinyc.ir import Graph, Node
 from tinyc.ops import (
     KernelCall,
@@ -30,6 +31,18 @@ from tinyc.ops import (
     register,
     shape_of,
 )
+from tinyc.ops.quantized import (
+    DerivedConst,
+    S8Kernel,
+    act_range,
+    emit_s8,
+    evaluate_s8,
+    int8_range_summary,
+    is_int8,
+    per_tensor,
+    quant,
+)
+from tinyc.quant import arith
 
 
 def spatial_rank(node: Node) -> int:
@@ -76,7 +89,7 @@ def _infer_conv(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
                       a["pads"][i], a["pads"][i + nsp])
         for i in range(nsp)
     ]
-    return [(_assemble(node, n, out_c, out), "float32")]
+    return [(_assemble(node, n, out_c, out), graph.tensors[node.inputs[0]].dtype)]
 
 
 def _infer_conv_transpose(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
@@ -148,8 +161,42 @@ def conv_transpose_nchw(
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+def _conv_s8(node: Node, graph: Graph) -> S8Kernel:
+    """int8 Conv: tc_conv_s8, or tc_depthwise_conv_s8 (TFLite's [K..., C*m] weight layout)
+    when every group holds one input channel."""
+    if node.op != "Conv" or not node.attrs["channels_last"]:
+        raise UnsupportedOperator(f"{node.op} node '{node.name}': int8 {node.op} is not "
+                                  "supported (int8 Conv is)")
+    x, w, y = (graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]],
+               graph.tensors[node.outputs[0]])
+    wq = quant(graph, w.name, node)
+    if wq.per_channel and wq.axis != 0:
+        raise UnsupportedOperator(f"Conv node '{node.name}': weights quantized along axis "
+                                  f"{wq.axis}; int8 kernels take per-output-channel scales")
+    xq, yq = per_tensor(graph, x.name, node), per_tensor(graph, y.name, node)
+    lo, hi = act_range(node, graph)
+    params = spatial_params(node, graph) | {
+        "in_c": x.shape[-1], "out_c": y.shape[-1], "groups": node.attrs["group"]}
+    params |= arith.conv_params(xq.s, xq.zp, wq.scale, yq.s, yq.zp, lo, hi)
+    k = pad3(node.attrs["kernel_shape"], 1)
+    depthwise = node.attrs["group"] == x.shape[-1] and w.shape[-1] == 1 and x.shape[-1] > 1
+    if depthwise:
+        weights = DerivedConst("weight_khwc",
+                               np.ascontiguousarray(w.data.reshape(w.shape[0], *k).transpose(
+                                   1, 2, 3, 0)))
+        function, reference = "tc_depthwise_conv_s8", arith.depthwise_conv_s8
+    else:
+        weights, function, reference = w.name, "tc_conv_s8", arith.conv_s8
+    return S8Kernel(function, "tc_conv_s8.c", "tc_conv_s8.h", "tc_conv_s8_params_t", params,
+                    [x.name, weights, node.input(2)], reference,
+                    _summary(node, graph) + int8_range_summary(lo, hi),
+                    pointers=("multiplier", "shift"))
+
+
 def _evaluate(reference):
     def evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
+        if is_int8(graph, node.inputs[0]):
+            return evaluate_s8(_conv_s8(node, graph), node, inputs, graph)
         x, w, b = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
         if node.attrs["channels_last"]:
             y = reference(to_channels_first(x), to_channels_first(w), b, node)
@@ -183,24 +230,34 @@ def spatial_params(node: Node, graph: Graph) -> dict[str, int]:
     return params
 
 
+def _summary(node: Node, graph: Graph) -> str:
+    a = node.attrs
+    x, y = shape_of(graph, node.inputs[0]), shape_of(graph, node.outputs[0])
+    dtype = graph.tensors[node.inputs[0]].dtype
+    return (
+        f"{node.op} {'x'.join(map(str, a['kernel_shape']))}"
+        f" stride {'x'.join(map(str, a['strides']))}"
+        f" pads {list(a['pads'])}"
+        + (f" dilation {'x'.join(map(str, a['dilations']))}"
+           if any(d != 1 for d in a["dilations"]) else "")
+        + (f" groups {a['group']}" if a["group"] != 1 else "")
+        + f", {fmt_shape(x)} -> {fmt_shape(y)}"
+        + (f" {dtype}" if dtype != "float32" else f"{clamp_summary(node)}")
+    )
+
+
 def _emit(function: str, source: str):
     def emit(node: Node, graph: Graph) -> KernelCall:
         assert node.attrs["channels_last"], "layout pass must run before code generation"
+        if is_int8(graph, node.inputs[0]):
+            return emit_s8(_conv_s8(node, graph), node)
         a = node.attrs
         x, y = shape_of(graph, node.inputs[0]), shape_of(graph, node.outputs[0])
         lo, hi = clamp_of(node)
         params = spatial_params(node, graph) | {
             "in_c": x[-1], "out_c": y[-1], "groups": a["group"], "act_min": lo, "act_max": hi,
         }
-        summary = (
-            f"{node.op} {'x'.join(map(str, a['kernel_shape']))}"
-            f" stride {'x'.join(map(str, a['strides']))}"
-            f" pads {list(a['pads'])}"
-            + (f" dilation {'x'.join(map(str, a['dilations']))}"
-               if any(d != 1 for d in a["dilations"]) else "")
-            + (f" groups {a['group']}" if a["group"] != 1 else "")
-            + f", {fmt_shape(x)} -> {fmt_shape(y)}{clamp_summary(node)}"
-        )
+        summary = _summary(node, graph)
         return KernelCall(
             function=function,
             sources=(source,),

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tinyc.errors import UnsupportedOperator
 from tinyc.ir import Graph, Node
 from tinyc.ops import (
     KernelCall,
@@ -31,6 +32,16 @@ from tinyc.ops import (
     register,
     shape_of,
 )
+from tinyc.ops.quantized import (
+    S8Kernel,
+    act_range,
+    emit_s8,
+    evaluate_s8,
+    int8_range_summary,
+    is_int8,
+    per_tensor,
+)
+from tinyc.quant import arith
 
 BINARY: dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {
     "Add": ("TC_BIN_ADD", np.add),
@@ -49,7 +60,44 @@ def _infer_binary(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(tuple(np.broadcast_shapes(a, b)), graph.tensors[node.inputs[0]].dtype)]
 
 
+BINARY_S8 = {
+    "Add": ("tc_add_s8", "tc_add_s8_params_t", arith.add_params, arith.add_s8),
+    "Sub": ("tc_sub_s8", "tc_add_s8_params_t", arith.sub_params, arith.sub_s8),
+    "Mul": ("tc_mul_s8", "tc_mul_s8_params_t", arith.mul_params, arith.mul_s8),
+}
+
+
+def _strides(node: Node, graph: Graph) -> dict:
+    a, b = shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])
+    y = shape_of(graph, node.outputs[0])
+    return {"rank": len(y), "shape": list(y), "a_strides": broadcast_strides(a, y),
+            "b_strides": broadcast_strides(b, y)}
+
+
+def _binary_s8(node: Node, graph: Graph) -> S8Kernel:
+    if node.op not in BINARY_S8:
+        raise UnsupportedOperator(f"{node.op} node '{node.name}': int8 {node.op} is not "
+                                  f"supported (int8 {', '.join(BINARY_S8)} are)")
+    function, params_type, make_params, reference = BINARY_S8[node.op]
+    qa, qb, qy = (per_tensor(graph, t, node) for t in (*node.inputs, node.outputs[0]))
+    lo, hi = act_range(node, graph)
+    params = _strides(node, graph) | make_params(qa.s, qa.zp, qb.s, qb.zp, qy.s, qy.zp, lo, hi)
+    return S8Kernel(function, "tc_elementwise_s8.c", "tc_elementwise_s8.h", params_type, params,
+                    list(node.inputs), reference,
+                    _binary_summary(node, graph) + int8_range_summary(lo, hi))
+
+
+def _binary_summary(node: Node, graph: Graph) -> str:
+    a, b = shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])
+    y = shape_of(graph, node.outputs[0])
+    dtype = graph.tensors[node.outputs[0]].dtype
+    return (f"{node.op} {fmt_shape(a)}, {fmt_shape(b)} -> {fmt_shape(y)}"
+            + (f" {dtype}" if dtype != "float32" else clamp_summary(node)))
+
+
 def _evaluate_binary(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
+    if is_int8(graph, node.inputs[0]):
+        return evaluate_s8(_binary_s8(node, graph), node, inputs, graph)
     a, b = inputs
     if node.op == "Div" and np.issubdtype(a.dtype, np.integer):
         y = np.trunc(a / b).astype(a.dtype)  # ONNX integer division truncates
@@ -60,22 +108,14 @@ def _evaluate_binary(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]
 
 
 def _emit_binary(node: Node, graph: Graph) -> KernelCall:
-    a, b = shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])
-    y = shape_of(graph, node.outputs[0])
+    if is_int8(graph, node.inputs[0]):
+        return emit_s8(_binary_s8(node, graph), node)
     lo, hi = clamp_of(node)
-    params = {
-        "op": BINARY[node.op][0],
-        "rank": len(y),
-        "shape": list(y),
-        "a_strides": broadcast_strides(a, y),
-        "b_strides": broadcast_strides(b, y),
-        "act_min": lo,
-        "act_max": hi,
-    }
-    summary = f"{node.op} {fmt_shape(a)}, {fmt_shape(b)} -> {fmt_shape(y)}{clamp_summary(node)}"
+    params = {"op": BINARY[node.op][0]} | _strides(node, graph) | {"act_min": lo, "act_max": hi}
     return KernelCall("tc_binary_f32", ("tc_elementwise_f32.c",), "tc_elementwise_f32.h",
                       "tc_binary_f32_params_t", params,
-                      [node.inputs[0], node.inputs[1], node.outputs[0]], summary)
+                      [node.inputs[0], node.inputs[1], node.outputs[0]],
+                      _binary_summary(node, graph))
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -116,7 +156,53 @@ def _infer_unary(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     return [(x.shape, x.dtype)]
 
 
+def _fixed_output(node: Node, graph: Graph, scale: float, zero_point: int) -> None:
+    """LOGISTIC and TANH have a fixed int8 output quantization in TFLite."""
+    q = per_tensor(graph, node.outputs[0], node)
+    if (q.s, q.zp) != (float(np.float32(scale)), zero_point):
+        raise UnsupportedOperator(
+            f"{node.op} node '{node.name}': int8 output quantized with scale {q.s:g}, zero point "
+            f"{q.zp}; TFLite's int8 {node.op} needs scale {scale:g}, zero point {zero_point}")
+
+
+def _unary_s8(node: Node, graph: Graph) -> S8Kernel:
+    x, y = node.inputs[0], node.outputs[0]
+    qx, qy = per_tensor(graph, x, node), per_tensor(graph, y, node)
+    count = graph.tensors[x].size
+    summary = f"{node.op} {fmt_shape(graph.tensors[x].shape)} int8"
+    header, source = "tc_elementwise_s8.h", "tc_elementwise_s8.c"
+    if node.op in ("Relu", "Clip"):
+        lo, hi = act_range(node, graph)
+        params = {"count": count} | arith.requantize_params(qx.s, qx.zp, qy.s, qy.zp, lo, hi)
+        return S8Kernel("tc_requantize_s8", "tc_quantize_s8.c", "tc_quantize_s8.h",
+                        "tc_requantize_s8_params_t", params, [x], arith.requantize_s8,
+                        summary + int8_range_summary(lo, hi))
+    if node.op == "LeakyRelu":
+        params = {"count": count} | arith.leaky_relu_params(qx.s, qx.zp, node.attrs["alpha"],
+                                                            qy.s, qy.zp)
+        return S8Kernel("tc_leaky_relu_s8", source, header, "tc_leaky_relu_s8_params_t", params,
+                        [x], arith.leaky_relu_s8, summary)
+    if node.op == "Sigmoid":
+        _fixed_output(node, graph, arith.LOGISTIC_OUTPUT_SCALE, arith.LOGISTIC_OUTPUT_ZERO_POINT)
+        params = {"count": count} | arith.logistic_params(qx.s, qx.zp)
+        return S8Kernel("tc_logistic_s8", source, header, "tc_logistic_s8_params_t", params,
+                        [x], arith.logistic_s8, summary)
+    if node.op == "Tanh":
+        _fixed_output(node, graph, arith.TANH_OUTPUT_SCALE, arith.TANH_OUTPUT_ZERO_POINT)
+        params = {"count": count} | arith.tanh_params(qx.s, qx.zp)
+        return S8Kernel("tc_tanh_s8", source, header, "tc_tanh_s8_params_t", params, [x],
+                        arith.tanh_s8, summary)
+    if node.op == "HardSwish":
+        params = {"count": count} | arith.hard_swish_params(qx.s, qx.zp, qy.s, qy.zp)
+        return S8Kernel("tc_hard_swish_s8", source, header, "tc_hard_swish_s8_params_t",
+                        params, [x], arith.hard_swish_s8, summary)
+    raise UnsupportedOperator(f"{node.op} node '{node.name}': int8 {node.op} is not supported "
+                              "(int8 Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSwish are)")
+
+
 def _evaluate_unary(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
+    if is_int8(graph, node.inputs[0]):
+        return evaluate_s8(_unary_s8(node, graph), node, inputs, graph)
     x = inputs[0]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         y = np.asarray(UNARY[node.op][1](x, node.attrs)).astype(x.dtype)
@@ -124,6 +210,8 @@ def _evaluate_unary(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
 
 
 def _emit_unary(node: Node, graph: Graph) -> KernelCall:
+    if is_int8(graph, node.inputs[0]):
+        return emit_s8(_unary_s8(node, graph), node)
     x = graph.tensors[node.inputs[0]]
     lo, hi = clamp_of(node)
     a = node.attrs

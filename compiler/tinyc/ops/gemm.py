@@ -24,6 +24,18 @@ from tinyc.ops import (
     register,
     shape_of,
 )
+from tinyc.ops.quantized import (
+    DerivedConst,
+    S8Kernel,
+    act_range,
+    emit_s8,
+    evaluate_s8,
+    int8_range_summary,
+    is_int8,
+    per_tensor,
+    quant,
+)
+from tinyc.quant import arith
 
 MAX_BATCH_DIMS = 4
 
@@ -37,10 +49,42 @@ def _gemm_dims(node: Node, graph: Graph) -> tuple[int, int, int]:
 
 def _infer_gemm(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
     m, n, _ = _gemm_dims(node, graph)
-    return [((m, n), "float32")]
+    return [((m, n), graph.tensors[node.inputs[0]].dtype)]
+
+
+def _fully_connected_s8(node: Node, graph: Graph) -> S8Kernel:
+    """int8 Gemm / MatMul with constant weights: TFLite's FULLY_CONNECTED (tc_fully_connected_s8,
+    weights [N, K]; a [K, N] weight is re-laid at compile time)."""
+    a, b = node.inputs[0], node.inputs[1]
+    w = graph.tensors[b]
+    if w.data is None or node.attrs.get("transA", 0) or len(shape_of(graph, a)) != 2:
+        raise UnsupportedOperator(f"{node.op} node '{node.name}': int8 matrix products need "
+                                  "a 2-D input and constant weights (FULLY_CONNECTED)")
+    if node.attrs.get("alpha", 1.0) != 1.0 or node.attrs.get("beta", 1.0) != 1.0:
+        raise UnsupportedOperator(f"Gemm node '{node.name}': int8 Gemm with alpha/beta != 1")
+    transposed = node.attrs.get("transB", 0)
+    wq = quant(graph, b, node)
+    if wq.per_channel and wq.axis != (0 if transposed else 1):
+        raise UnsupportedOperator(f"{node.op} node '{node.name}': weights quantized along the "
+                                  "input axis; int8 kernels take per-output-channel scales")
+    weights = b if transposed else DerivedConst("weight_nk", np.ascontiguousarray(w.data.T))
+    xq = per_tensor(graph, a, node)
+    yq = per_tensor(graph, node.outputs[0], node)
+    lo, hi = act_range(node, graph)
+    m, k = shape_of(graph, a)
+    n = shape_of(graph, node.outputs[0])[1]
+    params = {"batch": m, "in_features": k, "out_features": n}
+    params |= arith.fully_connected_params(xq.s, xq.zp, wq.scale, yq.s, yq.zp, lo, hi)
+    return S8Kernel("tc_fully_connected_s8", "tc_fully_connected_s8.c", "tc_fully_connected_s8.h",
+                    "tc_fully_connected_s8_params_t", params, [a, weights, node.input(2)],
+                    arith.fully_connected_s8,
+                    f"FullyConnected M={m} N={n} K={k} int8{int8_range_summary(lo, hi)}",
+                    pointers=("multiplier", "shift"))
 
 
 def _evaluate_gemm(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
+    if is_int8(graph, node.inputs[0]):
+        return evaluate_s8(_fully_connected_s8(node, graph), node, inputs, graph)
     a, b = inputs[0], inputs[1]
     at = a.T if node.attrs["transA"] else a
     bt = b.T if node.attrs["transB"] else b
@@ -51,6 +95,8 @@ def _evaluate_gemm(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
 
 
 def _emit_gemm(node: Node, graph: Graph) -> KernelCall:
+    if is_int8(graph, node.inputs[0]):
+        return emit_s8(_fully_connected_s8(node, graph), node)
     m, n, k = _gemm_dims(node, graph)
     ta, tb = node.attrs["transA"], node.attrs["transB"]
     c = node.input(2)
@@ -87,14 +133,18 @@ def _infer_matmul(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
         out = out[:-2] + out[-1:]
     if len(shape_of(graph, node.inputs[1])) == 1:
         out = out[:-1]
-    return [(out, "float32")]
+    return [(out, graph.tensors[node.inputs[0]].dtype)]
 
 
 def _evaluate_matmul(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
+    if is_int8(graph, node.inputs[0]):
+        return evaluate_s8(_fully_connected_s8(node, graph), node, inputs, graph)
     return [apply_clamp(node, np.matmul(inputs[0], inputs[1]).astype(np.float32))]
 
 
 def _emit_matmul(node: Node, graph: Graph) -> KernelCall:
+    if is_int8(graph, node.inputs[0]):
+        return emit_s8(_fully_connected_s8(node, graph), node)
     a, b = _matmul_operands(node, graph)
     batch = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
     if len(batch) > MAX_BATCH_DIMS:

@@ -31,6 +31,8 @@ from tinyc.ops import (
     register,
     shape_of,
 )
+from tinyc.ops.quantized import is_int8, per_tensor, require_same_quant
+from tinyc.quant import arith
 
 
 def _dtype(graph: Graph, name: str) -> str:
@@ -149,6 +151,8 @@ def _evaluate_concat(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]
 
 
 def _emit_concat(node: Node, graph: Graph) -> KernelCall:
+    if is_int8(graph, node.inputs[0]):
+        require_same_quant(node, graph, list(node.inputs))
     axis = node.attrs["axis"]
     y = shape_of(graph, node.outputs[0])
     inner = int(np.prod(y[axis + 1:]))
@@ -176,13 +180,17 @@ def _infer_pad(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
 def _evaluate_pad(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x = inputs[0]
     pads, mode = node.attrs["pads"], node.attrs["mode"]
+    value = node.attrs["value"]
+    if is_int8(graph, node.inputs[0]):
+        q = per_tensor(graph, node.inputs[0], node)
+        value = min(127, max(-128, arith.quantize_value(value, q.s, q.zp)))
     r = x.ndim
     # Negative pads crop: apply the crop first, then the (non-negative) padding.
     crop = tuple(slice(max(0, -pads[i]), x.shape[i] - max(0, -pads[i + r])) for i in range(r))
     widths = [(max(0, pads[i]), max(0, pads[i + r])) for i in range(r)]
     x = x[crop]
     if mode == "constant":
-        y = np.pad(x, widths, mode="constant", constant_values=node.attrs["value"])
+        y = np.pad(x, widths, mode="constant", constant_values=value)
     else:
         y = np.pad(x, widths, mode=mode)
     return [y.astype(inputs[0].dtype)]
@@ -196,7 +204,11 @@ def _emit_pad(node: Node, graph: Graph) -> KernelCall:
         raise UnsupportedOperator(f"Pad '{node.name}' has negative pads {list(pads)}; "
                                   "tinyc supports cropping through Slice")
     dtype = np.dtype(_dtype(graph, node.inputs[0]))
-    value = np.array([node.attrs["value"]], dtype=dtype).tobytes().ljust(8, b"\0")
+    value = node.attrs["value"]
+    if is_int8(graph, node.inputs[0]):  # the pad value is real: pad with its quantized code
+        q = per_tensor(graph, node.inputs[0], node)
+        value = min(127, max(-128, arith.quantize_value(value, q.s, q.zp)))
+    value = np.array([value], dtype=dtype).tobytes().ljust(8, b"\0")
     params = {
         "elem_size": dtype.itemsize,
         "mode": {"constant": "TC_PAD_CONSTANT", "reflect": "TC_PAD_REFLECT",

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from tinyc.errors import UnsupportedOperator
 from tinyc.ir import Graph, Node
 from tinyc.ops import (
     KernelCall,
@@ -25,6 +26,16 @@ from tinyc.ops import (
     shape_of,
 )
 from tinyc.ops.conv import pad3, spatial_params, to_channels_first, to_channels_last
+from tinyc.ops.quantized import (
+    S8Kernel,
+    act_range,
+    emit_s8,
+    evaluate_s8,
+    int8_range_summary,
+    is_int8,
+    require_same_quant,
+)
+from tinyc.quant import arith
 
 
 def pool_out_size(size: int, k: int, s: int, d: int, pb: int, pe: int, ceil_mode: int) -> int:
@@ -50,7 +61,7 @@ def _infer(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
         for i in range(nsp)
     ]
     shape = (x[0], *out, x[-1]) if last else (x[0], x[1], *out)
-    return [(shape, "float32")]
+    return [(shape, graph.tensors[node.inputs[0]].dtype)]
 
 
 def _box_mask(lo: list[int], hi: list[int], total: list[int]) -> np.ndarray:
@@ -94,7 +105,24 @@ def pool_nchw(x: np.ndarray, node: Node) -> np.ndarray:
     return (acc / count).astype(np.float32)
 
 
+def _pool_s8(node: Node, graph: Graph) -> S8Kernel:
+    """int8 pooling: input and output share their quantization (TFLite)."""
+    if node.op == "AveragePool" and any(d != 1 for d in node.attrs["dilations"]):
+        raise UnsupportedOperator(f"AveragePool node '{node.name}': int8 dilated average "
+                                  "pooling is not supported")
+    require_same_quant(node, graph, [node.inputs[0]])
+    lo, hi = act_range(node, graph)
+    params = _geometry(node, graph) | arith.pool_params(lo, hi)
+    function, reference = (("tc_max_pool_s8", arith.max_pool_s8) if node.op == "MaxPool"
+                           else ("tc_avg_pool_s8", arith.avg_pool_s8))
+    return S8Kernel(function, "tc_pool_s8.c", "tc_pool_s8.h", "tc_pool_s8_params_t", params,
+                    [node.inputs[0]], reference,
+                    _summary(node, graph) + int8_range_summary(lo, hi))
+
+
 def _evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
+    if is_int8(graph, node.inputs[0]):
+        return evaluate_s8(_pool_s8(node, graph), node, inputs, graph)
     x = inputs[0]
     if node.attrs["channels_last"]:
         y = to_channels_last(pool_nchw(to_channels_first(x), node))
@@ -103,30 +131,40 @@ def _evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     return [apply_clamp(node, np.ascontiguousarray(y, dtype=np.float32))]
 
 
-def _emit(node: Node, graph: Graph) -> KernelCall:
-    assert node.attrs["channels_last"], "layout pass must run before code generation"
+def _geometry(node: Node, graph: Graph) -> dict[str, int]:
+    """The window geometry shared by the float and int8 pool parameter structs."""
     a = node.attrs
-    x, y = shape_of(graph, node.inputs[0]), shape_of(graph, node.outputs[0])
     nsp = len(a["kernel_shape"])
     pe = pad3(a["pads"][nsp:], 0)
-    lo, hi = clamp_of(node)
-    params = {"kind": "TC_POOL_MAX" if node.op == "MaxPool" else "TC_POOL_AVG"}
-    params |= spatial_params(node, graph)
-    params |= {
-        "c": x[-1],
+    return spatial_params(node, graph) | {
+        "c": shape_of(graph, node.inputs[0])[-1],
         "pad_end_d": pe[0], "pad_end_h": pe[1], "pad_end_w": pe[2],
         "count_include_pad": a.get("count_include_pad", 0),
-        "act_min": lo, "act_max": hi,
     }
-    summary = (
+
+
+def _summary(node: Node, graph: Graph) -> str:
+    a = node.attrs
+    x, y = shape_of(graph, node.inputs[0]), shape_of(graph, node.outputs[0])
+    return (
         f"{node.op} {'x'.join(map(str, a['kernel_shape']))}"
         f" stride {'x'.join(map(str, a['strides']))} pads {list(a['pads'])}"
         + (" ceil_mode" if a["ceil_mode"] else "")
         + (" count_include_pad" if a.get("count_include_pad") else "")
-        + f", {fmt_shape(x)} -> {fmt_shape(y)}{clamp_summary(node)}"
+        + f", {fmt_shape(x)} -> {fmt_shape(y)}"
     )
+
+
+def _emit(node: Node, graph: Graph) -> KernelCall:
+    assert node.attrs["channels_last"], "layout pass must run before code generation"
+    if is_int8(graph, node.inputs[0]):
+        return emit_s8(_pool_s8(node, graph), node)
+    lo, hi = clamp_of(node)
+    params = {"kind": "TC_POOL_MAX" if node.op == "MaxPool" else "TC_POOL_AVG"}
+    params |= _geometry(node, graph) | {"act_min": lo, "act_max": hi}
     return KernelCall("tc_pool_f32", ("tc_pool_f32.c",), "tc_pool_f32.h", "tc_pool_f32_params_t",
-                      params, [node.inputs[0], node.outputs[0]], summary)
+                      params, [node.inputs[0], node.outputs[0]],
+                      _summary(node, graph) + clamp_summary(node))
 
 
 for _op in ("MaxPool", "AveragePool"):

@@ -9,9 +9,12 @@ Three layers, each matching runtime_c/ exactly:
 2. `quantize_multiplier` (TFLite's QuantizeMultiplier) and one `<kernel>_params` function per
    int8 kernel: it computes, from scales and zero points, the quantization fields of the
    kernel's C parameter struct, under the C field names.  Each reproduces how TFLM's Prepare
-   derives them, including where TFLM computes in float32 rather than double (SUB, FC with a
-   per-tensor weight scale, LEAKY_RELU, HARD_SWISH).  Geometry fields (shapes, strides,
-   paddings) are the compiler's business and are merged into the same dict.
+   derives them: the float32 scales widened to double, every ratio in double (checked
+   against the installed TFLM with scales where a float32 derivation gives other bytes; some
+   TFLM source trees compute SUB, FC, LEAKY_RELU and HARD_SWISH ratios in float32, the
+   installed one does not), and quantize_value's float32 division where TFLM quantizes a
+   float.  Geometry fields (shapes, strides, paddings) are the compiler's business and are
+   merged into the same dict.
 3. One NumPy reference per kernel, `<kernel>_s8(p, *inputs)`, taking the full struct dict
    (geometry + quantization, C field names) and dense arrays in the kernel's layouts, returning
    the dense output.  The compiler uses them to simulate a quantized graph exactly.
@@ -79,9 +82,10 @@ def rounding_divide_by_pot(x, exponent) -> np.ndarray:
 
 
 def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
-    """TFLite's MultiplyByQuantizedMultiplier, double rounding (tc_multiply_by_quantized_multiplier):
-    x is shifted left by max(shift, 0) with int32 wrap-around, multiplied by srdhm, then
-    rounding-shifted right by max(-shift, 0).  multiplier and shift may be per-element arrays."""
+    """TFLite's MultiplyByQuantizedMultiplier with double rounding, as
+    tc_multiply_by_quantized_multiplier: x is shifted left by max(shift, 0) with int32
+    wrap-around, multiplied by srdhm, then rounding-shifted right by max(-shift, 0).
+    multiplier and shift may be per-element arrays."""
     shift = _i64(shift)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
@@ -141,7 +145,7 @@ def _newton_reciprocal_half_denominator(a: np.ndarray) -> np.ndarray:
     half_denominator = rounding_half_sum(a, INT32_MAX)
     x = 1515870810 + srdhm(half_denominator, -1010580540)
     for _ in range(3):
-        one_minus = (1 << 28) - srdhm(half_denominator, x)
+        one_minus = (1 << 29) - srdhm(half_denominator, x)  # 1.0 in Q2 minus d * x
         x = x + saturating_shift_left(srdhm(x, one_minus), 2)
     return x
 
@@ -153,7 +157,7 @@ def one_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
 
 def one_minus_x_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
     """gemmlowp: (1 - a) / (1 + a) for Q0 a in [0, 1), as Q0."""
-    return saturating_shift_left(_newton_reciprocal_half_denominator(_i64(a)) - (1 << 28), 2)
+    return saturating_shift_left(_newton_reciprocal_half_denominator(_i64(a)) - (1 << 29), 2)
 
 
 def fixed_point_logistic(a, integer_bits: int) -> np.ndarray:
@@ -211,9 +215,13 @@ def tflite_round(x: float) -> float:
 
 
 def f32(x) -> np.float32:
-    """A value as float32 (TFLite's scales are float32; some of its Prepare steps compute in
-    float32 and only then widen to double)."""
+    """A value as float32 (TFLite stores scales as float32)."""
     return np.float32(x)
+
+
+def d(scale: float) -> float:
+    """A float32 scale widened to double, as TFLM's static_cast<double>(params.scale)."""
+    return float(np.float32(scale))
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -289,8 +297,7 @@ def conv_params(input_scale: float, input_zero_point: int, weight_scales: Sequen
     """tc_conv_s8 / tc_depthwise_conv_s8 (TFLM PopulateConvolutionQuantizationParams): per
     output channel, quantize_multiplier(double(s_in) * double(s_w[c]) / double(s_out)).  One
     weight scale gives per_channel = 0 and one-element arrays."""
-    reals = [float(f32(input_scale)) * float(f32(s)) / float(f32(output_scale))
-             for s in np.atleast_1d(weight_scales)]
+    reals = [d(input_scale) * d(s) / d(output_scale) for s in np.atleast_1d(weight_scales)]
     return {"input_offset": -int(input_zero_point), "output_offset": int(output_zero_point),
             "act_min": int(act_min), "act_max": int(act_max), **_channel_multipliers(reals)}
 
@@ -299,35 +306,27 @@ def fully_connected_params(input_scale: float, input_zero_point: int,
                            weight_scales: Sequence[float], output_scale: float,
                            output_zero_point: int, act_min: int = INT8_MIN,
                            act_max: int = INT8_MAX) -> Params:
-    """tc_fully_connected_s8 (TFLM CalculateOpDataFullyConnected): per-channel as conv_params;
-    with a single weight scale TFLM multiplies the two scales in float32 first
-    (GetQuantizedConvolutionMultipler), then divides in double."""
-    scales = np.atleast_1d(weight_scales)
-    if len(scales) > 1:
-        return conv_params(input_scale, input_zero_point, scales, output_scale,
-                           output_zero_point, act_min, act_max)
-    real = float(f32(input_scale) * f32(scales[0])) / float(f32(output_scale))
-    return {"input_offset": -int(input_zero_point), "output_offset": int(output_zero_point),
-            "act_min": int(act_min), "act_max": int(act_max), **_channel_multipliers([real])}
+    """tc_fully_connected_s8 (TFLM CalculateOpDataFullyConnected): the same fields and
+    arithmetic as conv_params, per channel or with a single weight scale."""
+    return conv_params(input_scale, input_zero_point, weight_scales, output_scale,
+                       output_zero_point, act_min, act_max)
 
 
 ADD_LEFT_SHIFT = 20  # TFLM's headroom shift for 8-bit ADD / SUB
 
 
-def _add_sub_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
-                    output_scale, output_zero_point, act_min, act_max, in_float32) -> Params:
-    s1, s2, so = f32(input1_scale), f32(input2_scale), f32(output_scale)
-    if in_float32:  # SUB: each ratio computed in float32, then widened
-        twice_max = f32(2) * max(s1, s2)
-        r1, r2 = float(s1 / twice_max), float(s2 / twice_max)
-        r_out = float(twice_max / (f32(1 << ADD_LEFT_SHIFT) * so))
-    else:  # ADD: in double
-        twice_max = 2.0 * float(max(s1, s2))
-        r1, r2 = float(s1) / twice_max, float(s2) / twice_max
-        r_out = twice_max / ((1 << ADD_LEFT_SHIFT) * float(so))
-    m1, sh1 = quantize_multiplier_smaller_than_one_exp(r1)
-    m2, sh2 = quantize_multiplier_smaller_than_one_exp(r2)
-    mo, sho = quantize_multiplier_smaller_than_one_exp(r_out)
+def add_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
+               input2_zero_point: int, output_scale: float, output_zero_point: int,
+               act_min: int = INT8_MIN, act_max: int = INT8_MAX) -> Params:
+    """tc_add_s8 and tc_sub_s8 (TFLM CalculateOpDataAdd / CalculateOpDataSub): both inputs are
+    rescaled to the common scale 2 * max(s1, s2) / 2^20 (multipliers s_i / (2 max), below
+    1), their sum or difference to the output (2 max / (2^20 s_out)); all in double."""
+    s1, s2, so = d(input1_scale), d(input2_scale), d(output_scale)
+    twice_max = 2.0 * max(s1, s2)
+    m1, sh1 = quantize_multiplier_smaller_than_one_exp(s1 / twice_max)
+    m2, sh2 = quantize_multiplier_smaller_than_one_exp(s2 / twice_max)
+    mo, sho = quantize_multiplier_smaller_than_one_exp(
+        twice_max / ((1 << ADD_LEFT_SHIFT) * so))
     return {"input1_offset": -int(input1_zero_point), "input2_offset": -int(input2_zero_point),
             "output_offset": int(output_zero_point), "left_shift": ADD_LEFT_SHIFT,
             "input1_multiplier": m1, "input1_shift": sh1, "input2_multiplier": m2,
@@ -335,30 +334,15 @@ def _add_sub_params(input1_scale, input1_zero_point, input2_scale, input2_zero_p
             "act_min": int(act_min), "act_max": int(act_max)}
 
 
-def add_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
-               input2_zero_point: int, output_scale: float, output_zero_point: int,
-               act_min: int = INT8_MIN, act_max: int = INT8_MAX) -> Params:
-    """tc_add_s8 (TFLM CalculateOpDataAdd): both inputs rescaled to 2 * max(s1, s2) / 2^20,
-    ratios in double."""
-    return _add_sub_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
-                           output_scale, output_zero_point, act_min, act_max, in_float32=False)
-
-
-def sub_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
-               input2_zero_point: int, output_scale: float, output_zero_point: int,
-               act_min: int = INT8_MIN, act_max: int = INT8_MAX) -> Params:
-    """tc_sub_s8 (TFLM CalculateOpDataSub): as add_params, but TFLM computes the three ratios
-    in float32."""
-    return _add_sub_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
-                           output_scale, output_zero_point, act_min, act_max, in_float32=True)
+sub_params = add_params  # SUB's Prepare is ADD's; tc_sub_s8 takes the same struct
 
 
 def mul_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
                input2_zero_point: int, output_scale: float, output_zero_point: int,
                act_min: int = INT8_MIN, act_max: int = INT8_MAX) -> Params:
     """tc_mul_s8 (TFLM CalculateOpDataMul): quantize_multiplier(s1 * s2 / s_out) in double."""
-    real = float(f32(input1_scale)) * float(f32(input2_scale)) / float(f32(output_scale))
-    multiplier, shift = quantize_multiplier(real)
+    multiplier, shift = quantize_multiplier(
+        d(input1_scale) * d(input2_scale) / d(output_scale))
     return {"input1_offset": -int(input1_zero_point), "input2_offset": -int(input2_zero_point),
             "output_offset": int(output_zero_point), "output_multiplier": multiplier,
             "output_shift": shift, "act_min": int(act_min), "act_max": int(act_max)}
@@ -376,7 +360,7 @@ def mean_params(input_scale: float, input_zero_point: int, output_scale: float,
     folded into it: with k = min(floor(log2(count)), 32, 31 + shift),
     multiplier' = (multiplier << k) // count (int64, truncating), shift' = shift - k.
     sum_offset = -input_zero_point * count (int32 wrap-around)."""
-    multiplier, shift = quantize_multiplier(float(f32(input_scale)) / float(f32(output_scale)))
+    multiplier, shift = quantize_multiplier(d(input_scale) / d(output_scale))
     k = min(count.bit_length() - 1, 32, 31 + shift)
     multiplier = int(wrap32((multiplier << k) // count))
     return {"sum_offset": int(wrap32(-int(input_zero_point) * count)),
@@ -394,8 +378,7 @@ def softmax_params(input_scale: float, beta: float = 1.0) -> Params:
     (a left shift); differences below diff_min = -input_radius(5, shift) contribute nothing.
     The output is fixed at scale 1/256, zero point -128 (TFLM refuses anything else)."""
     ib = SOFTMAX_SCALED_DIFF_INTEGER_BITS
-    real = min(float(f32(beta)) * float(f32(input_scale)) * float(1 << (31 - ib)),
-               float((1 << 31) - 1))
+    real = min(d(beta) * d(input_scale) * float(1 << (31 - ib)), float((1 << 31) - 1))
     multiplier, left_shift = quantize_multiplier_greater_than_one(real)
     return {"input_multiplier": multiplier, "input_left_shift": left_shift,
             "diff_min": -input_radius(ib, left_shift)}
@@ -408,7 +391,7 @@ def _q4_input(input_scale: float, input_zero_point: int) -> Params:
     """LOGISTIC / TANH input rescaling (TFLM): frexp(s_in * 2^27) -> (q, shift), multiplier =
     round(q * 2^31) without QuantizeMultiplier's overflow fix (a float32 scale never rounds up
     to 2^31), radius = input_radius(4, shift)."""
-    q, left_shift = math.frexp(float(f32(input_scale)) * float(1 << 27))
+    q, left_shift = math.frexp(d(input_scale) * float(1 << 27))
     multiplier = int(wrap32(int(tflite_round(q * (1 << 31)))))
     return {"input_zero_point": int(input_zero_point),
             "input_range_radius": input_radius(FIXED_POINT_INPUT_INTEGER_BITS, left_shift),
@@ -438,13 +421,13 @@ def _downscale_multiplier_to_int16(multiplier: int) -> int:
 
 def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: float,
                       output_zero_point: int) -> Params:
-    """tc_hard_swish_s8 (TFLM HardSwishPrepare, all ratios in float32): the input on the
-    "hires" scale s_in / 128 is rescaled to the output (output_multiplier, exponent <= 0) and
-    to the "reluish" scale 3 / 32768 (reluish_multiplier, exponent of either sign), both
-    multipliers rounded to 16 bits."""
-    hires = f32(1.0 / 128.0) * f32(input_scale)
-    out_m, out_e = quantize_multiplier(float(hires / f32(output_scale)))
-    relu_m, relu_e = quantize_multiplier(float(hires / (f32(3.0) / f32(32768.0))))
+    """tc_hard_swish_s8 (TFLM HardSwishPrepare): the input on the "hires" scale s_in / 128 is
+    rescaled to the output (output_multiplier, exponent <= 0) and to the "reluish" scale
+    3 / 32768 (reluish_multiplier, exponent of either sign), both multipliers rounded to 16
+    bits (DownScaleInt32ToInt16Multiplier)."""
+    hires = d(input_scale) / 128.0
+    out_m, out_e = quantize_multiplier(hires / d(output_scale))
+    relu_m, relu_e = quantize_multiplier(hires / (3.0 / 32768.0))
     if out_e > 0:
         raise ValueError("HARD_SWISH needs output_scale >= input_scale / 128 (TFLM refuses)")
     return {"input_zero_point": int(input_zero_point),
@@ -457,12 +440,11 @@ def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: f
 
 def leaky_relu_params(input_scale: float, input_zero_point: int, alpha: float,
                       output_scale: float, output_zero_point: int) -> Params:
-    """tc_leaky_relu_s8 (TFLM CalculateOpDataLeakyRelu, ratios in float32):
-    identity = quantize_multiplier(s_in / s_out), alpha = quantize_multiplier(s_in * alpha /
-    s_out)."""
-    s_in, s_out = f32(input_scale), f32(output_scale)
-    m_id, s_id = quantize_multiplier(float(s_in / s_out))
-    m_alpha, s_alpha = quantize_multiplier(float(s_in * f32(alpha) / s_out))
+    """tc_leaky_relu_s8 (TFLM CalculateOpDataLeakyRelu): identity = quantize_multiplier(s_in /
+    s_out), alpha = quantize_multiplier(s_in * alpha / s_out)."""
+    s_in, s_out = d(input_scale), d(output_scale)
+    m_id, s_id = quantize_multiplier(s_in / s_out)
+    m_alpha, s_alpha = quantize_multiplier(s_in * d(alpha) / s_out)
     return {"input_zero_point": int(input_zero_point),
             "output_zero_point": int(output_zero_point),
             "multiplier_identity": m_id, "shift_identity": s_id,
@@ -475,8 +457,7 @@ def requantize_params(input_scale: float, input_zero_point: int, output_scale: f
     """tc_requantize_s8: QUANTIZE int8 -> int8 (TFLM Requantize, act range the full int8
     range) and RELU / RELU_N1_TO_1 (TFLM ReluQuantized: act range from
     fused_activation_range on the output): quantize_multiplier(s_in / s_out) in double."""
-    multiplier, shift = quantize_multiplier(
-        float(f32(input_scale)) / float(f32(output_scale)))
+    multiplier, shift = quantize_multiplier(d(input_scale) / d(output_scale))
     return {"input_zero_point": int(input_zero_point),
             "output_zero_point": int(output_zero_point), "multiplier": multiplier,
             "shift": shift, "act_min": int(act_min), "act_max": int(act_max)}
@@ -494,12 +475,12 @@ def relu6_params(input_scale: float, input_zero_point: int) -> Params:
 
 def quantize_params(output_scale: float, output_zero_point: int) -> Params:
     """tc_quantize_s8 (float32 -> int8, TFLM AffineQuantize)."""
-    return {"scale": float(f32(output_scale)), "zero_point": int(output_zero_point)}
+    return {"scale": d(output_scale), "zero_point": int(output_zero_point)}
 
 
 def dequantize_params(input_scale: float, input_zero_point: int) -> Params:
     """tc_dequantize_s8 (int8 -> float32, TFLM Dequantize)."""
-    return {"scale": float(f32(input_scale)), "zero_point": int(input_zero_point)}
+    return {"scale": d(input_scale), "zero_point": int(input_zero_point)}
 
 
 # --------------------------------------------------------------------------------------------

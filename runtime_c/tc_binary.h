@@ -1,0 +1,302 @@
+/*
+ * tinyc runtime: binarized (1-bit) kernels -- bit packing, binary convolution, binary fully
+ * connected, binary max pooling.  The binary conventions are stated here, once; the Python side
+ * (compiler/tinyc/binary.py) states the same ones and holds the NumPy reference of every kernel.
+ *
+ * Values.  A binary tensor holds values in {-1, +1}.  It is stored bit-packed: bit 1 means -1,
+ * bit 0 means +1 (Larq Compute Engine's convention).
+ *
+ * Packed layout.  A packed tensor of logical shape [N, D, H, W, C] (channels-last, like every
+ * tinyc activation) is uint32_t [N, D, H, W, tc_bwords(C)]: channel c of a pixel is bit c % 32
+ * of the pixel's word c / 32 (channel 0 in bit 0).  Bits are set and read with shifts and masks,
+ * never bitfields.  When C is not a multiple of 32, the last word of each pixel has
+ * 32 - C % 32 padding bits, and they are ZERO.  Every kernel that writes packed data keeps them
+ * zero; the binary convolution and fully connected kernels mask them anyway, so a tensor with
+ * garbage padding bits still gives the right dot products (max pool and unpack ignore them).
+ * The layout of a tensor does not depend on its consumers: grouped convolutions read their
+ * group's channel slice out of the dense words (see tc_bconv_*), so one packed tensor can feed
+ * any number of consumers (residual shortcuts) without repacking.
+ *
+ * Dot product.  For two packed vectors of N valid bits, sum_i x_i * w_i = N - 2 * popcount(x ^ w)
+ * (equal bits multiply to +1, different bits to -1), computed in int32.  N counts valid bits only.
+ *
+ * Output transforms (shared by tc_bconv_* and tc_bfc_*), from the integer dot of output channel c:
+ *   _s32  y = dot                                        raw accumulator
+ *   _f32  y = clamp(float(dot) * mul[c] + bias[c], act_min, act_max)
+ *         Two float32 roundings, in that order, no fused multiply-add: the files must be compiled
+ *         without floating-point contraction (-ffp-contract=off, implied by -std=c99).  This is
+ *         a BatchNorm and any per-channel scale folded together: BN(dot * s) = dot * (s * g /
+ *         sqrt(v + eps)) + (beta - mean * g / sqrt(v + eps)).  float(dot) is exact while
+ *         |dot| <= 2^24, which the compiler checks.
+ *   _s8   y = clamp(round(float(dot) * mul[c] + bias[c]), out_min, out_max)   as int8
+ *         The float value is formed as for _f32, clamped to [out_min, out_max] (integers within
+ *         [-128, 127]), then rounded to the nearest integer with ties rounded AWAY from zero
+ *         (TFLite / CMSIS-NN rounding).  Clamping first makes the rounding exact and free of
+ *         overflow.  For an int8 consumer with output scale s and zero point z,
+ *         mul = m / s and bias = b / s + z.
+ *   _b1   bit = (dot < thr[c]) XOR flip bit c        packed output, -1 where bit = 1
+ *         This is sign(BN(dot)) with sign(0) = +1 fused into one integer comparison: with
+ *         BN(dot) = a * dot + b, the output is -1 exactly when a * dot + b < 0, i.e.
+ *           a > 0:  dot < -b / a   <=>  dot < ceil(-b / a)          thr = ceil(-b/a),      flip 0
+ *           a < 0:  dot > -b / a   <=>  !(dot < floor(-b / a) + 1)  thr = floor(-b/a) + 1, flip 1
+ *           a = 0:  constant (b < 0)                               thr = -(N + 1), flip = b < 0
+ *         (exact real arithmetic; binary.py's sign_thresholds computes thr and flip, and
+ *         sign_thresholds_from_function reproduces any given float evaluation instead).  flip
+ *         is packed like an activation: uint32_t [tc_bwords(out_c)], padding bits zero, so the
+ *         output's padding bits stay zero.
+ *
+ * Accumulator bound.  |dot| <= N = k_d * k_h * k_w * in_c / groups (conv) or in_c (fully
+ * connected), for any padding, so int32 never overflows while N < 2^31; the _f32 and _s8
+ * transforms need N <= 2^24 (exact float(dot)).  The compiler refuses larger layers.
+ *
+ * Popcount.  Cortex-M0 to M33 have no population-count instruction and __builtin_popcount
+ * becomes a libgcc call on Thumb, so tc_popcount_u32 is the portable SWAR count (shifts, masks,
+ * adds; no multiply, so it is also fast on cores with the small 32-cycle multiplier).
+ */
+#ifndef TC_BINARY_H
+#define TC_BINARY_H
+
+#include "tc_common.h"
+
+/* ---- packing helpers ----------------------------------------------------------------------- */
+
+/* Words holding `bits` packed values: ceil(bits / 32). */
+static inline int32_t tc_bwords(int32_t bits)
+{
+    return (bits + 31) / 32;
+}
+
+/* The mask of the low n bits of a word, 1 <= n <= 32. */
+static inline uint32_t tc_bmask(int32_t n)
+{
+    return n >= 32 ? 0xFFFFFFFFu : (((uint32_t)1 << n) - 1u);
+}
+
+/* Number of set bits of v: SWAR, 12 ALU operations, no table, no multiply. */
+static inline int32_t tc_popcount_u32(uint32_t v)
+{
+    v = v - ((v >> 1) & 0x55555555u);                 /* 16 two-bit counts */
+    v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u); /* 8 four-bit counts */
+    v = (v + (v >> 4)) & 0x0F0F0F0Fu;                 /* 4 byte counts */
+    v = v + (v >> 8);
+    v = v + (v >> 16);
+    return (int32_t)(v & 0x3Fu);
+}
+
+/* n bits (1 <= n <= 32) of a packed bit stream starting at bit `bit` (bit % 32 of word
+ * bit / 32), in the low bits of the result.  The bits above n are whatever follows in the word
+ * read and are not masked.  The next word is read only when the field crosses into it, so a
+ * field ending in the last word of a buffer never reads past it. */
+static inline uint32_t tc_bits_get(const uint32_t *v, int32_t bit, int32_t n)
+{
+    const int32_t q = bit >> 5;
+    const int32_t s = bit & 31;
+    uint32_t r = v[q] >> s;
+    if (s + n > 32) { /* implies s > 0, so the shift below is in [1, 31] */
+        r |= v[q + 1] << (32 - s);
+    }
+    return r;
+}
+
+/* ---- output transforms ------------------------------------------------------------------------ */
+
+/* v rounded to the nearest integer, ties away from zero; requires |v| < 2^31.  Exact: for
+ * |v| < 2^23 the fraction v - trunc(v) is representable, above it v is already an integer. */
+static inline int32_t tc_round_half_away_f32(float v)
+{
+    const int32_t t = (int32_t)v; /* truncates toward zero */
+    const float frac = v - (float)t;
+    if (frac >= 0.5f) {
+        return t + 1;
+    }
+    if (frac <= -0.5f) {
+        return t - 1;
+    }
+    return t;
+}
+
+/* The _f32 transform of the header. */
+static inline float tc_bout_f32(int32_t dot, float mul, float bias, float act_min, float act_max)
+{
+    const float scaled = (float)dot * mul;
+    return tc_clamp_f32(scaled + bias, act_min, act_max);
+}
+
+/* The _s8 transform of the header (out_min <= out_max, both within [-128, 127]). */
+static inline int8_t tc_bout_s8(int32_t dot, float mul, float bias, int32_t out_min,
+                                int32_t out_max)
+{
+    const float scaled = (float)dot * mul;
+    const float v = tc_clamp_f32(scaled + bias, (float)out_min, (float)out_max);
+    return (int8_t)tc_round_half_away_f32(v);
+}
+
+/* ---- bit packing (tc_bitpack.c) --------------------------------------------------------------- */
+
+/*
+ * Pack `outer` vectors of `channels` values each (x [outer, channels], dense) into
+ * y uint32_t [outer, tc_bwords(channels)]:
+ *   tc_bitpack_f32: bit = x[i, c] < t[c], with t = thr[c], or p->threshold_f32 when thr is NULL.
+ *                   With t = 0 this is sign(x) with sign(0) = +1 (and -0.0 gives +1).  NaN
+ *                   gives bit 0 (+1).  A learned per-channel threshold alpha (ReActNet's RSign,
+ *                   sign(x - alpha)) is t = alpha: x - alpha < 0 exactly when x < alpha in IEEE
+ *                   arithmetic with subnormals, so the comparison is the exact equivalent.
+ *   tc_bitpack_s8:  bit = x[i, c] < t[c], with t = thr[c], or p->threshold_s8 when thr is NULL.
+ *                   For int8 data of scale s > 0 and zero point z, sign(s * (x - z) - alpha) is
+ *                   -1 exactly when x < t = ceil(z + alpha / s) (t = z for alpha = 0).
+ * The padding bits of every last word are written as zero.  outer = N * D * H * W.
+ */
+typedef struct {
+    int32_t outer;
+    int32_t channels;
+    float threshold_f32; /* tc_bitpack_f32 with thr == NULL */
+    int32_t threshold_s8; /* tc_bitpack_s8 with thr == NULL */
+} tc_bitpack_params_t;
+
+void tc_bitpack_f32(const tc_bitpack_params_t *p, const float *x, const float *thr, uint32_t *y);
+void tc_bitpack_s8(const tc_bitpack_params_t *p, const int8_t *x, const int32_t *thr,
+                   uint32_t *y);
+
+/*
+ * Unpack x uint32_t [outer, tc_bwords(channels)] into y [outer, channels]:
+ *   tc_bitunpack_f32: +1.0f for bit 0, -1.0f for bit 1;
+ *   tc_bitunpack_s8:  p->plus_s8 for bit 0, p->minus_s8 for bit 1 (the quantized +1 and -1 of
+ *                     the int8 consumer, within [-128, 127]).
+ * Padding bits are ignored.
+ */
+typedef struct {
+    int32_t outer;
+    int32_t channels;
+    int32_t plus_s8, minus_s8;
+} tc_bitunpack_params_t;
+
+void tc_bitunpack_f32(const tc_bitunpack_params_t *p, const uint32_t *x, float *y);
+void tc_bitunpack_s8(const tc_bitunpack_params_t *p, const uint32_t *x, int8_t *y);
+
+/* ---- binary convolution (tc_bconv.c) ------------------------------------------------------------ */
+
+/*
+ * Binary convolution, 1-D / 2-D / 3-D, channels-last, any stride, dilation and groups.
+ *
+ *   dot[n, od, oh, ow, oc] = sum over the taps (kd, kh, kw) inside the input and ic < cig of
+ *       x[n, od*sd - pd + kd*dd, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw, g*cig + ic]
+ *     * w[oc, kd, kh, kw, ic]
+ *     + pad_corr[class(od, oh, ow), oc]          (only when pad_corr != NULL)
+ * with x and w in {-1, +1}, cig = in_c / groups, cog = out_c / groups, g = oc / cog; then one
+ * output transform of the header (_s32, _f32, _s8, _b1).
+ *
+ * Padding.  Taps outside the input contribute nothing, so with pad_corr == NULL this is
+ * PyTorch's zero padding of sign(x) (padded values are 0, neither +1 nor -1) at no cost: the
+ * loops only visit the taps inside the input (tc_window_range) and N counts only their bits.
+ * Any other constant pad value v in {+1, -1} (Larq's pad_values = 1 is v = +1) adds
+ *   v * sum over the padded taps and ic < cig of w[oc, kd, kh, kw, ic]
+ * which depends only on which taps are padded, i.e. on the output position's "class", so the
+ * compiler precomputes it (binary.py padding_correction) into
+ *   pad_corr int32_t [cls_d, cls_h, cls_w, out_c],   cls_a = lead_a + 1 + trail_a
+ * where along each axis a, lead_a is the number of leading output positions whose window starts
+ * before the input, trail_a the number of trailing ones whose window ends past it, and the
+ * class of output position o is
+ *   o < lead_a ? o : (o >= out_a - trail_a ? lead_a + 1 + o - (out_a - trail_a) : lead_a)
+ * (class lead_a is the interior; its row of the table is zero when all three axes are interior).
+ * Leading pads are given, trailing pads are implied by out_*.
+ *
+ * Layouts:
+ *   x    uint32_t [batch, in_d, in_h, in_w, tc_bwords(in_c)]       packed (header), dense over
+ *        all in_c channels: group g reads bits [g * cig, (g + 1) * cig) of each pixel, which need
+ *        not start on a word boundary.
+ *   w    uint32_t [out_c, tc_bwords(k_d * k_h * k_w * cig)]        (const, in flash) for each
+ *        output channel, the bits of w[oc, kd, kh, kw, ic] in row-major order (kd, kh, kw, ic)
+ *        packed as one bit stream (bit i of the row in word i / 32, bit i % 32), the row's
+ *        padding bits zero.  When cig is a multiple of 32 each tap starts on a word boundary
+ *        (Larq's OHWI packing); for small cig (depthwise: cig = 1) it wastes no flash.
+ *   pad_corr int32_t [cls_d, cls_h, cls_w, out_c] or NULL (zero padding)
+ *   _f32, _s8: mul, bias float [out_c];  _b1: thr int32_t [out_c], flip uint32_t
+ *   [tc_bwords(out_c)]
+ *   y    _s32: int32_t, _f32: float, _s8: int8_t [batch, out_d, out_h, out_w, out_c];
+ *        _b1: uint32_t [batch, out_d, out_h, out_w, tc_bwords(out_c)] packed, padding bits zero.
+ * 1-D convolution is in_d = in_h = 1; 2-D is in_d = 1.  Depthwise is groups = in_c (any channel
+ * multiplier out_c / in_c).  y must not overlap x.
+ *
+ * Inner loops, chosen once per call from cig: cig % 32 == 0 (whole words, aligned), cig == 1
+ * (depthwise: one bit per tap), otherwise bit fields read with tc_bits_get and masked.
+ */
+typedef struct {
+    int32_t batch;
+    int32_t in_d, in_h, in_w, in_c; /* in_c counts channels (bits), not words */
+    int32_t out_d, out_h, out_w, out_c;
+    int32_t k_d, k_h, k_w;
+    int32_t stride_d, stride_h, stride_w;
+    int32_t dilation_d, dilation_h, dilation_w;
+    int32_t pad_d, pad_h, pad_w; /* leading (front/top/left) padding */
+    int32_t groups;
+    int32_t lead_d, lead_h, lead_w;    /* padding classes, read only when pad_corr != NULL */
+    int32_t trail_d, trail_h, trail_w;
+    float act_min, act_max;   /* _f32 clamp */
+    int32_t out_min, out_max; /* _s8 clamp, within [-128, 127] */
+} tc_bconv_params_t;
+
+void tc_bconv_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                  const int32_t *pad_corr, int32_t *y);
+void tc_bconv_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                  const int32_t *pad_corr, const float *mul, const float *bias, float *y);
+void tc_bconv_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                 const int32_t *pad_corr, const float *mul, const float *bias, int8_t *y);
+void tc_bconv_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                 const int32_t *pad_corr, const int32_t *thr, const uint32_t *flip,
+                 uint32_t *y);
+
+/* ---- binary fully connected (tc_bfc.c) ----------------------------------------------------------- */
+
+/*
+ * Binary fully connected: dot[n, oc] = sum_{i < in_c} x[n, i] * w[oc, i], then one output
+ * transform of the header.
+ *   x    uint32_t [batch, tc_bwords(in_c)]     packed
+ *   w    uint32_t [out_c, tc_bwords(in_c)]     packed rows (const, in flash), padding bits zero
+ *   _f32, _s8: mul, bias float [out_c];  _b1: thr int32_t [out_c], flip uint32_t
+ *   [tc_bwords(out_c)]
+ *   y    _s32 int32_t / _f32 float / _s8 int8_t [batch, out_c]; _b1 uint32_t
+ *        [batch, tc_bwords(out_c)]
+ * A flattened channels-last feature map [N, D, H, W, C] is a valid x only when C is a multiple
+ * of 32 (otherwise the padding bits sit between pixels); the compiler repacks it otherwise.
+ */
+typedef struct {
+    int32_t batch;
+    int32_t in_c, out_c;
+    float act_min, act_max;   /* _f32 clamp */
+    int32_t out_min, out_max; /* _s8 clamp */
+} tc_bfc_params_t;
+
+void tc_bfc_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, int32_t *y);
+void tc_bfc_f32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, const float *mul,
+                const float *bias, float *y);
+void tc_bfc_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, const float *mul,
+               const float *bias, int8_t *y);
+void tc_bfc_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+               const int32_t *thr, const uint32_t *flip, uint32_t *y);
+
+/* ---- binary max pooling (tc_bmaxpool.c) ---------------------------------------------------------- */
+
+/*
+ * Max pooling of packed binary data, 1-D / 2-D / 3-D, channels-last.  The maximum of values in
+ * {-1, +1} is -1 only when all of them are -1, and -1 is bit 1: the max is the bitwise AND of
+ * the window's words, 32 channels per operation.  The window is that of tc_pool_f32; taps
+ * outside the input are ignored (PyTorch pads max pooling with -infinity), and a window with no
+ * tap inside the input (impossible with PyTorch's pad <= kernel / 2) gives -1 in every channel.
+ * Also max(sign(x)) = sign(max(x)), so a compiler may move a max pool across a binarization.
+ *   x uint32_t [batch, in_d, in_h, in_w, tc_bwords(c)]  ->  y [batch, out_d, out_h, out_w,
+ *   tc_bwords(c)]; padding bits: the AND of the inputs' (zero stays zero), all-padding window:
+ *   zero.
+ */
+typedef struct {
+    int32_t batch;
+    int32_t in_d, in_h, in_w, c;
+    int32_t out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w;
+    int32_t stride_d, stride_h, stride_w;
+    int32_t dilation_d, dilation_h, dilation_w;
+    int32_t pad_d, pad_h, pad_w; /* leading padding */
+} tc_bmaxpool_params_t;
+
+void tc_bmaxpool_b1(const tc_bmaxpool_params_t *p, const uint32_t *x, uint32_t *y);
+
+#endif /* TC_BINARY_H */

@@ -1,0 +1,72 @@
+/*
+ * tinyc runtime: packing float32 / int8 activations into binary words and back (see
+ * tc_binary.h for the conventions).
+ *
+ * Packing walks each vector once, 32 channels per output word, building the word with shifts;
+ * the last word of a vector holds only the channels left, so its padding bits are zero.
+ */
+#include "tc_binary.h"
+
+void tc_bitpack_f32(const tc_bitpack_params_t *p, const float *x, const float *thr, uint32_t *y)
+{
+    const int32_t channels = p->channels;
+    const float t0 = p->threshold_f32;
+    for (int32_t i = 0; i < p->outer; ++i, x += channels) {
+        for (int32_t c0 = 0; c0 < channels; c0 += 32, ++y) {
+            const int32_t n = channels - c0 < 32 ? channels - c0 : 32;
+            uint32_t word = 0;
+            for (int32_t b = 0; b < n; ++b) {
+                const float t = thr != NULL ? thr[c0 + b] : t0;
+                word |= (uint32_t)(x[c0 + b] < t) << b;
+            }
+            *y = word;
+        }
+    }
+}
+
+void tc_bitpack_s8(const tc_bitpack_params_t *p, const int8_t *x, const int32_t *thr, uint32_t *y)
+{
+    const int32_t channels = p->channels;
+    const int32_t t0 = p->threshold_s8;
+    for (int32_t i = 0; i < p->outer; ++i, x += channels) {
+        for (int32_t c0 = 0; c0 < channels; c0 += 32, ++y) {
+            const int32_t n = channels - c0 < 32 ? channels - c0 : 32;
+            uint32_t word = 0;
+            for (int32_t b = 0; b < n; ++b) {
+                const int32_t t = thr != NULL ? thr[c0 + b] : t0;
+                word |= (uint32_t)((int32_t)x[c0 + b] < t) << b;
+            }
+            *y = word;
+        }
+    }
+}
+
+void tc_bitunpack_f32(const tc_bitunpack_params_t *p, const uint32_t *x, float *y)
+{
+    const int32_t channels = p->channels;
+    for (int32_t i = 0; i < p->outer; ++i, y += channels) {
+        for (int32_t c0 = 0; c0 < channels; c0 += 32, ++x) {
+            const int32_t n = channels - c0 < 32 ? channels - c0 : 32;
+            const uint32_t word = *x;
+            for (int32_t b = 0; b < n; ++b) {
+                y[c0 + b] = ((word >> b) & 1u) != 0 ? -1.0f : 1.0f;
+            }
+        }
+    }
+}
+
+void tc_bitunpack_s8(const tc_bitunpack_params_t *p, const uint32_t *x, int8_t *y)
+{
+    const int32_t channels = p->channels;
+    const int8_t plus = (int8_t)p->plus_s8;
+    const int8_t minus = (int8_t)p->minus_s8;
+    for (int32_t i = 0; i < p->outer; ++i, y += channels) {
+        for (int32_t c0 = 0; c0 < channels; c0 += 32, ++x) {
+            const int32_t n = channels - c0 < 32 ? channels - c0 : 32;
+            const uint32_t word = *x;
+            for (int32_t b = 0; b < n; ++b) {
+                y[c0 + b] = ((word >> b) & 1u) != 0 ? minus : plus;
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+/*
+ * tinyc runtime: int8 max and average pooling (see tc_pool_s8.h).
+ *
+ * The valid taps of each window are found once per axis (tc_window_range); the channel loop is
+ * innermost, so every tap reads c contiguous bytes.  acc holds one window's running value per
+ * channel: the kernels walk the channels in blocks of POOL_BLOCK to keep it on the stack.
+ */
+#include "tc_pool_s8.h"
+
+#include "tc_requant.h"
+
+#define POOL_BLOCK 32
+
+/* The taps inside the input of one output position: first tap offset in x and counts / steps
+ * along d, h, w. */
+typedef struct {
+    int32_t first;
+    int32_t nd, nh, nw;
+    int32_t td, th, tw;
+    int32_t padded_count; /* taps inside [-pad, in + pad_end) on all axes */
+} pool_window_t;
+
+/* Taps of a window inside [lo, hi) along one axis (the explicitly padded extent). */
+static int32_t pool_taps_in(int32_t start, int32_t dilation, int32_t kernel, int32_t lo,
+                            int32_t hi)
+{
+    int32_t k0;
+    int32_t k1;
+    tc_window_range(start - lo, dilation, kernel, hi - lo, &k0, &k1);
+    return k1 - k0;
+}
+
+static void pool_locate(const tc_pool_s8_params_t *p, int32_t od, int32_t oh, int32_t ow,
+                        pool_window_t *t)
+{
+    const int32_t x_sh = p->in_w * p->c;
+    const int32_t x_sd = p->in_h * x_sh;
+    const int32_t id0 = od * p->stride_d - p->pad_d;
+    const int32_t ih0 = oh * p->stride_h - p->pad_h;
+    const int32_t iw0 = ow * p->stride_w - p->pad_w;
+    int32_t kd0;
+    int32_t kd1;
+    int32_t kh0;
+    int32_t kh1;
+    int32_t kw0;
+    int32_t kw1;
+    tc_window_range(id0, p->dilation_d, p->k_d, p->in_d, &kd0, &kd1);
+    tc_window_range(ih0, p->dilation_h, p->k_h, p->in_h, &kh0, &kh1);
+    tc_window_range(iw0, p->dilation_w, p->k_w, p->in_w, &kw0, &kw1);
+    t->nd = kd1 - kd0;
+    t->nh = kh1 - kh0;
+    t->nw = kw1 - kw0;
+    t->td = p->dilation_d * x_sd;
+    t->th = p->dilation_h * x_sh;
+    t->tw = p->dilation_w * p->c;
+    t->first = (id0 + kd0 * p->dilation_d) * x_sd + (ih0 + kh0 * p->dilation_h) * x_sh +
+               (iw0 + kw0 * p->dilation_w) * p->c;
+    t->padded_count =
+        pool_taps_in(id0, p->dilation_d, p->k_d, -p->pad_d, p->in_d + p->pad_end_d) *
+        pool_taps_in(ih0, p->dilation_h, p->k_h, -p->pad_h, p->in_h + p->pad_end_h) *
+        pool_taps_in(iw0, p->dilation_w, p->k_w, -p->pad_w, p->in_w + p->pad_end_w);
+}
+
+/* Pools every output position: the maximum (is_max) or the rounded average of its taps. */
+static void pool_walk(const tc_pool_s8_params_t *p, const int8_t *x, int8_t *y, int32_t is_max)
+{
+    const int32_t c = p->c;
+    const int32_t x_sn = p->in_d * p->in_h * p->in_w * c;
+    int32_t acc[POOL_BLOCK];
+    for (int32_t n = 0; n < p->batch; ++n, x += x_sn) {
+        for (int32_t od = 0; od < p->out_d; ++od) {
+            for (int32_t oh = 0; oh < p->out_h; ++oh) {
+                for (int32_t ow = 0; ow < p->out_w; ++ow, y += c) {
+                    pool_window_t t;
+                    pool_locate(p, od, oh, ow, &t);
+                    const int32_t taps = t.nd * t.nh * t.nw;
+                    for (int32_t c0 = 0; c0 < c; c0 += POOL_BLOCK) {
+                        const int32_t nc = c - c0 < POOL_BLOCK ? c - c0 : POOL_BLOCK;
+                        for (int32_t k = 0; k < nc; ++k) {
+                            acc[k] = is_max ? INT8_MIN : 0;
+                        }
+                        if (taps > 0) {
+                            const int8_t *xc = x + t.first + c0;
+                            for (int32_t kd = 0, xd = 0; kd < t.nd; ++kd, xd += t.td) {
+                                for (int32_t kh = 0, xh = xd; kh < t.nh; ++kh, xh += t.th) {
+                                    for (int32_t kw = 0, xw = xh; kw < t.nw; ++kw, xw += t.tw) {
+                                        const int8_t *xt = xc + xw;
+                                        if (is_max) {
+                                            for (int32_t k = 0; k < nc; ++k) {
+                                                acc[k] = xt[k] > acc[k] ? xt[k] : acc[k];
+                                            }
+                                        } else {
+                                            for (int32_t k = 0; k < nc; ++k) {
+                                                acc[k] += xt[k];
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        const int32_t count = p->count_include_pad ? t.padded_count : taps;
+                        for (int32_t k = 0; k < nc; ++k) {
+                            int32_t v = acc[k];
+                            if (!is_max && count > 0) {
+                                v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
+                            }
+                            y[c0 + k] = (int8_t)tc_clamp_s32(v, p->act_min, p->act_max);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void tc_max_pool_s8(const tc_pool_s8_params_t *p, const int8_t *x, int8_t *y)
+{
+    pool_walk(p, x, y, 1);
+}
+
+void tc_avg_pool_s8(const tc_pool_s8_params_t *p, const int8_t *x, int8_t *y)
+{
+    pool_walk(p, x, y, 0);
+}
