@@ -21,6 +21,7 @@ lint: setup
 
 bench: setup
 	@$(PY) bench/float_models.py
+	@$(PY) bench/mlperf_tiny.py
 
 clean:
 	rm -rf out build .pytest_cache

@@ -9,6 +9,7 @@ from tinyc.passes.batchnorm import fold_batchnorm
 from tinyc.passes.cleanup import eliminate_views, fold_constants, remove_dead_nodes
 from tinyc.passes.fusion import fuse_activations
 from tinyc.passes.layout import sink_transposes, to_channels_last
+from tinyc.passes.quantization import fold_qdq
 
 Pass = Callable[[Graph], Graph]
 
@@ -18,6 +19,7 @@ PIPELINE: list[Pass] = [
     eliminate_views,
     fold_batchnorm,  # BN into Conv/Gemm weights, or one Mul + Add per channel
     fuse_activations,  # Relu/Relu6/Clip into the producer's clamp
+    fold_qdq,  # Dequantize -> float op -> Quantize into int8 ops
     to_channels_last,  # spatial operators to NHWC, weights permuted once
     sink_transposes,  # cancel the layout Transposes between operators
     fuse_activations,  # clamps that sinking brought next to their producer

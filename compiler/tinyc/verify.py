@@ -58,19 +58,26 @@ class VerifyResult:
         return all(t.passed for t in self.targets)
 
 
-def within_tolerance(actual: np.ndarray, expected: np.ndarray, lsb: int = 0) -> np.ndarray:
-    """Elementwise: float within ATOL + RTOL*|ref|; integers within `lsb` steps."""
+def within_tolerance(actual: np.ndarray, expected: np.ndarray, lsb: int = 0,
+                     step: float | None = None) -> np.ndarray:
+    """Elementwise: float within ATOL + RTOL*|ref|; integers within `lsb` steps.  A float
+    output dequantized from int8 (quantum `step`) may also be `lsb` quanta away."""
     if np.issubdtype(expected.dtype, np.integer):
         return np.abs(actual.astype(np.int64) - expected.astype(np.int64)) <= lsb
     a, e = actual.astype(np.float64), expected.astype(np.float64)
-    ok = np.abs(a - e) <= ATOL + RTOL * np.abs(e)
+    quanta = lsb * step * (1 + 1e-6) if step else 0.0
+    ok = np.abs(a - e) <= ATOL + RTOL * np.abs(e) + quanta
     return ok | (np.isnan(a) & np.isnan(e)) | (np.isinf(e) & (a == e))
 
 
 def compare(names: list[str], results: list[list[np.ndarray]],
-            references: list[list[np.ndarray]], lsb: int = 0) -> list[Comparison]:
+            references: list[list[np.ndarray]], lsb: int = 0,
+            steps: list[float | None] | None = None) -> list[Comparison]:
+    """Per output: the largest error, where it is, how many elements are out of tolerance and
+    (integer or dequantized outputs) how many are not identical."""
     comparisons = []
     for i, name in enumerate(names):
+        step = steps[i] if steps else None
         actual = np.stack([r[i] for r in results])
         expected = np.stack([np.asarray(r[i]).reshape(actual.shape[1:]) for r in references])
         if actual.shape != expected.shape:
@@ -79,11 +86,13 @@ def compare(names: list[str], results: list[list[np.ndarray]],
         err = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
         err = np.where(np.isnan(err) & np.isnan(expected), 0.0, err)
         worst = np.unravel_index(int(np.nanargmax(err)) if err.size else 0, err.shape)
-        differing = (int((actual != expected).sum())
-                     if np.issubdtype(expected.dtype, np.integer) else 0)
+        if np.issubdtype(expected.dtype, np.integer):
+            differing = int((actual != expected).sum())
+        else:
+            differing = int((err > step / 2).sum()) if step else 0
         comparisons.append(Comparison(name, float(np.nanmax(err)) if err.size else 0.0,
                                       tuple(int(i) for i in worst),
-                                      int((~within_tolerance(actual, expected, lsb)).sum()),
+                                      int((~within_tolerance(actual, expected, lsb, step)).sum()),
                                       int(actual.size), differing))
     return comparisons
 
@@ -113,6 +122,17 @@ def load_inputs(path: Path, shapes: list[tuple[int, ...]], dtypes: list[str]
     return [[sample.reshape(shape).astype(dtypes[0])] for sample in batch]
 
 
+def output_steps(graph) -> list[float | None]:
+    """Per graph output: the quantum of a float output dequantized from int8, else None."""
+    steps = []
+    for name in graph.outputs:
+        producer = graph.producer(name)
+        quant = graph.tensors[producer.inputs[0]].quant if producer is not None and \
+            producer.op == "Dequantize" else None
+        steps.append(quant.s if quant is not None else None)
+    return steps
+
+
 def verify_compiled(compiled: Compiled, samples: list[list[np.ndarray]],
                     project: Project | None = None, on_board: bool = True) -> VerifyResult:
     with tempfile.TemporaryDirectory(prefix="tinyc-verify-") as tmp:
@@ -126,7 +146,8 @@ def verify_compiled(compiled: Compiled, samples: list[list[np.ndarray]],
         for target in targets:
             ran: RunResult = run(project, samples, target)
             label = "host" if target == "host" else project.board.id
-            comparisons = compare(names, ran.outputs, references, compiled.model.lsb_tolerance)
+            comparisons = compare(names, ran.outputs, references, compiled.model.lsb_tolerance,
+                                  output_steps(compiled.graph))
             result.targets.append(TargetResult(label, comparisons, ran.counts, ran.unit))
         return result
 

@@ -68,7 +68,7 @@ class GraphBuilder:
             if quant[i] is None and dtype == "int8" and op in KEEPS_QUANT:
                 quant[i] = self.quant(inputs[0])
         values = [self.const(t) for t in node.inputs if t]
-        if fold and all(v is not None for v in values):
+        if fold and op != "Dequantize" and all(v is not None for v in values):
             results = opdef.evaluate(node, [self.const(t) for t in node.inputs], self.graph)
             for out, value, q in zip(outputs, results, quant, strict=True):
                 self.graph.tensors[out] = Tensor(out, tuple(value.shape), str(value.dtype),

@@ -20,7 +20,7 @@ from onnx import numpy_helper
 
 from tinyc.errors import TinycError, UnsupportedOperator
 from tinyc.frontends.builder import GraphBuilder
-from tinyc.ir import Graph
+from tinyc.ir import Graph, QuantParams
 from tinyc.ops.movement import slice_length
 
 MIN_OPSET, MAX_OPSET = 13, 25
@@ -80,10 +80,45 @@ class NodeContext:
             self.unsupported(f"axis {value} is out of range for rank {rank}")
         return value % rank
 
-    def emit(self, op: str, inputs: list[str], attrs: dict, last: bool = True) -> list[str]:
-        """Add an IR node; the last node of a conversion writes the ONNX node's outputs."""
+    def emit(self, op: str, inputs: list[str], attrs: dict, last: bool = True,
+             quant: QuantParams | None = None) -> list[str]:
+        """Add an IR node; the last node of a conversion writes the ONNX node's outputs.
+        `quant` is the quantization of its (int8) output."""
         outputs = list(self.node.output) if last else None
-        return self.b.add(op, self.name, inputs, attrs, outputs)
+        return self.b.add(op, self.name, inputs, attrs, outputs,
+                          quant=None if quant is None else [quant])
+
+    def quant_params(self, scale_index: int, zero_point_index: int, rank: int,
+                     axis: int | None = None) -> QuantParams:
+        """The quantization given by a (scale, zero point) input pair; int8 codes only.  The
+        per-channel axis is the node's `axis` attribute unless given (QLinear operators fix
+        it: the output-channel axis of their weights)."""
+        scale = self.const_input(scale_index, "scale")
+        zero_point = self.const_input(zero_point_index, "zero point")
+        if zero_point is None or zero_point.dtype == np.uint8:
+            self.unsupported("uint8 quantization (onnxruntime's default QUInt8 activations); "
+                             "tinyc runs the TFLite int8 scheme: quantize with "
+                             "activation_type=QuantType.QInt8")
+        if zero_point.dtype not in (np.int8, np.int32):
+            self.unsupported(f"{zero_point.dtype} quantization (int8 is supported)")
+        if self.attr("block_size", 0):
+            self.unsupported("blocked quantization (block_size)")
+        scale = np.asarray(scale, np.float32).reshape(-1)
+        zero_point = np.asarray(zero_point, np.int64).reshape(-1)
+        if scale.size == 1:
+            axis = None
+        else:
+            axis = self.axis(self.attr("axis", 1) if axis is None else axis, rank)
+        return QuantParams(scale, np.broadcast_to(zero_point, scale.shape).copy(), axis)
+
+    def set_quant(self, name: str, quant: QuantParams) -> None:
+        """Record the quantization of an int8 tensor (it must agree with what it already has)."""
+        tensor = self.b.graph.tensors[name]
+        old = tensor.quant
+        if old is not None and not (np.array_equal(old.scale, quant.scale)
+                                    and np.array_equal(old.zero_point, quant.zero_point)):
+            self.unsupported(f"tensor '{name}' is quantized with two different scales")
+        tensor.quant = quant
 
 
 Converter = Callable[[NodeContext], None]
@@ -121,11 +156,20 @@ def _spatial_attrs(c: NodeContext, kernel: tuple[int, ...], transpose: bool = Fa
             "pads": tuple(pads), "channels_last": False}
 
 
+def _constant_weights(c: NodeContext, i: int) -> str:
+    """Input i, which must be a constant or the Dequantize of one (QDQ int8 weights)."""
+    w = c.input(i)
+    producer = c.b.graph.producer(w)
+    dequantized = producer is not None and producer.op == "Dequantize" and \
+        c.b.const(producer.inputs[0]) is not None
+    if c.b.const(w) is None and not dequantized:
+        c.unsupported("its weights are computed at run time; tinyc needs constant weights")
+    return w
+
+
 @converter("Conv")
 def _conv(c: NodeContext) -> None:
-    w = c.input(1)
-    if c.b.const(w) is None:
-        c.unsupported("its weights are computed at run time; tinyc needs constant weights")
+    w = _constant_weights(c, 1)
     kernel = tuple(c.attr("kernel_shape", c.b.shape(w)[2:]))
     if len(kernel) not in (1, 2, 3):
         c.unsupported(f"{len(kernel)}-D convolution (1-D, 2-D and 3-D are supported)")
@@ -135,9 +179,7 @@ def _conv(c: NodeContext) -> None:
 
 @converter("ConvTranspose")
 def _conv_transpose(c: NodeContext) -> None:
-    w = c.input(1)
-    if c.b.const(w) is None:
-        c.unsupported("its weights are computed at run time; tinyc needs constant weights")
+    w = _constant_weights(c, 1)
     kernel = tuple(c.attr("kernel_shape", c.b.shape(w)[2:]))
     nsp = len(kernel)
     attrs = _spatial_attrs(c, kernel, transpose=True)
@@ -456,6 +498,108 @@ def _constant(c: NodeContext) -> None:
     c.unsupported("a Constant without a numeric value")
 
 
+# ---- quantization: QDQ (QuantizeLinear, DequantizeLinear) and QOperator (QLinear*) ----------
+@converter("QuantizeLinear")
+def _quantize_linear(c: NodeContext) -> None:
+    q = c.quant_params(1, 2, c.rank())
+    if q.per_channel:
+        c.unsupported("per-channel quantization of an activation")
+    c.emit("Quantize", [c.input(0)], {}, quant=q)
+
+
+@converter("DequantizeLinear")
+def _dequantize_linear(c: NodeContext) -> None:
+    x = c.input(0)
+    q = c.quant_params(1, 2, c.rank())
+    c.set_quant(x, q)
+    c.b.add("Dequantize", c.name, [x], {}, list(c.node.output), fold=False)
+
+
+def _qlinear_input(c: NodeContext, index: int, scale: int, zero_point: int,
+                   axis: int | None = None) -> str:
+    """An int8 operand of a QLinear operator, its quantization recorded on the tensor
+    (`axis`: the per-channel axis of a weight operand)."""
+    x = c.input(index)
+    if c.b.dtype(x) != "int8":
+        c.unsupported(f"operand '{x}' is {c.b.dtype(x)} (int8 is supported)")
+    c.set_quant(x, c.quant_params(scale, zero_point, len(c.b.shape(x)), axis))
+    return x
+
+
+@converter("QLinearConv")
+def _qlinear_conv(c: NodeContext) -> None:
+    x = _qlinear_input(c, 0, 1, 2)
+    w = _qlinear_input(c, 3, 4, 5, axis=0)
+    if c.b.const(w) is None:
+        c.unsupported("its weights are computed at run time; tinyc needs constant weights")
+    kernel = tuple(c.attr("kernel_shape", c.b.shape(w)[2:]))
+    attrs = _spatial_attrs(c, kernel) | {"group": c.attr("group", 1)}
+    q = c.quant_params(6, 7, c.rank())
+    bias = c.input(8)
+    c.emit("Conv", [x, w, bias], attrs, quant=q)
+
+
+@converter("QLinearMatMul")
+def _qlinear_matmul(c: NodeContext) -> None:
+    a = _qlinear_input(c, 0, 1, 2)
+    b = _qlinear_input(c, 3, 4, 5, axis=-1)
+    c.emit("MatMul", [a, b], {}, quant=c.quant_params(6, 7, c.rank()))
+
+
+@converter("QGemm")
+def _qgemm(c: NodeContext) -> None:
+    a = _qlinear_input(c, 0, 1, 2)
+    b = _qlinear_input(c, 3, 4, 5, axis=0 if c.attr("transB", 0) else 1)
+    if not c.input(7):
+        c.unsupported("a float output (QGemm without y_scale)")
+    attrs = {"alpha": float(c.attr("alpha", 1.0)), "beta": 1.0,
+             "transA": c.attr("transA", 0), "transB": c.attr("transB", 0)}
+    c.emit("Gemm", [a, b, c.input(6)], attrs, quant=c.quant_params(7, 8, c.rank()))
+
+
+@converter("QLinearAdd", "QLinearMul")
+def _qlinear_binary(c: NodeContext) -> None:
+    a = _qlinear_input(c, 0, 1, 2)
+    b = _qlinear_input(c, 3, 4, 5)
+    op = "Add" if c.node.op_type == "QLinearAdd" else "Mul"
+    c.emit(op, [a, b], {}, quant=c.quant_params(6, 7, c.rank()))
+
+
+@converter("QLinearGlobalAveragePool")
+def _qlinear_global_average_pool(c: NodeContext) -> None:
+    if c.attr("channels_last", 0):
+        c.unsupported("channels_last=1")
+    x = _qlinear_input(c, 0, 1, 2)
+    c.emit("ReduceMean", [x], {"axes": tuple(range(2, c.rank()))},
+           quant=c.quant_params(3, 4, c.rank()))
+
+
+@converter("QLinearAveragePool")
+def _qlinear_average_pool(c: NodeContext) -> None:
+    if c.attr("channels_last", 0):
+        c.unsupported("channels_last=1")
+    x = _qlinear_input(c, 0, 1, 2)
+    kernel = tuple(c.attr("kernel_shape"))
+    attrs = _spatial_attrs(c, kernel) | {"ceil_mode": c.attr("ceil_mode", 0),
+                                         "count_include_pad": c.attr("count_include_pad", 0)}
+    c.emit("AveragePool", [x], attrs, quant=c.quant_params(3, 4, c.rank()))
+
+
+@converter("QLinearSigmoid", "QLinearLeakyRelu")
+def _qlinear_unary(c: NodeContext) -> None:
+    x = _qlinear_input(c, 0, 1, 2)
+    if c.node.op_type == "QLinearSigmoid":
+        c.emit("Sigmoid", [x], {}, quant=c.quant_params(3, 4, c.rank()))
+    else:
+        c.emit("LeakyRelu", [x], {"alpha": float(c.attr("alpha", 0.01))},
+               quant=c.quant_params(3, 4, c.rank()))
+
+
+# Operators of Microsoft's contrib domain that onnxruntime's QOperator format writes.
+CONTRIB_OPS = ("QGemm", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool",
+               "QLinearAveragePool", "QLinearSigmoid", "QLinearLeakyRelu")
+
+
 # ---- model loading -----------------------------------------------------------------------------
 def _opset(model: onnx.ModelProto, path: str) -> int:
     for entry in model.opset_import:
@@ -516,7 +660,8 @@ def convert(model: onnx.ModelProto, path: str = "model.onnx",
             override = overrides[""]
         b.add_input(v.name, _input_shape(v, override, path), dtype)
     for node in g.node:
-        if node.domain not in ("", "ai.onnx"):
+        contrib = node.domain == "com.microsoft" and node.op_type in CONTRIB_OPS
+        if node.domain not in ("", "ai.onnx") and not contrib:
             raise UnsupportedOperator(f"operator {node.domain}.{node.op_type} (node "
                                       f"'{node.name}') is not supported by tinyc")
         fn = CONVERTERS.get(node.op_type)

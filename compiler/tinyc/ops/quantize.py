@@ -6,7 +6,8 @@ Quantize: x (float32, or int8 to requantize) -> y int8, with y's quantization:
            ties, by one step, which the ONNX verification tolerance covers);
   int8:    TFLite's Requantize, y = zp_y + MultiplyByQuantizedMultiplier(x - zp_x, s_x / s_y).
 Dequantize: x int8 -> y float32 = scale * (x - zero_point), x's quantization, computed in float32.
-Per-channel (de)quantization exists only for constants, which constant folding evaluates.
+Per-channel (de)quantization, and the dequantization of int32 (an ONNX QDQ bias), exist only
+for constants, which constant folding evaluates.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def _infer(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
 
 def _evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x = inputs[0]
-    if node.op == "Dequantize" and quant(graph, node.inputs[0], node).per_channel:
+    if node.op == "Dequantize" and (quant(graph, node.inputs[0], node).per_channel
+                                    or not is_int8(graph, node.inputs[0])):
         scale, zp = _channel_view(quant(graph, node.inputs[0], node), x.ndim)
         return [(scale * (x.astype(np.int64) - zp).astype(np.float32)).astype(np.float32)]
     if node.op == "Quantize" and quant(graph, node.outputs[0], node).per_channel:
@@ -75,4 +77,4 @@ def _emit(node: Node, graph: Graph) -> KernelCall:
 
 
 for _op in ("Quantize", "Dequantize"):
-    register(_op, _infer, _evaluate, _emit)
+    register(_op, _infer, _evaluate, _emit, traits=("unary", "elementwise"))

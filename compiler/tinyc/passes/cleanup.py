@@ -7,12 +7,15 @@ from tinyc.ir import Graph
 
 
 def fold_constants(graph: Graph) -> Graph:
-    """Evaluate every node whose inputs are all constants; its outputs become constants."""
+    """Evaluate every node whose inputs are all constants; its outputs become constants.
+
+    Dequantize is left alone: a dequantized constant is an int8 weight that fold_qdq hands to
+    an int8 operator as it is (it folds the ones no int8 operator takes)."""
     kept = []
     for node in graph.nodes:
         values = [graph.const(t) for t in node.inputs if t]
-        if node.inputs and all(v is not None for v in values) and not any(
-                graph.is_output(t) for t in node.outputs):
+        if node.op != "Dequantize" and node.inputs and all(v is not None for v in values) \
+                and not any(graph.is_output(t) for t in node.outputs):
             results = ops.get(node).evaluate(node, [graph.const(t) for t in node.inputs], graph)
             for name, value in zip(node.outputs, results, strict=True):
                 graph.set_const(name, value)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyc import ops
-from tinyc.ir import Graph, Node
+from tinyc.ir import Graph, Node, QuantParams
 from tinyc.passes.cleanup import (
     eliminate_views,
     fold_constants,
@@ -40,7 +40,7 @@ def _transpose(graph: Graph, x: str, perm: tuple[int, ...], hint: str,
     name = graph.unique_name(hint)
     if out is None:
         out = graph.add_tensor(f"{name}_out", tuple(shape[p] for p in perm),
-                               graph.tensors[x].dtype)
+                               graph.tensors[x].dtype, graph.tensors[x].quant)
     return Node("Transpose", name, [x], [out], {"perm": tuple(perm)}), out
 
 
@@ -52,18 +52,29 @@ def to_channels_last(graph: Graph) -> Graph:
         rank = len(graph.tensors[x].shape)
         first_to_last, last_to_first = _perms(rank)
         before, x_last = _transpose(graph, x, first_to_last, f"{node.name}_input_nhwc")
-        y_shape = graph.tensors[y].shape
-        y_last = graph.add_tensor(f"{node.name}_nhwc", tuple(y_shape[p] for p in first_to_last))
+        y_t = graph.tensors[y]
+        y_last = graph.add_tensor(f"{node.name}_nhwc", tuple(y_t.shape[p] for p in first_to_last),
+                                  y_t.dtype, y_t.quant)
         after, _ = _transpose(graph, y_last, last_to_first, f"{node.name}_output_nchw", out=y)
         if node.op in ("Conv", "ConvTranspose"):
-            w = graph.const(node.inputs[1])
-            node.inputs[1] = graph.add_const(f"{node.name}_weight", np.transpose(w, first_to_last))
+            node.inputs[1] = permuted_const(graph, node.inputs[1], first_to_last,
+                                            f"{node.name}_weight")
         node.inputs[0], node.outputs[0] = x_last, y_last
         node.attrs["channels_last"] = True
         i = graph.nodes.index(node)
         graph.nodes[i:i + 1] = [before, node, after]
     graph.remove_unused_tensors()
     return graph
+
+
+def permuted_const(graph: Graph, name: str, perm: tuple[int, ...], hint: str) -> str:
+    """A new constant: `name` transposed by `perm`, its per-channel quantization axis moved
+    along with the data."""
+    t = graph.tensors[name]
+    quant = t.quant
+    if quant is not None and quant.per_channel:
+        quant = QuantParams(quant.scale, quant.zero_point, perm.index(quant.axis))
+    return graph.add_const(hint, np.transpose(t.data, perm), quant)
 
 
 def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
@@ -118,14 +129,15 @@ def _sink(graph: Graph, node: Node, perm: tuple[int, ...]) -> None:
     for t in node.inputs:
         value = graph.const(t)
         if value is not None:
-            value = value.reshape((1,) * (rank - value.ndim) + value.shape)
-            new_inputs.append(graph.add_const(f"{t}_perm", np.transpose(value, inverse)))
+            expanded = graph.add_const(f"{t}_rank{rank}", value.reshape(
+                (1,) * (rank - value.ndim) + value.shape), graph.tensors[t].quant)
+            new_inputs.append(permuted_const(graph, expanded, inverse, f"{t}_perm"))
         else:
             new_inputs.append(graph.producer(t).inputs[0])
     y = node.outputs[0]
-    y_shape = graph.tensors[y].shape
-    y_inner = graph.add_tensor(f"{node.name}_out", tuple(y_shape[i] for i in inverse),
-                               graph.tensors[y].dtype)
+    y_t = graph.tensors[y]
+    y_inner = graph.add_tensor(f"{node.name}_out", tuple(y_t.shape[i] for i in inverse),
+                               y_t.dtype, y_t.quant)
     _permute_attrs(node, perm)
     node.inputs, node.outputs = new_inputs, [y_inner]
     after, _ = _transpose(graph, y_inner, perm, f"{node.name}_transpose", out=y)
