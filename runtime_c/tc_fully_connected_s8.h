@@ -8,8 +8,7 @@
  *                   + output_offset, act_min, act_max),   c = per_channel ? o : 0.
  *
  * Quantization: as tc_conv_s8 (input_offset = -input zero point, symmetric weights, int32
- * bias), from arith.fully_connected_params.  TFLite's per-tensor FC derives its multiplier
- * from a float32 product of the two scales; that difference is in the parameters, not here.
+ * bias), from arith.fully_connected_params.
  *
  * Accumulator bound: each term is at most 128 * 255 = 32640 in magnitude, so up to
  * in_features = 2^16 with |bias| < 2^23 cannot overflow int32 (undefined beyond, as in TFLM).

@@ -12,11 +12,13 @@
  *
  * tc_softmax_s8 (TFLM reference_ops::Softmax<int8, int8>; beta folded into the parameters,
  * output scale 1/256 and zero point -128):  y [outer, depth, inner]
- *   per row: d_c = x_c - max_c x_c;  rows elements with d_c < diff_min give -128, the others
+ *   per row: d_c = x_c - max_c x_c;  elements with d_c < diff_min give -128, the others
  *   e_c = exp_Q0(MBQM(d_c, input_multiplier, input_left_shift) as Q5)   (tc_fp_exp_on_...)
  *   S   = sum_c RDBPOT(e_c, 12)                                          (Q12)
- *   with h = clz(S): R = 1 / (1 + (S << h - 1.0)) in Q0 (tc_fp_one_over_one_plus_x...),
- *   y_c = clamp(RDBPOT(SRDHM(R, e_c), 12 - h + 23) - 128, -128, 127).
+ *   with h = clz(S) and s = S * 2^h / 2^31 in [1, 2) (TFLite's GetReciprocal):
+ *   R   = 1 / s in Q0 (tc_fp_one_over_one_plus_x_for_x_in_0_1 of s - 1),
+ *   y_c = clamp(RDBPOT(SRDHM(R, e_c), 12 - h + 23) - 128, -128, 127)
+ *   (SRDHM: tc_sat_rounding_doubling_high_mul).
  *   Bound: every e_c contributes at most 2^19 to S: depth <= 4095 cannot overflow.
  * y may be x for both.
  */

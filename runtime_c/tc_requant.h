@@ -145,10 +145,10 @@ static inline int32_t tc_fp_exp_on_interval_between_negative_one_quarter_and_0_e
 }
 
 /* exp(a) for a Q(integer_bits) value a <= 0 (gemmlowp exp_on_negative_values), returning Q0.
- * a is split into a - (a mod 1/4) - 1/4 ... precisely: r = (a & (1/4 - ulp)) - 1/4 lies in
- * [-1/4, 0) and exp(r) comes from the Taylor expansion above; the remaining multiple of 1/4,
- * (r - a), is applied bit by bit as products with the Q0 constants exp(-1/4), exp(-1/2),
- * exp(-1), exp(-2), exp(-4), exp(-8), exp(-16) (only the bits that exist for integer_bits).
+ * a = r + m with r = (a & (1/4 - ulp)) - 1/4 in [-1/4, 0) and m = a - r a non-positive
+ * multiple of 1/4: exp(r) comes from the Taylor expansion above, exp(m) is applied bit by bit
+ * of -m as products with the Q0 constants exp(-1/4), exp(-1/2), exp(-1), exp(-2), exp(-4),
+ * exp(-8), exp(-16) (only the bits that exist for integer_bits).
  * For integer_bits > 5, a < -32 gives 0.  a == 0 gives INT32_MAX (1.0 saturated).
  * Requires 0 <= integer_bits <= 29 (tinyc uses 4 and 5). */
 static inline int32_t tc_fp_exp_on_negative_values(int32_t a, int32_t integer_bits)

@@ -191,10 +191,10 @@ def sdhm16(a, b) -> np.ndarray:
     return np.where((a == b) & (a == INT16_MIN), INT16_MAX, result)
 
 
-def rounding_divide_by_pot16(x, exponent: int) -> np.ndarray:
+def rounding_divide_by_pot16(x, exponent) -> np.ndarray:
     """gemmlowp RoundingDivideByPOT on int16 lanes (mask and sums truncated to 16 bits)."""
-    x = _i64(x)
-    mask = int(wrap16((1 << exponent) - 1))
+    x, exponent = _i64(x), _i64(exponent)
+    mask = wrap16((np.int64(1) << exponent) - 1)
     remainder = wrap16(x & mask)
     threshold = wrap16((mask >> 1) + (x < 0))
     return wrap16((x >> exponent) + (remainder > threshold))
@@ -219,8 +219,9 @@ def f32(x) -> np.float32:
     return np.float32(x)
 
 
-def d(scale: float) -> float:
-    """A float32 scale widened to double, as TFLM's static_cast<double>(params.scale)."""
+def widen(scale: float) -> float:
+    """A float32 value (a scale, beta, alpha) widened to double, as TFLM's
+    static_cast<double>(params.scale)."""
     return float(np.float32(scale))
 
 
@@ -297,7 +298,8 @@ def conv_params(input_scale: float, input_zero_point: int, weight_scales: Sequen
     """tc_conv_s8 / tc_depthwise_conv_s8 (TFLM PopulateConvolutionQuantizationParams): per
     output channel, quantize_multiplier(double(s_in) * double(s_w[c]) / double(s_out)).  One
     weight scale gives per_channel = 0 and one-element arrays."""
-    reals = [d(input_scale) * d(s) / d(output_scale) for s in np.atleast_1d(weight_scales)]
+    reals = [widen(input_scale) * widen(s) / widen(output_scale)
+             for s in np.atleast_1d(weight_scales)]
     return {"input_offset": -int(input_zero_point), "output_offset": int(output_zero_point),
             "act_min": int(act_min), "act_max": int(act_max), **_channel_multipliers(reals)}
 
@@ -321,7 +323,7 @@ def add_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
     """tc_add_s8 and tc_sub_s8 (TFLM CalculateOpDataAdd / CalculateOpDataSub): both inputs are
     rescaled to the common scale 2 * max(s1, s2) / 2^20 (multipliers s_i / (2 max), below
     1), their sum or difference to the output (2 max / (2^20 s_out)); all in double."""
-    s1, s2, so = d(input1_scale), d(input2_scale), d(output_scale)
+    s1, s2, so = widen(input1_scale), widen(input2_scale), widen(output_scale)
     twice_max = 2.0 * max(s1, s2)
     m1, sh1 = quantize_multiplier_smaller_than_one_exp(s1 / twice_max)
     m2, sh2 = quantize_multiplier_smaller_than_one_exp(s2 / twice_max)
@@ -342,7 +344,7 @@ def mul_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
                act_min: int = INT8_MIN, act_max: int = INT8_MAX) -> Params:
     """tc_mul_s8 (TFLM CalculateOpDataMul): quantize_multiplier(s1 * s2 / s_out) in double."""
     multiplier, shift = quantize_multiplier(
-        d(input1_scale) * d(input2_scale) / d(output_scale))
+        widen(input1_scale) * widen(input2_scale) / widen(output_scale))
     return {"input1_offset": -int(input1_zero_point), "input2_offset": -int(input2_zero_point),
             "output_offset": int(output_zero_point), "output_multiplier": multiplier,
             "output_shift": shift, "act_min": int(act_min), "act_max": int(act_max)}
@@ -360,7 +362,7 @@ def mean_params(input_scale: float, input_zero_point: int, output_scale: float,
     folded into it: with k = min(floor(log2(count)), 32, 31 + shift),
     multiplier' = (multiplier << k) // count (int64, truncating), shift' = shift - k.
     sum_offset = -input_zero_point * count (int32 wrap-around)."""
-    multiplier, shift = quantize_multiplier(d(input_scale) / d(output_scale))
+    multiplier, shift = quantize_multiplier(widen(input_scale) / widen(output_scale))
     k = min(count.bit_length() - 1, 32, 31 + shift)
     multiplier = int(wrap32((multiplier << k) // count))
     return {"sum_offset": int(wrap32(-int(input_zero_point) * count)),
@@ -378,7 +380,7 @@ def softmax_params(input_scale: float, beta: float = 1.0) -> Params:
     (a left shift); differences below diff_min = -input_radius(5, shift) contribute nothing.
     The output is fixed at scale 1/256, zero point -128 (TFLM refuses anything else)."""
     ib = SOFTMAX_SCALED_DIFF_INTEGER_BITS
-    real = min(d(beta) * d(input_scale) * float(1 << (31 - ib)), float((1 << 31) - 1))
+    real = min(widen(beta) * widen(input_scale) * float(1 << (31 - ib)), float((1 << 31) - 1))
     multiplier, left_shift = quantize_multiplier_greater_than_one(real)
     return {"input_multiplier": multiplier, "input_left_shift": left_shift,
             "diff_min": -input_radius(ib, left_shift)}
@@ -391,7 +393,7 @@ def _q4_input(input_scale: float, input_zero_point: int) -> Params:
     """LOGISTIC / TANH input rescaling (TFLM): frexp(s_in * 2^27) -> (q, shift), multiplier =
     round(q * 2^31) without QuantizeMultiplier's overflow fix (a float32 scale never rounds up
     to 2^31), radius = input_radius(4, shift)."""
-    q, left_shift = math.frexp(d(input_scale) * float(1 << 27))
+    q, left_shift = math.frexp(widen(input_scale) * float(1 << 27))
     multiplier = int(wrap32(int(tflite_round(q * (1 << 31)))))
     return {"input_zero_point": int(input_zero_point),
             "input_range_radius": input_radius(FIXED_POINT_INPUT_INTEGER_BITS, left_shift),
@@ -425,8 +427,8 @@ def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: f
     rescaled to the output (output_multiplier, exponent <= 0) and to the "reluish" scale
     3 / 32768 (reluish_multiplier, exponent of either sign), both multipliers rounded to 16
     bits (DownScaleInt32ToInt16Multiplier)."""
-    hires = d(input_scale) / 128.0
-    out_m, out_e = quantize_multiplier(hires / d(output_scale))
+    hires = widen(input_scale) / 128.0
+    out_m, out_e = quantize_multiplier(hires / widen(output_scale))
     relu_m, relu_e = quantize_multiplier(hires / (3.0 / 32768.0))
     if out_e > 0:
         raise ValueError("HARD_SWISH needs output_scale >= input_scale / 128 (TFLM refuses)")
@@ -442,9 +444,9 @@ def leaky_relu_params(input_scale: float, input_zero_point: int, alpha: float,
                       output_scale: float, output_zero_point: int) -> Params:
     """tc_leaky_relu_s8 (TFLM CalculateOpDataLeakyRelu): identity = quantize_multiplier(s_in /
     s_out), alpha = quantize_multiplier(s_in * alpha / s_out)."""
-    s_in, s_out = d(input_scale), d(output_scale)
+    s_in, s_out = widen(input_scale), widen(output_scale)
     m_id, s_id = quantize_multiplier(s_in / s_out)
-    m_alpha, s_alpha = quantize_multiplier(s_in * d(alpha) / s_out)
+    m_alpha, s_alpha = quantize_multiplier(s_in * widen(alpha) / s_out)
     return {"input_zero_point": int(input_zero_point),
             "output_zero_point": int(output_zero_point),
             "multiplier_identity": m_id, "shift_identity": s_id,
@@ -457,7 +459,7 @@ def requantize_params(input_scale: float, input_zero_point: int, output_scale: f
     """tc_requantize_s8: QUANTIZE int8 -> int8 (TFLM Requantize, act range the full int8
     range) and RELU / RELU_N1_TO_1 (TFLM ReluQuantized: act range from
     fused_activation_range on the output): quantize_multiplier(s_in / s_out) in double."""
-    multiplier, shift = quantize_multiplier(d(input_scale) / d(output_scale))
+    multiplier, shift = quantize_multiplier(widen(input_scale) / widen(output_scale))
     return {"input_zero_point": int(input_zero_point),
             "output_zero_point": int(output_zero_point), "multiplier": multiplier,
             "shift": shift, "act_min": int(act_min), "act_max": int(act_max)}
@@ -475,12 +477,12 @@ def relu6_params(input_scale: float, input_zero_point: int) -> Params:
 
 def quantize_params(output_scale: float, output_zero_point: int) -> Params:
     """tc_quantize_s8 (float32 -> int8, TFLM AffineQuantize)."""
-    return {"scale": d(output_scale), "zero_point": int(output_zero_point)}
+    return {"scale": widen(output_scale), "zero_point": int(output_zero_point)}
 
 
 def dequantize_params(input_scale: float, input_zero_point: int) -> Params:
     """tc_dequantize_s8 (int8 -> float32, TFLM Dequantize)."""
-    return {"scale": d(input_scale), "zero_point": int(input_zero_point)}
+    return {"scale": widen(input_scale), "zero_point": int(input_zero_point)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,18 +504,18 @@ def _requantize_acc(acc: np.ndarray, p: Params, channel_axis_len: int) -> np.nda
 def _padded_taps(p: Params, x: np.ndarray):
     """x + input_offset, zero-padded, and a generator of the (kd, kh, kw) tap views
     [batch, out_d, out_h, out_w, in_c] (a padded tap then contributes exactly 0)."""
-    n, d, h, w, c = (p[k] for k in ("batch", "in_d", "in_h", "in_w", "in_c"))
-    xo = x.reshape(n, d, h, w, c).astype(np.int64) + p["input_offset"]
+    n, depth, height, width, c = (p[k] for k in ("batch", "in_d", "in_h", "in_w", "in_c"))
+    xo = x.reshape(n, depth, height, width, c).astype(np.int64) + p["input_offset"]
     out = (p["out_d"], p["out_h"], p["out_w"])
     ks = (p["k_d"], p["k_h"], p["k_w"])
     strides = (p["stride_d"], p["stride_h"], p["stride_w"])
     dils = (p["dilation_d"], p["dilation_h"], p["dilation_w"])
     pads = (p["pad_d"], p["pad_h"], p["pad_w"])
     ext = [max(pad + size, (o - 1) * s + dl * (k - 1) + 1)
-           for pad, size, o, s, dl, k in zip(pads, (d, h, w), out, strides, dils, ks,
-                                             strict=True)]
+           for pad, size, o, s, dl, k in zip(pads, (depth, height, width), out, strides, dils,
+                                             ks, strict=True)]
     xp = np.zeros((n, *ext, c), dtype=np.int64)
-    xp[:, pads[0]:pads[0] + d, pads[1]:pads[1] + h, pads[2]:pads[2] + w] = xo
+    xp[:, pads[0]:pads[0] + depth, pads[1]:pads[1] + height, pads[2]:pads[2] + width] = xo
 
     def taps():
         for kd, kh, kw in np.ndindex(*ks):
@@ -611,15 +613,16 @@ def mul_s8(p: Params, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(raw, p["act_min"], p["act_max"]).astype(np.int8)
 
 
-def _pool_windows(p: Params, x: np.ndarray):
-    """x as float64 padded with NaN (padding marker) and the tap views of every window."""
-    n, d, h, w, c = (p[k] for k in ("batch", "in_d", "in_h", "in_w", "c"))
-    geometry = {"batch": n, "in_d": d, "in_h": h, "in_w": w, "in_c": c, "input_offset": 0,
+def _pool_windows(p: Params, x: np.ndarray) -> list[np.ndarray]:
+    """The tap views [batch, out_d, out_h, out_w, c] of every window position, holding x + 129
+    (in [1, 256]) where the tap is inside the input and 0 where it is padding."""
+    n, depth, height, width, c = (p[k] for k in ("batch", "in_d", "in_h", "in_w", "c"))
+    geometry = {"batch": n, "in_d": depth, "in_h": height, "in_w": width, "in_c": c,
+                "input_offset": 0,
                 **{k: p[k] for k in ("out_d", "out_h", "out_w", "k_d", "k_h", "k_w",
                                      "stride_d", "stride_h", "stride_w", "dilation_d",
                                      "dilation_h", "dilation_w", "pad_d", "pad_h", "pad_w")}}
-    # Mark real taps by shifting values to >= 1 so that the zero padding is recognisable.
-    marked = x.reshape(n, d, h, w, c).astype(np.int64) + 129
+    marked = x.reshape(n, depth, height, width, c).astype(np.int64) + 129
     return [tap for _, tap in _padded_taps(geometry, marked)]
 
 
