@@ -7,10 +7,11 @@ does not match the reference.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,62 @@ def _board(name: str):
     return load_board(name)
 
 
-def _compile(model: Path, board_name: str, name: str, input_shape: str | None,
-             reference: str | None = None):
-    from tinyc.project import compile_model
+@dataclass
+class CompileOptions:
+    """The options every command that compiles a model takes."""
 
-    return compile_model(model, _board(board_name), name, input_shape, reference=reference)
+    input_shape: str | None
+    quantize: str | None
+    calibration: Path | None
+    calibration_method: str
+    labels: Path | None
+    allow_float_fallback: bool
+
+
+def compile_options(command):
+    """Add --input-shape and the quantization options; the command receives `options`."""
+    decorators = [
+        shape_option,
+        click.option("--quantize", type=click.Choice(["int8"]), default=None,
+                     help="Post-training quantization of a float model (TFLite int8 scheme)."),
+        click.option("--calibration", type=click.Path(path_type=Path), default=None,
+                     help=".npy of calibration inputs for --quantize."),
+        click.option("--calibration-method", type=click.Choice(["minmax", "percentile"]),
+                     default="minmax", show_default=True),
+        click.option("--labels", type=click.Path(path_type=Path), default=None,
+                     help=".npy of the calibration samples' class labels: report the "
+                          "float vs int8 accuracy."),
+        click.option("--allow-float-fallback", is_flag=True,
+                     help="Let operators without an int8 kernel run in float32 in a "
+                          "quantized model (the report lists them)."),
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        keys = [f.name for f in fields(CompileOptions)]
+        options = CompileOptions(**{k: kwargs.pop(k) for k in keys})
+        return command(options=options, **kwargs)
+
+    for decorate in reversed(decorators):
+        wrapper = decorate(wrapper)
+    return wrapper
+
+
+def _compile(model: Path, board_name: str, name: str, options: CompileOptions,
+             reference: str | None = None):
+    from tinyc.project import Quantization, compile_model
+
+    quantize = None
+    if options.quantize:
+        if options.calibration is None:
+            raise TinycError("--quantize int8 needs --calibration calib.npy (inputs to "
+                             "measure activation ranges on)")
+        quantize = Quantization(options.calibration, options.calibration_method, options.labels)
+    elif options.calibration is not None or options.labels is not None:
+        raise TinycError("--calibration and --labels go with --quantize int8")
+    return compile_model(model, _board(board_name), name, options.input_shape,
+                         reference=reference, quantize=quantize,
+                         allow_float_fallback=options.allow_float_fallback)
 
 
 def _layer_table(report: dict[str, Any], counts: list[int] | None = None,
@@ -75,6 +127,23 @@ def _summary(report: dict[str, Any]) -> str:
             f"{_human(report['arena_lower_bound'])})")
 
 
+def _quantization_lines(report: dict[str, Any]) -> None:
+    if report.get("float_fallback"):
+        click.echo(f"float fallback ({len(report['float_fallback'])}): "
+                   + ", ".join(report["float_fallback"]))
+    q = report.get("quantization")
+    if q is None:
+        return
+    line = (f"int8 ({q['method']} calibration on {q['calibration_samples']} samples): top-1 "
+            f"agreement with float {q['top1_agreement']:.1%}, max |int8 - float| "
+            f"{q['max_abs_error_vs_float']:.4g}")
+    if "accuracy_float" in q:
+        drop = (q["accuracy_float"] - q["accuracy_int8"]) * 100
+        line += (f"; accuracy float {q['accuracy_float']:.1%}, int8 {q['accuracy_int8']:.1%} "
+                 f"(drop {drop:.1f} points)")
+    click.echo(line)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tinyc")
 def cli() -> None:
@@ -86,15 +155,15 @@ def cli() -> None:
 @board_option
 @click.option("-o", "--output", "outdir", type=click.Path(path_type=Path), required=True,
               help="Folder for the generated C project.")
-@shape_option
+@compile_options
 @name_option
 @json_option
-def compile(model: Path, board_name: str, outdir: Path, input_shape: str | None, name: str,
+def compile(model: Path, board_name: str, outdir: Path, options: CompileOptions, name: str,
             as_json: bool) -> None:
     """Compile MODEL (.onnx, .tflite, .pt, .pt2) into a C project in OUTDIR."""
     from tinyc.project import write_project
 
-    compiled = _compile(model, board_name, name, input_shape)
+    compiled = _compile(model, board_name, name, options)
     write_project(compiled, outdir)
     report = compiled.report
     if as_json:
@@ -106,6 +175,7 @@ def compile(model: Path, board_name: str, outdir: Path, input_shape: str | None,
     for line in _layer_table(report):
         click.echo(line)
     click.echo(_summary(report))
+    _quantization_lines(report)
     click.echo(f"flash {report['weight_bytes'] / board.flash.size:.1%} of "
                f"{_human(board.flash.size)} B in weights; RAM "
                f"{(report['arena_bytes'] + board.stack_size) / board.ram.size:.1%} of "
@@ -187,18 +257,18 @@ def run(outdir: Path, input_path: Path | None, host: bool, as_json: bool) -> Non
               help="Seeded random input samples.")
 @click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
               help=".npy with input sample(s) to use instead of random ones.")
-@shape_option
+@compile_options
 @name_option
 @click.option("--reference", default=None,
               help=".tflite only: tflm (default for int8: TFLite Micro, bit-exact) or litert "
                    "(the desktop interpreter; int8 within 2 steps).")
 @json_option
 def verify(model: Path, board_name: str, samples: int, input_path: Path | None,
-           input_shape: str | None, name: str, reference: str | None, as_json: bool) -> None:
+           options: CompileOptions, name: str, reference: str | None, as_json: bool) -> None:
     """Check the generated C (host and emulated board) against the Python reference."""
     from tinyc.verify import ATOL, RTOL, default_samples, verify_compiled
 
-    compiled = _compile(model, board_name, name, input_shape, reference)
+    compiled = _compile(model, board_name, name, options, reference)
     inputs = default_samples(compiled, samples, input_path)
     result = verify_compiled(compiled, inputs, on_board=compiled.board.emulated)
     verdict = "PASS" if result.passed else "FAIL"
@@ -211,6 +281,8 @@ def verify(model: Path, board_name: str, samples: int, input_path: Path | None,
                         for t in result.targets],
             "weight_bytes": compiled.report["weight_bytes"],
             "arena_bytes": compiled.report["arena_bytes"],
+            "float_fallback": compiled.report["float_fallback"],
+            "quantization": compiled.report.get("quantization"),
         })
     else:
         lsb = compiled.model.lsb_tolerance
@@ -228,6 +300,7 @@ def verify(model: Path, board_name: str, samples: int, input_path: Path | None,
                 click.echo(f"  {t.target:<14} {_human(t.counts[0])} {t.unit} per inference")
         if not compiled.board.emulated:
             click.echo(f"  ({compiled.board.id} is a real board: checked on the host build only)")
+        _quantization_lines(compiled.report)
         click.echo(verdict)
     sys.exit(0 if result.passed else 1)
 
@@ -235,9 +308,9 @@ def verify(model: Path, board_name: str, samples: int, input_path: Path | None,
 @cli.command()
 @click.argument("target", type=click.Path(path_type=Path))
 @board_option
-@shape_option
+@compile_options
 @json_option
-def bench(target: Path, board_name: str, input_shape: str | None, as_json: bool) -> None:
+def bench(target: Path, board_name: str, options: CompileOptions, as_json: bool) -> None:
     """Instructions per inference on the emulator, code size, arena, per-layer breakdown.
 
     TARGET is a compiled project folder or a model file (compiled on the fly)."""
@@ -249,7 +322,7 @@ def bench(target: Path, board_name: str, input_shape: str | None, as_json: bool)
         if Path(target).is_dir():
             project = open_project(target, board_name if board_name != DEFAULT_BOARD else None)
         else:
-            compiled = _compile(target, board_name, "model", input_shape)
+            compiled = _compile(target, board_name, "model", options)
             write_project(compiled, Path(tmp) / "project")
             project = open_project(Path(tmp) / "project")
         if not project.board.emulated:

@@ -1,7 +1,9 @@
 """The IR interpreter: runs a Graph with each operator's NumPy reference (`OpDef.evaluate`).
 
-Used by the tests to check that passes preserve a graph's meaning, and by frontends for
-constant folding (through the same `evaluate` functions).
+For a float graph it is the float model; for a quantized graph it is an exact simulation of the
+generated C (the int8 operators evaluate with the C kernels' integer arithmetic).  Used by the
+tests to check that passes preserve a graph's meaning, for calibration, and as the reference of
+tinyc's own post-training quantization.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from tinyc import ops
 from tinyc.ir import Graph
 
 
-def run_graph(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def trace_graph(graph: Graph, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Every tensor's value (constants included) for one set of inputs."""
     env: dict[str, np.ndarray] = {k: v.data for k, v in graph.tensors.items() if v.is_const}
     for name, value in zip(graph.inputs, inputs, strict=True):
         env[name] = np.asarray(value).reshape(graph.tensors[name].shape)
@@ -20,4 +23,9 @@ def run_graph(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
         results = ops.get(node).evaluate(node, [env[t] if t else None for t in node.inputs],
                                            graph)
         env.update(zip(node.outputs, results, strict=True))
+    return env
+
+
+def run_graph(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    env = trace_graph(graph, inputs)
     return [env[name] for name in graph.outputs]

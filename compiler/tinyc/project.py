@@ -23,6 +23,7 @@ from tinyc.codegen import Program, build_program, render
 from tinyc.errors import TinycError
 from tinyc.frontends import LoadedModel, load_model
 from tinyc.ir import Graph, clone
+from tinyc.passes.quantization import check_float_fallback
 from tinyc.pipeline import lower
 from tinyc.planner import MemoryPlan, plan_memory
 from tinyc.resources import runtime_dir
@@ -165,16 +166,23 @@ def _write_project(tmp: Path, compiled: Compiled) -> None:
     for name in runtime_files([*p.headers, *p.sources]):
         shutil.copy(runtime_dir() / name, tmp / "runtime" / name)
     model_sources += [f"runtime/{s}" for s in p.sources]
+    # The serial benchmark firmware (MLPerf Tiny protocol): serial.c instead of main.c/sample.c.
+    from tinyc.device import serial_harness
+
+    (tmp / "serial.c").write_text(serial_harness(compiled, tmp, context))
+    serial_sources = [s for s in model_sources if s not in ("main.c", "sample.c")] + ["serial.c"]
     board_files = _board_sources(board)
     for rel, src in board_files.items():
         shutil.copy(src, tmp / rel)
     board_sources = [rel for rel, src in board_files.items()
                      if src in board.sources]
     build = {"opt": OPT_FLAGS, "model_sources": model_sources, "board_sources": board_sources,
-             "ldflags": _relative_ldflags(board),
+             "serial_sources": serial_sources, "ldflags": _relative_ldflags(board),
              "board_defs": [f for f in board.cflags if f.startswith("-D")]}
     (tmp / "Makefile").write_text(render("Makefile.j2", **context, **build))
-    (tmp / "platformio.ini").write_text(render("platformio.ini.j2", **context, **build))
+    from tinyc.platformio import write_platformio_files
+
+    write_platformio_files(tmp, context, build)
     (tmp / REPORT).write_text(json.dumps(compiled.report, indent=1) + "\n")
 
 
@@ -204,17 +212,76 @@ def write_project(compiled: Compiled, outdir: Path) -> None:
             shutil.rmtree(tmp)
 
 
+@dataclass
+class Quantization:
+    """What `--quantize int8` was given (post-training quantization)."""
+
+    calibration: Path
+    method: str = "minmax"
+    labels: Path | None = None  # labels of the calibration samples, for the accuracy drop
+
+
+def _top1(outputs: list[np.ndarray]) -> np.ndarray:
+    return np.array([int(np.argmax(o.reshape(-1))) for o in outputs])
+
+
+def _quantize(model: LoadedModel, graph: Graph, options: Quantization, allow_fallback: bool
+              ) -> tuple[LoadedModel, Graph, dict[str, Any]]:
+    """Post-training quantization: the int8 graph, the simulation as the new reference, and
+    the float-vs-int8 comparison for the report."""
+    from tinyc.interpret import run_graph
+    from tinyc.quant.ptq import calibrate, quantize_graph
+    from tinyc.verify import load_inputs
+
+    specs = input_specs(model.graph)
+    samples = load_inputs(options.calibration, [s for s, _ in specs], [d for _, d in specs])
+    quantized = quantize_graph(graph, calibrate(graph, samples, options.method), allow_fallback)
+    qgraph = quantized.graph
+    floats = [run_graph(graph, s)[0] for s in samples]
+    ints = [run_graph(qgraph, s)[0] for s in samples]
+    summary: dict[str, Any] = {
+        "method": options.method, "calibration_samples": len(samples),
+        "float_fallback": quantized.float_fallback,
+        "max_abs_error_vs_float": float(max(np.abs(a - b).max() for a, b in zip(
+            floats, ints, strict=True))),
+        "top1_agreement": float(np.mean(_top1(floats) == _top1(ints))),
+    }
+    if options.labels is not None:
+        try:
+            labels = np.load(options.labels, allow_pickle=False).reshape(-1)
+        except (OSError, ValueError) as exc:
+            raise TinycError(f"{options.labels}: not a readable .npy file ({exc})") from None
+        if len(labels) != len(samples):
+            raise TinycError(f"{options.labels}: {len(labels)} labels for {len(samples)} "
+                             "calibration samples")
+        summary["accuracy_float"] = float(np.mean(_top1(floats) == labels))
+        summary["accuracy_int8"] = float(np.mean(_top1(ints) == labels))
+    simulated = LoadedModel(model.graph, model.kind, lambda values: run_graph(qgraph, values),
+                            "tinyc int8 simulation")
+    return simulated, qgraph, summary
+
+
 def compile_model(source: Path, board: Board, name: str = "model",
                   input_shape: str | None = None, check_fit: bool = True,
-                  reference: str | None = None) -> Compiled:
+                  reference: str | None = None, quantize: Quantization | None = None,
+                  allow_float_fallback: bool = False) -> Compiled:
     """Everything `tinyc compile` does except writing files."""
     if not name.isidentifier() or not name.isascii():
         raise TinycError(f"--name '{name}' must be a C identifier (letters, digits, _)")
     model = load_model(source, input_shape, name, reference)
     graph = lower(clone(model.graph))
+    quant_summary = None
+    if quantize is not None:
+        model, graph, quant_summary = _quantize(model, graph, quantize, allow_float_fallback)
+        fallback = quant_summary["float_fallback"]
+    else:
+        fallback = check_float_fallback(graph, allow_float_fallback)
     plan = plan_memory(graph)
     program = build_program(graph, plan, name)
     report = make_report(plan, program, board, model, source)
+    report["float_fallback"] = fallback
+    if quant_summary is not None:
+        report["quantization"] = quant_summary
     compiled = Compiled(model, graph, plan, program, board, report)
     problems = fit_errors(report, board) if check_fit else []
     if problems:
