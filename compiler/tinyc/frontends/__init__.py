@@ -90,7 +90,9 @@ def _pytorch(path: Path, shapes: list[tuple[int, ...]] | None, name: str) -> Loa
                          "with --input-shape (e.g. 1x3x32x32)")
     proto = onnx.load_from_string(to_onnx_bytes(model, shapes))
     loaded = _onnx(path, shapes, name, model=proto, kind="pytorch")
-    return LoadedModel(loaded.graph, "pytorch", lambda values: run_torch(model, values), "torch")
+    # A quantized PyTorch model computes in its own integer arithmetic: one step, as ONNX.
+    return LoadedModel(loaded.graph, "pytorch", lambda values: run_torch(model, values), "torch",
+                       loaded.lsb_tolerance)
 
 
 # TFLite references: TFLM (the tflite-micro package) is the microcontroller reference that

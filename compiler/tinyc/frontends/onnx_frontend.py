@@ -95,12 +95,14 @@ class NodeContext:
         it: the output-channel axis of their weights)."""
         scale = self.const_input(scale_index, "scale")
         zero_point = self.const_input(zero_point_index, "zero point")
-        if zero_point is None or zero_point.dtype == np.uint8:
-            self.unsupported("uint8 quantization (onnxruntime's default QUInt8 activations); "
-                             "tinyc runs the TFLite int8 scheme: quantize with "
-                             "activation_type=QuantType.QInt8")
-        if zero_point.dtype not in (np.int8, np.int32):
-            self.unsupported(f"{zero_point.dtype} quantization (int8 is supported)")
+        if zero_point is None:  # ONNX's default zero point is a uint8 0
+            zero_point = np.zeros(1, np.uint8)
+        if zero_point.dtype == np.uint8:
+            # uint8 codes u with zero point z are the int8 codes u - 128 with zero point
+            # z - 128 (the same real values): tinyc keeps every activation int8.
+            zero_point = zero_point.astype(np.int64) - 128
+        elif zero_point.dtype not in (np.int8, np.int32):
+            self.unsupported(f"{zero_point.dtype} quantization (int8 and uint8 are supported)")
         if self.attr("block_size", 0):
             self.unsupported("blocked quantization (block_size)")
         scale = np.asarray(scale, np.float32).reshape(-1)
@@ -467,7 +469,9 @@ def _cast(c: NodeContext) -> None:
     to = ONNX_DTYPES.get(c.attr("to"))
     if to is None:
         c.unsupported(f"cast to ONNX type {c.attr('to')}")
-    if to == c.b.dtype(c.input(0)):
+    if to == c.b.dtype(c.input(0)) or (to == "uint8" and c.b.dtype(c.input(0)) == "int8"
+                                       and c.b.quant(c.input(0)) is not None):
+        # (tinyc holds uint8-quantized activations as int8 codes - 128: the same values)
         c.b.alias(c.node.output[0], c.input(0))
         return
     c.emit("Cast", [c.input(0)], {"to": to})
@@ -511,6 +515,9 @@ def _quantize_linear(c: NodeContext) -> None:
 def _dequantize_linear(c: NodeContext) -> None:
     x = c.input(0)
     q = c.quant_params(1, 2, c.rank())
+    value = c.b.const(x)
+    if value is not None and value.dtype == np.uint8:  # uint8 constant: int8 codes - 128
+        x = c.b.add_const(f"{x}_int8", (value.astype(np.int16) - 128).astype(np.int8))
     c.set_quant(x, q)
     c.b.add("Dequantize", c.name, [x], {}, list(c.node.output), fold=False)
 

@@ -6,7 +6,9 @@ operator mapping to maintain.  The exporter is torch's TorchScript-based one
 ScriptModule cannot go through the dynamo exporter), needs no onnxscript, takes milliseconds
 instead of seconds, and folds constants (eval-mode BatchNorm statistics, shape arithmetic) as it
 traces.  An ExportedProgram is exported through its `.module()`; its recorded example input
-shapes serve as the default input shapes.
+shapes serve as the default input shapes.  A program quantized with torchao's PT2E flow
+(quantized_decomposed operators, which the TorchScript exporter does not know) goes through the
+dynamo exporter instead, which writes clean QDQ ONNX for it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ OPSET = 17
 class TorchModel:
     module: Any  # a callable torch module in eval mode
     input_shapes: list[tuple[int, ...]] | None  # known from the file (ExportedProgram), else None
+    program: Any = None  # the ExportedProgram of a .pt2
 
 
 def _import_torch():
@@ -54,6 +57,13 @@ def _quiet(logger: str):
         log.setLevel(level)
 
 
+def _register_quantized_ops() -> None:
+    """A program quantized with torchao's PT2E flow uses operators torchao registers on import
+    (quantized_decomposed.*); import it when installed, without its start-up log lines."""
+    with _quiet("torchao"), _quiet("torch.utils._pytree"), contextlib.suppress(ImportError):
+        import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
+
+
 def _frozen(module):
     """`module` in eval mode with gradients off, so tracing records weights as constants."""
     module.eval()
@@ -73,6 +83,7 @@ def _is_torchscript(path: Path) -> bool:
 def load_torch(path: Path) -> TorchModel:
     torch = _import_torch()
     if path.suffix == ".pt2":
+        _register_quantized_ops()
         try:
             if not zipfile.is_zipfile(path):
                 raise zipfile.BadZipFile
@@ -86,7 +97,7 @@ def load_torch(path: Path) -> TorchModel:
             p.requires_grad_(False)
         shapes = [tuple(n.meta["val"].shape) for n in program.graph.nodes
                   if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
-        return TorchModel(_CallOnly(module), shapes)
+        return TorchModel(_CallOnly(module), shapes, program)
     if _is_torchscript(path):
         try:
             return TorchModel(_frozen(torch.jit.load(str(path), map_location="cpu")), None)
@@ -132,6 +143,12 @@ def _traceable(model: TorchModel):
     return Wrapper()
 
 
+def _is_pt2e_quantized(program) -> bool:
+    """True for an ExportedProgram holding torchao PT2E quantize/dequantize operators."""
+    return program is not None and any(
+        "quantized_decomposed" in str(node.target) for node in program.graph.nodes)
+
+
 def _names(prefix: str, count: int) -> list[str]:
     """'input' for one tensor, 'input_0', 'input_1', ... for several."""
     return [prefix] if count == 1 else [f"{prefix}_{i}" for i in range(count)]
@@ -144,6 +161,11 @@ def to_onnx_bytes(model: TorchModel, input_shapes: list[tuple[int, ...]]) -> byt
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
+            if _is_pt2e_quantized(model.program):
+                with contextlib.redirect_stdout(io.StringIO()), _quiet("torch.onnx"):
+                    exported = torch.onnx.export(model.program, example, dynamo=True,
+                                                 verbose=False)
+                return _name_outputs(exported.model_proto.SerializeToString())
             torch.onnx.export(_traceable(model), example, buffer, dynamo=False,
                               opset_version=OPSET, do_constant_folding=True,
                               input_names=_names("input", len(example)))

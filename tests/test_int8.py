@@ -1,0 +1,211 @@
+"""int8 from PyTorch and ONNX: the three ways to quantize a PyTorch model, onnxruntime's QDQ and
+QOperator formats, and the refusals.  Each model is compiled and verified (host and QEMU) through
+the real command line.
+
+References: a quantized framework model computes with its own integer arithmetic (torch's
+fbgemm/qnnpack, onnxruntime's float requantization), so its outputs may differ from TFLite's
+fixed-point kernels by one quantization step: verify allows one step and counts them.  tinyc's
+own post-training quantization is verified against its exact simulation: no difference at all.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+import models
+from helpers import tinyc
+from test_cli_errors import assert_user_error
+
+SHAPE = (1, 3, 32, 32)
+
+
+def _calibration(count: int = 16, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(SHAPE).astype(np.float32) for _ in range(count)]
+
+
+def _passed(result, lsb: int) -> dict:
+    assert result.code == 0, result.stderr + result.stdout
+    report = result.json()
+    assert report["verdict"] == "PASS"
+    assert report["tolerance"]["lsb"] == lsb
+    assert {t["target"] for t in report["targets"]} == {"host", "qemu-m4"}
+    for target in report["targets"]:
+        for out in target["outputs"]:
+            assert out["mismatches"] == 0
+            if lsb == 0:
+                assert out["differing"] == 0 and out["max_abs_error"] == 0.0
+    return report
+
+
+def test_tinyc_post_training_quantization(tmp_path: Path) -> None:
+    model, shape = models.build("mobilenetv2_tiny")
+    path = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(shape)), str(path))
+    np.save(tmp_path / "calib.npy", np.stack(_calibration(24)))
+    labels = np.array([int(np.argmax(model(torch.from_numpy(x)).detach().numpy()))
+                       for x in _calibration(24)])
+    np.save(tmp_path / "labels.npy", labels)
+    args = ["--input-shape", "1x3x32x32", "--quantize", "int8", "--calibration",
+            tmp_path / "calib.npy"]
+    report = _passed(tinyc("verify", path, *args, "--samples", "4", "--json"), lsb=0)
+    assert report["reference"] == "tinyc int8 simulation"
+    q = report["quantization"]
+    assert q["calibration_samples"] == 24 and q["float_fallback"] == []
+    assert q["top1_agreement"] >= 0.9
+    compiled = tinyc("compile", path, *args, "--labels", tmp_path / "labels.npy",
+                     "-o", tmp_path / "out")
+    assert compiled.code == 0, compiled.stderr
+    # The labels are the float model's own predictions: float accuracy is 100 %.
+    assert "accuracy float 100.0%, int8" in compiled.stdout
+    float_weights = tinyc("compile", path, "--input-shape", "1x3x32x32", "-o", tmp_path / "f",
+                          "--json").json()["weight_bytes"]
+    int8_weights = (tmp_path / "out" / "report.json").read_text()
+    assert f'"weight_bytes": {float_weights}' not in int8_weights
+
+
+def test_torch_ao_eager_quantization(tmp_path: Path) -> None:
+    from torch.ao.quantization import (
+        DeQuantStub,
+        QuantStub,
+        convert,
+        fuse_modules,
+        get_default_qconfig,
+        prepare,
+    )
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.quant, self.dequant = QuantStub(), DeQuantStub()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.relu = torch.nn.ReLU()
+            self.fc = torch.nn.Linear(8 * 32 * 32, 10)
+
+        def forward(self, x):
+            x = self.relu(self.conv(self.quant(x)))
+            return self.dequant(self.fc(x.reshape(1, -1)))
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    torch.backends.quantized.engine = "qnnpack"
+    net.qconfig = get_default_qconfig("qnnpack")  # uint8 activations, int8 weights
+    fuse_modules(net, [["conv", "relu"]], inplace=True)
+    prepared = prepare(net)
+    for x in _calibration():
+        prepared(torch.from_numpy(x))
+    quantized = convert(prepared)
+    path = tmp_path / "eager.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(quantized, torch.zeros(SHAPE)), str(path))
+    _passed(tinyc("verify", path, "--input-shape", "1x3x32x32", "--samples", "4", "--json"),
+            lsb=1)
+
+
+def test_torchao_pt2e_quantization(tmp_path: Path) -> None:
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.testing.pt2e._xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    model, shape = models.build("small_cnn")
+    example = (torch.zeros(shape),)
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(
+        is_per_channel=True))
+    prepared = prepare_pt2e(torch.export.export(model, example).module(), quantizer)
+    for x in _calibration():
+        prepared(torch.from_numpy(x))
+    program = torch.export.export(convert_pt2e(prepared), example)
+    path = tmp_path / "pt2e.pt2"
+    torch.export.save(program, str(path))
+    # XNNPACK's quantizer leaves the global average pool float: refused unless allowed.
+    assert_user_error(tinyc("compile", path, "-o", tmp_path / "o"),
+                      "ReduceMean node", "would run in float32 inside a quantized model",
+                      "--allow-float-fallback")
+    report = _passed(tinyc("verify", path, "--allow-float-fallback", "--samples", "4",
+                           "--json"), lsb=1)
+    assert report["float_fallback"] == ["ReduceMean 'node_mean'"]
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_onnxruntime_static_quantization(fmt: str, tmp_path: Path) -> None:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    model, shape = models.build("mobilenetv2_tiny")
+    float_path = tmp_path / "f.onnx"
+    torch.onnx.export(model, (torch.zeros(shape),), str(float_path), dynamo=False,
+                      opset_version=17, input_names=["input"], output_names=["output"])
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.data = iter({"input": x} for x in _calibration())
+
+        def get_next(self):
+            return next(self.data, None)
+
+    path = tmp_path / "q.onnx"
+    quantize_static(str(float_path), str(path), Reader(), quant_format=getattr(QuantFormat, fmt),
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    per_channel=True)
+    _passed(tinyc("verify", path, "--samples", "4", "--json"), lsb=1)
+
+
+def _qdq_model(path: Path, zero_point: np.ndarray, scale: np.ndarray, op: str = "Relu") -> Path:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 2, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 2, 2])
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q_in", axis=1),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq_in", axis=1),
+             helper.make_node(op, ["xd"], ["r"], name="act"),
+             helper.make_node("QuantizeLinear", ["r", "s", "z"], ["rq"], name="q_out", axis=1),
+             helper.make_node("DequantizeLinear", ["rq", "s", "z"], ["y"], name="dq_out",
+                              axis=1)]
+    graph = helper.make_graph(nodes, "g", [x], [y], [numpy_helper.from_array(scale, "s"),
+                                                     numpy_helper.from_array(zero_point, "z")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_per_channel_activation_is_refused(tmp_path: Path) -> None:
+    path = _qdq_model(tmp_path / "m.onnx", np.zeros(4, np.int8),
+                      np.array([0.1, 0.2, 0.3, 0.4], np.float32))
+    assert_user_error(tinyc("compile", path, "-o", tmp_path / "o"),
+                      "QuantizeLinear node 'q_in'", "per-channel quantization of an activation")
+
+
+def test_int16_activations_are_refused(tmp_path: Path) -> None:
+    path = _qdq_model(tmp_path / "m.onnx", np.array(0, np.int16), np.array(0.1, np.float32))
+    assert_user_error(tinyc("compile", path, "-o", tmp_path / "o"),
+                      "QuantizeLinear node 'q_in'", "int16 quantization",
+                      "int8 and uint8 are supported")
+
+
+def test_operator_without_int8_kernel_is_refused(tmp_path: Path) -> None:
+    path = _qdq_model(tmp_path / "m.onnx", np.array(0, np.int8), np.array(0.1, np.float32),
+                      op="Exp")
+    assert_user_error(tinyc("compile", path, "-o", tmp_path / "o"),
+                      "Exp node 'act' would run in float32 inside a quantized model")
+    ok = tinyc("compile", path, "--allow-float-fallback", "-o", tmp_path / "o", "--json")
+    assert ok.code == 0, ok.stderr
+    assert ok.json()["float_fallback"] == ["Exp 'act'"]
+
+
+def test_quantize_needs_calibration(tmp_path: Path) -> None:
+    model, shape = models.build("small_cnn")
+    path = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(shape)), str(path))
+    assert_user_error(tinyc("compile", path, "--input-shape", "1x3x32x32", "--quantize", "int8",
+                            "-o", tmp_path / "o"), "--quantize int8 needs --calibration")
