@@ -489,14 +489,15 @@ def test_int8_model_imports_with_quantization():
     assert graph.tensors[conv.inputs[2]].dtype == "int32"
 
 
-def test_hybrid_model_is_refused():
+def test_hybrid_model_keeps_int8_weights():
     path = MODELS / "float" / "kws01_dscnn_fp32.tflite"
     if not path.exists():
         pytest.skip(f"{path} is not available")
-    message = error_of(path)
-    assert message.startswith("CONV_2D (output tensor '")
-    assert "its filter tensor 'functional_1/conv2d/Conv2D' is int8" in message
-    assert "hybrid" in message
+    graph = convert_tflite(path)
+    conv = next(n for n in graph.nodes if n.op == "Conv")
+    assert graph.tensors[conv.inputs[0]].dtype == "float32"
+    w = graph.tensors[conv.inputs[1]]
+    assert w.dtype == "int8" and w.quant is not None  # dynamic range: int8 stays in flash
 
 
 @pytest.mark.parametrize("content", [b"", b"not a model", b"\x08\x00\x00\x00ONNX" + bytes(64)],
@@ -569,7 +570,7 @@ def test_dequantize_of_float16_weights_is_refused(tmp_path):
     assert message.startswith("DEQUANTIZE (output tensor 'w'): dequantizing the float16 constant")
 
 
-def test_hybrid_weights_feeding_a_float_operator(tmp_path):
+def test_int8_weights_without_scales_are_refused(tmp_path):
     def build(m):
         x, y = m.tensor("x", (1, 4)), m.tensor("y", (1, 3))
         w = m.const("w8", np.arange(12).reshape(3, 4), np.int8)
@@ -577,5 +578,5 @@ def test_hybrid_weights_feeding_a_float_operator(tmp_path):
         return [x], [y]
 
     message = error_of(make_model(tmp_path, build))
-    assert message.startswith(
-        "FULLY_CONNECTED (output tensor 'y'): its weights tensor 'w8' is int8")
+    assert message == ("FULLY_CONNECTED (output tensor 'y'): its weights 'w8' is int8 without "
+                       "quantization parameters")

@@ -157,6 +157,20 @@ def _check_dtypes(graph: Graph) -> None:
                 )
 
 
+def scratch_name(node: str) -> str:
+    return f"{node}:scratch"
+
+
+def scratch_sizes(graph: Graph) -> dict[str, int]:
+    """Per node, the scratch bytes its kernel asks for (the planner places them)."""
+    sizes = {}
+    for node in graph.nodes:
+        opdef = ops.get(node)
+        if opdef.emit is not None:
+            sizes[node.name] = opdef.emit(node, graph).scratch_bytes
+    return sizes
+
+
 def build_program(graph: Graph, plan: MemoryPlan, name: str) -> Program:
     """Resolve every node to its kernel call and every tensor to a C expression."""
     _check_dtypes(graph)
@@ -209,6 +223,8 @@ def build_program(graph: Graph, plan: MemoryPlan, name: str) -> Program:
                 args.append(derived.c_name)
             else:
                 args.append(operand(arg))
+        if call.scratch_bytes:  # the kernel's working memory, planned like an activation
+            args.append(f"ACT(void, {plan.offsets[scratch_name(node.name)]})")
         if call.header:
             headers.add(call.header)
             sources.update(call.sources)

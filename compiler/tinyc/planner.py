@@ -83,8 +83,8 @@ def _collect(graph: Graph, scratch: dict[str, int]) -> list[Buffer]:
             for t in node.outputs:
                 new(t, step)
         if scratch.get(node.name, 0) > 0:
-            buf = Buffer(f"{node.name}:scratch", scratch[node.name], step, step,
-                         [f"{node.name}:scratch"])
+            name = f"{node.name}:scratch"  # codegen.scratch_name
+            buf = Buffer(name, scratch[node.name], step, step, [name])
             buffers.append(buf)
     for name in graph.outputs:
         owner[name].last = end

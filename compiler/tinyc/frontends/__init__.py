@@ -103,9 +103,12 @@ TFLITE_REFERENCES = ("tflm", "litert")
 
 def _litert(path: Path) -> Reference:
     def reference(values: list[np.ndarray]) -> list[np.ndarray]:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        interpreter = Interpreter(model_path=str(path))
+        # TFLite's reference kernels: the operators' defined arithmetic, no delegate (XNNPACK
+        # quantizes dynamic-range layers its own way).
+        interpreter = Interpreter(model_path=str(path),
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
         interpreter.allocate_tensors()
         for detail, value in zip(interpreter.get_input_details(), values, strict=True):
             interpreter.set_tensor(detail["index"], value.astype(detail["dtype"]))
@@ -125,7 +128,11 @@ def _tflm(path: Path, outputs: int) -> Reference:
             raise TinycError("the TFLM reference needs the tflite-micro package (make setup "
                              "installs it); or use --reference litert") from None
         if not interpreters:
-            interpreters.append(runtime.Interpreter.from_file(str(path)))
+            try:
+                interpreters.append(runtime.Interpreter.from_file(str(path)))
+            except RuntimeError as exc:
+                raise TinycError(f"{path}: TFLM cannot run this model ({exc}); use "
+                                 "--reference litert") from None
         interpreter = interpreters[0]
         for i, value in enumerate(values):  # TFLM reuses input memory: set every input anew
             interpreter.set_input(value, i)
@@ -140,7 +147,7 @@ def _tflite(path: Path, shapes: list[tuple[int, ...]] | None, name: str,
     from tinyc.frontends.tflite_frontend import convert_tflite
 
     graph = convert_tflite(path, name)
-    quantized = any(t.dtype == "int8" for t in graph.tensors.values())
+    quantized = any(t.dtype == "int8" and not t.is_const for t in graph.tensors.values())
     reference = reference or ("tflm" if quantized else "litert")
     if reference == "tflm":
         return LoadedModel(graph, "tflite", _tflm(path, len(graph.outputs)), "tflm")

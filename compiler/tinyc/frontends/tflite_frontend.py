@@ -62,6 +62,8 @@ TFLITE_DTYPES = {
     "BOOL": "?",
 }
 QUANTIZED_DTYPES = ("int8", "uint8", "int16")
+# Operators with a dynamic-range kernel: float activations, int8 weights (tc_hybrid.h).
+HYBRID_OPS = ("CONV_2D", "FULLY_CONNECTED")
 
 # fused_activation_function name -> the clamp it fuses (None: no clamp).
 FUSED_CLAMPS: dict[str, tuple[float, float] | None] = {
@@ -272,7 +274,9 @@ class OperatorContext:
         """The value of constant input i: float32 for float operators; for int8 operators the
         stored integers (int8 weights, int32 bias), whose scales the IR tensor carries."""
         t = self.tensor(i)
-        if self.quantized and t.is_const and t.dtype in ("int8", "int32"):
+        hybrid = self.op_name in HYBRID_OPS and t.dtype == "int8" and role in ("filter",
+                                                                               "weights")
+        if (self.quantized or hybrid) and t.is_const and t.dtype in ("int8", "int32"):
             if t.quant is None:
                 self.unsupported(f"its {role} '{t.name}' is {t.dtype} without quantization "
                                  "parameters")

@@ -38,11 +38,12 @@ from tinyc.ops.quantized import (
     emit_s8,
     evaluate_s8,
     int8_range_summary,
+    is_hybrid,
     is_int8,
     per_tensor,
     quant,
 )
-from tinyc.quant import arith
+from tinyc.quant import arith, hybrid
 
 
 def spatial_rank(node: Node) -> int:
@@ -193,10 +194,36 @@ def _conv_s8(node: Node, graph: Graph) -> S8Kernel:
                     pointers=("multiplier", "shift"))
 
 
+def _conv_hybrid(node: Node, graph: Graph) -> S8Kernel:
+    """Float input, int8 weights (a dynamic-range "hybrid" model): tc_conv_hybrid."""
+    if node.op != "Conv" or not node.attrs["channels_last"]:
+        raise UnsupportedOperator(f"{node.op} node '{node.name}': int8 weights with float "
+                                  "activations are supported for Conv")
+    x, w, y = (graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]],
+               graph.tensors[node.outputs[0]])
+    wq = quant(graph, w.name, node)
+    if wq.per_channel and wq.axis != 0:
+        raise UnsupportedOperator(f"Conv node '{node.name}': weights quantized along axis "
+                                  f"{wq.axis}; hybrid kernels take per-output-channel scales")
+    lo, hi = clamp_of(node)
+    geometry = spatial_params(node, graph) | {
+        "in_c": x.shape[-1], "out_c": y.shape[-1], "groups": node.attrs["group"]}
+    params = {f"conv.{k}": v for k, v in geometry.items()} | {
+        "per_channel": int(wq.per_channel), "weight_scale": tuple(float(s) for s in wq.scale),
+        "act_min": lo, "act_max": hi}
+    return S8Kernel("tc_conv_hybrid", "tc_hybrid.c", "tc_hybrid.h", "tc_conv_hybrid_params_t",
+                    params, [x.name, w.name, node.input(2)], hybrid.conv_hybrid,
+                    _summary(node, graph) + ", int8 weights (dynamic range)" +
+                    clamp_summary(node), pointers=("weight_scale",),
+                    scratch_bytes=x.size // x.shape[0])
+
+
 def _evaluate(reference):
     def evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
         if is_int8(graph, node.inputs[0]):
             return evaluate_s8(_conv_s8(node, graph), node, inputs, graph)
+        if is_hybrid(node, graph):
+            return evaluate_s8(_conv_hybrid(node, graph), node, inputs, graph)
         x, w, b = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
         if node.attrs["channels_last"]:
             y = reference(to_channels_first(x), to_channels_first(w), b, node)
@@ -251,6 +278,8 @@ def _emit(function: str, source: str):
         assert node.attrs["channels_last"], "layout pass must run before code generation"
         if is_int8(graph, node.inputs[0]):
             return emit_s8(_conv_s8(node, graph), node)
+        if is_hybrid(node, graph):
+            return emit_s8(_conv_hybrid(node, graph), node)
         a = node.attrs
         x, y = shape_of(graph, node.inputs[0]), shape_of(graph, node.outputs[0])
         lo, hi = clamp_of(node)

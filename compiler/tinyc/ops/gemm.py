@@ -31,11 +31,12 @@ from tinyc.ops.quantized import (
     emit_s8,
     evaluate_s8,
     int8_range_summary,
+    is_hybrid,
     is_int8,
     per_tensor,
     quant,
 )
-from tinyc.quant import arith
+from tinyc.quant import arith, hybrid
 
 MAX_BATCH_DIMS = 4
 
@@ -82,9 +83,33 @@ def _fully_connected_s8(node: Node, graph: Graph) -> S8Kernel:
                     pointers=("multiplier", "shift"))
 
 
+def _fully_connected_hybrid(node: Node, graph: Graph) -> S8Kernel:
+    """Float input, int8 weights [N, K] (dynamic range): tc_fully_connected_hybrid."""
+    a, b = node.inputs[0], node.inputs[1]
+    w = graph.tensors[b]
+    if (w.data is None or node.attrs.get("transA", 0) or not node.attrs.get("transB", 0)
+            or node.attrs.get("alpha", 1.0) != 1.0 or len(shape_of(graph, a)) != 2):
+        raise UnsupportedOperator(f"{node.op} node '{node.name}': int8 weights with float "
+                                  "activations need FULLY_CONNECTED form ([N, K] weights)")
+    wq = quant(graph, b, node)
+    m, k = shape_of(graph, a)
+    n = w.shape[0]
+    lo, hi = clamp_of(node)
+    params = {"batch": m, "in_features": k, "out_features": n,
+              "per_channel": int(wq.per_channel),
+              "weight_scale": tuple(float(s) for s in wq.scale), "act_min": lo, "act_max": hi}
+    return S8Kernel("tc_fully_connected_hybrid", "tc_hybrid.c", "tc_hybrid.h",
+                    "tc_fully_connected_hybrid_params_t", params, [a, b, node.input(2)],
+                    hybrid.fully_connected_hybrid,
+                    f"FullyConnected M={m} N={n} K={k}, int8 weights (dynamic range)"
+                    f"{clamp_summary(node)}", pointers=("weight_scale",), scratch_bytes=k)
+
+
 def _evaluate_gemm(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     if is_int8(graph, node.inputs[0]):
         return evaluate_s8(_fully_connected_s8(node, graph), node, inputs, graph)
+    if is_hybrid(node, graph):
+        return evaluate_s8(_fully_connected_hybrid(node, graph), node, inputs, graph)
     a, b = inputs[0], inputs[1]
     at = a.T if node.attrs["transA"] else a
     bt = b.T if node.attrs["transB"] else b
@@ -97,6 +122,8 @@ def _evaluate_gemm(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
 def _emit_gemm(node: Node, graph: Graph) -> KernelCall:
     if is_int8(graph, node.inputs[0]):
         return emit_s8(_fully_connected_s8(node, graph), node)
+    if is_hybrid(node, graph):
+        return emit_s8(_fully_connected_hybrid(node, graph), node)
     m, n, k = _gemm_dims(node, graph)
     ta, tb = node.attrs["transA"], node.attrs["transB"]
     c = node.input(2)

@@ -50,11 +50,18 @@ class S8Kernel:
     operands: list[Operand]  # C argument order, output excluded
     reference: Callable[..., np.ndarray]  # arith's NumPy model: reference(params, *operands)
     summary: str
-    pointers: tuple[str, ...] = ()  # params fields that point to const int32 arrays
+    pointers: tuple[str, ...] = ()  # params fields that point to const arrays
+    scratch_bytes: int = 0  # working memory the kernel needs (planned in the arena)
 
 
 def is_int8(graph: Graph, name: str) -> bool:
     return bool(name) and graph.tensors[name].dtype == "int8"
+
+
+def is_hybrid(node: Node, graph: Graph) -> bool:
+    """Float activations with int8 constant weights (a dynamic-range "hybrid" layer)."""
+    return (graph.tensors[node.inputs[0]].dtype == "float32"
+            and graph.tensors[node.inputs[1]].dtype == "int8")
 
 
 def quant(graph: Graph, name: str, node: Node) -> QuantParams:
@@ -110,12 +117,18 @@ def evaluate_s8(kernel: S8Kernel, node: Node, inputs: list[Any], graph: Graph
     return [np.asarray(y).reshape(out.shape).astype(out.dtype)]
 
 
+def _c_array(values: Any) -> CArray:
+    values = tuple(values)
+    if any(isinstance(v, float | np.floating) for v in values):
+        return CArray("float", tuple(float(v) for v in values))
+    return CArray("int32_t", tuple(int(v) for v in values))
+
+
 def emit_s8(kernel: S8Kernel, node: Node) -> KernelCall:
-    params = {k: CArray("int32_t", tuple(int(x) for x in v)) if k in kernel.pointers else v
-              for k, v in kernel.params.items()}
+    params = {k: _c_array(v) if k in kernel.pointers else v for k, v in kernel.params.items()}
     args: list[Any] = [*kernel.operands, node.outputs[0]]
     return KernelCall(kernel.function, (kernel.source,), kernel.header, kernel.params_type,
-                      params, args, kernel.summary)
+                      params, args, kernel.summary, kernel.scratch_bytes)
 
 
 def int8_range_summary(lo: int, hi: int) -> str:

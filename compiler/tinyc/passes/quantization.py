@@ -143,8 +143,8 @@ def fold_qdq(graph: Graph) -> Graph:
 
 def float_fallback(graph: Graph) -> list[Node]:
     """In a quantized model, the operators doing float arithmetic (none in a fully int8 one)."""
-    if not any(t.dtype == "int8" for t in graph.tensors.values()):
-        return []
+    if not any(t.dtype == "int8" and not t.is_const for t in graph.tensors.values()):
+        return []  # float activations throughout (int8 weights alone: a dynamic-range model)
     return [n for n in graph.nodes if n.op not in NO_ARITHMETIC
             and any(graph.tensors[t].dtype == "float32" for t in n.outputs)]
 
