@@ -19,7 +19,7 @@ import numpy as np
 
 from tinyc import __version__
 from tinyc.boards import Board
-from tinyc.codegen import Program, build_program, render
+from tinyc.codegen import Program, build_program, render, scratch_sizes
 from tinyc.errors import TinycError
 from tinyc.frontends import LoadedModel, load_model
 from tinyc.ir import Graph, clone
@@ -276,7 +276,7 @@ def compile_model(source: Path, board: Board, name: str = "model",
         fallback = quant_summary["float_fallback"]
     else:
         fallback = check_float_fallback(graph, allow_float_fallback)
-    plan = plan_memory(graph)
+    plan = plan_memory(graph, scratch_sizes(graph))
     program = build_program(graph, plan, name)
     report = make_report(plan, program, board, model, source)
     report["float_fallback"] = fallback
