@@ -9,7 +9,9 @@
  *    so the innermost loop runs over k_w instead: contiguous in w, stride dilation_w * in_c in x
  *    (free on a cacheless Cortex-M).
  * Both accumulate in float32 from 0 in the order kd, kh, kw, ic and add the bias last, so the
- * result does not depend on the path taken.
+ * result does not depend on the path taken.  The general path computes four output channels
+ * per pass (each input value loaded once for four multiply-adds), with the same per-channel
+ * summation order.
  */
 #include "tc_conv_f32.h"
 
@@ -39,6 +41,40 @@ static inline float conv_dot_channels(const conv_window_t *t, const float *x, co
         }
     }
     return acc;
+}
+
+/* conv_dot_channels for four output channels at once (weights w, w + w_so, w + 2 * w_so,
+ * w + 3 * w_so): each input value is loaded once for four multiply-adds.  Every sum keeps the
+ * order kd, kh, kw, ic, so the results equal four conv_dot_channels calls exactly. */
+static inline void conv_dot_channels4(const conv_window_t *t, const float *x, const float *w,
+                                      int32_t w_so, float acc[4])
+{
+    float a0 = 0.0f;
+    float a1 = 0.0f;
+    float a2 = 0.0f;
+    float a3 = 0.0f;
+    for (int32_t kd = 0, xd = 0, wd = 0; kd < t->nd; ++kd, xd += t->x_td, wd += t->w_td) {
+        for (int32_t kh = 0, xh = xd, wh = wd; kh < t->nh; ++kh, xh += t->x_th, wh += t->w_th) {
+            for (int32_t kw = 0, xw = xh, ww = wh; kw < t->nw; ++kw, xw += t->x_tw, ww += t->cig) {
+                const float *xt = x + xw;
+                const float *w0 = w + ww;
+                const float *w1 = w0 + w_so;
+                const float *w2 = w1 + w_so;
+                const float *w3 = w2 + w_so;
+                for (int32_t ic = 0; ic < t->cig; ++ic) {
+                    const float xv = xt[ic];
+                    a0 += xv * w0[ic];
+                    a1 += xv * w1[ic];
+                    a2 += xv * w2[ic];
+                    a3 += xv * w3[ic];
+                }
+            }
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
 }
 
 /* The same sum for cig == 1: innermost loop over kw, contiguous in w. */
@@ -120,7 +156,16 @@ void tc_conv_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
 
                     for (int32_t g = 0, oc = 0; g < groups; ++g) {
                         const float *xg = xn + x_first + g * cig;
-                        for (int32_t m = 0; m < cog; ++m, ++oc) {
+                        int32_t m = 0;
+                        for (; cig > 1 && m + 4 <= cog; m += 4, oc += 4) {
+                            float acc[4];
+                            conv_dot_channels4(&t, xg, w + oc * w_so + w_first, w_so, acc);
+                            for (int32_t j = 0; j < 4; ++j) {
+                                const float b = bias != NULL ? bias[oc + j] : 0.0f;
+                                y[oc + j] = tc_clamp_f32(acc[j] + b, lo, hi);
+                            }
+                        }
+                        for (; m < cog; ++m, ++oc) {
                             const float *wo = w + oc * w_so + w_first;
                             const float acc = cig == 1 ? conv_dot_depthwise(&t, xg, wo)
                                                        : conv_dot_channels(&t, xg, wo);
