@@ -31,6 +31,7 @@ from tinyc.ops import (
     register,
     shape_of,
 )
+from tinyc.ops.fast_s8 import optimize_s8
 from tinyc.ops.quantized import (
     DerivedConst,
     S8Kernel,
@@ -162,23 +163,30 @@ def conv_transpose_nchw(
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
-def _conv_s8(node: Node, graph: Graph) -> S8Kernel:
-    """int8 Conv: tc_conv_s8, or tc_depthwise_conv_s8 (TFLite's [K..., C*m] weight layout)
-    when every group holds one input channel."""
+def _int8_weight_conv(node: Node, graph: Graph):
+    """(x, w, y, weight quantization, geometry params) of a Conv with int8 weights, checked:
+    channels-last Conv (not ConvTranspose), scales per output channel."""
     if node.op != "Conv" or not node.attrs["channels_last"]:
-        raise UnsupportedOperator(f"{node.op} node '{node.name}': int8 {node.op} is not "
-                                  "supported (int8 Conv is)")
+        raise UnsupportedOperator(f"{node.op} node '{node.name}': int8 weights are supported "
+                                  "for Conv")
     x, w, y = (graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]],
                graph.tensors[node.outputs[0]])
     wq = quant(graph, w.name, node)
     if wq.per_channel and wq.axis != 0:
         raise UnsupportedOperator(f"Conv node '{node.name}': weights quantized along axis "
                                   f"{wq.axis}; int8 kernels take per-output-channel scales")
+    geometry = spatial_params(node, graph) | {
+        "in_c": x.shape[-1], "out_c": y.shape[-1], "groups": node.attrs["group"]}
+    return x, w, y, wq, geometry
+
+
+def _conv_s8(node: Node, graph: Graph) -> S8Kernel:
+    """int8 Conv: tc_conv_s8, or tc_depthwise_conv_s8 (TFLite's [K..., C*m] weight layout)
+    when every group holds one input channel."""
+    x, w, y, wq, geometry = _int8_weight_conv(node, graph)
     xq, yq = per_tensor(graph, x.name, node), per_tensor(graph, y.name, node)
     lo, hi = act_range(node, graph)
-    params = spatial_params(node, graph) | {
-        "in_c": x.shape[-1], "out_c": y.shape[-1], "groups": node.attrs["group"]}
-    params |= arith.conv_params(xq.s, xq.zp, wq.scale, yq.s, yq.zp, lo, hi)
+    params = geometry | arith.conv_params(xq.s, xq.zp, wq.scale, yq.s, yq.zp, lo, hi)
     k = pad3(node.attrs["kernel_shape"], 1)
     depthwise = node.attrs["group"] == x.shape[-1] and w.shape[-1] == 1 and x.shape[-1] > 1
     if depthwise:
@@ -188,26 +196,17 @@ def _conv_s8(node: Node, graph: Graph) -> S8Kernel:
         function, reference = "tc_depthwise_conv_s8", arith.depthwise_conv_s8
     else:
         weights, function, reference = w.name, "tc_conv_s8", arith.conv_s8
-    return S8Kernel(function, "tc_conv_s8.c", "tc_conv_s8.h", "tc_conv_s8_params_t", params,
-                    [x.name, weights, node.input(2)], reference,
-                    _summary(node, graph) + int8_range_summary(lo, hi),
-                    pointers=("multiplier", "shift"))
+    portable = S8Kernel(function, "tc_conv_s8.c", "tc_conv_s8.h", "tc_conv_s8_params_t",
+                        params, [x.name, weights, node.input(2)], reference,
+                        _summary(node, graph) + int8_range_summary(lo, hi),
+                        pointers=("multiplier", "shift"))
+    return optimize_s8(portable, graph)
 
 
 def _conv_hybrid(node: Node, graph: Graph) -> S8Kernel:
     """Float input, int8 weights (a dynamic-range "hybrid" model): tc_conv_hybrid."""
-    if node.op != "Conv" or not node.attrs["channels_last"]:
-        raise UnsupportedOperator(f"{node.op} node '{node.name}': int8 weights with float "
-                                  "activations are supported for Conv")
-    x, w, y = (graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]],
-               graph.tensors[node.outputs[0]])
-    wq = quant(graph, w.name, node)
-    if wq.per_channel and wq.axis != 0:
-        raise UnsupportedOperator(f"Conv node '{node.name}': weights quantized along axis "
-                                  f"{wq.axis}; hybrid kernels take per-output-channel scales")
+    x, w, _, wq, geometry = _int8_weight_conv(node, graph)
     lo, hi = clamp_of(node)
-    geometry = spatial_params(node, graph) | {
-        "in_c": x.shape[-1], "out_c": y.shape[-1], "groups": node.attrs["group"]}
     params = {f"conv.{k}": v for k, v in geometry.items()} | {
         "per_channel": int(wq.per_channel), "weight_scale": tuple(float(s) for s in wq.scale),
         "act_min": lo, "act_max": hi}
