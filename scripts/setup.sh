@@ -11,6 +11,8 @@ command -v arm-none-eabi-gcc >/dev/null || need_apt+=(gcc-arm-none-eabi)
 command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v make >/dev/null || need_apt+=(make)
+# Headless browser for the HTML report test (tests/test_validate.py).
+command -v chromium >/dev/null || need_apt+=(chromium)
 "${PYTHON:-python3}" -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
@@ -25,11 +27,13 @@ fi
 PY=${PYTHON:-python3}
 stamp=.venv/.tinyc-setup
 want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    exit 0
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    [ -x .venv/bin/python ] || "$PY" -m venv .venv
+    echo "setup: installing pinned Python packages into .venv (about a minute the first time)"
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+    echo "$want" > "$stamp"
 fi
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-echo "setup: installing pinned Python packages into .venv (about a minute the first time)"
-.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)
-.venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
-echo "$want" > "$stamp"
+
+# PlatformIO without its registry: tinyc's local platform and SCons in .venv/tinyc-platformio.
+bash scripts/setup_platformio.sh

@@ -11,7 +11,7 @@
 /*
  * Writes len bytes to the console without buffering, without libc and without interrupts, so
  * it works inside a fault handler. Semihosting boards write to the host's stderr; UART boards
- * busy-wait on the transmitter.
+ * busy-wait on the transmitter (board_uart_putc).
  */
 void board_raw_write(const char *text, size_t len);
 
@@ -21,15 +21,12 @@ void board_raw_write(const char *text, size_t len);
  */
 void board_halt(int code) __attribute__((noreturn));
 
-/* The SysTick exception handler; each platform's board.c defines it (the counter uses it). */
+/* The SysTick exception handler; the board's counter (counter_systick.c or counter_dwt.c)
+ * defines it. */
 void SysTick_Handler(void);
 
-/*
- * UART-console platforms only (console: uart), used by boards/common/retarget_uart.c:
- * board_console_putc() sends one byte, waiting while the transmitter is busy;
- * board_console_getc() waits for one received byte and returns it (0-255).
- */
-void board_console_putc(char c);
-int board_console_getc(void);
+/* Starts the counter behind board_counter(): boards/common/counter_<kind>.c, chosen by the
+ * board file's counter.kind. board_init() calls it once, after the clock set-up. */
+void board_counter_start(void);
 
 #endif /* TINYC_BOARD_PLATFORM_H */

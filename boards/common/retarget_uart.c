@@ -1,7 +1,7 @@
 /*
  * newlib system calls for boards whose console is a UART (console: uart, linked with
- * --specs=nano.specs). stdin/stdout/stderr are the UART through board_console_putc() and
- * board_console_getc(); there is no file system, so open() fails with ENOSYS; the heap runs from
+ * --specs=nano.specs). stdin/stdout/stderr are the UART through board_uart_putc() and
+ * board_uart_getc(); there is no file system, so open() fails with ENOSYS; the heap runs from
  * the end of .bss to the bottom of the stack region; exit() ends in board_halt().
  */
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "board_platform.h"
+#include "tinyc_board.h"
 
 #undef errno
 extern int errno;
@@ -41,7 +42,7 @@ int _write(int fd, const char *buf, int len)
         return -1;
     }
     for (int i = 0; i < len; ++i) {
-        board_console_putc(buf[i]);
+        board_uart_putc(buf[i]);
     }
     return len;
 }
@@ -55,7 +56,7 @@ int _read(int fd, char *buf, int len)
     }
     int count = 0;
     while (count < len) {
-        char c = (char)board_console_getc();
+        char c = (char)board_uart_getc();
         buf[count++] = c;
         if (c == '\n') {
             break;

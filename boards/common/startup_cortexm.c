@@ -82,6 +82,9 @@ void _fini(void) {}
 
 void Reset_Handler(void)
 {
+    /* Vectors at their link address, whatever the boot alias (STM32 parts boot with flash
+     * mapped at 0 and VTOR = 0). */
+    SCB_VTOR = (uint32_t)(uintptr_t)tinyc_vector_table;
 #if defined(__ARM_FP)
     /* Grant full access to the FPU (CP10/CP11) before any floating-point instruction runs. */
     SCB_CPACR |= SCB_CPACR_CP10_CP11_FULL;

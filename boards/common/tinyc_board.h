@@ -11,12 +11,17 @@
  *     uint64_t spent = board_counter() - start;   // in units of board_counter_unit
  *
  * Units, by board (see boards/<id>.yaml, field `counter`):
- *   "instructions"  QEMU mps2 boards run with -icount shift=0, where each guest instruction is
- *                   exactly 1 ns of virtual time; SysTick ticks every 40 ns (25 MHz), so the
+ *   "instructions"  emulated boards (SysTick): QEMU runs with -icount shift=0, where each guest
+ *                   instruction is exactly 1 ns of virtual time, and the SysTick count is
+ *                   converted to virtual ns. On mps2 SysTick ticks every 40 ns (25 MHz), so the
  *                   count is exact to 40 instructions and identical from run to run.
- *   "cycles"        real Cortex-M4/M7 silicon: the DWT cycle counter (core clock cycles).
+ *   "cycles"        real Cortex-M4/M7/M33 silicon: the DWT cycle counter (core clock cycles).
  *   "ns"            the native host build: CLOCK_MONOTONIC wall time.
  * Instructions are not cycles; never present one as the other.
+ *
+ * The serial benchmark firmware also uses the board's UART (board_uart_putc/getc): the ST-LINK
+ * virtual COM port on the Nucleo and Discovery boards, UART0 (or USART2) on QEMU, stdin/stdout
+ * on the host build.
  */
 #ifndef TINYC_BOARD_H
 #define TINYC_BOARD_H
@@ -53,6 +58,32 @@ uint64_t board_counter(void);
 
 /* The unit of board_counter(): "instructions", "cycles" or "ns". */
 extern const char *const board_counter_unit;
+
+/*
+ * board_counter() units per second: the core clock for "cycles"; 10^9 for "instructions"
+ * (virtual nanoseconds under -icount shift=0, not real time) and for "ns".
+ */
+extern const uint32_t board_counter_hz;
+
+/*
+ * A board_counter() value or difference in microseconds (rounded down), for timestamps such as
+ * the MLPerf Tiny protocol's m-lap-us. Exact 64-bit arithmetic: no overflow for any count.
+ */
+static inline uint64_t board_counter_to_us(uint64_t count)
+{
+    return (count / board_counter_hz) * 1000000u +
+           (count % board_counter_hz) * 1000000u / board_counter_hz;
+}
+
+/*
+ * The board's serial port, set up by board_init() (115200 baud 8N1 on real boards unless the
+ * board file says otherwise). board_uart_putc() sends one byte unchanged ("\n" is not turned
+ * into "\r\n"), waiting while the transmitter is busy; board_uart_getc() waits for one received
+ * byte and returns it (0-255), or -1 when the port is closed for good (host build at end of
+ * input). Polled, no interrupts, no buffering beyond the hardware's.
+ */
+void board_uart_putc(char c);
+int board_uart_getc(void);
 
 /*
  * Stack measurement by painting. The stack region is filled with a known pattern at reset;

@@ -4,17 +4,21 @@
  *
  * Console: the C library's stdio as usual. Counter: CLOCK_MONOTONIC wall time in nanoseconds,
  * counted from the first call of board_init() or board_counter(). Stack measurement is not
- * available (board_stack_used() and board_stack_size() return 0).
+ * available (board_stack_used() and board_stack_size() return 0). The serial port is stdin and
+ * stdout (flushed at each line end), so the serial benchmark firmware can be driven through
+ * pipes.
  */
 #define _POSIX_C_SOURCE 199309L
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "tinyc_board.h"
 
 const char *const board_counter_unit = "ns";
+const uint32_t board_counter_hz = 1000000000u;
 
 static uint64_t origin_ns;
 static int origin_set;
@@ -32,6 +36,20 @@ void board_init(void)
         origin_ns = monotonic_ns();
         origin_set = 1;
     }
+}
+
+void board_uart_putc(char c)
+{
+    putchar((unsigned char)c);
+    if (c == '\n') {
+        fflush(stdout); /* a line is complete: let the reader on the pipe see it */
+    }
+}
+
+int board_uart_getc(void)
+{
+    int c = getchar();
+    return c == EOF ? -1 : c;
 }
 
 uint64_t board_counter(void)

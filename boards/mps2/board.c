@@ -1,24 +1,19 @@
 /*
- * Board support for the Arm MPS2 machines emulated by QEMU (mps2-an385/an386/an500).
+ * Board support for the Arm MPS2/MPS3 FPGA images emulated by QEMU: mps2-an385 (Cortex-M3),
+ * mps2-an386 (Cortex-M4F), mps2-an500 (Cortex-M7) and mps3-an547 (Cortex-M55).
  *
  * Console: Arm semihosting (newlib's librdimon, --specs=rdimon.specs). printf reaches the
  * host's stdout, fopen() reaches host files relative to QEMU's working directory, and the
  * value returned by main() becomes QEMU's exit code. QEMU must run with
  * -semihosting-config enable=on,target=native.
  *
- * Counter: SysTick, clocked from the 25 MHz system clock (TINYC_BOARD_CLOCK_HZ, from the
- * board's clock_hz). Under -icount shift=0 QEMU advances virtual time by exactly 1 ns per
- * guest instruction, so one SysTick tick is 1e9 / 25e6 = 40 instructions.
- * Measured (tests/test_boards.py, test_firmware_runs_on_qemu): loops of K = 4 and K = 7
- * instructions per iteration run N = 100000, 200000, 250000 and 500000 times read exactly
- * K * N or K * N + 40 instructions (the two board_counter() calls cost less than one tick), on
- * mps2-an385, mps2-an386 and mps2-an500 alike, and the same numbers on every run. A 40 ns tick
- * is therefore 40 instructions, whatever the instructions are.
+ * Serial port: the CMSDK APB UART0 (Arm CoreLink SDK TRM, DDI 0479, section 4.3), which QEMU
+ * connects to its first -serial backend (a pseudo-terminal for `tinyc bench --port`). Base
+ * address 0x40004000 on the MPS2 images (AN385/AN386/AN500 application notes, memory map) and
+ * 0x49303000 on AN547. QEMU does not model the bit rate; BAUDDIV is still set as on the FPGA
+ * (system clock / baud, at least 16, or QEMU ignores the transmitter).
  *
- * SysTick counts down from SYSTICK_RELOAD (0xFFFFFF) and interrupts at each wrap; the interrupt
- * counts wraps of SYSTICK_RELOAD + 1 ticks, which makes the 64-bit counter. A wrap comes every
- * 2^24 * 40 = 671 million instructions and its handler adds a few instructions (5 at -O2)
- * to the count (with a 4096-tick period, 8 000 000 instructions read 8 000 240 over 48 wraps).
+ * Clock: whatever QEMU gives the machine (no PLL); the counter is counter_systick.c.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,17 +25,24 @@
 #ifndef TINYC_BOARD_CLOCK_HZ
 #error "TINYC_BOARD_CLOCK_HZ must be defined (Board.cflags passes the board's clock_hz)"
 #endif
-
-/* Virtual nanoseconds (= instructions under -icount shift=0) per SysTick tick. */
-#define INSTRUCTIONS_PER_TICK (1000000000u / (TINYC_BOARD_CLOCK_HZ))
-typedef char instructions_per_tick_is_whole[(1000000000u % (TINYC_BOARD_CLOCK_HZ)) == 0 ? 1 : -1];
-
-/* SysTick period minus one, in ticks. Tests define a small value (-DTINYC_SYSTICK_RELOAD=4095)
- * to exercise the wrap handling in a short run; firmware keeps the 24-bit maximum. */
-#ifndef TINYC_SYSTICK_RELOAD
-#define TINYC_SYSTICK_RELOAD SYST_MAX_RELOAD
+#ifndef TINYC_UART_BAUD
+#define TINYC_UART_BAUD 115200u
 #endif
-#define SYSTICK_RELOAD ((uint32_t)(TINYC_SYSTICK_RELOAD))
+
+/* CMSDK APB UART0. */
+#if defined(TINYC_MCU_MPS3_AN547)
+#define UART0_BASE 0x49303000u
+#else
+#define UART0_BASE 0x40004000u
+#endif
+#define UART0_DATA CORTEXM_REG32(UART0_BASE + 0x000u)
+#define UART0_STATE CORTEXM_REG32(UART0_BASE + 0x004u)
+#define UART0_CTRL CORTEXM_REG32(UART0_BASE + 0x008u)
+#define UART0_BAUDDIV CORTEXM_REG32(UART0_BASE + 0x010u)
+#define UART_STATE_TX_FULL (1u << 0)
+#define UART_STATE_RX_FULL (1u << 1)
+#define UART_CTRL_TX_EN (1u << 0)
+#define UART_CTRL_RX_EN (1u << 1)
 
 /* Semihosting operations (Arm "Semihosting for AArch32 and AArch64", version 2.0). */
 #define SEMIHOSTING_SYS_WRITEC 0x03u
@@ -49,10 +51,6 @@ typedef char instructions_per_tick_is_whole[(1000000000u % (TINYC_BOARD_CLOCK_HZ
 
 extern void initialise_monitor_handles(void);
 
-const char *const board_counter_unit = "instructions";
-
-/* Number of SysTick wraps (SYSTICK_RELOAD + 1 ticks each) seen by SysTick_Handler. */
-static volatile uint32_t systick_wraps;
 static int board_ready;
 
 static uint32_t semihosting_call(uint32_t operation, const void *argument)
@@ -70,35 +68,24 @@ void board_init(void)
     }
     board_ready = 1;
     initialise_monitor_handles();
-    SYST_CSR = 0;
-    SYST_RVR = SYSTICK_RELOAD;
-    SYST_CVR = 0;
-    SYST_CSR = SYST_CSR_ENABLE | SYST_CSR_TICKINT | SYST_CSR_CLKSOURCE_CPU;
+    UART0_CTRL = 0;
+    UART0_BAUDDIV = (TINYC_BOARD_CLOCK_HZ) / (TINYC_UART_BAUD);
+    UART0_CTRL = UART_CTRL_TX_EN | UART_CTRL_RX_EN;
+    board_counter_start();
 }
 
-void SysTick_Handler(void)
+void board_uart_putc(char c)
 {
-    systick_wraps = systick_wraps + 1u;
-}
-
-uint64_t board_counter(void)
-{
-    uint32_t primask = cortexm_irq_save();
-    uint32_t wraps = systick_wraps;
-    uint32_t current = SYST_CVR;
-    if (SCB_ICSR & SCB_ICSR_PENDSTSET) {
-        /* SysTick wrapped but its interrupt has not run yet (it is masked here): count the
-         * wrap now and re-read, since `current` may predate the wrap. */
-        wraps += 1u;
-        current = SYST_CVR;
+    while (UART0_STATE & UART_STATE_TX_FULL) {
     }
-    cortexm_irq_restore(primask);
-    /* One period reads RELOAD, RELOAD-1, ..., 1, 0; the wrap (and its interrupt) happens on
-     * the step from 1 to 0, so 0 is the first tick of the next period. (Right after board_init
-     * the counter also reads 0 for one tick before its first reload, without a wrap.) */
-    uint32_t into_period = current == 0u ? 0u : SYSTICK_RELOAD + 1u - current;
-    uint64_t ticks = (uint64_t)wraps * (SYSTICK_RELOAD + 1u) + into_period;
-    return ticks * INSTRUCTIONS_PER_TICK;
+    UART0_DATA = (uint8_t)c;
+}
+
+int board_uart_getc(void)
+{
+    while ((UART0_STATE & UART_STATE_RX_FULL) == 0u) {
+    }
+    return (int)(UART0_DATA & 0xFFu);
 }
 
 void board_raw_write(const char *text, size_t len)

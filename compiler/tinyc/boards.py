@@ -26,7 +26,12 @@ FLOAT_ABIS = ("hard", "softfp", "soft")
 CONSOLES = ("semihosting", "uart")
 COUNTER_KINDS = ("systick", "dwt_cyccnt")
 COUNTER_UNITS = ("instructions", "cycles", "ns")
+COUNTER_UNIT_OF_KIND = {"systick": "instructions", "dwt_cyccnt": "cycles"}
+CLOCK_SETUPS = ("none", "pll")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_PIN_PATTERN = re.compile(r"^P([A-K])([0-9]|1[0-5])$")
+_INSTANCE_PATTERN = re.compile(r"^[A-Z]+[0-9]+$")
+_SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class BoardError(TinycError):
@@ -51,6 +56,36 @@ class MemoryRegion:
 
 
 @dataclass(frozen=True)
+class NamedRegion(MemoryRegion):
+    """A separate memory region with its part name, e.g. the Cortex-M7 DTCM."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A GPIO pin: port index (0 = A) and pin number, e.g. PD8 -> Pin(3, 8)."""
+
+    port: int
+    number: int
+
+    @property
+    def name(self) -> str:
+        return f"P{chr(ord('A') + self.port)}{self.number}"
+
+
+@dataclass(frozen=True)
+class Uart:
+    """The serial port of the board: its instance, bit rate and (STM32) pins."""
+
+    instance: str
+    baud: int
+    tx: Pin | None = None
+    rx: Pin | None = None
+    af: int | None = None
+
+
+@dataclass(frozen=True)
 class Counter:
     """The hardware counter behind board_counter(): which one, and what it counts."""
 
@@ -60,10 +95,12 @@ class Counter:
 
 @dataclass(frozen=True)
 class QemuMachine:
-    """How QEMU emulates the board: `-M machine` and, if the machine needs it, `-cpu cpu`."""
+    """How QEMU emulates the board: `-M machine` and, if the machine needs it, `-cpu cpu`;
+    `serial` is the position of the board's UART among QEMU's -serial options."""
 
     machine: str
     cpu: str | None = None
+    serial: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,21 +118,26 @@ class Board:
     id: str
     aliases: tuple[str, ...]
     name: str
+    mcu: str
     core: str
     fpu: str | None
     float_abi: str
     clock_hz: int
     max_clock_hz: int | None
+    clock_setup: str
     flash: MemoryRegion
     ram: MemoryRegion
+    fast_ram: NamedRegion | None
     stack_size: int
     platform: str
     linker_script: str
     console: str
     files: bool
+    uart: Uart
     counter: Counter
     qemu: QemuMachine | None
     platformio: PlatformIOTarget | None
+    openocd_target: str | None
     path: Path
     """The YAML file the board was loaded from."""
 
@@ -137,8 +179,30 @@ class Board:
             *self.arch_flags,
             "-ffunction-sections",
             "-fdata-sections",
-            f"-DTINYC_BOARD_CLOCK_HZ={self.clock_hz}u",
+            *self.defines,
         ]
+
+    @property
+    def defines(self) -> list[str]:
+        """The -D flags that tell the board support C code about this board."""
+        flags = [
+            f"-DTINYC_BOARD_CLOCK_HZ={self.clock_hz}u",
+            f"-DTINYC_MCU_{self.mcu.upper().replace('-', '_')}",
+        ]
+        if self.clock_setup == "pll":
+            flags.append("-DTINYC_BOARD_CLOCK_SETUP_PLL")
+        if self.emulated:
+            flags.append("-DTINYC_BOARD_EMULATED")
+        flags += [f"-DTINYC_UART_{self.uart.instance}", f"-DTINYC_UART_BAUD={self.uart.baud}u"]
+        if self.uart.tx is not None and self.uart.rx is not None:
+            flags += [
+                f"-DTINYC_UART_TX_PORT={self.uart.tx.port}",
+                f"-DTINYC_UART_TX_PIN={self.uart.tx.number}",
+                f"-DTINYC_UART_RX_PORT={self.uart.rx.port}",
+                f"-DTINYC_UART_RX_PIN={self.uart.rx.number}",
+                f"-DTINYC_UART_AF={self.uart.af}",
+            ]
+        return flags
 
     @property
     def include_dirs(self) -> list[Path]:
@@ -151,6 +215,7 @@ class Board:
         files = [self.common_dir / "startup_cortexm.c"]
         if self.console == "uart":
             files.append(self.common_dir / "retarget_uart.c")
+        files.append(self.common_dir / f"counter_{self.counter.kind.split('_')[0]}.c")
         files.extend(sorted(self.platform_dir.glob("*.c")))
         return files
 
@@ -175,6 +240,11 @@ class Board:
     def ldlibs(self) -> list[str]:
         """Libraries to put after the object files on the link line."""
         return ["-lm"]
+
+    @property
+    def ldlibs_names(self) -> list[str]:
+        """The same libraries by name (m for -lm), as build systems such as SCons want them."""
+        return [lib[2:] for lib in self.ldlibs]
 
     def describe(self) -> str:
         """The id with its aliases, as listed in messages: 'nucleo-f446re (nucleo)'."""
@@ -242,9 +312,9 @@ def _label(path: Path, directory: Path | None) -> str:
 
 
 _KNOWN_FIELDS = (
-    "id", "aliases", "name", "core", "fpu", "float_abi", "clock_hz", "max_clock_hz", "flash",
-    "ram", "stack_size", "platform", "linker_script", "console", "files", "counter", "qemu",
-    "platformio",
+    "id", "aliases", "name", "mcu", "core", "fpu", "float_abi", "clock_hz", "max_clock_hz",
+    "clock_setup", "flash", "ram", "fast_ram", "stack_size", "platform", "linker_script",
+    "console", "files", "uart", "counter", "qemu", "platformio", "openocd_target",
 )  # fmt: skip
 
 
@@ -296,6 +366,19 @@ class _Fields:
         if self._get(key, "a positive integer", optional=True) is None:
             return None
         return self.positive_int(key)
+
+    def int_in_range(self, key: str, low: int, high: int) -> int:
+        expected = f"an integer from {low} to {high}"
+        value = self._get(key, expected, optional=False)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.error(key, f"must be {expected}")
+        return value
+
+    def matching(self, key: str, pattern: re.Pattern[str], expected: str) -> str:
+        value = self._get(key, expected, optional=False)
+        if not isinstance(value, str) or not pattern.match(value):
+            raise self.error(key, f"must be {expected}")
+        return value
 
     def natural_int(self, key: str) -> int:
         value = self._get(key, "an integer >= 0", optional=False)
@@ -385,39 +468,90 @@ def _load_file(path: Path, label: str) -> Board:
         raise fields.error("stack_size", "must be a multiple of 8 (the AAPCS stack alignment)")
 
     counter = fields.mapping("counter", ("kind", "unit"))
-    qemu = fields.optional_mapping("qemu", ("machine", "cpu"))
+    counter_kind = counter.string("kind", COUNTER_KINDS)
+    counter_unit = counter.string("unit", COUNTER_UNITS)
+    if counter_unit != COUNTER_UNIT_OF_KIND[counter_kind]:
+        raise counter.error(
+            "unit", f"must be {COUNTER_UNIT_OF_KIND[counter_kind]} with kind {counter_kind}"
+        )
+    qemu = fields.optional_mapping("qemu", ("machine", "cpu", "serial"))
     platformio = fields.optional_mapping("platformio", ("board", "platform"))
+
+    clock_setup = fields.string("clock_setup", CLOCK_SETUPS)
+    if qemu is not None and clock_setup != "none":
+        raise fields.error("clock_setup", "must be none on an emulated board (QEMU has no PLL)")
+    if qemu is not None and counter_kind != "systick":
+        raise counter.error("kind", "must be systick on an emulated board (QEMU has no DWT)")
+
+    ram = _region(fields, "ram")
+    fast_ram = None
+    region = fields.optional_mapping("fast_ram", ("origin", "size", "name"))
+    if region is not None:
+        fast_ram = NamedRegion(
+            origin=region.natural_int("origin"),
+            size=region.positive_int("size"),
+            name=region.string("name"),
+        )
+        if fast_ram.origin < ram.end and ram.origin < fast_ram.end:
+            raise fields.error("fast_ram", "must not overlap ram")
 
     return Board(
         id=board_id,
         aliases=fields.string_list("aliases"),
         name=fields.string("name"),
+        mcu=fields.matching("mcu", _ID_PATTERN, "a part name (lower case, digits and '-')"),
         core=fields.string("core"),
         fpu=fpu,
         float_abi=float_abi,
         clock_hz=clock_hz,
         max_clock_hz=max_clock_hz,
+        clock_setup=clock_setup,
         flash=_region(fields, "flash"),
-        ram=_region(fields, "ram"),
+        ram=ram,
+        fast_ram=fast_ram,
         stack_size=stack_size,
         platform=platform,
         linker_script=linker_script,
         console=console,
         files=files,
-        counter=Counter(
-            kind=counter.string("kind", COUNTER_KINDS),
-            unit=counter.string("unit", COUNTER_UNITS),
-        ),
+        uart=_uart(fields),
+        counter=Counter(kind=counter_kind, unit=counter_unit),
         qemu=None
         if qemu is None
-        else QemuMachine(machine=qemu.string("machine"), cpu=qemu.optional_string("cpu")),
+        else QemuMachine(
+            machine=qemu.string("machine"),
+            cpu=qemu.optional_string("cpu"),
+            serial=qemu.int_in_range("serial", 0, 7) if "serial" in qemu.data else 0,
+        ),
         platformio=None
         if platformio is None
         else PlatformIOTarget(
             board=platformio.string("board"), platform=platformio.string("platform")
         ),
+        openocd_target=None
+        if fields.optional_string("openocd_target") is None
+        else fields.matching("openocd_target", _SYMBOL_PATTERN, "an OpenOCD target name"),
         path=path.resolve(),
     )
+
+
+def _uart(fields: _Fields) -> Uart:
+    uart = fields.mapping("uart", ("instance", "baud", "tx", "rx", "af"))
+    instance = uart.matching("instance", _INSTANCE_PATTERN, "a name like USART2 or LPUART1")
+    baud = uart.positive_int("baud")
+    given = [key for key in ("tx", "rx", "af") if key in uart.data]
+    if not given:
+        return Uart(instance, baud)
+    for key in ("tx", "rx", "af"):
+        if key not in given:
+            raise uart.error(key, "is missing; tx, rx and af go together")
+
+    def pin(key: str) -> Pin:
+        match = _PIN_PATTERN.match(uart.matching(key, _PIN_PATTERN, "a pin like PA2 or PD9"))
+        assert match is not None
+        return Pin(ord(match.group(1)) - ord("A"), int(match.group(2)))
+
+    return Uart(instance, baud, pin("tx"), pin("rx"), uart.int_in_range("af", 0, 15))
 
 
 def _region(fields: _Fields, key: str) -> MemoryRegion:

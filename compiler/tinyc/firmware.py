@@ -1,6 +1,8 @@
 """Build a generated project and run it: on the board's emulator or natively on the host.
 
-Both runs use the same main.c: samples go in through input.bin and come out of output.bin
+Targets (Makefile): board (main.c, the test harness), profile, serial (serial.c, the serial
+benchmark firmware for real boards), host and serial-host (native builds). Both runs below use
+the same main.c: samples go in through input.bin and come out of output.bin
 (semihosting on QEMU), and the firmware prints one line per inference with the counter delta:
 `tinyc: sample N COUNT`, plus `tinyc: layer I NAME COUNT` lines in profile builds.
 """
@@ -25,7 +27,10 @@ from tinyc.project import REPORT
 
 TARGETS = {"board": ("all", "build/firmware.elf"),
            "profile": ("profile", "build/profile/firmware.elf"),
-           "host": ("host", "build/host/firmware")}
+           "serial": ("serial", "build/serial/firmware.elf"),
+           "host": ("host", "build/host/firmware"),
+           "serial-host": ("serial-host", "build/serial-host/firmware")}
+HOST_TARGETS = ("host", "serial-host")
 FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.extab", ".ARM.exidx",
                   ".preinit_array", ".init_array", ".fini_array", ".data")
 RAM_SECTIONS = (".data", ".bss", ".heap", ".stack")
@@ -81,7 +86,7 @@ def _tool(name: str, hint: str) -> str:
 def build(project: Project, target: str = "board") -> Path:
     make_target, artifact = TARGETS[target]
     _tool("make", "install make (apt-get install make)")
-    if target != "host":
+    if target not in HOST_TARGETS:
         _tool("arm-none-eabi-gcc", "run `make setup` or apt-get install gcc-arm-none-eabi "
               "libnewlib-arm-none-eabi")
     result = subprocess.run(["make", "-C", str(project.outdir), make_target],
@@ -131,7 +136,9 @@ def run(project: Project, samples: list[list[np.ndarray]], target: str = "board"
         raise TinycError(f"{project.board.id} is a real board: tinyc cannot run it here; use "
                          "`tinyc bench --port` on the device, or --board qemu-m4")
     if target != "host" and not project.board.files:
-        raise TinycError(f"{project.board.id} has no semihosting file access to feed inputs")
+        raise TinycError(f"{project.board.id} has no semihosting file access to feed inputs; "
+                         "check and time it over its UART instead: tinyc bench OUTDIR --port "
+                         "(see README, 'Real boards')")
     exe = build(project, target)
     with tempfile.TemporaryDirectory(prefix="tinyc-run-") as tmp:
         work = Path(tmp)
@@ -162,3 +169,34 @@ def run(project: Project, samples: list[list[np.ndarray]], target: str = "board"
     unit_match = re.search(r"unit (\S+)", stdout)
     unit = unit_match.group(1) if unit_match else "?"
     return RunResult(_decode(project, raw), counts, layers, unit, stdout)
+
+
+@dataclass
+class Firmware:
+    """A built firmware image and its sizes."""
+
+    target: str  # "board" (main.c test harness) | "serial" (serial benchmark firmware)
+    elf: Path
+    sizes: SizeInfo
+
+
+def build_firmwares(project: Project, tool: str = "make") -> list[Firmware]:
+    """Builds both firmware images (test harness and serial benchmark firmware) with `make` or
+    with PlatformIO's offline environments; refuses images that do not fit the board."""
+    targets = ("board", "serial")
+    if tool == "platformio":
+        from tinyc import platformio
+
+        elves = platformio.build(project, targets)
+    else:
+        elves = {target: build(project, target) for target in targets}
+    board = project.board
+    firmwares = []
+    for target in targets:
+        info = size(project, elves[target])
+        if info.flash_used > board.flash.size or info.ram_used > board.ram.size:
+            raise TinycError(f"{elves[target]} does not fit {board.id}: flash "
+                             f"{info.flash_used:,} of {board.flash.size:,} B, RAM "
+                             f"{info.ram_used:,} of {board.ram.size:,} B")
+        firmwares.append(Firmware(target, elves[target], info))
+    return firmwares
