@@ -108,6 +108,8 @@ def _layer_table(report: dict[str, Any], counts: list[int] | None = None,
     head = f"{'#':>3}  {'layer':<28} {'op':<14} {'output':<18} {'MACs':>11}"
     if counts is not None:
         head += f" {unit:>13} {'/MAC':>6}"
+    else:  # weight storage in bits: as compiled, and the same layer in int8 and float
+        head += f" {'weight bits':>11} {'as int8':>9} {'as float':>9}"
     lines = [head]
     for i, layer in enumerate(report["layers"]):
         shape = "x".join(str(d) for d in layer["output_shape"])
@@ -116,15 +118,26 @@ def _layer_table(report: dict[str, Any], counts: list[int] | None = None,
         if counts is not None:
             per_mac = f"{counts[i] / layer['macs']:.2f}" if layer["macs"] else ""
             row += f" {_human(counts[i]):>13} {per_mac:>6}"
+        elif "weight_bits" in layer:
+            row += (f" {_human(layer['weight_bits']):>11}"
+                    f" {_human(layer.get('weight_bits_int8', 0)):>9}"
+                    f" {_human(layer.get('weight_bits_float', 0)):>9}")
         lines.append(row)
     return lines
 
 
 def _summary(report: dict[str, Any]) -> str:
-    return (f"layers {len(report['layers'])}, parameters {_human(report['parameters'])}, "
+    line = (f"layers {len(report['layers'])}, parameters {_human(report['parameters'])}, "
             f"MACs {_human(report['macs'])}, weights {_human(report['weight_bytes'])} B "
             f"(flash), arena {_human(report['arena_bytes'])} B (RAM; lower bound "
             f"{_human(report['arena_lower_bound'])})")
+    storage = report.get("weight_storage")
+    if storage and "float_mbit" in storage:
+        binary = (f", {_human(storage['binary_weights'])} binary weights at 1 bit"
+                  if storage.get("binary_weights") else "")
+        line += (f"\nweight storage {storage['mbit']:.4f} Mbit{binary} (as int8 "
+                 f"{storage['int8_mbit']:.4f} Mbit, as float {storage['float_mbit']:.4f} Mbit)")
+    return line
 
 
 def _quantization_lines(report: dict[str, Any]) -> None:
@@ -158,13 +171,21 @@ def cli() -> None:
 @compile_options
 @name_option
 @json_option
+@click.option("--html", "html_path", type=click.Path(path_type=Path), default=None,
+              help="Also write a self-contained HTML report (memory plan, per-layer cost, "
+                   "flash/RAM).")
 def compile(model: Path, board_name: str, outdir: Path, options: CompileOptions, name: str,
-            as_json: bool) -> None:
+            as_json: bool, html_path: Path | None) -> None:
     """Compile MODEL (.onnx, .tflite, .pt, .pt2) into a C project in OUTDIR."""
     from tinyc.project import write_project
 
     compiled = _compile(model, board_name, name, options)
     write_project(compiled, outdir)
+    if html_path is not None:
+        from tinyc.report_html import write_html
+
+        write_html(html_path, str(model), [(f"{Path(model).stem}", compiled.report,
+                                            compiled.board)])
     report = compiled.report
     if as_json:
         _emit_json(report | {"outdir": str(outdir)})
@@ -184,30 +205,56 @@ def compile(model: Path, board_name: str, outdir: Path, options: CompileOptions,
 
 @cli.command()
 @click.argument("outdir", type=click.Path(path_type=Path))
+@click.option("--with", "tool", type=click.Choice(["make", "platformio"]), default="make",
+              show_default=True, help="Build with the Makefile, or with PlatformIO (offline "
+              "environments, tinyc's local platform).")
 @json_option
-def build(outdir: Path, as_json: bool) -> None:
-    """Build the firmware of a compiled project (make, arm-none-eabi-gcc)."""
-    from tinyc.firmware import build as build_target
-    from tinyc.firmware import open_project, size
+def build(outdir: Path, tool: str, as_json: bool) -> None:
+    """Build the firmware of a compiled project: the test harness (main.c) and the serial
+    benchmark firmware (serial.c)."""
+    from tinyc.firmware import build_firmwares, open_project
 
     project = open_project(outdir)
-    elf = build_target(project)
-    info = size(project, elf)
+    firmwares = build_firmwares(project, tool)
     board = project.board
-    if info.flash_used > board.flash.size or info.ram_used > board.ram.size:
-        raise TinycError(f"{elf} does not fit {board.id}: flash {_human(info.flash_used)} of "
-                         f"{_human(board.flash.size)} B, RAM {_human(info.ram_used)} of "
-                         f"{_human(board.ram.size)} B")
     if as_json:
-        _emit_json({"elf": str(elf), **asdict(info), "flash_size": board.flash.size,
-                    "ram_size": board.ram.size})
+        main = firmwares[0]
+        _emit_json({"elf": str(main.elf), **asdict(main.sizes), "flash_size": board.flash.size,
+                    "ram_size": board.ram.size, "with": tool,
+                    "firmwares": {f.target: {"elf": str(f.elf), **asdict(f.sizes)}
+                                  for f in firmwares}})
         return
-    click.echo(f"tinyc: built {elf}")
-    click.echo(f".text {_human(info.text)} B  .data {_human(info.data)} B  "
-               f".bss {_human(info.bss)} B  stack {_human(info.stack)} B")
-    click.echo(f"flash {_human(info.flash_used)} B = {info.flash_used / board.flash.size:.1%} "
-               f"of {board.id}'s {_human(board.flash.size)} B; RAM {_human(info.ram_used)} B = "
-               f"{info.ram_used / board.ram.size:.1%} of {_human(board.ram.size)} B")
+    for firmware in firmwares:
+        info = firmware.sizes
+        label = "serial benchmark firmware" if firmware.target == "serial" else "test harness"
+        click.echo(f"tinyc: built {firmware.elf} ({label}, {tool})")
+        click.echo(f".text {_human(info.text)} B  .data {_human(info.data)} B  "
+                   f".bss {_human(info.bss)} B  stack {_human(info.stack)} B")
+        click.echo(f"flash {_human(info.flash_used)} B = "
+                   f"{info.flash_used / board.flash.size:.1%} of {board.id}'s "
+                   f"{_human(board.flash.size)} B; RAM {_human(info.ram_used)} B = "
+                   f"{info.ram_used / board.ram.size:.1%} of {_human(board.ram.size)} B")
+
+
+@cli.command()
+@click.argument("outdir", type=click.Path(path_type=Path))
+@board_option
+@click.option("--port", default=None, help="Serial port of the board: after flashing, check "
+              "that the firmware answers there.")
+@click.option("--tool", type=click.Choice(["openocd", "st-flash", "pio"]), default=None,
+              help="Flashing tool (default: the first found of openocd, st-flash, pio).")
+def flash(outdir: Path, board_name: str, port: str | None, tool: str | None) -> None:
+    """Build the serial benchmark firmware of OUTDIR and write it to the board's flash."""
+    from tinyc.device import flash as flash_device
+    from tinyc.firmware import open_project
+
+    project = open_project(outdir, board_name if board_name != DEFAULT_BOARD else None)
+    result = flash_device(project, port, tool)
+    click.echo(f"tinyc: flashed {result.elf} to {project.board.id} with {result.tool}")
+    if result.answer is not None:
+        click.echo(f"{port} answers: model '{result.answer.get('model')}' sig "
+                   f"{result.answer.get('sig')} on {result.answer.get('board')}, counter in "
+                   f"{result.answer.get('unit')}")
 
 
 def _format_values(values) -> str:
@@ -294,6 +341,8 @@ def verify(model: Path, board_name: str, samples: int, input_path: Path | None,
                 status = "ok" if c.mismatches == 0 else f"{c.mismatches} of {c.count} outside"
                 if c.differing:
                     status += f" ({c.differing} of {c.count} not bit-identical)"
+                if c.exact:
+                    status += " (computed exactly: bit-identity required)"
                 click.echo(f"  {t.target:<14} {c.output[:24]:<24} max abs error "
                            f"{c.max_abs_error:.3g} at {list(c.worst_index)}  {status}")
             if t.target != "host" and t.counts:
@@ -309,14 +358,45 @@ def verify(model: Path, board_name: str, samples: int, input_path: Path | None,
 @click.argument("target", type=click.Path(path_type=Path))
 @board_option
 @compile_options
+@click.option("--port", default=None, help="Benchmark on a device over this serial port "
+              "(e.g. /dev/ttyACM0) running the project's serial firmware (`tinyc flash`).")
+@click.option("--runs", type=click.IntRange(1, 1000000), default=None,
+              help="--port: timed inferences per window (default: about 0.5 s of device time).")
+@click.option("--warmup", type=click.IntRange(0, 1000), default=2, show_default=True,
+              help="--port: untimed inferences before each window.")
+@click.option("--windows", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="--port: timed windows; the median is reported.")
+@click.option("--samples", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="--port: seeded inputs whose outputs are checked against the reference.")
+@click.option("--timeout", type=click.FloatRange(0.1, None), default=None,
+              help="--port: seconds to wait for any one inference command.")
 @json_option
-def bench(target: Path, board_name: str, options: CompileOptions, as_json: bool) -> None:
-    """Instructions per inference on the emulator, code size, arena, per-layer breakdown.
+def bench(target: Path, board_name: str, options: CompileOptions, port: str | None,
+          runs: int | None, warmup: int, windows: int, samples: int, timeout: float | None,
+          as_json: bool) -> None:
+    """Instructions per inference on the emulator, code size, arena, per-layer breakdown; with
+    --port, latency, cycles and throughput measured on a device over serial.
 
     TARGET is a compiled project folder or a model file (compiled on the fly)."""
     from tinyc.bench import bench_project
     from tinyc.firmware import open_project
     from tinyc.project import write_project
+
+    if port is not None:
+        from tinyc.device import SerialLink, bench_device, format_device_bench
+
+        if not Path(target).is_dir():
+            raise TinycError(f"bench --port needs the compiled project folder whose firmware "
+                             f"the device runs, not {target}")
+        project = open_project(target, board_name if board_name != DEFAULT_BOARD else None)
+        result = bench_device(project, SerialLink(port, project.board.uart.baud), runs,
+                              warmup, windows, samples, timeout)
+        if as_json:
+            _emit_json(asdict(result) | {"verdict": "PASS" if result.passed else "FAIL"})
+        else:
+            for line in format_device_bench(result, str(target)):
+                click.echo(line)
+        sys.exit(0 if result.passed else 1)
 
     with tempfile.TemporaryDirectory(prefix="tinyc-bench-") as tmp:
         if Path(target).is_dir():
@@ -326,9 +406,9 @@ def bench(target: Path, board_name: str, options: CompileOptions, as_json: bool)
             write_project(compiled, Path(tmp) / "project")
             project = open_project(Path(tmp) / "project")
         if not project.board.emulated:
-            raise TinycError(f"{project.board.id} is a real board; on-device benchmarking "
-                             "needs --port (serial), which this build does not have yet; "
-                             "use an emulated board such as qemu-m4")
+            raise TinycError(f"{project.board.id} is a real board: flash it (`tinyc flash "
+                             f"{target} --board {project.board.id}`), then benchmark it with "
+                             "--port (e.g. --port /dev/ttyACM0)")
         result = bench_project(project)
     if as_json:
         _emit_json(asdict(result))
@@ -348,6 +428,61 @@ def bench(target: Path, board_name: str, options: CompileOptions, as_json: bool)
 
 
 @cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), required=True,
+              help=".npy of samples: N x the model's input shape.")
+@board_option
+@compile_options
+@click.option("--compare", multiple=True, metavar="MODEL[@float|@int8]",
+              help="Another deployment in the same table (repeatable); @int8/@float overrides "
+                   "--quantize, so MODEL@int8 compares the int8 build of the same file.")
+@click.option("--on-target", type=click.IntRange(0, 10000), default=0, show_default=True,
+              help="Also run this many samples on the emulated board; fail if any output "
+                   "differs from the host build.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path), default=None,
+              help="Write a self-contained HTML report.")
+@name_option
+@json_option
+def validate(model: Path, data: Path, board_name: str, options: CompileOptions,
+             compare: tuple[str, ...], on_target: int, html_path: Path | None, name: str,
+             as_json: bool) -> None:
+    """Run the deployed C model over a labelled dataset (--data X.npy --labels y.npy): accuracy,
+    per-class accuracy, Gini, calibration, agreement with the Python reference.  Here --labels
+    gives the dataset's class labels (one integer per sample)."""
+    from dataclasses import replace
+
+    from tinyc import validate as v
+
+    if options.labels is None:
+        raise TinycError("validate needs --labels y.npy (one class index per sample)")
+    labels, options = options.labels, replace(options, labels=None)
+    builds = [(Path(model), options.quantize),
+              *[v.parse_compare(c) for c in compare]]
+    deployments, dataset = [], None
+    for path, quantize in builds:
+        compiled = _compile(path, board_name, name, replace(
+            options, quantize=quantize, calibration=options.calibration if quantize else None))
+        if dataset is None:
+            i, o = compiled.report["inputs"][0], compiled.report["outputs"][0]
+            dataset = v.load_dataset(data, labels, tuple(i["shape"]), i["dtype"],
+                                     tuple(o["shape"]))
+        label = v.deployment_label(path, quantize, [d.label for d in deployments])
+        deployments.append(v.validate_compiled(compiled, dataset, label, on_target,
+                                               progress=not as_json))
+    v.compare_to_first(deployments)
+    if html_path is not None:
+        from tinyc.report_html import write_html
+
+        write_html(html_path, str(model), [(d.label, d.report, d.board) for d in deployments],
+                   deployments)
+    if as_json:
+        _emit_json(v.to_json(deployments, dataset))
+        return
+    for line in v.text_lines(deployments, dataset, str(model)):
+        click.echo(line)
+
+
+@cli.command()
 @json_option
 def boards(as_json: bool) -> None:
     """List the boards tinyc knows."""
@@ -358,13 +493,19 @@ def boards(as_json: bool) -> None:
         _emit_json({"boards": [{
             "id": b.id, "aliases": list(b.aliases), "name": b.name, "core": b.core,
             "fpu": b.fpu, "clock_hz": b.clock_hz, "flash": b.flash.size, "ram": b.ram.size,
-            "emulated": b.emulated, "default": b.id == DEFAULT_BOARD} for b in found]})
+            "emulated": b.emulated, "default": b.id == DEFAULT_BOARD, "mcu": b.mcu,
+            "fast_ram": None if b.fast_ram is None else {"name": b.fast_ram.name,
+                                                         "origin": b.fast_ram.origin,
+                                                         "size": b.fast_ram.size},
+            "counter": b.counter.unit, "uart": b.uart.instance,
+            "platformio": None if b.platformio is None else b.platformio.board,
+            "qemu": None if b.qemu is None else b.qemu.machine} for b in found]})
         return
-    click.echo(f"{'board':<16} {'aliases':<8} {'core':<11} {'FPU':<12} {'flash':>9} "
+    click.echo(f"{'board':<19} {'aliases':<8} {'core':<11} {'FPU':<12} {'flash':>9} "
                f"{'RAM':>9}  description")
     for b in found:
         mark = " (default)" if b.id == DEFAULT_BOARD else ""
-        click.echo(f"{b.id:<16} {','.join(b.aliases):<8} {b.core:<11} {b.fpu or 'none':<12} "
+        click.echo(f"{b.id:<19} {','.join(b.aliases):<8} {b.core:<11} {b.fpu or 'none':<12} "
                    f"{b.flash.size // 1024:>6} KiB {b.ram.size // 1024:>5} KiB  {b.name}{mark}")
 
 

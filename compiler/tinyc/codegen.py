@@ -33,6 +33,8 @@ C_TYPES = {
     "int32": "int32_t",
     "int64": "int64_t",
     "bool": "uint8_t",
+    "bin": "uint32_t",  # bit-packed +/-1 values (tinyc.ir); constants hold the uint32 words
+    "uint32": "uint32_t",
 }
 C_RESERVED = {
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
@@ -67,6 +69,7 @@ class Layer:
     args: list[str]
     macs: int
     output_shape: tuple[int, ...]
+    weight_bytes: int = 0  # the constants this layer is the first to use (flash)
 
 
 @dataclass
@@ -140,10 +143,12 @@ def _const_values(data: np.ndarray) -> tuple[str, list[str]]:
     flat = data.reshape(-1)
     if dtype == "float32":
         return "float", [c_float(v) for v in flat.tolist()]
+    if dtype == "uint32":  # packed bits: hex shows them
+        return C_TYPES[dtype], [f"0x{int(v):08X}u" for v in flat.tolist()]
     return C_TYPES[dtype], [str(int(v)) for v in flat.tolist()]
 
 
-RUNTIME_DTYPES = ("float32", "int8")
+RUNTIME_DTYPES = ("float32", "int8", "bin")
 
 
 def _check_dtypes(graph: Graph) -> None:
@@ -153,7 +158,7 @@ def _check_dtypes(graph: Graph) -> None:
             if tensor is not None and not tensor.is_const and tensor.dtype not in RUNTIME_DTYPES:
                 raise UnsupportedOperator(
                     f"{node.op} node '{node.name}': tensor '{t}' is {tensor.dtype} at run time; "
-                    "tinyc compiles float32 and int8 activations"
+                    "tinyc compiles float32, int8 and bit-packed binary activations"
                 )
 
 
@@ -202,6 +207,7 @@ def build_program(graph: Graph, plan: MemoryPlan, name: str) -> Program:
             )
         call: KernelCall = opdef.emit(node, graph)
         c_name = namer(node.name, node.op.lower())
+        bytes_before = sum(c.nbytes for c in constants.values())
         arrays, params = [], []
         for key, value in call.params.items():
             if isinstance(value, CArray):
@@ -230,7 +236,8 @@ def build_program(graph: Graph, plan: MemoryPlan, name: str) -> Program:
             sources.update(call.sources)
         layers.append(Layer(len(layers), c_name, node.name, node.op, call.summary, call.function,
                             call.params_type, params, arrays, args, ops.macs_of(node, graph),
-                            graph.tensors[node.outputs[0]].shape))
+                            graph.tensors[node.outputs[0]].shape,
+                            sum(c.nbytes for c in constants.values()) - bytes_before))
     return Program(
         name=name,
         prefix=name.upper(),

@@ -18,7 +18,17 @@ import numpy as np
 
 from tinyc.errors import TinycError
 
-DTYPES = ("float32", "int8", "uint8", "int16", "int32", "int64", "bool")
+DTYPES = ("float32", "int8", "uint8", "int16", "int32", "int64", "bool", "bin")
+# "bin": binary values in {-1, +1}, bit-packed along the last axis into uint32 words (bit 1
+# means -1, channel c in bit c % 32 of word c // 32, padding bits zero; runtime_c/tc_binary.h).
+# A bin tensor's `shape` is its logical shape (the last axis counts values, not words); its
+# data, when constant, and its value in the interpreter are the packed uint32 words.
+PACKED_WORD_BITS = 32
+
+
+def packed_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The uint32 array shape holding a bin tensor of logical `shape`."""
+    return (*shape[:-1], -(-shape[-1] // PACKED_WORD_BITS))
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,8 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
+        if self.dtype == "bin":
+            return int(np.prod(packed_shape(self.shape), dtype=np.int64)) * 4
         return self.size * np.dtype(self.dtype).itemsize
 
 
@@ -138,10 +150,24 @@ class Graph:
         self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value, quant)
         return name
 
+    def add_packed_const(self, hint: str, words: np.ndarray, shape: tuple[int, ...]) -> str:
+        """A constant bin tensor of logical `shape` from its packed uint32 words."""
+        words = np.ascontiguousarray(words, dtype=np.uint32)
+        assert words.shape == packed_shape(shape), f"{words.shape} does not pack {shape}"
+        name = self.unique_name(hint)
+        self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), "bin", words)
+        return name
+
     def set_const(self, name: str, value: np.ndarray) -> None:
-        """Replace a constant's value (and so its shape and dtype; quantization is kept)."""
+        """Replace a constant's value (and so its shape and dtype; quantization is kept).  A bin
+        tensor keeps its logical shape and dtype: its value is the packed words."""
         value = np.ascontiguousarray(value)
-        quant = self.tensors[name].quant if name in self.tensors else None
+        old = self.tensors.get(name)
+        if old is not None and old.dtype == "bin":
+            assert value.shape == packed_shape(old.shape), f"{name}: {value.shape} for bin"
+            self.tensors[name] = Tensor(name, old.shape, "bin", value.astype(np.uint32))
+            return
+        quant = old.quant if old is not None else None
         self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value, quant)
 
     def replace_uses(self, old: str, new: str) -> None:
@@ -170,7 +196,12 @@ class Graph:
         for tensor_name, tensor in self.tensors.items():
             assert tensor.name == tensor_name, f"tensor key {tensor_name} != {tensor.name}"
             assert tensor.dtype in DTYPES, f"tensor {tensor_name}: dtype {tensor.dtype}"
-            if tensor.is_const:
+            if tensor.is_const and tensor.dtype == "bin":
+                assert tensor.data.dtype == np.uint32 and \
+                    tuple(tensor.data.shape) == packed_shape(tensor.shape), \
+                    f"{tensor_name}: packed data {tensor.data.shape} for bin {tensor.shape}"
+                defined.add(tensor_name)
+            elif tensor.is_const:
                 assert tuple(tensor.data.shape) == tensor.shape, f"{tensor_name}: shape/data"
                 defined.add(tensor_name)
             if tensor.dtype == "int8":

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from tinyc.ir import Graph
 from tinyc.passes.batchnorm import fold_batchnorm
+from tinyc.passes.binarize import binarize
 from tinyc.passes.cleanup import eliminate_views, fold_constants, remove_dead_nodes
 from tinyc.passes.fusion import fuse_activations
 from tinyc.passes.layout import sink_transposes, to_channels_last
@@ -17,6 +18,7 @@ PIPELINE: list[Pass] = [
     fold_constants,
     remove_dead_nodes,
     eliminate_views,
+    binarize,  # sign -> +/-1 conv/dense [-> scale/BN [-> sign]] into binary ops, channels-last
     fold_batchnorm,  # BN into Conv/Gemm weights, or one Mul + Add per channel
     fuse_activations,  # Relu/Relu6/Clip into the producer's clamp
     fold_qdq,  # Dequantize -> float op -> Quantize into int8 ops

@@ -111,14 +111,67 @@ def fit_errors(report: dict[str, Any], board: Board) -> list[str]:
     return problems
 
 
+# Operators whose input 1 is a weight tensor (when constant): the unit of the storage comparison.
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "BinaryConv", "BinaryDense")
+BINARY_LAYERS = ("BinaryConv", "BinaryDense")
+MBIT = 1_000_000  # bits; BNN papers give model sizes in Mbit
+
+
+def storage_equivalents(node, graph: Graph) -> tuple[int, int]:
+    """(float bits, int8 bits) the layer's constants would take as a float32 or an int8
+    layer.  A weighted layer (WEIGHTED_OPS) of W weights and C output channels is W float32
+    weights plus one float32 per channel (bias, or BatchNorm folded into one) when it has any
+    other constant, or W int8 weights plus one int32 bias per channel (TFLite's scheme; the
+    requantization multipliers live in the kernel's parameters, not counted).  A binary layer's
+    scale, BatchNorm and thresholds are that one per-channel value too.  Other constants count
+    32 or 8 bits per value."""
+    consts = [graph.tensors[t] for t in node.inputs if t and graph.tensors[t].is_const]
+    if node.op in WEIGHTED_OPS and len(node.inputs) > 1 and graph.tensors[node.inputs[1]].is_const:
+        weights = graph.tensors[node.inputs[1]].size
+        others = [t for t in consts if t.name != node.inputs[1]]
+        channels = graph.tensors[node.outputs[0]].shape[-1 if node.op != "Conv" or
+                                                         node.attrs.get("channels_last") else 1]
+        per_channel = channels if others else 0
+        return 32 * (weights + per_channel), 8 * weights + 32 * per_channel
+    values = sum(t.size for t in consts)
+    return 32 * values, 8 * values
+
+
+def weight_storage(program: Program, graph: Graph | None) -> tuple[list[dict[str, Any]],
+                                                                    dict[str, Any]]:
+    """Per layer and in total: the bits of weights the generated C stores (packed binary
+    weights at 1 bit each, padding bits of their last words included), beside what the same
+    layer takes in int8 and float (storage_equivalents), in bits and Mbit."""
+    per_layer = []
+    for i, layer in enumerate(program.layers):
+        entry: dict[str, Any] = {"weight_bits": 8 * layer.weight_bytes}
+        if graph is not None:
+            node = graph.nodes[i]
+            entry["weight_bits_float"], entry["weight_bits_int8"] = \
+                storage_equivalents(node, graph)
+            if node.op in BINARY_LAYERS:
+                entry["binary_weights"] = graph.tensors[node.inputs[1]].size
+        per_layer.append(entry)
+    totals: dict[str, Any] = {"bits": sum(e["weight_bits"] for e in per_layer)}
+    if graph is not None:
+        totals["int8_bits"] = sum(e["weight_bits_int8"] for e in per_layer)
+        totals["float_bits"] = sum(e["weight_bits_float"] for e in per_layer)
+        totals["binary_weights"] = sum(e.get("binary_weights", 0) for e in per_layer)
+    for key in [k for k in totals if k.endswith("bits")]:
+        totals[key.replace("bits", "mbit")] = totals[key] / MBIT
+    return per_layer, totals
+
+
 def make_report(plan: MemoryPlan, program: Program, board: Board,
-                model: LoadedModel, source: Path) -> dict[str, Any]:
+                model: LoadedModel, source: Path, graph: Graph | None = None) -> dict[str, Any]:
+    """report.json; with the lowered `graph`, also each layer's int8 and float storage."""
+    storage, storage_totals = weight_storage(program, graph)
     layers = []
-    for layer in program.layers:
+    for layer, bits in zip(program.layers, storage, strict=True):
         layers.append({
             "index": layer.index, "name": layer.c_name, "node": layer.node_name, "op": layer.op,
             "function": layer.function, "summary": layer.summary, "macs": layer.macs,
-            "output_shape": list(layer.output_shape),
+            "output_shape": list(layer.output_shape), **bits,
         })
     params = sum(int(np.prod(c.shape)) for c in program.constants)
     return {
@@ -132,7 +185,9 @@ def make_report(plan: MemoryPlan, program: Program, board: Board,
         "layers": layers,
         "parameters": params,
         "macs": sum(layer.macs for layer in program.layers),
+        "binary_macs": sum(layer.macs for layer in program.layers if layer.op in BINARY_LAYERS),
         "weight_bytes": program.weight_bytes,
+        "weight_storage": storage_totals,
         "arena_bytes": plan.arena_size,
         "arena_lower_bound": plan.lower_bound,
         "inputs": program.inputs,
@@ -278,7 +333,7 @@ def compile_model(source: Path, board: Board, name: str = "model",
         fallback = check_float_fallback(graph, allow_float_fallback)
     plan = plan_memory(graph, scratch_sizes(graph))
     program = build_program(graph, plan, name)
-    report = make_report(plan, program, board, model, source)
+    report = make_report(plan, program, board, model, source, graph)
     report["float_fallback"] = fallback
     if quant_summary is not None:
         report["quantization"] = quant_summary

@@ -5,8 +5,11 @@ float32 reassociation (the kernels accumulate in a fixed order that differs from
 framework's) and the C library's expf/tanhf/erff against the framework's.  Integer outputs must
 be equal to the reference, except where the reference itself is known to round differently
 (the model's `lsb_tolerance`: 2 steps against the desktop TFLite interpreter); then every
-element that is not bit-identical is still counted and reported.  The host build and the
-board build run the same C, and each is compared with the reference on its own.
+element that is not bit-identical is still counted and reported.  A float output that the
+model computes exactly (binary layers whose output transform is the source's own float
+arithmetic, and data movement: `exact_outputs`) must be bit-identical too: the tolerance is
+only for outputs that pass through float layers.  The host build and the board build run the
+same C, and each is compared with the reference on its own.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Comparison:
     mismatches: int  # elements outside the tolerance
     count: int
     differing: int = 0  # integer outputs: elements not bit-identical (within the LSB tolerance)
+    exact: bool = False  # held to bit-identity (exact_outputs), not to the float tolerance
 
 
 @dataclass
@@ -59,9 +63,13 @@ class VerifyResult:
 
 
 def within_tolerance(actual: np.ndarray, expected: np.ndarray, lsb: int = 0,
-                     step: float | None = None) -> np.ndarray:
+                     step: float | None = None, exact: bool = False) -> np.ndarray:
     """Elementwise: float within ATOL + RTOL*|ref|; integers within `lsb` steps.  A float
-    output dequantized from int8 (quantum `step`) may also be `lsb` quanta away."""
+    output dequantized from int8 (quantum `step`) may also be `lsb` quanta away.  `exact`:
+    equal values (NaN matching NaN)."""
+    if exact and not np.issubdtype(expected.dtype, np.integer):
+        a, e = actual.astype(np.float64), expected.astype(np.float64)
+        return (a == e) | (np.isnan(a) & np.isnan(e))
     if np.issubdtype(expected.dtype, np.integer):
         return np.abs(actual.astype(np.int64) - expected.astype(np.int64)) <= lsb
     a, e = actual.astype(np.float64), expected.astype(np.float64)
@@ -72,12 +80,15 @@ def within_tolerance(actual: np.ndarray, expected: np.ndarray, lsb: int = 0,
 
 def compare(names: list[str], results: list[list[np.ndarray]],
             references: list[list[np.ndarray]], lsb: int = 0,
-            steps: list[float | None] | None = None) -> list[Comparison]:
+            steps: list[float | None] | None = None,
+            exact: list[bool] | None = None) -> list[Comparison]:
     """Per output: the largest error, where it is, how many elements are out of tolerance and
-    (integer or dequantized outputs) how many are not identical."""
+    (integer or dequantized outputs) how many are not identical.  `exact[i]`: output i must be
+    bit-identical."""
     comparisons = []
     for i, name in enumerate(names):
         step = steps[i] if steps else None
+        is_exact = bool(exact[i]) if exact else False
         actual = np.stack([r[i] for r in results])
         expected = np.stack([np.asarray(r[i]).reshape(actual.shape[1:]) for r in references])
         if actual.shape != expected.shape:
@@ -90,11 +101,44 @@ def compare(names: list[str], results: list[list[np.ndarray]],
             differing = int((actual != expected).sum())
         else:
             differing = int((err > step / 2).sum()) if step else 0
+        outside = ~within_tolerance(actual, expected, lsb, step, is_exact)
         comparisons.append(Comparison(name, float(np.nanmax(err)) if err.size else 0.0,
-                                      tuple(int(i) for i in worst),
-                                      int((~within_tolerance(actual, expected, lsb, step)).sum()),
-                                      int(actual.size), differing))
+                                      tuple(int(i) for i in worst), int(outside.sum()),
+                                      int(actual.size), differing, is_exact))
     return comparisons
+
+
+# Operators whose float results are exact whatever the order of evaluation (data movement,
+# max, packing); binary layers are exact when their output transform is (attrs["exact"]).
+EXACT_OPS = ("Reshape", "Transpose", "Slice", "Expand", "Concat", "Pad", "MaxPool",
+             "SignPack", "Unpack", "BinaryMaxPool")
+
+
+def exact_outputs(graph) -> list[bool]:
+    """Per graph output: True when every operator it depends on computes exactly (so the C
+    output must equal a reference that computes the same model in float32 bit for bit).  Only
+    outputs that depend on at least one binary layer qualify: a pure data-movement graph keeps
+    the usual tolerance."""
+    memo: dict[str, tuple[bool, bool]] = {}  # tensor -> (exact, depends on a binary layer)
+
+    def visit(name: str) -> tuple[bool, bool]:
+        if name in memo:
+            return memo[name]
+        producer = graph.producer(name)
+        if producer is None:
+            memo[name] = (True, False)
+            return memo[name]
+        binary = producer.op in ("BinaryConv", "BinaryDense")
+        ok = producer.op in EXACT_OPS or (binary and bool(producer.attrs.get("exact")))
+        for t in producer.inputs:
+            if t:
+                e, b = visit(t)
+                ok, binary = ok and e, binary or b
+        memo[name] = (ok, binary)
+        return memo[name]
+
+    return [all(visit(name)) and graph.tensors[name].dtype == "float32"
+            for name in graph.outputs]
 
 
 def load_inputs(path: Path, shapes: list[tuple[int, ...]], dtypes: list[str]
@@ -147,7 +191,7 @@ def verify_compiled(compiled: Compiled, samples: list[list[np.ndarray]],
             ran: RunResult = run(project, samples, target)
             label = "host" if target == "host" else project.board.id
             comparisons = compare(names, ran.outputs, references, compiled.model.lsb_tolerance,
-                                  output_steps(compiled.graph))
+                                  output_steps(compiled.graph), exact_outputs(compiled.graph))
             result.targets.append(TargetResult(label, comparisons, ran.counts, ran.unit))
         return result
 

@@ -264,6 +264,33 @@ def _binary(c: NodeContext) -> None:
     c.emit(c.node.op_type, [c.input(0), c.input(1)], {})
 
 
+# ---- the binary sign pattern (tinyc.nn.SignSTE: Less(x, T) -> Where(less, -1, +1)) -----------
+@converter("Less", "Equal")
+def _less(c: NodeContext) -> None:
+    # Constant-folded (shape arithmetic), or a Less consumed by a sign Where.
+    c.emit(c.node.op_type, [c.input(0), c.input(1)], {})
+
+
+def _is_scalar(value: np.ndarray | None, expected: float) -> bool:
+    return value is not None and value.size == 1 and float(value.reshape(-1)[0]) == expected
+
+
+@converter("Where")
+def _where(c: NodeContext) -> None:
+    inputs = [c.input(i) for i in range(3)]
+    if all(c.b.const(t) is not None for t in inputs):
+        c.emit("Where", inputs, {})  # folded on the spot (e.g. sign of latent weights)
+        return
+    less = c.b.graph.producer(inputs[0])
+    if (less is not None and less.op == "Less" and c.b.const(less.inputs[1]) is not None
+            and c.b.dtype(less.inputs[0]) == "float32"
+            and _is_scalar(c.b.const(inputs[1]), -1.0) and _is_scalar(c.b.const(inputs[2]), 1.0)):
+        c.emit("Binarize", [less.inputs[0], less.inputs[1]], {})
+        return
+    c.unsupported("a run-time Where; tinyc takes Where only as the binary sign pattern "
+                  "Less(x, T) -> Where(less, -1, +1) with a constant T (tinyc.nn.SignSTE)")
+
+
 @converter("Max", "Min", "Sum")
 def _variadic(c: NodeContext) -> None:
     op = {"Max": "Max", "Min": "Min", "Sum": "Add"}[c.node.op_type]

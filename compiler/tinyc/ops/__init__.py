@@ -140,6 +140,7 @@ def fmt_shape(shape: Sequence[int]) -> str:
 
 # Importing the modules registers their operators.
 from tinyc.ops import (  # noqa: E402, F401
+    binary,
     conv,
     elementwise,
     gemm,

@@ -15,7 +15,11 @@
   - the model keeps float32 inputs and outputs: a Quantize follows each input and a
     Dequantize precedes each output;
   - an operator without an int8 kernel is refused, or with `allow_float_fallback` runs in
-    float between a Dequantize and a Quantize, and is reported.
+    float between a Dequantize and a Quantize, and is reported;
+  - binary layers (tinyc.ops.binary) stay binary: SignPack packs the int8 tensor (its
+    thresholds become integer ones, exact for the int8 values), a binary layer with a real
+    output writes int8 through its output transform (calibrated range), Unpack writes the
+    int8 codes of +1 / -1.  So a BNN's real first and last layers become int8.
 The quantized graph runs in the IR interpreter with exactly the C kernels' arithmetic, which is
 the reference `verify` holds the C to (bit for bit); the float model is reported beside it.
 """
@@ -29,6 +33,7 @@ import numpy as np
 from tinyc.errors import TinycError, UnsupportedOperator
 from tinyc.interpret import trace_graph
 from tinyc.ir import Graph, Node, QuantParams, Tensor
+from tinyc.ops.binary import BINARY_OPS
 from tinyc.quant import arith
 
 METHODS = ("minmax", "percentile")
@@ -216,6 +221,28 @@ class _Quantizer:
         self.g.nodes.append(Node(node.op, node.name, inputs, [out], dict(node.attrs)))
         self.int8[node.outputs[0]] = out
 
+    def binary_op(self, node: Node) -> None:
+        inputs = []
+        for t in node.inputs:
+            src = self.src.tensors[t] if t else None
+            if src is None or src.is_const or src.dtype == "bin":
+                if src is not None:
+                    self.g.tensors.setdefault(t, src)
+                inputs.append(t)
+            else:  # the real input of SignPack
+                inputs.append(self.as_int8(t))
+        y = node.outputs[0]
+        attrs = dict(node.attrs)
+        if self.src.tensors[y].dtype == "bin":
+            self.g.tensors[y] = self.src.tensors[y]
+            out = y
+        else:
+            quant = activation_quant(-1.0, 1.0) if node.op == "Unpack" else self.quant_of(y)
+            out = self.new_int8(y, quant)
+            attrs["out_dtype"] = "int8"
+            self.int8[y] = out
+        self.g.nodes.append(Node(node.op, node.name, inputs, [out], attrs))
+
     def float_op(self, node: Node) -> None:
         if not self.allow:
             raise UnsupportedOperator(
@@ -234,7 +261,9 @@ class _Quantizer:
             self.g.tensors[name] = self.src.tensors[name]
             self.float[name] = name
         for node in self.src.nodes:
-            if self.src.tensors[node.inputs[0]].dtype != "float32":
+            if node.op in BINARY_OPS:
+                self.binary_op(node)
+            elif self.src.tensors[node.inputs[0]].dtype != "float32":
                 self.float_op(node)
             elif node.op in WEIGHTED:
                 self.weighted(node)
