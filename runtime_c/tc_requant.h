@@ -100,6 +100,66 @@ static inline int32_t tc_clz_u32(uint32_t x)
 #endif
 }
 
+/* ---- Requantization folded ahead of time (the optimized kernels) ------------------------------
+ *
+ * The optimized int8 kernels requantize every output with one multiply-accumulate of 64 bits
+ * instead of tc_multiply_by_quantized_multiplier's two rounding steps, with the same result
+ * for every int32 accumulator.  With P = acc * multiplier (shift < 0, r = -shift >= 1):
+ *   tc_sat_rounding_doubling_high_mul  s = floor((P + 2^30) / 2^31)  (the truncating division of
+ *       the nudged product equals this floor for both signs; multiplier > 0 never saturates),
+ *   tc_rounding_divide_by_pot          y = floor((s + 2^(r-1) - [s < 0]) / 2^r)  (ties away from
+ *       zero: remainder > threshold is exactly this carry),
+ * and floor((floor(A / 2^31) + c) / 2^r) = floor((A + c * 2^31) / 2^(31 + r)) for integer c, so
+ *   y = floor((P + 2^30 + 2^(30 + r) - [s < 0] * 2^31) / 2^(31 + r))
+ *     = (high word of Q) >> (r - 1),   Q = (2^30 + 2^(30 + r)) - [acc < 0] * 2^31 + P  (int64).
+ * [s < 0] may be replaced by [acc < 0]: they differ only when -2^30 <= P < 0, where s = 0 and
+ * both give y = 0.  |Q| < 2^63, so nothing overflows.  On a Cortex-M4 this is AND, SUBS, SBC,
+ * SMLAL, ASR.  Channels with shift >= 0 (a real multiplier of 1/2 or more, rare) take
+ * tc_multiply_by_quantized_multiplier itself.
+ *
+ * The record is computed by tinyc.quant.fast.channel_record.  The kernels using it also take
+ * their bias folded with the input zero point (tinyc.quant.fast.fold_bias): bias + input_offset
+ * times the sum of the channel's weights (int32, wrapping), so they multiply the raw int8 input
+ * and skip the offset: sum w * (x + off) + b = sum w * x + (b + off * sum w) exactly in int32
+ * arithmetic, where padding taps carry the input zero point (x + off = 0). */
+typedef struct {
+    int32_t multiplier; /* in [2^30, 2^31), as tc_multiply_by_quantized_multiplier's */
+    int32_t round_lo;   /* 2^30 + 2^(30 + r) as a 64-bit value: low word, */
+    int32_t round_hi;   /* high word (0 when shift >= 0) */
+    int32_t shift_code; /* r - 1 >= 0 when shift < 0;  -1 - shift < 0 when shift >= 0 */
+} tc_requant_channel_t;
+
+/* The 64-bit rounding constant of a record. */
+static inline int64_t tc_requant_round(const tc_requant_channel_t *q)
+{
+    return (int64_t)(((uint64_t)(uint32_t)q->round_hi << 32) | (uint32_t)q->round_lo);
+}
+
+/* The one-step requantization from a record's fields (shift_code >= 0). */
+static inline int32_t tc_requantize_parts(int32_t acc, int64_t round, int32_t multiplier,
+                                          int32_t shift_code)
+{
+    const int64_t negative = (int64_t)((uint32_t)acc & 0x80000000u); /* [acc < 0] * 2^31 */
+    const int64_t sum = round - negative + (int64_t)acc * multiplier;
+    return (int32_t)(sum >> 32) >> shift_code;
+}
+
+/* tc_multiply_by_quantized_multiplier(acc, multiplier, shift) of a channel with shift < 0
+ * (q->shift_code >= 0). */
+static inline int32_t tc_requantize_fast(int32_t acc, const tc_requant_channel_t *q)
+{
+    return tc_requantize_parts(acc, tc_requant_round(q), q->multiplier, q->shift_code);
+}
+
+/* tc_multiply_by_quantized_multiplier(acc, multiplier, shift) of any channel. */
+static inline int32_t tc_requantize(int32_t acc, const tc_requant_channel_t *q)
+{
+    if (q->shift_code < 0) {
+        return tc_multiply_by_quantized_multiplier(acc, q->multiplier, -1 - q->shift_code);
+    }
+    return tc_requantize_fast(acc, q);
+}
+
 /* ---- gemmlowp fixed-point functions (int32 raw values) --------------------------------------- */
 
 /* gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for exponent >= 1 (Rescale to fewer

@@ -32,6 +32,7 @@ from tinyc.ops import (
     register,
     shape_of,
 )
+from tinyc.ops.fast_s8 import optimize_s8
 from tinyc.ops.quantized import (
     S8Kernel,
     act_range,
@@ -82,9 +83,10 @@ def _binary_s8(node: Node, graph: Graph) -> S8Kernel:
     qa, qb, qy = (per_tensor(graph, t, node) for t in (*node.inputs, node.outputs[0]))
     lo, hi = act_range(node, graph)
     params = _strides(node, graph) | make_params(qa.s, qa.zp, qb.s, qb.zp, qy.s, qy.zp, lo, hi)
-    return S8Kernel(function, "tc_elementwise_s8.c", "tc_elementwise_s8.h", params_type, params,
-                    list(node.inputs), reference,
-                    _binary_summary(node, graph) + int8_range_summary(lo, hi))
+    portable = S8Kernel(function, "tc_elementwise_s8.c", "tc_elementwise_s8.h", params_type,
+                        params, list(node.inputs), reference,
+                        _binary_summary(node, graph) + int8_range_summary(lo, hi))
+    return optimize_s8(portable, graph)
 
 
 def _binary_summary(node: Node, graph: Graph) -> str:

@@ -24,6 +24,7 @@ from tinyc.ops import (
     register,
     shape_of,
 )
+from tinyc.ops.fast_s8 import optimize_s8
 from tinyc.ops.quantized import (
     DerivedConst,
     S8Kernel,
@@ -76,11 +77,12 @@ def _fully_connected_s8(node: Node, graph: Graph) -> S8Kernel:
     n = shape_of(graph, node.outputs[0])[1]
     params = {"batch": m, "in_features": k, "out_features": n}
     params |= arith.fully_connected_params(xq.s, xq.zp, wq.scale, yq.s, yq.zp, lo, hi)
-    return S8Kernel("tc_fully_connected_s8", "tc_fully_connected_s8.c", "tc_fully_connected_s8.h",
-                    "tc_fully_connected_s8_params_t", params, [a, weights, node.input(2)],
-                    arith.fully_connected_s8,
-                    f"FullyConnected M={m} N={n} K={k} int8{int8_range_summary(lo, hi)}",
-                    pointers=("multiplier", "shift"))
+    portable = S8Kernel("tc_fully_connected_s8", "tc_fully_connected_s8.c",
+                        "tc_fully_connected_s8.h", "tc_fully_connected_s8_params_t", params,
+                        [a, weights, node.input(2)], arith.fully_connected_s8,
+                        f"FullyConnected M={m} N={n} K={k} int8{int8_range_summary(lo, hi)}",
+                        pointers=("multiplier", "shift"))
+    return optimize_s8(portable, graph)
 
 
 def _fully_connected_hybrid(node: Node, graph: Graph) -> S8Kernel:

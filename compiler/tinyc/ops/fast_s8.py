@@ -1,0 +1,122 @@
+"""Compile-time choice of the optimized int8 kernels.
+
+Every int8 operator first describes its portable kernel (an `S8Kernel`); `optimize_s8` then
+replaces it, when the layer qualifies, by the optimized kernel that gives the same bytes
+(runtime_c/tc_conv_fast_s8.h and the *_rows4 / *_lut variants), with its constants laid out by
+tinyc.quant.fast.  The replacement keeps the portable kernel's NumPy reference (the results are
+identical by construction, and tests/test_kernels_s8_fast.py holds the C of both to it), so the
+simulation of a graph does not depend on the choice.
+
+The optimized kernels have portable C paths as well as the DSP ones, so the choice does not
+depend on the target: a core without the DSP extension (and the host build) runs their C path.
+Layers they do not cover keep the portable kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from tinyc.ir import Graph
+from tinyc.ops import CArray
+from tinyc.ops.quantized import DerivedConst, Operand, S8Kernel
+from tinyc.quant import fast
+
+ENABLED = True  # tests switch it off to compile the portable kernels for comparison
+
+_RUNTIME = ("tc_conv_fast_s8.c", "tc_conv_fast_s8.h")
+
+
+def _constant(graph: Graph, operand: Operand) -> np.ndarray | None:
+    if isinstance(operand, DerivedConst):
+        return operand.value
+    if operand == "":
+        return None
+    return graph.tensors[operand].data
+
+
+def _keeping_reference(kernel: S8Kernel, constants: list[np.ndarray | None]) -> Callable:
+    """The portable kernel's reference, fed its own operands (the input(s) come first)."""
+    n_inputs = len(kernel.operands) - len(constants)
+
+    def reference(_params, *values):
+        return kernel.reference(kernel.params, *values[:n_inputs], *constants)
+
+    return reference
+
+
+def _as_arrays(params: dict) -> None:
+    """The bias and requantization records become the const arrays the struct points to."""
+    params["bias"] = CArray("int32_t", params["bias"])
+    params["requant"] = CArray(fast.CHANNEL_TYPE, params["requant"])
+
+
+def optimize_s8(kernel: S8Kernel, graph: Graph) -> S8Kernel:
+    """The optimized equivalent of `kernel` when there is one for this layer, else `kernel`."""
+    if not ENABLED:
+        return kernel
+    chooser = _CHOOSERS.get(kernel.function)
+    return (chooser(kernel, graph) if chooser is not None else None) or kernel
+
+
+def _conv(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
+    x, w_op, b_op = kernel.operands
+    w, b = _constant(graph, w_op), _constant(graph, b_op)
+    if w is None or (b_op != "" and b is None) or not fast.conv_gemm_eligible(kernel.params):
+        return None
+    params, weights, scratch = fast.conv_gemm(kernel.params, w, b)
+    _as_arrays(params)
+    return S8Kernel("tc_conv_gemm_s8", *_RUNTIME, "tc_conv_gemm_s8_params_t", params,
+                    [x, DerivedConst("weight_gemm", weights)],
+                    _keeping_reference(kernel, [w, b]), kernel.summary,
+                    scratch_bytes=scratch)
+
+
+def _depthwise(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
+    x, w_op, b_op = kernel.operands
+    w, b = _constant(graph, w_op), _constant(graph, b_op)
+    if (w is None or (b_op != "" and b is None)
+            or not fast.depthwise_planar_eligible(kernel.params)):
+        return None
+    params, weights, scratch = fast.depthwise_planar(kernel.params, w, b)
+    _as_arrays(params)
+    return S8Kernel("tc_depthwise_conv_planar_s8", *_RUNTIME,
+                    "tc_depthwise_conv_planar_s8_params_t", params,
+                    [x, DerivedConst("weight_planar", weights)],
+                    _keeping_reference(kernel, [w, b]), kernel.summary,
+                    scratch_bytes=scratch)
+
+
+def _fully_connected(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
+    x, w_op, b_op = kernel.operands
+    w, b = _constant(graph, w_op), _constant(graph, b_op)
+    if w is None or (b_op != "" and b is None):
+        return None
+    params, weights, scratch = fast.fully_connected_rows4(kernel.params, w, b)
+    _as_arrays(params)
+    return S8Kernel("tc_fully_connected_rows4_s8", "tc_fully_connected_fast_s8.c",
+                    "tc_fully_connected_fast_s8.h", "tc_fully_connected_rows4_s8_params_t",
+                    params, [x, DerivedConst("weight_rows4", weights)],
+                    _keeping_reference(kernel, [w, b]), kernel.summary, scratch_bytes=scratch)
+
+
+def _add_sub(kernel: S8Kernel, _graph: Graph) -> S8Kernel | None:
+    if not fast.add_lut_eligible(kernel.params):
+        return None
+    sign = -1 if kernel.function == "tc_sub_s8" else 1
+    params, table1, table2 = fast.add_lut(kernel.params, sign)
+    return S8Kernel("tc_add_lut_s8", "tc_elementwise_fast_s8.c", "tc_elementwise_fast_s8.h",
+                    "tc_add_lut_s8_params_t", params,
+                    [*kernel.operands, DerivedConst("table1", table1),
+                     DerivedConst("table2", table2)],
+                    _keeping_reference(kernel, []), kernel.summary)
+
+
+_CHOOSERS: dict[str, Callable[[S8Kernel, Graph], S8Kernel | None]] = {
+    "tc_conv_s8": _conv,
+    "tc_depthwise_conv_s8": _depthwise,
+    "tc_fully_connected_s8": _fully_connected,
+    "tc_add_s8": _add_sub,
+    "tc_sub_s8": _add_sub,
+}

@@ -1,0 +1,223 @@
+"""Constants of the optimized int8 kernels, laid out ahead of time.
+
+The optimized kernels (runtime_c/tc_conv_fast_s8.h: tc_conv_gemm_s8 and
+tc_depthwise_conv_planar_s8; tc_fully_connected_fast_s8.h: tc_fully_connected_rows4_s8;
+tc_elementwise_fast_s8.h: tc_add_lut_s8) compute exactly what the portable kernels compute,
+from constants the compiler prepares here:
+
+- `fold_bias`: the bias folded with the input zero point (bias + input_offset * sum of the
+  channel's weights, wrapped to int32), so the kernels multiply raw int8 inputs;
+- `requant_fields`: per output channel (one record when the weights have one scale) a
+  tc_requant_channel_t (tc_requant.h): the multiplier, the 64-bit rounding constant
+  2^30 + 2^(30 + r) of the one-step requantization (r = -shift) and the shift code;
+- weight layouts: each kernel's weights in the order its inner loop reads them (see the
+  function of each kernel).
+- the parameter struct of each kernel, with the C field names, derived from the portable
+  kernel's parameters (tinyc.quant.arith), and the scratch bytes the kernel needs.
+
+Nothing here changes arithmetic: the NumPy references of the portable kernels remain the models
+of the optimized ones, and tests/test_kernels_s8_fast.py runs both C versions against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tinyc.quant.arith import Params, multiply_by_quantized_multiplier, wrap32
+
+CHANNEL_TYPE = "tc_requant_channel_t"
+GEMM_PIXELS = 4  # tc_conv_gemm_s8: output pixels per panel
+FC_ROWS = 4  # tc_fully_connected_rows4_s8: output rows per pass
+GATHER_COST = 100  # tc_conv_gemm_s8: instructions per pixel to gather a window (qemu-m4)
+PLANAR_CHUNK = 64  # tc_depthwise_conv_planar_s8: accumulators per pass (whole rows, >= 1 row)
+
+
+def round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+# --------------------------------------------------------------------------------------------
+# Requantization records
+# --------------------------------------------------------------------------------------------
+
+
+def channel_record(multiplier: int, shift: int) -> tuple[int, int, int, int]:
+    """One tc_requant_channel_t: (multiplier, round_lo, round_hi, shift_code)."""
+    if shift < 0:
+        r = -shift
+        rounding = (1 << 30) + (1 << (30 + r))
+        lo = int(wrap32(rounding & 0xFFFFFFFF))
+        return int(multiplier), lo, rounding >> 32, r - 1
+    return int(multiplier), 0, 0, -1 - shift
+
+
+def fold_bias(bias: np.ndarray | None, weights: np.ndarray, input_offset: int) -> np.ndarray:
+    """bias + input_offset * sum of each output channel's weights (weights [out, ...]), int32
+    wrap-around."""
+    sums = weights.reshape(weights.shape[0], -1).astype(np.int64).sum(axis=1)
+    b = np.zeros(weights.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64)
+    return wrap32(b + int(input_offset) * sums)
+
+
+def requant_fields(p: Params, folded_bias: np.ndarray) -> Params:
+    """The per_channel / bias / requant fields of an optimized kernel from a portable
+    kernel's multiplier and shift (one record when per_channel is 0)."""
+    records = tuple(channel_record(int(m), int(s))
+                    for m, s in zip(p["multiplier"], p["shift"], strict=True))
+    return {"per_channel": int(p["per_channel"]),
+            "bias": tuple(int(b) for b in folded_bias.tolist()), "requant": records}
+
+
+def requantize_fast(acc, record: Sequence[int]) -> np.ndarray:
+    """NumPy model of tc_requantize: the one-step formula for shift < 0, the portable
+    multiply_by_quantized_multiplier otherwise (acc: int32 values)."""
+    multiplier, lo, hi, code = record
+    acc = np.asarray(acc, dtype=np.int64)
+    if code < 0:
+        return multiply_by_quantized_multiplier(acc, multiplier, -1 - code)
+    rounding = (hi << 32) + (lo & 0xFFFFFFFF)
+    q = rounding - (acc < 0) * (1 << 31) + acc * multiplier
+    return (q >> 32) >> code
+
+
+# --------------------------------------------------------------------------------------------
+# tc_conv_gemm_s8
+# --------------------------------------------------------------------------------------------
+
+
+def conv_gemm_eligible(p: Params) -> bool:
+    """2-D convolution without groups (depth 1)."""
+    return p["groups"] == 1 and p["k_d"] == 1 and p["in_d"] == 1 and p["out_d"] == 1
+
+
+def conv_gemm(p: Params, w: np.ndarray, bias: np.ndarray | None
+              ) -> tuple[Params, np.ndarray, int]:
+    """(params, weights, scratch bytes) of tc_conv_gemm_s8 for a layer with tc_conv_s8
+    parameters p, weights w [out_c, k_h, k_w, in_c] and bias [out_c] or None.
+
+    Weights: [out_c, k_padded] int8, each output channel's OHWI weights flattened (the order of
+    the gathered window) and zero-padded to a multiple of 4.  A kernel row of k_w * in_c
+    values that is not a whole number of 4-value groups is widened with zero taps on the right
+    (k_w_fast) when the kernel then expands whole rows straight from the input for less than
+    gathering them costs: the extra groups cost about 3.5 instructions per output channel and
+    pixel, the gathering about 100 per pixel (measured on qemu-m4; 3x3 on 3 channels with 8
+    output channels is widened to 3x4, with 16 it is not)."""
+    out_c, in_c, k_h, k_w = p["out_c"], p["in_c"], p["k_h"], p["k_w"]
+    w = np.asarray(w, np.int8).reshape(out_c, k_h, k_w, in_c)
+    k_w_fast = k_w
+    if in_c % 4 and p["dilation_w"] == 1:
+        wider = next(n for n in range(k_w, k_w + 4) if n * in_c % 4 == 0)
+        extra_groups = (round_up(k_h * wider * in_c, 4) - round_up(k_h * k_w * in_c, 4)) // 4
+        k_w_fast = wider if 7 * out_c * extra_groups <= 2 * GATHER_COST else k_w
+    widened = np.zeros((out_c, k_h, k_w_fast, in_c), np.int8)
+    widened[:, :, :k_w] = w
+    flat = widened.reshape(out_c, -1)
+    k = flat.shape[1]
+    k_padded = round_up(k, 4)
+    weights = np.zeros((out_c, k_padded), np.int8)
+    weights[:, :k] = flat
+    params = {key: p[key] for key in ("batch", "in_h", "in_w", "in_c", "out_h", "out_w",
+                                      "out_c", "k_h", "stride_h", "stride_w", "dilation_h",
+                                      "dilation_w", "pad_h", "pad_w")}
+    params |= {"k_w": k_w_fast, "k_padded": k_padded, "input_zero_point": -p["input_offset"],
+               "output_offset": p["output_offset"], "act_min": p["act_min"],
+               "act_max": p["act_max"]} | requant_fields(p, fold_bias(bias, flat,
+                                                                  p["input_offset"]))
+    scratch = k_padded * 2 * GEMM_PIXELS + (k_padded + 4 if in_c % 4 else 0)
+    return params, weights, scratch
+
+
+# --------------------------------------------------------------------------------------------
+# tc_depthwise_conv_planar_s8
+# --------------------------------------------------------------------------------------------
+
+
+def depthwise_planar_eligible(p: Params) -> bool:
+    """2-D depthwise convolution with depth multiplier 1 and no dilation."""
+    return (p["out_c"] == p["in_c"] and p["k_d"] == 1 and p["in_d"] == 1 and p["out_d"] == 1
+            and p["dilation_h"] == 1 and p["dilation_w"] == 1)
+
+
+def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None
+                     ) -> tuple[Params, np.ndarray, int]:
+    """(params, weights, scratch bytes) of tc_depthwise_conv_planar_s8 for a layer with
+    tc_depthwise_conv_s8 parameters p and weights w [k_h, k_w, c] (TFLite's layout).
+
+    Weights: [c, k_h, 2 * k_pairs] int16, a channel's kernel rows zero-padded to an even
+    length (the pairs the SMLADs read)."""
+    c, kh, kw = p["out_c"], p["k_h"], p["k_w"]
+    k_pairs = (kw + 1) // 2
+    wc = np.asarray(w, np.int8).reshape(kh, kw, c).transpose(2, 0, 1)  # [c, kh, kw]
+    weights = np.zeros((c, kh, 2 * k_pairs), np.int16)
+    weights[:, :, :kw] = wc
+    plane_h = max(p["pad_h"] + p["in_h"], (p["out_h"] - 1) * p["stride_h"] + kh)
+    plane_w = max(p["pad_w"] + p["in_w"], (p["out_w"] - 1) * p["stride_w"] + kw)
+    params = {key: p[key] for key in ("batch", "in_h", "in_w", "out_h", "out_w", "k_h", "k_w",
+                                      "stride_h", "stride_w", "pad_h", "pad_w")}
+    chunk_rows = max(1, min(p["out_h"], PLANAR_CHUNK // p["out_w"]))
+    params |= {"c": c, "plane_h": plane_h, "plane_w": plane_w, "k_pairs": k_pairs,
+               "chunk_rows": chunk_rows, "input_zero_point": -p["input_offset"],
+               "output_offset": p["output_offset"], "act_min": p["act_min"],
+               "act_max": p["act_max"]} | requant_fields(p, fold_bias(bias, wc,
+                                                                  p["input_offset"]))
+    scratch = round_up(plane_h * plane_w + 2, 2) * 2 + chunk_rows * p["out_w"] * 4
+    return params, weights, scratch
+
+
+# --------------------------------------------------------------------------------------------
+# tc_add_lut_s8
+# --------------------------------------------------------------------------------------------
+
+
+def add_lut_eligible(p: Params) -> bool:
+    """Both inputs dense with the output's shape (no broadcasting)."""
+    shape = p["shape"][:p["rank"]]
+    dims = [i for i, n in enumerate(shape) if n > 1]  # a size-1 dimension's stride is moot
+    dense = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in dims]
+    return ([p["a_strides"][i] for i in dims] == dense == [p["b_strides"][i] for i in dims])
+
+
+def add_lut(p: Params, sign: int) -> tuple[Params, np.ndarray, np.ndarray]:
+    """(params, table1, table2) of tc_add_lut_s8 for tc_add_s8 parameters p (sign +1) or
+    tc_sub_s8 parameters (sign -1).  table_i[u] is input i's rescaled value s_i for the int8
+    value whose byte is u (negated for SUB's second input), as tc_add_s8 computes it."""
+    values = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int64)
+    left = 1 << p["left_shift"]
+    t1 = multiply_by_quantized_multiplier((values + p["input1_offset"]) * left,
+                                          p["input1_multiplier"], p["input1_shift"])
+    t2 = sign * multiply_by_quantized_multiplier((values + p["input2_offset"]) * left,
+                                                 p["input2_multiplier"], p["input2_shift"])
+    count = int(np.prod(p["shape"][:p["rank"]], dtype=np.int64))
+    params = {"count": count, "output_offset": p["output_offset"], "act_min": p["act_min"],
+              "act_max": p["act_max"],
+              "output": channel_record(p["output_multiplier"], p["output_shift"])}
+    return params, t1.astype(np.int32), t2.astype(np.int32)
+
+
+# --------------------------------------------------------------------------------------------
+# tc_fully_connected_rows4_s8
+# --------------------------------------------------------------------------------------------
+
+
+def fully_connected_rows4(p: Params, w: np.ndarray, bias: np.ndarray | None
+                          ) -> tuple[Params, np.ndarray, int]:
+    """(params, weights, scratch bytes) of tc_fully_connected_rows4_s8 for a layer with
+    tc_fully_connected_s8 parameters p, weights w [out_features, in_features] and bias.
+
+    Weights: the rows zero-padded to k_padded (a multiple of 4); blocks of 4 rows interleaved
+    by groups of 4 values ([k_padded / 4][4 rows][4]), then the remaining rows as they are."""
+    n, k = p["out_features"], p["in_features"]
+    rows = np.asarray(w, np.int8).reshape(n, k)
+    k_padded = round_up(k, 4)
+    padded = np.zeros((n, k_padded), np.int8)
+    padded[:, :k] = rows
+    full = n // FC_ROWS * FC_ROWS
+    blocks = padded[:full].reshape(-1, FC_ROWS, k_padded // 4, 4).transpose(0, 2, 1, 3)
+    weights = np.concatenate([blocks.reshape(-1), padded[full:].reshape(-1)])
+    params = {"batch": p["batch"], "in_features": k, "out_features": n, "k_padded": k_padded,
+              "output_offset": p["output_offset"], "act_min": p["act_min"],
+              "act_max": p["act_max"]} | requant_fields(p, fold_bias(bias, rows,
+                                                                 p["input_offset"]))
+    return params, weights, k_padded * 2

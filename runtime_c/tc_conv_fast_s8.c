@@ -1,0 +1,658 @@
+/*
+ * tinyc runtime: optimized int8 convolution and depthwise convolution (see tc_conv_fast_s8.h).
+ *
+ * Each kernel has one driver shared by both builds and two sets of leaf functions: the
+ * ARMv7E-M DSP ones (TC_DSP, tc_dsp.h) and portable C ones computing the same integers.  The
+ * panel of tc_conv_gemm_s8 holds int16 pairs: the DSP build addresses it in 32-bit words, the
+ * portable build in int16 values; both store the same bytes.
+ */
+#include "tc_conv_fast_s8.h"
+
+#include "tc_dsp.h"
+
+#define GEMM_PIXELS 4 /* output pixels per panel */
+
+static int8_t conv_output(int32_t v, int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    return (int8_t)tc_clamp_s32(v + output_offset, act_min, act_max);
+}
+
+/* ---- tc_conv_gemm_s8: leaf functions ------------------------------------------------------ */
+
+#if TC_DSP
+typedef int32_t panel_t;       /* one int16 pair */
+#define PANEL_GROUP 8          /* panel_t per group of 4 values x 4 pixels */
+#define PANEL_SLOT 2           /* panel_t per group of 4 values of one pixel */
+
+static panel_t panel_fill_value(int32_t zero_point)
+{
+    return (int32_t)(((uint32_t)zero_point << 16) | ((uint32_t)zero_point & 0xFFFFu));
+}
+
+/* groups x 4 int8 values from src into one pixel's slots of the panel (groups >= 0). */
+static void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
+{
+    const int8_t *end = src + 4 * groups;
+    int32_t w;
+    int32_t lo;
+    int32_t hi;
+    if (groups > 0) {
+        __asm__ volatile("1:\n\t"
+                         "ldr     %[w], [%[src]], #4\n\t"
+                         "sxtb16  %[lo], %[w]\n\t"
+                         "sxtb16  %[hi], %[w], ror #8\n\t"
+                         "strd    %[lo], %[hi], [%[dst]], #32\n\t"
+                         "cmp     %[src], %[end]\n\t"
+                         "bne     1b\n\t"
+                         : [src] "+r"(src), [dst] "+r"(dst), [w] "=&r"(w), [lo] "=&r"(lo),
+                           [hi] "=&r"(hi)
+                         : [end] "r"(end)
+                         : "cc", "memory");
+    }
+}
+
+static void panel_fill(int32_t groups, panel_t value, panel_t *dst)
+{
+    for (int32_t g = 0; g < groups; ++g, dst += PANEL_GROUP) {
+        dst[0] = value;
+        dst[1] = value;
+    }
+}
+
+/* One group of the 4-pixel dot product: a weight word against the 4 pixels' int16 pairs. */
+#define DOT4_GROUP                                                                            \
+    "ldr     %[w], [%[wp]], #4\n\t"                                                           \
+    "ldmia   %[xp]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                        \
+    "sxtb16  %[t], %[w]\n\t"                                                                  \
+    "sxtb16  %[w], %[w], ror #8\n\t"                                                          \
+    "smlad   %[a0], %[x0], %[t], %[a0]\n\t"                                                   \
+    "smlad   %[a0], %[x1], %[w], %[a0]\n\t"                                                   \
+    "smlad   %[a1], %[x2], %[t], %[a1]\n\t"                                                   \
+    "smlad   %[a1], %[x3], %[w], %[a1]\n\t"                                                   \
+    "ldmia   %[xp]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                        \
+    "smlad   %[a2], %[x0], %[t], %[a2]\n\t"                                                   \
+    "smlad   %[a2], %[x1], %[w], %[a2]\n\t"                                                   \
+    "smlad   %[a3], %[x2], %[t], %[a3]\n\t"                                                   \
+    "smlad   %[a3], %[x3], %[w], %[a3]\n\t"
+
+/* acc[p] += sum over groups of the panel's pixel p times one weight row (groups >= 1).  The
+ * panel is read with LDM, whose register list must ascend: x0..x3 are pinned to registers. */
+static TC_ALWAYS_INLINE void gemm_dot4(const panel_t *panel, const int8_t *w, int32_t groups,
+                                       int32_t acc[4])
+{
+    register int32_t x0 __asm__("r4");
+    register int32_t x1 __asm__("r5");
+    register int32_t x2 __asm__("r6");
+    register int32_t x3 __asm__("r8");
+    int32_t a0 = acc[0];
+    int32_t a1 = acc[1];
+    int32_t a2 = acc[2];
+    int32_t a3 = acc[3];
+    int32_t wv;
+    int32_t t;
+    int32_t pairs = groups >> 1;
+    if (pairs > 0) {
+        __asm__ volatile("1:\n\t" DOT4_GROUP DOT4_GROUP
+                         "subs    %[n], %[n], #1\n\t"
+                         "bne     1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                           [xp] "+r"(panel), [wp] "+r"(w), [n] "+r"(pairs), [x0] "=&r"(x0),
+                           [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(wv),
+                           [t] "=&r"(t)
+                         :
+                         : "cc", "memory");
+    }
+    if (groups & 1) {
+        __asm__ volatile(DOT4_GROUP
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                           [xp] "+r"(panel), [wp] "+r"(w), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                           [x2] "=&r"(x2), [x3] "=&r"(x3), [w] "=&r"(wv), [t] "=&r"(t)
+                         :
+                         : "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#else
+typedef int16_t panel_t;
+#define PANEL_GROUP 16
+#define PANEL_SLOT 4
+
+static panel_t panel_fill_value(int32_t zero_point)
+{
+    return (int16_t)zero_point;
+}
+
+static void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
+{
+    for (int32_t g = 0; g < groups; ++g, src += 4, dst += PANEL_GROUP) {
+        tc_expand_s8x4(src, dst);
+    }
+}
+
+static void panel_fill(int32_t groups, panel_t value, panel_t *dst)
+{
+    for (int32_t g = 0; g < groups; ++g, dst += PANEL_GROUP) {
+        dst[0] = value;
+        dst[1] = value;
+        dst[2] = value;
+        dst[3] = value;
+    }
+}
+
+static void gemm_dot4(const panel_t *panel, const int8_t *w, int32_t groups, int32_t acc[4])
+{
+    for (int32_t g = 0; g < groups; ++g, panel += PANEL_GROUP, w += 4) {
+        for (int32_t px = 0; px < GEMM_PIXELS; ++px) {
+            const panel_t *xp = panel + px * PANEL_SLOT;
+            acc[px] += xp[0] * w[0] + xp[1] * w[2] + xp[2] * w[1] + xp[3] * w[3];
+        }
+    }
+}
+#endif
+
+/* ---- tc_conv_gemm_s8: driver -------------------------------------------------------------- */
+
+size_t tc_conv_gemm_s8_scratch_size(const tc_conv_gemm_s8_params_t *p)
+{
+    const size_t k = (size_t)p->k_padded;
+    return k * 2u * GEMM_PIXELS + (p->in_c % 4 != 0 ? k + 4u : 0u);
+}
+
+/* n bytes from src to dst, a word at a time (the runs of a window are short: no call). */
+static void copy_bytes(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, src += 4, dst += 4) {
+        tc_store_s32(dst, tc_load_s32(src));
+    }
+    for (; n > 0; --n) {
+        *dst++ = *src++;
+    }
+}
+
+/* n bytes of dst set to the byte `word` repeats, in whole words: up to 3 bytes past dst + n
+ * are written too (the gathering buffer has the slack, and what follows is written later or
+ * meets zero weights). */
+static void fill_words(int8_t *dst, int32_t word, int32_t n)
+{
+    for (; n > 0; n -= 4, dst += 4) {
+        tc_store_s32(dst, word);
+    }
+}
+
+/* The int8 window whose top-left tap is (ih0, iw0) of image xn into col (k_h * k_w * in_c
+ * values in OHWI tap order; padding taps hold the input zero point).  row_inside: every tap
+ * of a row is inside the image horizontally. */
+static TC_NOINLINE void gemm_gather(const tc_conv_gemm_s8_params_t *p, const int8_t *xn,
+                                    int32_t ih0, int32_t iw0, int32_t row_inside, int8_t *col)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t in_h = p->in_h;
+    const int32_t in_w = p->in_w;
+    const int32_t k_w = p->k_w;
+    const int32_t k_h = p->k_h;
+    const int32_t dilation_h = p->dilation_h;
+    const int32_t dilation_w = p->dilation_w;
+    const int32_t row_len = k_w * in_c;
+    const int32_t fill = (int32_t)(((uint32_t)p->input_zero_point & 0xFFu) * 0x01010101u);
+    const int32_t contiguous = row_inside && dilation_w == 1;
+    for (int32_t kh = 0, ih = ih0; kh < k_h; ++kh, ih += dilation_h, col += row_len) {
+        if (ih < 0 || ih >= in_h) {
+            fill_words(col, fill, row_len);
+            continue;
+        }
+        const int8_t *row = xn + ih * in_w * in_c;
+        if (contiguous) {
+            copy_bytes(col, row + iw0 * in_c, row_len);
+            continue;
+        }
+        int8_t *c = col;
+        for (int32_t kw = 0, iw = iw0; kw < k_w; ++kw, iw += dilation_w, c += in_c) {
+            if (iw >= 0 && iw < in_w) {
+                copy_bytes(c, row + iw * in_c, in_c);
+            } else {
+                fill_words(c, fill, in_c);
+            }
+        }
+    }
+}
+
+/* The k_w taps (dilation 1) of one image row starting at column iw0 into col, padding taps
+ * holding the input zero point. */
+static void gemm_gather_row(const tc_conv_gemm_s8_params_t *p, const int8_t *row, int32_t iw0,
+                            int8_t *col)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t fill = (int32_t)(((uint32_t)p->input_zero_point & 0xFFu) * 0x01010101u);
+    for (int32_t kw = 0, iw = iw0; kw < p->k_w; ++kw, ++iw, col += in_c) {
+        if (iw >= 0 && iw < p->in_w) {
+            copy_bytes(col, row + iw * in_c, in_c);
+        } else {
+            fill_words(col, fill, in_c);
+        }
+    }
+}
+
+/* The window of output pixel (oh, ow) of image xn into the panel slot of one pixel; col is the
+ * int8 gathering buffer (used when in_c % 4 != 0). */
+static void gemm_window(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int32_t oh,
+                        int32_t ow, panel_t *slot, int8_t *col)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t k_w = p->k_w;
+    const int32_t ih0 = oh * p->stride_h - p->pad_h;
+    const int32_t iw0 = ow * p->stride_w - p->pad_w;
+    const int32_t row_inside = iw0 >= 0 && iw0 + (k_w - 1) * p->dilation_w < p->in_w;
+    if (in_c % 4 == 0) { /* straight from x into the panel */
+        const panel_t fill = panel_fill_value(p->input_zero_point);
+        const int32_t tap_groups = in_c / 4;
+        for (int32_t kh = 0; kh < p->k_h; ++kh) {
+            const int32_t ih = ih0 + kh * p->dilation_h;
+            if (ih < 0 || ih >= p->in_h) {
+                panel_fill(k_w * tap_groups, fill, slot);
+                slot += k_w * tap_groups * PANEL_GROUP;
+                continue;
+            }
+            const int8_t *row = xn + ih * p->in_w * in_c;
+            if (row_inside && p->dilation_w == 1) {
+                panel_expand(row + iw0 * in_c, k_w * tap_groups, slot);
+                slot += k_w * tap_groups * PANEL_GROUP;
+                continue;
+            }
+            for (int32_t kw = 0; kw < k_w; ++kw, slot += tap_groups * PANEL_GROUP) {
+                const int32_t iw = iw0 + kw * p->dilation_w;
+                if (iw >= 0 && iw < p->in_w) {
+                    panel_expand(row + iw * in_c, tap_groups, slot);
+                } else {
+                    panel_fill(tap_groups, fill, slot);
+                }
+            }
+        }
+        return;
+    }
+    const int32_t row_len = k_w * in_c;
+    if (row_len % 4 == 0 && p->dilation_w == 1) { /* whole kernel rows from x into the panel */
+        const panel_t fill = panel_fill_value(p->input_zero_point);
+        const int32_t row_groups = row_len / 4;
+        for (int32_t kh = 0; kh < p->k_h; ++kh, slot += row_groups * PANEL_GROUP) {
+            const int32_t ih = ih0 + kh * p->dilation_h;
+            if (ih < 0 || ih >= p->in_h) {
+                panel_fill(row_groups, fill, slot);
+            } else if (row_inside) {
+                panel_expand(xn + (ih * p->in_w + iw0) * in_c, row_groups, slot);
+            } else { /* a row crossing the left or right edge: gather it first */
+                gemm_gather_row(p, xn + ih * p->in_w * in_c, iw0, col);
+                panel_expand(col, row_groups, slot);
+            }
+        }
+        return;
+    }
+    gemm_gather(p, xn, ih0, iw0, row_inside, col);
+    /* col[K .. k_padded) keeps whatever it holds: those weights are 0, and any int8 times 0
+     * adds exactly 0. */
+    panel_expand(col, p->k_padded / 4, slot);
+}
+
+/* Requantizes the 4 accumulators of one output channel and stores the first `valid` (the
+ * general path: any shift, any clamp). */
+static TC_NOINLINE void gemm_store4(const tc_conv_gemm_s8_params_t *p,
+                                    const tc_requant_channel_t *q, int32_t a0, int32_t a1,
+                                    int32_t a2, int32_t a3, int8_t *y, int32_t valid)
+{
+    const int32_t acc[GEMM_PIXELS] = {a0, a1, a2, a3};
+    for (int32_t i = 0; i < valid; ++i) {
+        y[i * p->out_c] = conv_output(tc_requantize(acc[i], q), p->output_offset, p->act_min,
+                                      p->act_max);
+    }
+}
+
+#if TC_DSP
+/* The output stage of one channel of a full panel with shift < 0 and the clamp [-128, 127]:
+ * per pixel AND, SUBS, SBC, SMLAL, ASR, ADD, SSAT, STRB (tc_requantize_parts, then the output
+ * offset); pixel j goes to y[j * out_c]. */
+#define GEMM_STORE_ONE(A, Y, OFF)                                                             \
+    "and     %[t], " A ", #0x80000000\n\t"                                                     \
+    "subs    %[t], %[lo], %[t]\n\t"                                                           \
+    "sbc     %[h], %[hi], #0\n\t"                                                             \
+    "smlal   %[t], %[h], " A ", %[m]\n\t"                                                      \
+    "asr     %[h], %[h], %[sh]\n\t"                                                           \
+    "add     %[h], %[h], %[off]\n\t"                                                          \
+    "ssat    %[h], #8, %[h]\n\t"                                                              \
+    "strb    %[h], [" Y OFF "]\n\t"
+
+/* Two pixels per statement: the constants stay in registers across both. */
+static TC_ALWAYS_INLINE void gemm_store2_full(int32_t a0, int32_t a1, int32_t lo, int32_t hi,
+                                              int32_t m, int32_t sh, int32_t offset, int8_t *y,
+                                              int32_t out_c)
+{
+    int32_t t;
+    int32_t h;
+    __asm__ volatile(GEMM_STORE_ONE("%[a0]", "%[y]", "")
+                     GEMM_STORE_ONE("%[a1]", "%[y]", ", %[oc]")
+                     : [t] "=&r"(t), [h] "=&r"(h)
+                     : [a0] "r"(a0), [a1] "r"(a1), [lo] "r"(lo), [hi] "r"(hi), [m] "r"(m),
+                       [sh] "r"(sh), [off] "r"(offset), [y] "r"(y), [oc] "r"(out_c)
+                     : "cc", "memory");
+}
+
+static TC_ALWAYS_INLINE void gemm_store4_full(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                              const tc_requant_channel_t *q, int32_t offset,
+                                              int8_t *y, int32_t out_c)
+{
+    const int32_t lo = q->round_lo;
+    const int32_t hi = q->round_hi;
+    const int32_t m = q->multiplier;
+    const int32_t sh = q->shift_code;
+    gemm_store2_full(a0, a1, lo, hi, m, sh, offset, y, out_c);
+    gemm_store2_full(a2, a3, lo, hi, m, sh, offset, y + 2 * out_c, out_c);
+}
+#else
+static TC_ALWAYS_INLINE void gemm_store4_full(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                              const tc_requant_channel_t *q, int32_t offset,
+                                              int8_t *y, int32_t out_c)
+{
+    const int64_t round = tc_requant_round(q);
+    y[0] = (int8_t)tc_sat_s8(tc_requantize_parts(a0, round, q->multiplier, q->shift_code) +
+                             offset);
+    y[out_c] = (int8_t)tc_sat_s8(tc_requantize_parts(a1, round, q->multiplier, q->shift_code) +
+                                 offset);
+    y[2 * out_c] = (int8_t)tc_sat_s8(
+        tc_requantize_parts(a2, round, q->multiplier, q->shift_code) + offset);
+    y[3 * out_c] = (int8_t)tc_sat_s8(
+        tc_requantize_parts(a3, round, q->multiplier, q->shift_code) + offset);
+}
+#endif
+
+/* Every output channel of a full panel (4 pixels, outputs out_c apart from y on): channels
+ * with shift < 0 and the clamp [-128, 127] take the one-step requantization in registers,
+ * the others the general output stage. */
+static TC_NOINLINE void gemm_panel(const tc_conv_gemm_s8_params_t *p, const panel_t *panel,
+                                   const int8_t *w, int8_t *y)
+{
+    const int32_t groups = p->k_padded / 4;
+    const int32_t out_c = p->out_c;
+    const int32_t offset = p->output_offset;
+    const int32_t full_range = p->act_min == INT8_MIN && p->act_max == INT8_MAX;
+    const tc_requant_channel_t *q = p->requant;
+    const int32_t q_step = p->per_channel;
+    const int32_t *bias = p->bias;
+    for (int32_t oc = 0; oc < out_c; ++oc, q += q_step, ++y, w += p->k_padded) {
+        const int32_t b = bias[oc];
+        int32_t acc[GEMM_PIXELS] = {b, b, b, b};
+        gemm_dot4(panel, w, groups, acc);
+        if (full_range && q->shift_code >= 0) {
+            gemm_store4_full(acc[0], acc[1], acc[2], acc[3], q, offset, y, out_c);
+        } else {
+            gemm_store4(p, q, acc[0], acc[1], acc[2], acc[3], y, GEMM_PIXELS);
+        }
+    }
+}
+
+void tc_conv_gemm_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const int8_t *w,
+                     int8_t *y, void *scratch)
+{
+    panel_t *panel = (panel_t *)scratch;
+    int8_t *col = (int8_t *)scratch + (size_t)p->k_padded * 2u * GEMM_PIXELS;
+    const int32_t groups = p->k_padded / 4;
+    const int32_t pixels = p->batch * p->out_h * p->out_w;
+    const int32_t image = p->in_h * p->in_w * p->in_c;
+    int32_t n = 0;
+    int32_t oh = 0;
+    int32_t ow = 0;
+    for (int32_t p0 = 0; p0 < pixels; p0 += GEMM_PIXELS) {
+        const int32_t valid = pixels - p0 < GEMM_PIXELS ? pixels - p0 : GEMM_PIXELS;
+        for (int32_t i = 0; i < GEMM_PIXELS; ++i) {
+            panel_t *slot = panel + i * PANEL_SLOT;
+            if (i >= valid) { /* past the last pixel: any values, computed, never stored */
+                continue;
+            }
+            gemm_window(p, x + n * image, oh, ow, slot, col);
+            if (++ow == p->out_w) {
+                ow = 0;
+                if (++oh == p->out_h) {
+                    oh = 0;
+                    ++n;
+                }
+            }
+        }
+        int8_t *yo = y + p0 * p->out_c;
+        if (valid < GEMM_PIXELS) { /* the last, partial panel */
+            const int8_t *wo = w;
+            for (int32_t oc = 0; oc < p->out_c; ++oc, wo += p->k_padded, ++yo) {
+                const tc_requant_channel_t *q = &p->requant[p->per_channel ? oc : 0];
+                const int32_t b = p->bias[oc];
+                int32_t acc[GEMM_PIXELS] = {b, b, b, b};
+                gemm_dot4(panel, wo, groups, acc);
+                gemm_store4(p, q, acc[0], acc[1], acc[2], acc[3], yo, valid);
+            }
+        } else {
+            gemm_panel(p, panel, w, yo);
+        }
+    }
+}
+
+/* ---- tc_depthwise_conv_planar_s8 ---------------------------------------------------------- */
+
+size_t tc_depthwise_conv_planar_s8_scratch_size(const tc_depthwise_conv_planar_s8_params_t *p)
+{
+    const size_t plane = ((size_t)p->plane_h * (size_t)p->plane_w + 2u + 1u) / 2u * 4u;
+    return plane + (size_t)p->chunk_rows * (size_t)p->out_w * sizeof(int32_t);
+}
+
+/* The dot product of a window (top-left value win, plane rows plane_w apart) with one
+ * channel's weights (k_h rows of k_pairs int16 pairs). */
+static int32_t planar_window(const int16_t *win, int32_t plane_w, const int16_t *w,
+                             int32_t k_h, int32_t k_pairs, int32_t acc)
+{
+    for (int32_t kh = 0; kh < k_h; ++kh, win += plane_w) {
+        for (int32_t j = 0; j < k_pairs; ++j, w += 2) {
+#if TC_DSP
+            acc = __smlad(tc_load_s32(win + 2 * j), tc_load_s32(w), acc);
+#else
+            acc += (int32_t)win[2 * j] * w[0] + (int32_t)win[2 * j + 1] * w[1];
+#endif
+        }
+    }
+    return acc;
+}
+
+/* All outputs of one channel, any kernel (the general requantization). */
+static void planar_channel(const tc_depthwise_conv_planar_s8_params_t *p,
+                           const int16_t *plane, const int16_t *wc, int32_t bias,
+                           const tc_requant_channel_t *q, int8_t *yc)
+{
+    for (int32_t oh = 0; oh < p->out_h; ++oh) {
+        const int16_t *row = plane + oh * p->stride_h * p->plane_w;
+        for (int32_t ow = 0; ow < p->out_w; ++ow, yc += p->c) {
+            const int32_t acc = planar_window(row + ow * p->stride_w, p->plane_w, wc, p->k_h,
+                                              p->k_pairs, bias);
+            *yc = conv_output(tc_requantize(acc, q), p->output_offset, p->act_min, p->act_max);
+        }
+    }
+}
+
+#if TC_DSP
+/* One output of a 3x3 window: three row pointers, each advanced by the stride (S bytes) with
+ * the load of its row's first pair. */
+#define PLANAR_3X3_ONE(S, OFFSET)                                                              \
+    "ldr     %[t], [%[r0]], #" S "\n\t"                                                      \
+    "smuad   %[a], %[t], %[w00]\n\t"                                                          \
+    "ldr     %[t], [%[r0], #" OFFSET "]\n\t"                                                 \
+    "smlad   %[a], %[t], %[w01], %[a]\n\t"                                                    \
+    "ldr     %[t], [%[r1]], #" S "\n\t"                                                      \
+    "smlad   %[a], %[t], %[w10], %[a]\n\t"                                                    \
+    "ldr     %[t], [%[r1], #" OFFSET "]\n\t"                                                 \
+    "smlad   %[a], %[t], %[w11], %[a]\n\t"                                                    \
+    "ldr     %[t], [%[r2]], #" S "\n\t"                                                      \
+    "smlad   %[a], %[t], %[w20], %[a]\n\t"                                                    \
+    "ldr     %[t], [%[r2], #" OFFSET "]\n\t"                                                 \
+    "smlad   %[a], %[t], %[w21], %[a]\n\t"                                                    \
+    "str     %[a], [%[acc]], #4\n\t"
+
+/* Two outputs per iteration (count even); the end pointer stays in memory (12 registers). */
+#define PLANAR_3X3_LOOP(S, OFFSET)                                                             \
+    "1:\n\t" PLANAR_3X3_ONE(S, OFFSET) PLANAR_3X3_ONE(S, OFFSET)                               \
+    "ldr     %[t], %[end]\n\t"                                                                \
+    "cmp     %[acc], %[t]\n\t"                                                                \
+    "bne     1b\n\t"
+
+#define PLANAR_3X3_OPERANDS                                                                   \
+    : [a] "=&r"(a), [t] "=&r"(t), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [acc] "+r"(acc) \
+    : [w00] "r"(w00), [w01] "r"(w01), [w10] "r"(w10), [w11] "r"(w11), [w20] "r"(w20),          \
+      [w21] "r"(w21), [end] "m"(end)                                                          \
+    : "cc", "memory"
+
+/* The window sums (without the bias) of `rows` output rows of out_w outputs, the first row's
+ * window starting at row0, of a 3x3 kernel (weights: the channel's six pairs; stride_w 1 or
+ * 2). */
+static TC_NOINLINE void planar_rows_3x3(const int16_t *row0, int32_t plane_w, int32_t stride_w,
+                                        int32_t row_step, int32_t rows, int32_t out_w,
+                                        const int16_t *wc, int32_t *acc)
+{
+    const int32_t w00 = tc_load_s32(wc + 0);
+    const int32_t w01 = tc_load_s32(wc + 2);
+    const int32_t w10 = tc_load_s32(wc + 4);
+    const int32_t w11 = tc_load_s32(wc + 6);
+    const int32_t w20 = tc_load_s32(wc + 8);
+    const int32_t w21 = tc_load_s32(wc + 10);
+    for (int32_t r = 0; r < rows; ++r, row0 += row_step) {
+        const int16_t *r0 = row0;
+        const int16_t *r1 = r0 + plane_w;
+        const int16_t *r2 = r1 + plane_w;
+        const int32_t *end = acc + out_w;
+        int32_t a;
+        int32_t t;
+        if (stride_w == 1) {
+            if (out_w & 1) {
+                __asm__ volatile(PLANAR_3X3_ONE("2", "2") PLANAR_3X3_OPERANDS);
+            }
+            if (acc != end) {
+                __asm__ volatile(PLANAR_3X3_LOOP("2", "2") PLANAR_3X3_OPERANDS);
+            }
+        } else {
+            if (out_w & 1) {
+                __asm__ volatile(PLANAR_3X3_ONE("4", "0") PLANAR_3X3_OPERANDS);
+            }
+            if (acc != end) {
+                __asm__ volatile(PLANAR_3X3_LOOP("4", "0") PLANAR_3X3_OPERANDS);
+            }
+        }
+    }
+}
+
+/* Adds the bias to count window sums of a channel with shift < 0 and requantizes them into y
+ * (count outputs, step apart).  full_range: the clamp is [-128, 127] (one SSAT). */
+static TC_ALWAYS_INLINE void planar_store(const int32_t *acc, int32_t count, int32_t bias,
+                                          const tc_requant_channel_t *q, int32_t offset,
+                                          int32_t act_min, int32_t act_max, int8_t *y,
+                                          int32_t step, int full_range)
+{
+    const int64_t round = tc_requant_round(q);
+    const int32_t multiplier = q->multiplier;
+    const int32_t shift_code = q->shift_code;
+    for (const int32_t *end = acc + count; acc != end; ++acc, y += step) {
+        const int32_t v =
+            tc_requantize_parts(*acc + bias, round, multiplier, shift_code) + offset;
+        *y = (int8_t)(full_range ? tc_sat_s8(v) : tc_clamp_s32(v, act_min, act_max));
+    }
+}
+
+static TC_NOINLINE void planar_store_full(const int32_t *acc, int32_t count, int32_t bias,
+                                          const tc_requant_channel_t *q, int32_t offset,
+                                          int8_t *y, int32_t step)
+{
+    planar_store(acc, count, bias, q, offset, INT8_MIN, INT8_MAX, y, step, 1);
+}
+
+static TC_NOINLINE void planar_store_clamp(const int32_t *acc, int32_t count, int32_t bias,
+                                           const tc_requant_channel_t *q, int32_t offset,
+                                           int32_t act_min, int32_t act_max, int8_t *y,
+                                           int32_t step)
+{
+    planar_store(acc, count, bias, q, offset, act_min, act_max, y, step, 0);
+}
+
+/* All outputs of one channel of a 3x3 kernel with shift < 0, chunk_rows output rows at a
+ * time: first their accumulators (weights in registers), then their output stage (its
+ * constants in registers). */
+static void planar_channel_3x3(const tc_depthwise_conv_planar_s8_params_t *p,
+                               const int16_t *plane, const int16_t *wc, int32_t bias,
+                               const tc_requant_channel_t *q, int8_t *yc, int32_t *acc)
+{
+    const int32_t full_range = p->act_min == INT8_MIN && p->act_max == INT8_MAX;
+    const int32_t row_step = p->stride_h * p->plane_w;
+    for (int32_t oh = 0; oh < p->out_h; oh += p->chunk_rows) {
+        const int32_t rows = p->out_h - oh < p->chunk_rows ? p->out_h - oh : p->chunk_rows;
+        const int32_t count = rows * p->out_w;
+        planar_rows_3x3(plane + oh * row_step, p->plane_w, p->stride_w, row_step, rows,
+                        p->out_w, wc, acc);
+        int8_t *y = yc + oh * p->out_w * p->c;
+        if (full_range) {
+            planar_store_full(acc, count, bias, q, p->output_offset, y, p->c);
+        } else {
+            planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min, p->act_max, y,
+                               p->c);
+        }
+    }
+}
+#endif
+
+/* Copies channel c of image xn into the plane's interior. */
+static void planar_load(const tc_depthwise_conv_planar_s8_params_t *p, const int8_t *xn,
+                        int32_t c, int16_t *plane)
+{
+    const int8_t *src = xn + c;
+    const int32_t step = p->c;
+    const int32_t in_w = p->in_w;
+    const int32_t in_h = p->in_h;
+    int16_t *dst = plane + p->pad_h * p->plane_w + p->pad_w;
+    for (int32_t i = 0; i < in_h; ++i, dst += p->plane_w) {
+        int16_t *d = dst;
+        for (const int16_t *end = dst + (in_w & ~1); d != end; d += 2, src += 2 * step) {
+#if TC_DSP
+            tc_store_s32(d, tc_pkhbt16(src[0], src[step])); /* two values, one store */
+#else
+            d[0] = src[0];
+            d[1] = src[step];
+#endif
+        }
+        if (in_w & 1) {
+            *d = *src;
+            src += step;
+        }
+    }
+}
+
+void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
+                                 const int8_t *x, const int16_t *w, int8_t *y, void *scratch)
+{
+    int16_t *plane = (int16_t *)scratch;
+    const int32_t channels = p->c;
+    const int32_t plane_size = p->plane_h * p->plane_w + 2;
+#if TC_DSP
+    int32_t *row_acc = (int32_t *)scratch + (plane_size + 1) / 2;
+#endif
+    const int32_t w_per_channel = p->k_h * 2 * p->k_pairs;
+    for (int32_t i = 0; i < plane_size; ++i) { /* the padding; the interior is overwritten */
+        plane[i] = (int16_t)p->input_zero_point;
+    }
+    for (int32_t n = 0; n < p->batch; ++n) {
+        const int8_t *xn = x + n * p->in_h * p->in_w * channels;
+        int8_t *yn = y + n * p->out_h * p->out_w * channels;
+        for (int32_t c = 0; c < channels; ++c) {
+            const tc_requant_channel_t *q = &p->requant[p->per_channel ? c : 0];
+            const int32_t bias = p->bias[c];
+            const int16_t *wc = w + c * w_per_channel;
+            planar_load(p, xn, c, plane);
+#if TC_DSP
+            if (p->k_h == 3 && p->k_pairs == 2 && p->stride_w <= 2 && q->shift_code >= 0) {
+                planar_channel_3x3(p, plane, wc, bias, q, yn + c, row_acc);
+                continue;
+            }
+#endif
+            planar_channel(p, plane, wc, bias, q, yn + c);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+/*
+ * tinyc runtime: optimized int8 2-D convolution and depthwise convolution, channels-last, with
+ * exactly the results of tc_conv_s8 / tc_depthwise_conv_s8 (hence of TFLite Micro) for every
+ * input.  The compiler picks them per layer (tinyc/ops/fast_s8.py) and lays their constants out
+ * ahead of time (tinyc/quant/fast.py); the portable kernels stay the fallback for the layers
+ * they do not cover.
+ *
+ * Arithmetic.  Both accumulate sum_k w[k] * x[k] over the whole window in int32 (wrapping) and
+ * start from the folded bias (bias[oc] + input_offset * sum_k w[k], tc_requant.h); taps in the
+ * padding read the input zero point, for which x + input_offset = 0, so the accumulator equals
+ * the portable kernels' modulo 2^32, i.e. exactly.  Then per output
+ *   y = clamp(tc_requantize(acc, &requant[per_channel ? oc : 0]) + output_offset,
+ *             act_min, act_max)
+ * which is tc_multiply_by_quantized_multiplier with the channel's multiplier and shift.
+ * Accumulator bounds are those of tc_conv_s8.h.
+ *
+ * tc_conv_gemm_s8 (groups == 1, any kernel, stride, dilation and padding; depth 1):
+ *   a GEMM over panels of 4 output pixels.  For each panel it gathers the 4 windows
+ *   ("im2col", K = k_h * k_w * in_c values in TFLite's OHWI tap order, padding taps = input zero
+ *   point, K rounded up to k_padded, a multiple of 4, where the weights are 0 and the window
+ *   values do not matter) into scratch as int16 in sxtb16 order (tc_dsp.h), interleaved by
+ *   groups of 4 values:
+ *     panel[g][p][0..3] = window p's values 4g, 4g+2, 4g+1, 4g+3      (int16, 32 bytes per g)
+ *   then, for each output channel, runs the 4 dot products at once: per group one weight word
+ *   (SXTB16 twice) against 4 pixels (LDM twice, SMLAD 8 times).  Windows are expanded straight
+ *   from x, a tap (in_c % 4 == 0) or a kernel row (k_w * in_c % 4 == 0, dilation_w 1) at a
+ *   time; other layers are gathered into an int8 buffer first.  The compiler may widen a
+ *   kernel with zero taps on the right to reach k_w * in_c % 4 == 0 where the extra
+ *   multiply-accumulates cost less than the gathering (3x3 on 3 channels, 8 output channels:
+ *   rows of 4 taps); k_w is then the widened width.
+ *   w        [out_c, k_padded] int8: the OHWI weights flattened per output channel, zero-padded
+ *            (4-byte aligned).
+ *   scratch  tc_conv_gemm_s8_scratch_size(p) bytes, 4-byte aligned: the panel (8 * k_padded
+ *            bytes), then, when in_c % 4 != 0, one int8 window to gather into (k_padded bytes
+ *            and 4 of slack for whole-word fills).
+ *
+ * tc_depthwise_conv_planar_s8 (depth multiplier 1, dilation 1; any kernel, stride, padding):
+ *   one channel at a time: the channel's input plane is copied into scratch as int16 with its
+ *   padding (the input zero point) around it,
+ *     plane[plane_h][plane_w]:  plane[i + pad_h][j + pad_w] = x[n, i, j, c]
+ *   so that horizontally adjacent taps are adjacent int16 pairs: each output is k_h * k_pairs
+ *   SMLADs of a plane pair with a weight pair (the weights of a row zero-padded to an even
+ *   count, so an odd kernel's last pair reads one value past the window against weight 0).
+ *   w        [channels, k_h, 2 * k_pairs] int16 (4-byte aligned), k_pairs = ceil(k_w / 2).
+ *   The DSP build computes the accumulators of chunk_rows output rows first (into scratch),
+ *   then requantizes them, so that each loop keeps its own constants in registers.
+ *   scratch  tc_depthwise_conv_planar_s8_scratch_size(p) bytes, 4-byte aligned: the plane plus
+ *            two int16 of slack for that last over-read, rounded up to a word, then
+ *            chunk_rows * out_w int32 accumulators.
+ *   plane_h >= (out_h - 1) * stride_h + k_h and plane_w >= (out_w - 1) * stride_w + k_w,
+ *   each at least the padded input extent (tinyc/quant/fast.py computes them).
+ *
+ * Layouts as tc_conv_s8.h: x [batch, in_h, in_w, in_c], y [batch, out_h, out_w, out_c] int8.
+ */
+#ifndef TC_CONV_FAST_S8_H
+#define TC_CONV_FAST_S8_H
+
+#include "tc_common.h"
+#include "tc_requant.h"
+
+typedef struct {
+    int32_t batch;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_h, pad_w;                   /* leading (top / left) padding */
+    int32_t k_padded;                       /* k_h * k_w * in_c rounded up to a multiple of 4 */
+    int32_t input_zero_point;               /* the value of padding taps */
+    int32_t output_offset;                  /* output zero point */
+    int32_t act_min, act_max;               /* within [-128, 127] */
+    int32_t per_channel;                    /* 1: requant[oc]; 0: requant[0] */
+    const int32_t *bias;                    /* [out_c], folded with the input zero point */
+    const tc_requant_channel_t *requant;    /* [out_c] or [1] */
+} tc_conv_gemm_s8_params_t;
+
+size_t tc_conv_gemm_s8_scratch_size(const tc_conv_gemm_s8_params_t *p);
+
+void tc_conv_gemm_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const int8_t *w,
+                     int8_t *y, void *scratch);
+
+typedef struct {
+    int32_t batch;
+    int32_t in_h, in_w, c;
+    int32_t out_h, out_w;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;                   /* leading (top / left) padding */
+    int32_t plane_h, plane_w;               /* the padded plane in scratch */
+    int32_t k_pairs;                        /* (k_w + 1) / 2 */
+    int32_t chunk_rows;                     /* output rows per accumulator pass (>= 1) */
+    int32_t input_zero_point;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;                    /* 1: requant[c]; 0: requant[0] */
+    const int32_t *bias;                    /* [c], folded with the input zero point */
+    const tc_requant_channel_t *requant;    /* [c] or [1] */
+} tc_depthwise_conv_planar_s8_params_t;
+
+size_t tc_depthwise_conv_planar_s8_scratch_size(const tc_depthwise_conv_planar_s8_params_t *p);
+
+void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
+                                 const int8_t *x, const int16_t *w, int8_t *y, void *scratch);
+
+#endif /* TC_CONV_FAST_S8_H */

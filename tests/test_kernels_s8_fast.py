@@ -1,0 +1,549 @@
+"""The optimized int8 kernels give the portable kernels' bytes, on random layers of many shapes.
+
+One C program holds every case: its data, the portable kernel's parameters (tinyc.quant.arith)
+and the optimized kernel's (tinyc.quant.fast, the very functions the compiler uses).  It runs
+both kernels on each case and writes their outputs to a file.  The program is built and run
+  - natively with the host gcc (the optimized kernels' portable C paths),
+  - on QEMU for qemu-m4 and qemu-m7 (their ARMv7E-M DSP paths), and
+  - on QEMU for qemu-m3 (a Cortex-M3: the portable paths on an Arm core without DSP),
+and every output must equal the NumPy reference of the portable kernel (which
+tests/test_kernels_s8.py holds to TFLite Micro) byte for byte, so optimized == portable == TFLM.
+
+Cases are seeded and cover the edges of each kernel: channel counts that are not multiples of
+4 (the gathering path, padded groups), pixel counts that leave a partial 4-pixel panel, odd and
+even group counts (the unrolled loop and its tail), strides 1-3, dilation, asymmetric padding
+that covers whole windows, batch > 1, per-tensor and per-channel scales, channels whose
+requantization shift is >= 0 (the general path), fused clamps, and ADD / SUB in place.  A
+failure names the case and prints the first differing positions.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyc.boards import load_board
+from tinyc.codegen import c_value
+from tinyc.emulator import QEMU_BINARY, run_qemu
+from tinyc.project import OPT_FLAGS
+from tinyc.quant import arith, fast
+
+RUNTIME = Path(__file__).resolve().parents[1] / "runtime_c"
+SOURCES = ["tc_conv_s8.c", "tc_fully_connected_s8.c", "tc_elementwise_s8.c",
+           "tc_conv_fast_s8.c", "tc_fully_connected_fast_s8.c", "tc_elementwise_fast_s8.c"]
+HEADERS = ["tc_conv_s8.h", "tc_fully_connected_s8.h", "tc_elementwise_s8.h",
+           "tc_conv_fast_s8.h", "tc_fully_connected_fast_s8.h", "tc_elementwise_fast_s8.h"]
+WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion"]
+QEMU_BOARDS = ["qemu-m4", "qemu-m7", "qemu-m3"]
+SEED = 20240605
+
+
+# --------------------------------------------------------------------------------------------
+# Cases
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One kernel call: function, parameter struct (C field names; `arrays` names the fields
+    that point to const arrays, with their C element type), arguments."""
+
+    function: str
+    params_type: str
+    params: dict
+    arrays: dict[str, str]
+    args: list  # np.ndarray (const data), "y" (the output), "scratch", or "y_in" (in place)
+    scratch: int = 0
+
+
+@dataclass
+class Case:
+    name: str
+    expected: np.ndarray  # NumPy reference of the portable kernel
+    portable: Call
+    fast: Call
+    in_place: np.ndarray | None = None  # copied into y before the call ("y_in")
+    extra: dict = field(default_factory=dict)
+
+
+def _quant(rng, n_channels: int, per_channel: bool, big_multiplier: bool):
+    """Scales and zero points; big_multiplier makes some channels' real multiplier >= 1/2
+    (requantization shift >= 0)."""
+    s_in = float(rng.uniform(0.01, 0.1))
+    s_w = rng.uniform(0.002, 0.02, n_channels if per_channel else 1)
+    s_out = float(rng.uniform(0.05, 0.5))
+    if big_multiplier and len(s_w) > 1:  # the first half >= 1/2, the rest <= 1/4
+        half = len(s_w) // 2
+        s_out = s_in * float(s_w[half:].max()) * 4.0
+        s_w[:half] *= 80.0
+    elif big_multiplier:
+        s_out = s_in * float(s_w[0]) * 0.7
+    return s_in, int(rng.integers(-128, 128)), s_w, s_out, int(rng.integers(-128, 128))
+
+
+def _act(rng, zp: int) -> tuple[int, int]:
+    kind = rng.integers(3)
+    if kind == 0:
+        return arith.INT8_MIN, arith.INT8_MAX
+    if kind == 1:
+        return max(arith.INT8_MIN, zp), arith.INT8_MAX  # Relu
+    return max(arith.INT8_MIN, zp), min(arith.INT8_MAX, zp + 60)  # Relu6-like
+
+
+def _bias(rng, n: int):
+    return None if rng.random() < 0.2 else rng.integers(-(1 << 18), 1 << 18, n).astype(np.int32)
+
+
+def _conv_geometry(rng, in_hw, k, stride, dilation, pads):
+    out = []
+    for size, kk, s, d, (pb, pe) in zip(in_hw, k, stride, dilation, pads, strict=True):
+        out.append((size + pb + pe - d * (kk - 1) - 1) // s + 1)
+    return out
+
+
+def conv_case(rng, name, batch, in_hw, in_c, out_c, k, stride=(1, 1), dilation=(1, 1),
+              pads=((0, 0), (0, 0)), per_channel=True, big_multiplier=False) -> Case:
+    out_hw = _conv_geometry(rng, in_hw, k, stride, dilation, pads)
+    assert min(out_hw) >= 1, name
+    s_in, zp_in, s_w, s_out, zp_out = _quant(rng, out_c, per_channel, big_multiplier)
+    lo, hi = _act(rng, zp_out)
+    p = {"batch": batch, "in_d": 1, "in_h": in_hw[0], "in_w": in_hw[1], "in_c": in_c,
+         "out_d": 1, "out_h": out_hw[0], "out_w": out_hw[1], "out_c": out_c, "k_d": 1,
+         "k_h": k[0], "k_w": k[1], "stride_d": 1, "stride_h": stride[0], "stride_w": stride[1],
+         "dilation_d": 1, "dilation_h": dilation[0], "dilation_w": dilation[1], "pad_d": 0,
+         "pad_h": pads[0][0], "pad_w": pads[1][0], "groups": 1}
+    p |= arith.conv_params(s_in, zp_in, s_w, s_out, zp_out, lo, hi)
+    x = rng.integers(-128, 128, (batch, *in_hw, in_c), dtype=np.int8)
+    w = rng.integers(-127, 128, (out_c, *k, in_c), dtype=np.int8)
+    b = _bias(rng, out_c)
+    expected = arith.conv_s8(p, x, w, b)
+    fp, fw, scratch = fast.conv_gemm(p, w, b)
+    portable = Call("tc_conv_s8", "tc_conv_s8_params_t", p,
+                    {"multiplier": "int32_t", "shift": "int32_t"}, [x, w, b, "y"])
+    optimized = Call("tc_conv_gemm_s8", "tc_conv_gemm_s8_params_t", fp, _fast_arrays(),
+                     [x, fw, "y", "scratch"], scratch)
+    return Case(name, expected, portable, optimized)
+
+
+def depthwise_case(rng, name, batch, in_hw, c, k, stride=(1, 1), pads=((0, 0), (0, 0)),
+                   per_channel=True, big_multiplier=False) -> Case:
+    out_hw = _conv_geometry(rng, in_hw, k, stride, (1, 1), pads)
+    assert min(out_hw) >= 1, name
+    s_in, zp_in, s_w, s_out, zp_out = _quant(rng, c, per_channel, big_multiplier)
+    lo, hi = _act(rng, zp_out)
+    p = {"batch": batch, "in_d": 1, "in_h": in_hw[0], "in_w": in_hw[1], "in_c": c,
+         "out_d": 1, "out_h": out_hw[0], "out_w": out_hw[1], "out_c": c, "k_d": 1,
+         "k_h": k[0], "k_w": k[1], "stride_d": 1, "stride_h": stride[0], "stride_w": stride[1],
+         "dilation_d": 1, "dilation_h": 1, "dilation_w": 1, "pad_d": 0, "pad_h": pads[0][0],
+         "pad_w": pads[1][0], "groups": c}
+    p |= arith.conv_params(s_in, zp_in, s_w, s_out, zp_out, lo, hi)
+    x = rng.integers(-128, 128, (batch, *in_hw, c), dtype=np.int8)
+    w = rng.integers(-127, 128, (1, *k, c), dtype=np.int8)
+    b = _bias(rng, c)
+    expected = arith.depthwise_conv_s8(p, x, w, b)
+    fp, fw, scratch = fast.depthwise_planar(p, w, b)
+    portable = Call("tc_depthwise_conv_s8", "tc_conv_s8_params_t", p,
+                    {"multiplier": "int32_t", "shift": "int32_t"}, [x, w, b, "y"])
+    optimized = Call("tc_depthwise_conv_planar_s8", "tc_depthwise_conv_planar_s8_params_t", fp,
+                     _fast_arrays(), [x, fw, "y", "scratch"], scratch)
+    return Case(name, expected, portable, optimized)
+
+
+def fc_case(rng, name, batch, in_features, out_features, per_channel=True,
+            big_multiplier=False) -> Case:
+    s_in, zp_in, s_w, s_out, zp_out = _quant(rng, out_features, per_channel, big_multiplier)
+    lo, hi = _act(rng, zp_out)
+    p = {"batch": batch, "in_features": in_features, "out_features": out_features}
+    p |= arith.fully_connected_params(s_in, zp_in, s_w, s_out, zp_out, lo, hi)
+    x = rng.integers(-128, 128, (batch, in_features), dtype=np.int8)
+    w = rng.integers(-127, 128, (out_features, in_features), dtype=np.int8)
+    b = _bias(rng, out_features)
+    expected = arith.fully_connected_s8(p, x, w, b)
+    fp, fw, scratch = fast.fully_connected_rows4(p, w, b)
+    portable = Call("tc_fully_connected_s8", "tc_fully_connected_s8_params_t", p,
+                    {"multiplier": "int32_t", "shift": "int32_t"}, [x, w, b, "y"])
+    optimized = Call("tc_fully_connected_rows4_s8", "tc_fully_connected_rows4_s8_params_t", fp,
+                     _fast_arrays(), [x, fw, "y", "scratch"], scratch)
+    return Case(name, expected, portable, optimized)
+
+
+def add_case(rng, name, shape, sub=False, in_place=False) -> Case:
+    scales = rng.uniform(0.01, 0.2, 3)
+    zps = rng.integers(-128, 128, 3)
+    lo, hi = _act(rng, int(zps[2]))
+    p = {"rank": len(shape), "shape": list(shape),
+         "a_strides": _dense(shape), "b_strides": _dense(shape)}
+    make = arith.sub_params if sub else arith.add_params
+    p |= make(scales[0], zps[0], scales[1], zps[1], scales[2], zps[2], lo, hi)
+    a = rng.integers(-128, 128, shape, dtype=np.int8)
+    b = rng.integers(-128, 128, shape, dtype=np.int8)
+    expected = (arith.sub_s8 if sub else arith.add_s8)(p, a, b)
+    assert fast.add_lut_eligible(p)
+    fp, t1, t2 = fast.add_lut(p, -1 if sub else 1)
+    function = "tc_sub_s8" if sub else "tc_add_s8"
+    first = "y_in" if in_place else a
+    portable = Call(function, "tc_add_s8_params_t", p, {}, [first, b, "y"])
+    optimized = Call("tc_add_lut_s8", "tc_add_lut_s8_params_t", fp, {}, [first, b, t1, t2, "y"])
+    return Case(name, expected, portable, optimized, in_place=a if in_place else None)
+
+
+def _dense(shape) -> list[int]:
+    return [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))]
+
+
+def _fast_arrays() -> dict[str, str]:
+    return {"bias": "int32_t", "requant": fast.CHANNEL_TYPE}
+
+
+def all_cases() -> list[Case]:
+    rng = np.random.default_rng(SEED)
+    cases = []
+    # tc_conv_gemm_s8: channels multiple of 4 (direct path) and not (gathering path)
+    for in_c in (1, 2, 3, 4, 5, 8, 12, 16, 17, 32):
+        for k in ((1, 1), (3, 3)):
+            pads = ((1, 1), (1, 1)) if k == (3, 3) else ((0, 0), (0, 0))
+            out_c = int(rng.choice([1, 3, 4, 7, 8, 16]))
+            cases.append(conv_case(rng, f"conv{k[0]}x{k[1]}_in{in_c}_out{out_c}", 1, (5, 6),
+                                   in_c, out_c, k, pads=pads))
+    cases += [
+        conv_case(rng, "conv3x3_stride2_pads_end", 1, (9, 8), 16, 8, (3, 3), (2, 2),
+                  pads=((0, 1), (0, 1))),
+        conv_case(rng, "conv10x4_stride2_kws_like", 1, (13, 6), 1, 12, (10, 4), (2, 2),
+                  pads=((4, 5), (1, 1))),
+        conv_case(rng, "conv3x3_dilation2", 1, (9, 9), 8, 5, (3, 3), (1, 1), (2, 2),
+                  pads=((2, 2), (2, 2))),
+        conv_case(rng, "conv3x3_dilation2_in3", 1, (7, 9), 3, 4, (3, 3), (1, 2), (2, 1),
+                  pads=((1, 2), (0, 1))),
+        conv_case(rng, "conv1x1_stride2", 2, (7, 7), 16, 9, (1, 1), (2, 2)),
+        conv_case(rng, "conv2x5_stride3_batch2", 2, (8, 11), 4, 6, (2, 5), (3, 3),
+                  pads=((1, 0), (2, 2))),
+        conv_case(rng, "conv3x3_window_in_padding", 1, (2, 2), 4, 3, (3, 3), (1, 1),
+                  pads=((3, 3), (3, 3))),
+        conv_case(rng, "conv1x1_per_tensor", 1, (3, 5), 8, 6, (1, 1), per_channel=False),
+        conv_case(rng, "conv3x3_shift_ge_0", 1, (4, 5), 8, 6, (3, 3), pads=((1, 1), (1, 1)),
+                  big_multiplier=True),
+        conv_case(rng, "conv1x1_k_odd_groups_64", 1, (4, 3), 20, 5, (1, 1)),
+        conv_case(rng, "conv1x1_one_pixel", 1, (1, 1), 64, 10, (1, 1)),
+        conv_case(rng, "conv3x3_in3_stride2_vww_like", 1, (12, 12), 3, 8, (3, 3), (2, 2),
+                  pads=((0, 1), (0, 1))),
+        conv_case(rng, "conv3x3_in3_widened_pads", 2, (6, 7), 3, 5, (3, 3), (1, 1),
+                  pads=((2, 1), (2, 2))),
+        conv_case(rng, "conv3x2_in2_whole_rows", 1, (7, 6), 2, 6, (3, 2), (1, 2),
+                  pads=((1, 1), (1, 1))),
+        conv_case(rng, "conv1x4_in1_whole_rows_edges", 1, (3, 9), 1, 3, (1, 4), (1, 1),
+                  pads=((0, 0), (3, 3))),
+    ]
+    # tc_depthwise_conv_planar_s8 (3x3 strides 1 and 2 take the DSP 3x3 path)
+    for c in (1, 3, 4, 8, 13):
+        cases.append(depthwise_case(rng, f"dw3x3_c{c}", 1, (6, 5), c, (3, 3),
+                                    pads=((1, 1), (1, 1))))
+    cases += [
+        depthwise_case(rng, "dw3x3_stride2_pads_end", 1, (9, 8), 6, (3, 3), (2, 2),
+                       pads=((0, 1), (0, 1))),
+        depthwise_case(rng, "dw3x3_stride2_odd", 2, (7, 7), 5, (3, 3), (2, 2),
+                       pads=((1, 1), (1, 1))),
+        depthwise_case(rng, "dw3x3_stride3", 1, (10, 10), 4, (3, 3), (3, 3),
+                       pads=((1, 1), (1, 1))),
+        depthwise_case(rng, "dw3x3_stride_2x1", 1, (8, 6), 4, (3, 3), (2, 1),
+                       pads=((1, 1), (1, 1))),
+        depthwise_case(rng, "dw3x3_wide_rows", 1, (4, 70), 2, (3, 3), pads=((1, 1), (1, 1))),
+        depthwise_case(rng, "dw3x3_per_tensor", 1, (5, 5), 7, (3, 3), pads=((1, 1), (1, 1)),
+                       per_channel=False),
+        depthwise_case(rng, "dw3x3_shift_ge_0", 1, (5, 6), 6, (3, 3), pads=((1, 1), (1, 1)),
+                       big_multiplier=True),
+        depthwise_case(rng, "dw5x5", 1, (7, 8), 5, (5, 5), pads=((2, 2), (2, 2))),
+        depthwise_case(rng, "dw2x2_even_width", 1, (5, 5), 4, (2, 2), pads=((0, 1), (0, 1))),
+        depthwise_case(rng, "dw3x1_sww_like", 1, (12, 1), 8, (3, 1)),
+        depthwise_case(rng, "dw10x1", 1, (20, 1), 4, (10, 1)),
+        depthwise_case(rng, "dw1x4", 1, (3, 9), 3, (1, 4), pads=((0, 0), (2, 1))),
+        depthwise_case(rng, "dw3x3_window_in_padding", 1, (1, 2), 3, (3, 3),
+                       pads=((2, 2), (3, 3))),
+    ]
+    # tc_fully_connected_rows4_s8
+    for in_f, out_f in ((1, 1), (3, 5), (4, 4), (5, 8), (8, 3), (13, 9), (64, 10), (65, 12),
+                        (128, 128), (640, 16)):
+        cases.append(fc_case(rng, f"fc_{in_f}x{out_f}", 1, in_f, out_f))
+    cases += [
+        fc_case(rng, "fc_batch3", 3, 20, 7),
+        fc_case(rng, "fc_per_tensor", 2, 36, 11, per_channel=False),
+        fc_case(rng, "fc_shift_ge_0", 1, 24, 9, big_multiplier=True),
+    ]
+    # tc_add_lut_s8
+    cases += [
+        add_case(rng, "add_1", (1,)),
+        add_case(rng, "add_4d", (1, 5, 3, 16)),
+        add_case(rng, "add_odd", (7, 11)),
+        add_case(rng, "sub_odd", (3, 37), sub=True),
+        add_case(rng, "add_in_place", (2, 9, 8), in_place=True),
+        add_case(rng, "sub_in_place", (300,), sub=True, in_place=True),
+    ]
+    return cases
+
+
+# --------------------------------------------------------------------------------------------
+# The C program
+# --------------------------------------------------------------------------------------------
+
+
+def _c_array(name: str, ctype: str, values, align: bool = False) -> str:
+    attr = " __attribute__((aligned(4)))" if align else ""
+    body = c_value([c_value(v) for v in values]) if len(values) else "{0}"
+    return f"static const {ctype} {name}[]{attr} = {body};\n"
+
+
+C_TYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
+           np.dtype(np.int32): "int32_t"}
+
+
+def _emit_call(call: Call, prefix: str, decls: list[str]) -> str:
+    fields = []
+    for key, value in call.params.items():
+        if key in call.arrays:
+            array = f"{prefix}_{key}"
+            decls.append(_c_array(array, call.arrays[key], list(value)))
+            fields.append(f".{key} = {array}")
+        else:
+            fields.append(f".{key} = {c_value(value)}")
+    decls.append(f"static const {call.params_type} {prefix}_p = {{{', '.join(fields)}}};\n")
+    args = []
+    for i, arg in enumerate(call.args):
+        if isinstance(arg, str):
+            args.append({"y": "(int8_t *)out", "y_in": "(int8_t *)out",
+                         "scratch": "scratch"}[arg])
+        elif arg is None:
+            args.append("NULL")
+        else:
+            array = f"{prefix}_a{i}"
+            data = np.ascontiguousarray(arg)
+            decls.append(_c_array(array, C_TYPES[data.dtype], data.reshape(-1).tolist(),
+                                  align=True))
+            args.append(array)
+    return f"{call.function}(&{prefix}_p, {', '.join(args)});"
+
+
+def harness_source(cases: list[Case]) -> str:
+    decls: list[str] = []
+    body: list[str] = []
+    out_size = max(c.expected.size for c in cases)
+    scratch_size = max(c.fast.scratch for c in cases) + 16
+    for i, case in enumerate(cases):
+        n = case.expected.size
+        for tag, call in (("portable", case.portable), ("fast", case.fast)):
+            prefix = f"c{i}_{tag}"
+            invocation = _emit_call(call, prefix, decls)
+            body.append(f"    /* {case.name}: {tag} */")
+            body.append("    memset(out, 0x5A, sizeof out);")
+            body.append("    memset(scratch, 0xA5, sizeof scratch);")
+            if case.in_place is not None:
+                src = f"{prefix}_inplace"
+                decls.append(_c_array(src, "int8_t", case.in_place.reshape(-1).tolist()))
+                body.append(f"    memcpy(out, {src}, {n});")
+            body.append(f"    {invocation}")
+            body.append(f"    ok = ok && fwrite(out, 1, {n}, f) == {n};")
+    for i, case in enumerate(cases):  # the kernels' own account of their scratch memory
+        if case.fast.scratch:
+            body.append(f"    size = (uint32_t){case.fast.function}_scratch_size(&c{i}_fast_p);")
+            body.append("    ok = ok && fwrite(&size, sizeof size, 1, f) == 1;")
+    return (
+        "#include <stdint.h>\n#include <stdio.h>\n#include <string.h>\n"
+        + "".join(f'#include "{h}"\n' for h in HEADERS)
+        + "#ifdef TC_TEST_HOST\nstatic void board_init(void) {}\n#else\n"
+        "#include \"tinyc_board.h\"\n#endif\n\n"
+        + "".join(decls)
+        + f"\nstatic uint8_t out[{out_size}] __attribute__((aligned(16)));\n"
+        f"static uint8_t scratch[{scratch_size}] __attribute__((aligned(16)));\n\n"
+        "int main(void)\n{\n    board_init();\n    FILE *f = fopen(\"out.bin\", \"wb\");\n"
+        "    int ok = f != NULL;\n    uint32_t size;\n    if (!ok) {\n        return 2;\n    }\n"
+        + "\n".join(body)
+        + "\n    fclose(f);\n    return ok ? 0 : 1;\n}\n"
+    )
+
+
+def check_outputs(raw: bytes, cases: list[Case], where: str) -> None:
+    pos = 0
+    failures = []
+    for case in cases:
+        n = case.expected.size
+        want = case.expected.reshape(-1)
+        for tag in ("portable", "fast"):
+            got = np.frombuffer(raw[pos:pos + n], dtype=np.int8)
+            pos += n
+            bad = np.flatnonzero(got != want)
+            if bad.size:
+                first = ", ".join(f"[{j}] got {got[j]} expected {want[j]}" for j in bad[:4])
+                failures.append(f"{case.name} ({tag}) on {where}: {bad.size} of {n} bytes "
+                                f"differ: {first}")
+    sizes = np.frombuffer(raw[pos:], dtype="<u4").tolist()
+    planned = [case.fast.scratch for case in cases if case.fast.scratch]
+    assert sizes == planned, f"{where}: C scratch sizes {sizes}, compiler's {planned}"
+    assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[Case]:
+    return all_cases()
+
+
+@pytest.fixture(scope="module")
+def harness(cases, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("fast_s8") / "harness.c"
+    path.write_text(harness_source(cases))
+    return path
+
+
+def test_cases_are_varied(cases) -> None:
+    names = [c.name for c in cases]
+    assert len(set(names)) == len(names)
+    codes = [r[3] for c in cases if "requant" in c.fast.params for r in c.fast.params["requant"]]
+    assert min(codes) < 0 <= max(codes)  # both requantization paths are exercised
+    panels = [c for c in cases if c.fast.function == "tc_conv_gemm_s8"]
+    assert any(c.expected.size // c.fast.params["out_c"] % fast.GEMM_PIXELS for c in panels)
+    in_c = [(c.fast.params["in_c"], c.fast.params["k_w"], c.portable.params["k_w"])
+            for c in panels]
+    assert any(c % 4 == 0 for c, _, _ in in_c)  # taps straight from x
+    assert any(c % 4 and k * c % 4 == 0 for c, k, k0 in in_c if k == k0)  # whole rows
+    assert any(k > k0 for _, k, k0 in in_c)  # widened kernels
+    assert any(k * c % 4 for c, k, _ in in_c)  # gathered windows
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not found")
+def test_host_portable_paths(harness, cases, tmp_path) -> None:
+    exe = tmp_path / "harness"
+    cmd = ["gcc", *WARNINGS, OPT_FLAGS, "-DTC_TEST_HOST", f"-I{RUNTIME}", str(harness),
+           *(str(RUNTIME / s) for s in SOURCES), "-o", str(exe)]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    ran = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    check_outputs((tmp_path / "out.bin").read_bytes(), cases, "host")
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which(QEMU_BINARY)
+                    is None, reason="arm-none-eabi-gcc or QEMU not installed (make setup)")
+@pytest.mark.parametrize("board_id", QEMU_BOARDS)
+def test_on_qemu(board_id, harness, cases, tmp_path) -> None:
+    board = load_board(board_id)
+    elf = tmp_path / "harness.elf"
+    cmd = ["arm-none-eabi-gcc", *WARNINGS, OPT_FLAGS, *board.cflags,
+           *(f"-I{d}" for d in board.include_dirs), f"-I{RUNTIME}", *board.ldflags,
+           str(harness), *(str(RUNTIME / s) for s in SOURCES), *map(str, board.sources),
+           *board.ldlibs, "-o", str(elf)]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    result = run_qemu(board, elf, tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    check_outputs((tmp_path / "out.bin").read_bytes(), cases, board_id)
+
+
+def test_one_step_requantization_matches_two_roundings() -> None:
+    """fast.requantize_fast (the NumPy model of tc_requantize) equals
+    multiply_by_quantized_multiplier for accumulators over the whole int32 range, the edges
+    and rounding ties included, for every shift from -31 to 30."""
+    rng = np.random.default_rng(SEED)
+    edges = np.array([arith.INT32_MIN, arith.INT32_MIN + 1, -(1 << 30), -1, 0, 1, 1 << 30,
+                      arith.INT32_MAX - 1, arith.INT32_MAX], dtype=np.int64)
+    for shift in range(-31, 31):
+        for multiplier in (1 << 30, (1 << 30) + 1, int(rng.integers(1 << 30, 1 << 31)),
+                           (1 << 31) - 1):
+            acc = np.concatenate([edges, rng.integers(arith.INT32_MIN, arith.INT32_MAX,
+                                                      2000, endpoint=True)])
+            if shift < 0:  # values landing on ties of both rounding steps
+                r = -shift
+                ties = (rng.integers(-(1 << 20), 1 << 20, 200) << r) + (1 << (r - 1))
+                acc = np.concatenate([acc, arith.wrap32(ties)])
+            record = fast.channel_record(multiplier, shift)
+            want = arith.multiply_by_quantized_multiplier(acc, multiplier, shift)
+            got = fast.requantize_fast(acc, record)
+            bad = np.flatnonzero(got != want)
+            assert bad.size == 0, (shift, multiplier, acc[bad[:3]], got[bad[:3]],
+                                   want[bad[:3]])
+
+
+def test_layouts_are_documented_ones() -> None:
+    """Spot checks of the weight layouts against the header comments."""
+    w = np.arange(2 * 3 * 3 * 5, dtype=np.int64).reshape(2, 3, 3, 5) % 100
+    p = {"out_c": 2, "in_c": 5, "batch": 1, "in_h": 3, "in_w": 3, "out_h": 1, "out_w": 1,
+         "k_h": 3, "k_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
+         "pad_h": 0, "pad_w": 0, "input_offset": 3, "output_offset": 0, "act_min": -128,
+         "act_max": 127, "per_channel": 1, "multiplier": (1 << 30, 1 << 30), "shift": (-3, 2)}
+    params, weights, scratch = fast.conv_gemm(p, w.astype(np.int8), None)
+    # rows of 3 taps x 5 channels are widened to 4 taps: 20 values, whole groups of 4
+    assert params["k_w"] == 4 and params["k_padded"] == 60 and weights.shape == (2, 60)
+    widened = weights.reshape(2, 3, 4, 5)
+    assert np.array_equal(widened[:, :, :3], w) and not widened[:, :, 3].any()
+    assert params["bias"] == tuple(3 * int(s) for s in w.reshape(2, -1).sum(axis=1))
+    assert scratch == 60 * 8 + 60 + 4  # panel + gathering buffer (in_c % 4 != 0) + slack
+    tight, tight_weights, _ = fast.conv_gemm(p | {"out_c": 2, "dilation_w": 2},
+                                             w.astype(np.int8), None)  # dilated: not widened
+    assert tight["k_padded"] == 48 and not tight_weights[:, 45:].any()
+    assert params["requant"][1] == (1 << 30, 0, 0, -3)  # shift 2: the general path
+    fc = {"batch": 1, "in_features": 6, "out_features": 5, "input_offset": 0,
+          "output_offset": 0, "act_min": -128, "act_max": 127, "per_channel": 0,
+          "multiplier": (1 << 30,), "shift": (-1,)}
+    rows = np.arange(30, dtype=np.int8).reshape(5, 6)
+    fparams, fw, _ = fast.fully_connected_rows4(fc, rows, None)
+    assert fparams["k_padded"] == 8 and fw.size == 5 * 8
+    assert list(fw[:16]) == [0, 1, 2, 3, 6, 7, 8, 9, 12, 13, 14, 15, 18, 19, 20, 21]
+    assert list(fw[32:]) == [24, 25, 26, 27, 28, 29, 0, 0]
+    assert fparams["requant"] == ((1 << 30, -(1 << 30), 0, 0),)  # 2^30 + 2^31, r = 1
+
+
+FAST_SOURCES = ["tc_conv_fast_s8.c", "tc_fully_connected_fast_s8.c", "tc_elementwise_fast_s8.c"]
+CORES = {"cortex-m4": ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+         "cortex-m7": ["-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"],
+         "cortex-m33": ["-mcpu=cortex-m33"], "cortex-m55": ["-mcpu=cortex-m55"],
+         "cortex-m0": ["-mcpu=cortex-m0"]}
+OPTIMIZATION = ["-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-O2 -fno-omit-frame-pointer",
+                "-Og -fno-omit-frame-pointer"]
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
+@pytest.mark.parametrize("core", list(CORES))
+def test_compiles_at_every_optimization_level(core, tmp_path) -> None:
+    """The inline assembly of the DSP paths needs up to 13 registers: every optimization level
+    users may pick (and -O0, which takes the portable paths) must compile warning-free."""
+    for opt in OPTIMIZATION:
+        for source in FAST_SOURCES:
+            cmd = ["arm-none-eabi-gcc", *WARNINGS, "-mthumb", *CORES[core], *opt.split(),
+                   f"-I{RUNTIME}", "-c", str(RUNTIME / source), "-o", str(tmp_path / "x.o")]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            assert result.returncode == 0, f"{core} {opt} {source}:\n{result.stderr}"
+
+
+KWS = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny" / \
+    "kws01_dscnn_int8.tflite"
+
+
+@pytest.mark.skipif(not KWS.exists(), reason="the MLPerf Tiny models are not beside the repo")
+def test_compiler_selects_optimized_kernels(monkeypatch) -> None:
+    """Every layer of KWS takes an optimized kernel, its scratch is planned in the arena, and
+    switching the optimized kernels off gives the portable ones and the same simulation."""
+    from tinyc.interpret import run_graph
+    from tinyc.ops import fast_s8
+    from tinyc.project import compile_model, input_specs, sample_inputs
+
+    board = load_board("qemu-m4")
+    compiled = compile_model(KWS, board)
+    functions = {layer["function"] for layer in compiled.report["layers"]}
+    assert {"tc_conv_gemm_s8", "tc_depthwise_conv_planar_s8",
+            "tc_fully_connected_rows4_s8"} <= functions
+    assert not functions & {"tc_conv_s8", "tc_depthwise_conv_s8", "tc_fully_connected_s8"}
+    scratch = [b for b in compiled.report["memory_plan"]
+               if any(t.endswith(":scratch") for t in b["tensors"])]
+    assert len(scratch) == sum(layer["function"] in functions - {"tc_avg_pool_s8",
+                                                                  "tc_softmax_s8", ""}
+                               for layer in compiled.report["layers"]) == 10
+    sample = sample_inputs(input_specs(compiled.graph), 1)[0]
+    simulated = run_graph(compiled.graph, sample)[0]
+    monkeypatch.setattr(fast_s8, "ENABLED", False)
+    portable = compile_model(KWS, board)
+    assert {layer["function"] for layer in portable.report["layers"]} & {
+        "tc_conv_s8", "tc_depthwise_conv_s8", "tc_fully_connected_s8"}
+    assert not {layer["function"] for layer in portable.report["layers"]} & functions - {
+        "tc_avg_pool_s8", "tc_softmax_s8", ""}
+    assert np.array_equal(simulated, run_graph(portable.graph, sample)[0])
