@@ -130,3 +130,12 @@ int _getpid(void)
 {
     return 1;
 }
+
+/* The raw console of every UART board (fault messages, clock set-up failures): byte by byte
+ * through the platform's board_uart_putc(). */
+void board_raw_write(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; ++i) {
+        board_uart_putc(text[i]);
+    }
+}

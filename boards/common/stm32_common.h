@@ -118,6 +118,17 @@ static inline void stm32_usartv2_flush(uint32_t base)
     }
 }
 
+/* The end of a USART v2 console board: wait until the last byte has left, mask interrupts and
+ * sleep for good (board_halt). */
+__attribute__((noreturn)) static inline void stm32_usartv2_halt(uint32_t base)
+{
+    stm32_usartv2_flush(base);
+    cortexm_irq_save();
+    for (;;) {
+        __asm__ volatile("wfi");
+    }
+}
+
 /* Busy-waits until (register & mask) == value, at most `limit` reads; returns 0 on time-out.
  * Clock set-up uses it so that a part that never becomes ready (wrong board file) ends in a
  * fault report instead of a silent hang. */

@@ -202,13 +202,6 @@ int board_uart_getc(void)
     }
 }
 
-void board_raw_write(const char *text, size_t len)
-{
-    for (size_t i = 0; i < len; ++i) {
-        board_uart_putc(text[i]);
-    }
-}
-
 void board_halt(int code)
 {
     while ((USARTV1_SR(UART_BASE) & USARTV1_SR_TC) == 0u) {

@@ -178,19 +178,8 @@ int board_uart_getc(void)
     return stm32_usartv2_getc(UART_BASE);
 }
 
-void board_raw_write(const char *text, size_t len)
-{
-    for (size_t i = 0; i < len; ++i) {
-        board_uart_putc(text[i]);
-    }
-}
-
 void board_halt(int code)
 {
     (void)code; /* no host to hand it to; a debugger can read it from r0 of this frame */
-    stm32_usartv2_flush(UART_BASE);
-    cortexm_irq_save();
-    for (;;) {
-        __asm__ volatile("wfi");
-    }
+    stm32_usartv2_halt(UART_BASE);
 }
