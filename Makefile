@@ -22,6 +22,7 @@ lint: setup
 bench: setup
 	@$(PY) bench/float_models.py
 	@$(PY) bench/mlperf_tiny.py
+	@$(PY) bench/binary_micro.py
 
 clean:
 	rm -rf out build .pytest_cache
