@@ -118,6 +118,20 @@ static inline void stm32_usartv2_flush(uint32_t base)
     }
 }
 
+/* The USART v2 part of a console bring-up, once the GPIO port and USART clocks run: the TX and
+ * RX pins to their alternate function, then the USART enabled for 8N1 with baud-rate divider
+ * `brr` (transmitter and receiver on). */
+static inline void stm32_usartv2_console_start(uint32_t base, uint32_t tx_gpio, uint32_t tx_pin,
+                                               uint32_t rx_gpio, uint32_t rx_pin, uint32_t af,
+                                               uint32_t brr)
+{
+    stm32_gpio_alternate(tx_gpio, tx_pin, af);
+    stm32_gpio_alternate(rx_gpio, rx_pin, af);
+    USARTV2_CR1(base) = 0;
+    USARTV2_BRR(base) = brr;
+    USARTV2_CR1(base) = USARTV2_CR1_UE | USARTV2_CR1_TE | USARTV2_CR1_RE;
+}
+
 /* The end of a USART v2 console board: wait until the last byte has left, mask interrupts and
  * sleep for good (board_halt). */
 __attribute__((noreturn)) static inline void stm32_usartv2_halt(uint32_t base)

@@ -128,11 +128,9 @@ static void console_init(uint32_t uart_clock_hz)
     RCC_AHB2ENR |= (1u << (TINYC_UART_TX_PORT)) | (1u << (TINYC_UART_RX_PORT));
     UART_ENR |= UART_EN;
     (void)UART_ENR; /* read back: the clock must be running before the registers are used */
-    stm32_gpio_alternate(GPIO_PORT_BASE(TINYC_UART_TX_PORT), TINYC_UART_TX_PIN, TINYC_UART_AF);
-    stm32_gpio_alternate(GPIO_PORT_BASE(TINYC_UART_RX_PORT), TINYC_UART_RX_PIN, TINYC_UART_AF);
-    USARTV2_CR1(UART_BASE) = 0;
-    USARTV2_BRR(UART_BASE) = UART_BRR(uart_clock_hz);
-    USARTV2_CR1(UART_BASE) = USARTV2_CR1_UE | USARTV2_CR1_TE | USARTV2_CR1_RE;
+    stm32_usartv2_console_start(UART_BASE, GPIO_PORT_BASE(TINYC_UART_TX_PORT), TINYC_UART_TX_PIN,
+                                GPIO_PORT_BASE(TINYC_UART_RX_PORT), TINYC_UART_RX_PIN,
+                                TINYC_UART_AF, UART_BRR(uart_clock_hz));
 }
 
 /* Returns NULL on success, else the name of the step that did not complete. */
