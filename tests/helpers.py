@@ -35,3 +35,14 @@ def save_torchscript(model, shape: tuple[int, ...], path: Path) -> Path:
 
     torch.jit.save(torch.jit.trace(model, torch.zeros(shape)), str(path))
     return path
+
+
+def struct_layout_source(headers: list[str], structs: list[type]) -> str:
+    """C recording sizeof and every field offset of each ctypes mirror of a kernel struct
+    (`layout_<Name>[]`), so a test can check the mirrors against the headers."""
+    lines = ["#include <stddef.h>"] + [f'#include "{h}"' for h in headers]
+    for cls in structs:
+        items = [f"sizeof({cls.__name__})"] + [f"offsetof({cls.__name__}, {f})"
+                                               for f, _ in cls._fields_]
+        lines.append(f"const size_t layout_{cls.__name__}[] = {{{', '.join(items)}}};")
+    return "\n".join(lines) + "\n"

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import struct_layout_source
+
 try:
     import torch
     import torch.nn.functional as F
@@ -210,16 +212,8 @@ def uniform(rng: np.random.Generator, shape, lo: float = -1.0, hi: float = 1.0) 
 # --------------------------------------------------------------------------------------------
 
 
-def _layout_source() -> str:
-    """C that records sizeof and every field offset of each mirrored struct."""
-    headers = ["tc_conv_f32.h", "tc_pool_f32.h", "tc_gemm_f32.h", "tc_elementwise_f32.h",
-               "tc_reduce_f32.h", "tc_copy.h"]
-    lines = ["#include <stddef.h>"] + [f'#include "{h}"' for h in headers]
-    for cls in STRUCTS:
-        c_name = cls.__name__
-        items = [f"sizeof({c_name})"] + [f"offsetof({c_name}, {f})" for f, _ in cls._fields_]
-        lines.append(f"const size_t layout_{c_name}[] = {{{', '.join(items)}}};")
-    return "\n".join(lines) + "\n"
+LAYOUT_HEADERS = ["tc_conv_f32.h", "tc_pool_f32.h", "tc_gemm_f32.h", "tc_elementwise_f32.h",
+                  "tc_reduce_f32.h", "tc_copy.h"]
 
 
 @pytest.fixture(scope="session")
@@ -228,7 +222,7 @@ def lib(tmp_path_factory) -> ctypes.CDLL:
         pytest.skip("host gcc not found")
     build = tmp_path_factory.mktemp("tc_kernels")
     layout = build / "layout.c"
-    layout.write_text(_layout_source())
+    layout.write_text(struct_layout_source(LAYOUT_HEADERS, STRUCTS))
     out = build / "libtc_kernels.so"
     sources = [str(p) for p in sorted(RUNTIME.glob("*.c"))] + [str(layout)]
     cmd = ["gcc", *HOST_FLAGS, f"-I{RUNTIME}", *sources, "-o", str(out), "-lm"]

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import struct_layout_source
 from tinyc.quant import arith
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
@@ -173,22 +174,13 @@ MAP2(shim_lshift16, tc_saturating_left_shift_s16((int16_t)a[i], b[i]))
 """
 
 
-def _layout_source() -> str:
-    lines = ["#include <stddef.h>"] + [f'#include "{h.name}"' for h in HEADERS]
-    for cls in STRUCTS:
-        items = [f"sizeof({cls.__name__})"] + [f"offsetof({cls.__name__}, {f})"
-                                               for f, _ in cls._fields_]
-        lines.append(f"const size_t layout_{cls.__name__}[] = {{{', '.join(items)}}};")
-    return "\n".join(lines) + "\n"
-
-
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory) -> ctypes.CDLL:
     if shutil.which("gcc") is None:
         pytest.skip("host gcc not found")
     build = tmp_path_factory.mktemp("tc_kernels_s8")
     layout = build / "layout.c"
-    layout.write_text(_layout_source())
+    layout.write_text(struct_layout_source([h.name for h in HEADERS], STRUCTS))
     shim = build / "primitives_shim.c"
     shim.write_text(PRIMITIVES_SHIM)
     out = build / "libtc_s8.so"
