@@ -85,9 +85,96 @@ void tc_conv_hybrid(const tc_conv_hybrid_params_t *p, const float *x, const int8
     }
 }
 
+/* Round half to even of |v| < 2^22 in float32 arithmetic: adding 1.5 * 2^23 leaves the
+ * nearest integer (default rounding mode) and subtracting it is exact.  C99 forbids the
+ * compiler to reassociate the two (no -ffast-math), and float32 is evaluated as float32
+ * (FLT_EVAL_METHOD 0 on the Arm FPU and on x86-64 SSE). */
+static float round_half_even(float v)
+{
+    const float magic = 12582912.0f;
+    return (v + magic) - magic;
+}
+
+/* fbgemm's ChooseQuantizationParams for [min(x, 0), max(x, 0)] and [0, qmax] (tc_hybrid.h). */
+static float torch_dynamic_qparams(const float *x, int32_t n, int32_t qmax, int32_t *zp)
+{
+    const float small_scale = 6.1e-5f;
+    float lo = 0.0f;
+    float hi = 0.0f;
+    for (int32_t i = 0; i < n; ++i) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    double scale = ((double)hi - (double)lo) / (double)qmax;
+    if ((float)scale == 0.0f || isinf(1.0f / (float)scale)) {
+        scale = 0.1;
+    }
+    if (scale < (double)small_scale) {
+        const float amplifier = small_scale / (float)scale;
+        scale = (double)small_scale;
+        if (lo == 0.0f) {
+            hi = small_scale * (float)qmax;
+        } else if (hi == 0.0f) {
+            lo = -small_scale * (float)qmax;
+        } else {
+            lo *= amplifier;
+            hi *= amplifier;
+        }
+    }
+    const double lo_q = (double)lo / scale;
+    const double hi_q = (double)hi / scale;
+    const double from_min = -lo_q;
+    const double from_max = (double)qmax - hi_q;
+    const double error_min = -(lo_q < 0 ? -lo_q : lo_q);
+    const double error_max = (double)qmax - (hi_q < 0 ? -hi_q : hi_q);
+    const double z = error_min < error_max ? from_min : from_max;
+    if (z <= 0.0) {
+        *zp = 0;
+    } else if (z >= (double)qmax) {
+        *zp = qmax;
+    } else {
+        int32_t i = (int32_t)z; /* z > 0: truncation is floor */
+        const double frac = z - (double)i;
+        i += (frac > 0.5 || (frac == 0.5 && (i & 1))) ? 1 : 0;
+        *zp = i;
+    }
+    return (float)scale;
+}
+
+/* PyTorch's dynamic quantized Linear (fbgemm arithmetic, tc_hybrid.h). */
+static void fully_connected_torch(const tc_fully_connected_hybrid_params_t *p, const float *x,
+                                  const int8_t *w, const float *bias, float *y, uint8_t *xq)
+{
+    const int32_t n = p->batch * p->in_features;
+    int32_t zp;
+    const float s_x = torch_dynamic_qparams(x, n, p->input_qmax, &zp);
+    const float inv = 1.0f / s_x;
+    for (int32_t i = 0; i < n; ++i) {
+        const float v = round_half_even(x[i] * inv) + (float)zp;
+        xq[i] = (uint8_t)(v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v));
+    }
+    for (int32_t b = 0; b < p->batch; ++b, xq += p->in_features, y += p->out_features) {
+        for (int32_t o = 0; o < p->out_features; ++o) {
+            const int8_t *wr = w + o * p->in_features;
+            int32_t acc = 0;
+            for (int32_t k = 0; k < p->in_features; ++k) {
+                acc += (int32_t)xq[k] * (int32_t)wr[k];
+            }
+            acc -= zp * p->weight_sums[o];
+            const float m = s_x * p->weight_scale[p->per_channel ? o : 0];
+            const float v = fmaf((float)acc, m, bias != NULL ? bias[o] : 0.0f);
+            y[o] = tc_clamp_f32(v, p->act_min, p->act_max);
+        }
+    }
+}
+
 void tc_fully_connected_hybrid(const tc_fully_connected_hybrid_params_t *p, const float *x,
                                const int8_t *w, const float *bias, float *y, void *scratch)
 {
+    if (p->input_qmax > 0) {
+        fully_connected_torch(p, x, w, bias, y, (uint8_t *)scratch);
+        return;
+    }
     int8_t *xq = (int8_t *)scratch;
     for (int32_t b = 0; b < p->batch; ++b, x += p->in_features, y += p->out_features) {
         const float s_x = tc_quantize_symmetric_f32(x, p->in_features, xq);

@@ -629,9 +629,25 @@ def _qlinear_unary(c: NodeContext) -> None:
                quant=c.quant_params(3, 4, c.rank()))
 
 
-# Operators of Microsoft's contrib domain that onnxruntime's QOperator format writes.
+@converter("DynamicQuantLinear")
+def _dynamic_quant_linear(c: NodeContext) -> None:
+    """tinyc.DynamicQuantLinear(x [M, K], w int8 [N, K], w_scale, w_zero_point[, bias]),
+    attribute input_qmax (127 with reduce_range, else 255): PyTorch's quantize_dynamic Linear
+    as the PyTorch frontend writes it (ONNX has no operator with fbgemm's arithmetic)."""
+    w = c.input(1)
+    if c.b.const(w) is None or c.b.dtype(w) != "int8":
+        c.unsupported("its weights must be constant int8 codes")
+    c.set_quant(w, c.quant_params(2, 3, 2, axis=0))
+    attrs = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 1,
+             "input_qmax": int(c.attr("input_qmax"))}
+    c.emit("Gemm", [c.input(0), w, c.input(4)], attrs)
+
+
+# Operators of other domains: Microsoft's contrib operators that onnxruntime's QOperator format
+# writes, and tinyc's own (written by the PyTorch frontend).
 CONTRIB_OPS = ("QGemm", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool",
                "QLinearAveragePool", "QLinearSigmoid", "QLinearLeakyRelu")
+DOMAIN_OPS = {"com.microsoft": CONTRIB_OPS, "tinyc": ("DynamicQuantLinear",)}
 
 
 # ---- model loading -----------------------------------------------------------------------------
@@ -694,8 +710,8 @@ def convert(model: onnx.ModelProto, path: str = "model.onnx",
             override = overrides[""]
         b.add_input(v.name, _input_shape(v, override, path), dtype)
     for node in g.node:
-        contrib = node.domain == "com.microsoft" and node.op_type in CONTRIB_OPS
-        if node.domain not in ("", "ai.onnx") and not contrib:
+        if (node.domain not in ("", "ai.onnx")
+                and node.op_type not in DOMAIN_OPS.get(node.domain, ())):
             raise UnsupportedOperator(f"operator {node.domain}.{node.op_type} (node "
                                       f"'{node.name}') is not supported by tinyc")
         fn = CONVERTERS.get(node.op_type)

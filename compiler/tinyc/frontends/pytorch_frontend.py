@@ -5,8 +5,11 @@ operator mapping to maintain.  The exporter is torch's TorchScript-based one
 (`torch.onnx.export(..., dynamo=False)`): it accepts all three kinds of saved model (a
 ScriptModule cannot go through the dynamo exporter), needs no onnxscript, takes milliseconds
 instead of seconds, and folds constants (eval-mode BatchNorm statistics, shape arithmetic) as it
-traces.  An ExportedProgram is exported through its `.module()`; its recorded example input
-shapes serve as the default input shapes.  A program quantized with torchao's PT2E flow
+traces.  PyTorch's dynamic quantized Linear layers (`quantize_dynamic`: int8 weights, inputs
+quantized at run time), which no ONNX exporter writes, are exported as tinyc.DynamicQuantLinear
+nodes carrying their int8 weights (see `_with_dynamic_linear_nodes`).  An ExportedProgram is
+exported through its `.module()`; its recorded example input shapes serve as the default input
+shapes.  A program quantized with torchao's PT2E flow
 (quantized_decomposed operators, which the TorchScript exporter does not know) goes through the
 dynamo exporter instead, which writes clean QDQ ONNX for it.
 """
@@ -14,6 +17,7 @@ dynamo exporter instead, which writes clean QDQ ONNX for it.
 from __future__ import annotations
 
 import contextlib
+import copy as copy_module
 import io
 import logging
 import warnings
@@ -105,7 +109,9 @@ def load_torch(path: Path) -> TorchModel:
             raise TinycError(f"{path}: not a readable TorchScript model "
                              f"({type(exc).__name__}); save it with torch.jit.save") from None
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():  # quantized tensors' deprecation warnings
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)
     except (ModuleNotFoundError, AttributeError) as exc:
         raise TinycError(f"{path}: the pickled model's class cannot be imported ({exc}); put its "
                          "module on PYTHONPATH, or save the model with torch.jit.save or "
@@ -143,6 +149,95 @@ def _traceable(model: TorchModel):
     return Wrapper()
 
 
+def _dynamic_linear_function():
+    """The autograd Function a dynamic Linear stand-in calls: its forward computes the layer
+    with dequantized weights (only shapes matter while tracing), its symbolic writes the node."""
+    torch = _import_torch()
+
+    class DynamicQuantLinear(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, weight, scale, zero_point, bias, qmax: int):
+            w = (weight.float() - zero_point.float().reshape(-1, 1)) * scale.reshape(-1, 1)
+            return torch.nn.functional.linear(x, w, bias)
+
+        @staticmethod
+        def symbolic(g, x, weight, scale, zero_point, bias, qmax: int):
+            y = g.op("tinyc::DynamicQuantLinear", x, weight, scale, zero_point, bias,
+                     input_qmax_i=qmax)
+            rows, out = x.type().sizes()[0], weight.type().sizes()[0]
+            y.setType(x.type().with_sizes([rows, out]))  # the exporter's shape inference
+            return y
+
+    return DynamicQuantLinear
+
+
+def _dynamic_linear_parts(name: str, layer) -> tuple:
+    """(int8 codes [N, K], scales, zero points, float bias, input qmax) of one of PyTorch's
+    dynamic quantized Linear layers, as fbgemm computes it."""
+    torch = _import_torch()
+    if layer._packed_params.dtype != torch.qint8:
+        raise TinycError(f"dynamic quantized Linear '{name}' has {layer._packed_params.dtype} "
+                         "weights; tinyc imports quantize_dynamic(..., dtype=torch.qint8)")
+    w = layer.weight()
+    if w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+        if w.q_per_channel_axis() != 0:
+            raise TinycError(f"dynamic quantized Linear '{name}': weights quantized along axis "
+                             f"{w.q_per_channel_axis()}; tinyc takes per-output-channel scales")
+        scale = w.q_per_channel_scales().float()
+        zero_point = w.q_per_channel_zero_points().to(torch.int8)
+    else:
+        scale = torch.tensor([w.q_scale()], dtype=torch.float32)
+        zero_point = torch.tensor([w.q_zero_point()], dtype=torch.int8)
+    bias = layer.bias()
+    bias = torch.zeros(w.shape[0]) if bias is None else bias.detach().float()
+    # reduce_range (inputs in [0, 127]) since the module's version 4, as its forward passes it
+    qmax = 127 if (layer.version or 0) >= 4 else 255
+    return w.int_repr(), scale, zero_point, bias, qmax
+
+
+def _with_dynamic_linear_nodes(module):
+    """`module`, or a copy whose dynamic quantized Linear layers (torch.ao.nn.quantized.dynamic,
+    also LinearReLU) are stand-ins exporting as tinyc.DynamicQuantLinear [+ Relu].  Other
+    dynamic quantized layers (LSTM, GRU, ...) have no tinyc kernel and are refused."""
+    torch = _import_torch()
+    dynamic = torch.ao.nn.quantized.dynamic
+    layers = {n: m for n, m in module.named_modules()
+              if type(m).__module__.startswith(("torch.ao.nn.quantized.dynamic",
+                                                "torch.ao.nn.intrinsic.quantized.dynamic"))}
+    if not layers:
+        return module
+    for name, layer in layers.items():
+        if not isinstance(layer, dynamic.Linear):
+            raise TinycError(f"dynamic quantized {type(layer).__name__} '{name}' is not "
+                             "supported; tinyc imports quantize_dynamic's Linear layers only")
+    function = _dynamic_linear_function()
+
+    class StandIn(torch.nn.Module):
+        def __init__(self, name: str, layer) -> None:
+            super().__init__()
+            codes, scale, zero_point, bias, self.qmax = _dynamic_linear_parts(name, layer)
+            for key, value in (("codes", codes), ("scale", scale),
+                               ("zero_point", zero_point), ("bias", bias)):
+                self.register_buffer(key, value)
+            self.relu = type(layer).__name__ == "LinearReLU"
+
+        def forward(self, x):
+            # fbgemm quantizes the whole input at once: rows of all leading dimensions
+            rows = x if x.dim() == 2 else x.reshape(-1, int(self.codes.shape[1]))
+            y = function.apply(rows, self.codes, self.scale, self.zero_point, self.bias,
+                               self.qmax)
+            if x.dim() != 2:
+                y = y.reshape(*x.shape[:-1], int(self.codes.shape[0]))
+            return torch.relu(y) if self.relu else y
+
+    copy = copy_module.deepcopy(module)
+    for name, layer in layers.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = copy.get_submodule(parent_name) if parent_name else copy
+        setattr(parent, child, StandIn(name, layer))
+    return copy
+
+
 def _is_pt2e_quantized(program) -> bool:
     """True for an ExportedProgram holding torchao PT2E quantize/dequantize operators."""
     return program is not None and any(
@@ -166,9 +261,10 @@ def to_onnx_bytes(model: TorchModel, input_shapes: list[tuple[int, ...]]) -> byt
                     exported = torch.onnx.export(model.program, example, dynamo=True,
                                                  verbose=False)
                 return _name_outputs(exported.model_proto.SerializeToString())
-            torch.onnx.export(_traceable(model), example, buffer, dynamo=False,
-                              opset_version=OPSET, do_constant_folding=True,
-                              input_names=_names("input", len(example)))
+            torch.onnx.export(_with_dynamic_linear_nodes(_traceable(model)), example, buffer,
+                              dynamo=False, opset_version=OPSET, do_constant_folding=True,
+                              input_names=_names("input", len(example)),
+                              custom_opsets={"tinyc": 1})
         except Exception as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise TinycError(f"PyTorch could not export the model to ONNX with input shapes "

@@ -100,11 +100,20 @@ def _fully_connected_hybrid(node: Node, graph: Graph) -> S8Kernel:
     params = {"batch": m, "in_features": k, "out_features": n,
               "per_channel": int(wq.per_channel),
               "weight_scale": tuple(float(s) for s in wq.scale), "act_min": lo, "act_max": hi}
+    qmax = node.attrs.get("input_qmax", 0)  # PyTorch's dynamic quantization (tc_hybrid.h)
+    if qmax:
+        if np.any(wq.zero_point != 0):
+            raise UnsupportedOperator(f"{node.op} node '{node.name}': dynamic quantized weights "
+                                      "with a non-zero zero point (quantize them symmetrically)")
+        sums = w.data.astype(np.int64).reshape(n, k).sum(axis=1)
+        params |= {"input_qmax": qmax, "weight_sums": tuple(int(v) for v in sums)}
+    scheme = f"PyTorch dynamic uint8 [0, {qmax}]" if qmax else "dynamic range"
     return S8Kernel("tc_fully_connected_hybrid", "tc_hybrid.c", "tc_hybrid.h",
                     "tc_fully_connected_hybrid_params_t", params, [a, b, node.input(2)],
                     hybrid.fully_connected_hybrid,
-                    f"FullyConnected M={m} N={n} K={k}, int8 weights (dynamic range)"
-                    f"{clamp_summary(node)}", pointers=("weight_scale",), scratch_bytes=k)
+                    f"FullyConnected M={m} N={n} K={k}, int8 weights ({scheme})"
+                    f"{clamp_summary(node)}", pointers=("weight_scale", "weight_sums"),
+                    scratch_bytes=m * k if qmax else k)
 
 
 def _evaluate_gemm(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
