@@ -261,10 +261,12 @@ def to_onnx_bytes(model: TorchModel, input_shapes: list[tuple[int, ...]]) -> byt
                     exported = torch.onnx.export(model.program, example, dynamo=True,
                                                  verbose=False)
                 return _name_outputs(exported.model_proto.SerializeToString())
-            torch.onnx.export(_with_dynamic_linear_nodes(_traceable(model)), example, buffer,
-                              dynamo=False, opset_version=OPSET, do_constant_folding=True,
-                              input_names=_names("input", len(example)),
-                              custom_opsets={"tinyc": 1})
+            module = _traceable(model)
+            exported_module = _with_dynamic_linear_nodes(module)
+            domains = {"tinyc": 1} if exported_module is not module else {}
+            torch.onnx.export(exported_module, example, buffer, dynamo=False,
+                              opset_version=OPSET, do_constant_folding=True,
+                              input_names=_names("input", len(example)), custom_opsets=domains)
         except Exception as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise TinycError(f"PyTorch could not export the model to ONNX with input shapes "
