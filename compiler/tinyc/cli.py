@@ -307,8 +307,9 @@ def run(outdir: Path, input_path: Path | None, host: bool, as_json: bool) -> Non
 @compile_options
 @name_option
 @click.option("--reference", default=None,
-              help=".tflite only: tflm (default for int8: TFLite Micro, bit-exact) or litert "
-                   "(the desktop interpreter; int8 within 2 steps).")
+              help=".tflite only: tflm (default for int8: TFLite Micro, bit-exact), litert "
+                   "(the desktop interpreter; int8 within 2 steps), or lce (Larq Compute "
+                   "Engine files: its interpreter, the default there).")
 @json_option
 def verify(model: Path, board_name: str, samples: int, input_path: Path | None,
            options: CompileOptions, name: str, reference: str | None, as_json: bool) -> None:

@@ -1,8 +1,9 @@
 """Frontends: read a model file into tinyc IR, and give the reference that verifies it.
 
 `load_model` picks the frontend by file type.  Each frontend also provides its framework's own
-inference as the reference (onnxruntime for ONNX, torch for PyTorch, the TFLite interpreter for
-.tflite), which `tinyc verify` compares the generated C against.
+inference as the reference (onnxruntime for ONNX, qonnx's executor for QONNX, torch for
+PyTorch, the TFLite interpreter for .tflite), which `tinyc verify` compares the generated C
+against.
 """
 
 from __future__ import annotations
@@ -50,9 +51,30 @@ def parse_shapes(text: str | None) -> list[tuple[int, ...]] | None:
     return shapes
 
 
+def _qonnx_reference(proto, inputs: list[str]) -> Reference:
+    """qonnx's executor (onnxruntime cannot run QONNX operators such as BipolarQuant); qonnx is
+    imported on the first run, and the shape-inferred model kept for the next ones."""
+    wrapped = []
+
+    def reference(values: list[np.ndarray]) -> list[np.ndarray]:
+        try:
+            from qonnx.core.modelwrapper import ModelWrapper
+            from qonnx.core.onnx_exec import execute_onnx
+            from qonnx.transformation.infer_shapes import InferShapes
+        except ImportError:
+            raise TinycError("the reference for a QONNX model (BipolarQuant, Quant) is qonnx's "
+                             "executor: pip install qonnx (requirements-dev.txt pins it)") from None
+        if not wrapped:
+            wrapped.append(ModelWrapper(proto).transform(InferShapes()))
+        outputs = execute_onnx(wrapped[0], dict(zip(inputs, values, strict=True)))
+        return [outputs[o.name] for o in proto.graph.output]
+
+    return reference
+
+
 def _onnx(path: Path, shapes: list[tuple[int, ...]] | None, name: str,
           model=None, kind: str = "onnx") -> LoadedModel:
-    from tinyc.frontends.onnx_frontend import convert, load_onnx_model
+    from tinyc.frontends.onnx_frontend import convert, is_qonnx, load_onnx_model
 
     proto = load_onnx_model(path) if model is None else model
     initializers = {t.name for t in proto.graph.initializer}
@@ -81,6 +103,8 @@ def _onnx(path: Path, shapes: list[tuple[int, ...]] | None, name: str,
     # onnxruntime requantizes in float where TFLite's kernels use fixed point: its int8 results
     # may legitimately differ by one step.
     quantized = any(t.dtype == "int8" for t in graph.tensors.values())
+    if is_qonnx(proto):
+        return LoadedModel(graph, kind, _qonnx_reference(proto, inputs), "qonnx")
     return LoadedModel(graph, kind, reference, "onnxruntime", 1 if quantized else 0)
 
 
@@ -104,7 +128,7 @@ def _pytorch(path: Path, shapes: list[tuple[int, ...]] | None, name: str) -> Loa
 # TFLite references: TFLM (the tflite-micro package) is the microcontroller reference that
 # CMSIS-NN also matches; the desktop interpreter (ai-edge-litert) rounds int8 requantization
 # once where TFLM rounds twice, so against it int8 outputs may differ by up to 2 steps.
-TFLITE_REFERENCES = ("tflm", "litert")
+TFLITE_REFERENCES = ("tflm", "litert", "lce")  # lce: Larq Compute Engine files
 
 
 def _litert(path: Path) -> Reference:
@@ -148,11 +172,39 @@ def _tflm(path: Path, outputs: int) -> Reference:
     return reference
 
 
+def _lce(path: Path) -> Reference:
+    """Larq Compute Engine's own interpreter: the only one that runs its custom operators."""
+    def reference(values: list[np.ndarray]) -> list[np.ndarray]:
+        try:
+            from larq_compute_engine.tflite.python.interpreter import Interpreter
+        except ImportError:
+            raise TinycError(f"{path}: verifying a Larq Compute Engine model needs LCE's "
+                             "interpreter (the larq-compute-engine package, as in the .venv-lce "
+                             "that scripts/setup_lce_env.sh makes), which is not importable "
+                             "here and LiteRT/TFLM cannot run LCE's custom ops; tinyc compile "
+                             "and tinyc run still work") from None
+        # predict() takes a batch (each value already has the model's batch axis of 1).
+        outputs = Interpreter(path.read_bytes()).predict(values if len(values) > 1
+                                                         else values[0])
+        return [np.asarray(o) for o in (outputs if isinstance(outputs, list) else [outputs])]
+
+    return reference
+
+
 def _tflite(path: Path, shapes: list[tuple[int, ...]] | None, name: str,
             reference: str | None = None) -> LoadedModel:
+    from tinyc.frontends.lce import uses_lce
     from tinyc.frontends.tflite_frontend import convert_tflite
 
     graph = convert_tflite(path, name)
+    if uses_lce(graph):
+        if reference not in (None, "lce"):
+            raise TinycError(f"--reference {reference}: {path} holds Larq Compute Engine "
+                             "operators, which only LCE's interpreter runs (--reference lce)")
+        return LoadedModel(graph, "tflite", _lce(path), "lce")
+    if reference == "lce":
+        raise TinycError(f"--reference lce: {path} holds no Larq Compute Engine operators; use "
+                         "tflm or litert")
     quantized = any(t.dtype == "int8" and not t.is_const for t in graph.tensors.values())
     reference = reference or ("tflm" if quantized else "litert")
     if reference == "tflm":

@@ -7,11 +7,15 @@ Each supported ONNX operator has one converter below, registered in CONVERTERS u
 the ONNX specification gives it.  A converter reads the node's attributes and constant inputs,
 resolves every default and opset difference (auto_pad into explicit pads, Clip's min/max inputs,
 axes given as inputs, negative axes), and adds canonical IR nodes through the GraphBuilder.
+
+QONNX (Brevitas's `export_qonnx`): the operators of the qonnx.custom_op.general domain have
+their own registry, QONNX_CONVERTERS (see the QONNX section below for what each becomes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +40,33 @@ ONNX_DTYPES = {
 }
 
 
+@dataclass
+class BipolarWeights:
+    """The constant output of a QONNX BipolarQuant whose scale is not 1: its +/-1 signs, and the
+    scale (float32, broadcasting against the weights) that the Conv / Gemm / MatMul reading it
+    applies after the layer instead, so that the layer stays binary."""
+
+    signs: str
+    scale: np.ndarray  # float32, the weights' shape
+
+
+@dataclass
+class ModelState:
+    """What the conversion of one node leaves for later nodes."""
+
+    bipolar: dict[str, BipolarWeights] = field(default_factory=dict)
+    quantized: set[str] = field(default_factory=set)  # weights from a QONNX Quant (multi-bit)
+
+
 class NodeContext:
     """One ONNX node being converted: attribute and constant-input access with clear errors."""
 
-    def __init__(self, b: GraphBuilder, node: onnx.NodeProto, opset: int) -> None:
+    def __init__(self, b: GraphBuilder, node: onnx.NodeProto, opset: int,
+                 state: ModelState | None = None) -> None:
         self.b = b
         self.node = node
         self.opset = opset
+        self.state = state or ModelState()
         self.name = node.name or f"{node.op_type}_{node.output[0]}"
         self.attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
@@ -125,12 +149,14 @@ class NodeContext:
 
 Converter = Callable[[NodeContext], None]
 CONVERTERS: dict[str, Converter] = {}
+QONNX_CONVERTERS: dict[str, Converter] = {}
 
 
-def converter(*names: str) -> Callable[[Converter], Converter]:
+def converter(*names: str, registry: dict[str, Converter] = CONVERTERS
+              ) -> Callable[[Converter], Converter]:
     def register(fn: Converter) -> Converter:
         for name in names:
-            CONVERTERS[name] = fn
+            registry[name] = fn
         return fn
 
     return register
@@ -176,7 +202,7 @@ def _conv(c: NodeContext) -> None:
     if len(kernel) not in (1, 2, 3):
         c.unsupported(f"{len(kernel)}-D convolution (1-D, 2-D and 3-D are supported)")
     attrs = _spatial_attrs(c, kernel) | {"group": c.attr("group", 1)}
-    c.emit("Conv", [c.input(0), w, c.input(2)], attrs)
+    _layer(c, "Conv", [c.input(0), w], attrs, weight_axis=0, bias=c.input(2))
 
 
 @converter("ConvTranspose")
@@ -240,14 +266,63 @@ def _batchnorm(c: NodeContext) -> None:
 # ---- matrix products ---------------------------------------------------------------------------
 @converter("Gemm")
 def _gemm(c: NodeContext) -> None:
-    c.emit("Gemm", [c.input(0), c.input(1), c.input(2)], {
-        "alpha": float(c.attr("alpha", 1.0)), "beta": float(c.attr("beta", 1.0)),
-        "transA": c.attr("transA", 0), "transB": c.attr("transB", 0)})
+    attrs = {"alpha": float(c.attr("alpha", 1.0)), "beta": float(c.attr("beta", 1.0)),
+             "transA": c.attr("transA", 0), "transB": c.attr("transB", 0)}
+    _layer(c, "Gemm", [c.input(0), c.input(1)], attrs, weight_axis=0 if attrs["transB"] else 1,
+           bias=c.input(2))
 
 
 @converter("MatMul")
 def _matmul(c: NodeContext) -> None:
-    c.emit("MatMul", [c.input(0), c.input(1)], {})
+    _layer(c, "MatMul", [c.input(0), c.input(1)], {}, weight_axis=-1)
+
+
+def _layer(c: NodeContext, op: str, inputs: list[str], attrs: dict, weight_axis: int,
+           bias: str = "") -> None:
+    """Emit a Conv / Gemm / MatMul (inputs: data, weights; `weight_axis`: the weights' output
+    channel axis).  Weights from a BipolarQuant with a scale s != 1 are taken as their +/-1
+    signs, and s (per output channel) and the bias follow the layer as Mul and Add, which the
+    binarize pass fuses into the binary layer's output transform."""
+    bipolar = c.state.bipolar.get(inputs[1])
+    if bipolar is None:
+        # Multi-bit quantized weights make a real-valued layer even on a binary input.
+        real = {"real_weights": True} if inputs[1] in c.state.quantized else {}
+        c.emit(op, inputs + ([bias] if op != "MatMul" else []), attrs | real)
+        return
+    w_shape = c.b.shape(inputs[1])
+    rows = np.moveaxis(bipolar.scale, weight_axis, 0).reshape(w_shape[weight_axis], -1)
+    if not np.all(rows == rows[:, :1]):
+        c.unsupported(f"the scale of its BipolarQuant weights {list(w_shape)} varies along "
+                      "another axis than the output channels")
+    scale = rows[:, 0]
+    terms = rows.shape[1]  # +/-s terms summed per output
+    if op == "Gemm" and bias and attrs["beta"] != 1.0:
+        beta_bias = np.float32(attrs["beta"]) * c.const_input(2, "bias")
+        bias = c.b.add_const(f"{c.name}_beta_bias", beta_bias.astype(np.float32))
+    layer_inputs = inputs[:1] + [bipolar.signs] + ([""] if op != "MatMul" else [])
+    y = c.emit(op, layer_inputs, attrs | ({"beta": 1.0} if op == "Gemm" else {}), last=False)[0]
+    rank = len(c.b.shape(y))
+    view = (1, scale.size, *[1] * (rank - 2)) if op == "Conv" else (scale.size,)
+    s = c.b.add_const(f"{c.name}_weight_scale", scale.reshape(view).astype(np.float32))
+    # The source's float layer sums terms +/-s: bit-identical to fl(dot * s) when every partial
+    # sum is a float32; "exact" tells the binarize pass whether it may promise that.
+    y = c.emit("Mul", [y, s], {"exact": _sums_exact(scale, terms)}, last=not bias)[0]
+    if bias:
+        b = c.b.const(bias)
+        if op == "Conv" and b is not None:
+            bias = c.b.add_const(f"{c.name}_bias_view", b.reshape(view))
+        c.emit("Add", [y, bias], {})
+
+
+def _sums_exact(scale: np.ndarray, terms: int) -> bool:
+    """Whether every sum of up to `terms` values +/-s is a float32 for each s in `scale`:
+    k * s is when k times the odd part of s's 24-bit significand stays below 2**24."""
+    significand, _ = np.frexp(np.abs(scale.astype(np.float64)))
+    for m in (significand * 2**24).astype(np.int64).tolist():
+        odd = m // (m & -m) if m else 0  # m & -m: the lowest set bit
+        if terms * odd >= 2**24:
+            return False
+    return True
 
 
 # ---- elementwise ---------------------------------------------------------------------------------
@@ -650,6 +725,114 @@ CONTRIB_OPS = ("QGemm", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool",
 DOMAIN_OPS = {"com.microsoft": CONTRIB_OPS, "tinyc": ("DynamicQuantLinear",)}
 
 
+# ---- QONNX (Brevitas's export_qonnx) -------------------------------------------------------------
+# The qonnx.custom_op.general operators (onnx.brevitas is its older name), semantics as qonnx's
+# executor computes them:
+#   BipolarQuant(x, s):  y = s * (x >= 0 ? +1 : -1)  (sign(0) = +1, as tinyc's Binarize; only
+#     NaN differs: -1 in qonnx, +1 in tinyc)
+#     on constant weights: +/-1 weights, s applied after the layer (_layer) unless s == 1;
+#     on a run-time tensor: Binarize(x, 0) (followed by a Mul when s != 1);
+#   Quant(x, s, z, b) on constant weights: y = s * (round(clip(x / s + z)) - z) folded, in
+#     float32 as qonnx computes it, so the layer is a float layer with quantized weights.
+# Not taken: Quant of a run-time tensor (activation quantization; qonnx's float arithmetic is
+# not what int8 kernels compute: half-to-even rounding, float requantization) and every other
+# QONNX operator (Trunc, IntQuant, FloatQuant, MultiThreshold, ...).
+QONNX_DOMAINS = ("qonnx.custom_op.general", "onnx.brevitas")
+QONNX_ROUNDING = ("ROUND", "HALF_EVEN")  # np.round in qonnx: half to even
+MOVES_WEIGHTS = ("Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+
+
+def is_qonnx(model: onnx.ModelProto) -> bool:
+    """Whether the model contains QONNX operators (onnxruntime cannot run it)."""
+    return any(n.domain in QONNX_DOMAINS for n in model.graph.node)
+
+
+def _qonnx_converter(node: onnx.NodeProto) -> Converter:
+    fn = QONNX_CONVERTERS.get(node.op_type)
+    if fn is None:
+        raise UnsupportedOperator(
+            f"QONNX operator {node.op_type} (node '{node.name}') is not supported by tinyc; it "
+            f"takes {' and '.join(sorted(QONNX_CONVERTERS))} (Brevitas binary weights and "
+            "activations, quantized constant weights)")
+    return fn
+
+
+def _follow_weights(b: GraphBuilder, node: onnx.NodeProto, fn: Converter, opset: int,
+                    state: ModelState) -> None:
+    """After `node` moved QONNX weights (the Transpose before a MatMul in the TorchScript
+    export), carry what the layer reading them needs: that they are Quant weights, or (scaled
+    BipolarQuant) their signs and scale, moved by the same node."""
+    if not node.input or node.op_type not in MOVES_WEIGHTS or b.const(node.output[0]) is None:
+        return
+    if node.input[0] in state.quantized:
+        state.quantized.add(node.output[0])
+    source = state.bipolar.get(node.input[0])
+    if source is None:
+        return
+    moved = []
+    for i, value in enumerate((source.signs, b.add_const(f"{node.output[0]}_scale_of",
+                                                         source.scale))):
+        twin = onnx.NodeProto()
+        twin.CopyFrom(node)
+        twin.input[0] = value
+        twin.output[0] = b.graph.unique_name(f"{node.output[0]}_{('signs', 'scale')[i]}")
+        fn(NodeContext(b, twin, opset, state))
+        moved.append(twin.output[0])
+    state.bipolar[node.output[0]] = BipolarWeights(moved[0], b.const(moved[1]))
+
+
+def _qonnx_scale(c: NodeContext) -> np.ndarray:
+    scale = c.const_input(1, "scale")
+    if scale is None:
+        c.unsupported("it has no scale input")
+    return np.asarray(scale, np.float32)
+
+
+@converter("BipolarQuant", registry=QONNX_CONVERTERS)
+def _bipolar_quant(c: NodeContext) -> None:
+    x = c.input(0)
+    scale = _qonnx_scale(c)
+    unit = bool(np.all(scale == 1.0))
+    value = c.b.const(x)
+    if value is not None:
+        signs = np.where(value >= 0, np.float32(1), np.float32(-1))
+        c.b.add_const(c.node.output[0], (signs * scale).astype(np.float32))
+        if not unit:
+            c.state.bipolar[c.node.output[0]] = BipolarWeights(
+                c.b.add_const(f"{c.name}_signs", signs), np.broadcast_to(scale, signs.shape))
+        return
+    if c.b.dtype(x) != "float32":
+        c.unsupported(f"a {c.b.dtype(x)} input (float32 is supported)")
+    zero = c.b.add_const(f"{c.name}_threshold", np.zeros((), np.float32))
+    signs = c.emit("Binarize", [x, zero], {}, last=unit)
+    if not unit:
+        c.emit("Mul", [signs[0], c.b.add_const(f"{c.name}_scale", scale)], {})
+
+
+@converter("Quant", registry=QONNX_CONVERTERS)
+def _quant(c: NodeContext) -> None:
+    value = c.b.const(c.input(0))
+    bits = c.const_input(3, "bit width")
+    width = float(bits.reshape(-1)[0]) if bits is not None and bits.size == 1 else None
+    if width is None or width != int(width) or not 2 <= width <= 32:
+        c.unsupported("its bit width is not one integer from 2 to 32")
+    if value is None:
+        c.unsupported(f"{width:g}-bit quantization of a run-time tensor (an activation "
+                      "quantizer); tinyc takes QONNX Quant on constant weights only: export "
+                      "activations binary (SignedBinaryActPerTensorConst) or float")
+    rounding = c.attr("rounding_mode", "ROUND").upper()
+    if rounding not in QONNX_ROUNDING:
+        c.unsupported(f"rounding_mode {rounding} (ROUND is supported)")
+    scale = _qonnx_scale(c)
+    zero_point = np.asarray(c.const_input(2, "zero point"), np.float32)
+    signed, narrow, width = bool(c.attr("signed", 1)), bool(c.attr("narrow", 0)), int(width)
+    low = -(2 ** (width - 1)) + narrow if signed else 0
+    high = 2 ** (width - 1) - 1 if signed else 2**width - 1 - narrow
+    codes = np.round(np.clip(value.astype(np.float32) / scale + zero_point, low, high))
+    c.b.add_const(c.node.output[0], ((codes - zero_point) * scale).astype(np.float32))
+    c.state.quantized.add(c.node.output[0])
+
+
 # ---- model loading -----------------------------------------------------------------------------
 def _opset(model: onnx.ModelProto, path: str) -> int:
     for entry in model.opset_import:
@@ -709,7 +892,11 @@ def convert(model: onnx.ModelProto, path: str = "model.onnx",
         if override is None and len(real_inputs) == 1 and "" in overrides:
             override = overrides[""]
         b.add_input(v.name, _input_shape(v, override, path), dtype)
+    state = ModelState()
     for node in g.node:
+        if node.domain in QONNX_DOMAINS:
+            _qonnx_converter(node)(NodeContext(b, node, opset, state))
+            continue
         if (node.domain not in ("", "ai.onnx")
                 and node.op_type not in DOMAIN_OPS.get(node.domain, ())):
             raise UnsupportedOperator(f"operator {node.domain}.{node.op_type} (node "
@@ -718,5 +905,6 @@ def convert(model: onnx.ModelProto, path: str = "model.onnx",
         if fn is None:
             raise UnsupportedOperator(f"operator {node.op_type} (node '{node.name}') is not "
                                       "supported by tinyc")
-        fn(NodeContext(b, node, opset))
+        fn(NodeContext(b, node, opset, state))
+        _follow_weights(b, node, fn, opset, state)
     return b.finish([o.name for o in g.output])

@@ -45,7 +45,7 @@ import numpy as np
 
 from tinyc.errors import TinycError, UnsupportedOperator
 from tinyc.frontends.builder import GraphBuilder
-from tinyc.ir import Graph, QuantParams
+from tinyc.ir import Graph, QuantParams, packed_shape
 from tinyc.ops.movement import slice_length
 
 FILE_IDENTIFIER = b"TFL3"  # bytes 4..8 of every TFLite flatbuffer
@@ -361,9 +361,12 @@ def converter(*names: str) -> Callable[[Converter], Converter]:
 
 # ---- convolution and pooling ------------------------------------------------------------------
 def same_or_valid_pads(c: OperatorContext, in_sp: tuple[int, ...], kernel: tuple[int, ...],
-                       strides: tuple[int, ...], dilations: tuple[int, ...]) -> tuple[int, ...]:
-    """Explicit pads (leading of every spatial axis, then trailing) for TFLite's padding."""
-    padding = c.conv.model.padding_names.get(c.option("padding", 0))
+                       strides: tuple[int, ...], dilations: tuple[int, ...],
+                       padding: str | None = None) -> tuple[int, ...]:
+    """Explicit pads (leading of every spatial axis, then trailing) for TFLite's padding
+    ("SAME" / "VALID"; None reads the operator's builtin padding option)."""
+    if padding is None:
+        padding = c.conv.model.padding_names.get(c.option("padding", 0))
     nsp = len(in_sp)
     if padding == "VALID":
         return (0,) * (2 * nsp)
@@ -802,13 +805,18 @@ class Converting:
             self.reserved.add(name)
 
     def add_const(self, index: int | None, hint: str, value: np.ndarray,
-                  quant: QuantParams | None = None) -> str:
-        """Add a constant (for TFLite tensor `index`, or a derived one when None)."""
+                  quant: QuantParams | None = None,
+                  bin_shape: tuple[int, ...] | None = None) -> str:
+        """Add a constant (for TFLite tensor `index`, or a derived one when None); with
+        `bin_shape`, `value` is the packed words of a bin constant of that logical shape."""
         name, k = hint, 0
         while name in self.reserved or name in self.b.graph.tensors:
             k += 1
             name = f"{hint}_{k}"
-        self.b.add_const(name, value, quant)
+        if bin_shape is None:
+            self.b.add_const(name, value, quant)
+        else:
+            self.b.graph.add_packed_const(name, value, bin_shape)
         if index is not None:
             self.names[index] = name
         return name
@@ -853,11 +861,14 @@ def convert_tflite(path: Path, name: str = "model",
             raise UnsupportedOperator(f"{what} (output tensor '{c.out_tensor}') is not "
                                       "supported by tinyc")
         for out in op.outputs:
-            _check_activation(model, model.tensor(int(out)))
+            if not (c.op_name in lce.LCE_OPS and model.tensor(int(out)).type_name == "INT32"):
+                _check_activation(model, model.tensor(int(out)))  # LCE's packed int32: "bin"
         fn(c)
         for i, out in enumerate(int(o) for o in op.outputs):
             declared = model.tensor(out).shape
             got = b.shape(c.output(i))
+            if b.dtype(c.output(i)) == "bin":  # the file declares the packed words
+                got = packed_shape(got)
             if static and declared and got != declared:
                 raise TinycError(f"{c.op_name} (output tensor '{c.out_tensor}'): tinyc computes "
                                  f"shape {list(got)} but the model declares {list(declared)}; "
@@ -869,4 +880,12 @@ def convert_tflite(path: Path, name: str = "model",
                                           model.tensor(index).data))
         else:
             outputs.append(conv.names[index])
+        if b.dtype(outputs[-1]) == "bin":
+            raise UnsupportedOperator(f"{path}: model output '{outputs[-1]}' is bitpacked; "
+                                      "tinyc writes float32 or int8 outputs (end the model with "
+                                      "LceDequantize)")
     return b.finish(outputs)
+
+
+# LCE's custom operators register their converters in CONVERTERS (frontends/lce.py).
+from tinyc.frontends import lce  # noqa: E402

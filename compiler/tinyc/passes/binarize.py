@@ -13,6 +13,8 @@ A Conv / MatMul / Gemm whose input is binary (+/-1 valued: a Binarize, or a max 
 padding of one) IS a binary layer: if its weights are not all +/-1 (e.g. a runtime folded the
 scale into them) it is refused, as is a padding the kernels cannot represent (a pad value other
 than 0 and +/-1, reflect / edge padding, zero and one padding mixed): nothing is approximated.
+Only a layer the frontend marks `real_weights` (weights quantized to more than one bit on
+purpose: QONNX Quant) stays real-valued on a binary input, reading the unpacked +/-1 values.
 
 The rewrite, node by node:
   * Binarize -> SignPack (bit = x < T, T per channel), on the channels-last view of x;
@@ -100,6 +102,11 @@ def per_channel(value: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndar
     return np.broadcast_to(value.reshape(-1), (shape[axis],)).copy()
 
 
+def _binary_layer(node: Node) -> bool:
+    """A Conv / MatMul / Gemm that is binary when its input is (module docstring)."""
+    return not node.attrs.get("real_weights", False)
+
+
 def _flatten_source(graph: Graph, node: Node) -> bool:
     """A Reshape that flattens [N, C, *S] into [N, C * prod(S)]."""
     x = graph.tensors[node.inputs[0]].shape
@@ -151,12 +158,17 @@ class Chain:
     steps: list[tuple[str, object]]  # ("mul" | "add" | "sub", vector [C]) or ("bn", (m, c))
     nodes: list[Node]
     end: str  # the tensor the last step writes
+    # False when a Mul stands for a scale the source folded into its weights (attrs
+    # exact=False, from the ONNX frontend's QONNX BipolarQuant): the source's float sums of
+    # +/-s terms are then not fl(dot * s).
+    source_exact: bool = True
 
     @property
     def exact(self) -> bool:
         """True when fl(fl(dot * mul) + bias) is the chain's own float arithmetic."""
         kinds = [k for k, _ in self.steps]
-        return kinds in ([], ["mul"], ["add"], ["sub"], ["mul", "add"], ["mul", "sub"])
+        return self.source_exact and kinds in ([], ["mul"], ["add"], ["sub"], ["mul", "add"],
+                                               ["mul", "sub"])
 
     def affine64(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
         """(a, b) float64 [C] with chain(d) = a * d + b in real arithmetic."""
@@ -267,7 +279,7 @@ class _Rewriter:
         """A Pad of binary values whose every consumer is a convolution (which absorbs it)."""
         cons = self.consumers.get(node.outputs[0], [])
         return (node.inputs[0] in self.packed and self.packed[node.inputs[0]].spatial is None
-                and bool(cons) and all(c.op == "Conv" for c in cons)
+                and bool(cons) and all(c.op == "Conv" and _binary_layer(c) for c in cons)
                 and not self.g.is_output(node.outputs[0]))
 
     def pm1_weights(self, node: Node, name: str) -> np.ndarray:
@@ -311,7 +323,7 @@ class _Rewriter:
                 break
             nodes.append(n)
             t = n.outputs[0]
-        return Chain(steps, nodes, t)
+        return Chain(steps, nodes, t, all(n.attrs.get("exact", True) for n in nodes))
 
     def sign_consumers(self, t: str, axis: int) -> tuple[list[Node], np.ndarray] | None:
         """The Binarize nodes reading t, when they are all its readers and share one
@@ -507,10 +519,10 @@ class _Rewriter:
                 self.sign(node)
             elif node.op == "Pad" and self.pad_absorbed(node):
                 self.skip.add(id(node))
-            elif node.op == "Conv" and (found := self.binary_input(node)) is not None \
-                    and found[0].spatial is None:
+            elif node.op == "Conv" and _binary_layer(node) and \
+                    (found := self.binary_input(node)) is not None and found[0].spatial is None:
                 self.conv(node, *found)
-            elif node.op in ("MatMul", "Gemm") and src is not None:
+            elif node.op in ("MatMul", "Gemm") and src is not None and _binary_layer(node):
                 if src.spatial is None and len(self.g.tensors[x].shape) != 2:
                     self.refuse(node, "a binary dense layer on a rank-"
                                       f"{len(self.g.tensors[x].shape)} input (rank 2, or the "
