@@ -19,7 +19,7 @@ import pytest
 from onnx import numpy_helper
 
 from tinyc.boards import load_board
-from tinyc.codegen import build_program
+from tinyc.codegen import build_program, kernel_memory
 from tinyc.errors import TinycError
 from tinyc.firmware import open_project, run
 from tinyc.frontends import LoadedModel
@@ -123,7 +123,7 @@ def test_node(case: str, tmp_path: Path) -> None:
         return
     graph = convert(model, case)
     lowered = lower(clone(graph), verify=True)
-    plan = plan_memory(lowered)
+    plan = plan_memory(lowered, *kernel_memory(lowered))
     program = build_program(lowered, plan, "model")
     loaded = LoadedModel(graph, "onnx", lambda v: expected, "onnx node test")
     report = make_report(plan, program, board, loaded, Path(case))

@@ -9,6 +9,7 @@ report must open in headless Chromium.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import zlib
@@ -134,6 +135,10 @@ def _check_on_target_matches_host(validated) -> None:
         assert target["board"] == "qemu-m4"
         assert target["samples"] == 4
         assert target["unit"] == "instructions" and target["per_inference"] > 0
+        # Per layer, from the profiling build (whose hooks add a few instructions per layer).
+        counts = target["layer_counts"]
+        assert len(counts) >= 5 and min(counts) >= 0
+        assert abs(sum(counts) - target["per_inference"]) <= 0.1 * target["per_inference"]
 
 
 def test_validate_digits(digits, tmp_path) -> None:
@@ -204,6 +209,20 @@ def test_compile_html(digits, tmp_path) -> None:
     assert text.count("<svg") == 3
 
 
+def test_bench_html(digits, tmp_path) -> None:
+    """`tinyc bench --html`: the report with the instructions bench measured, layer by layer."""
+    html = tmp_path / "bench.html"
+    result = tinyc("bench", digits["model"], "--input-shape", SHAPE, "--html", html, "--json")
+    assert result.code == 0, result.stderr[-2000:]
+    layers = result.json()["layers"]
+    text = html.read_text()
+    _assert_self_contained(text)
+    _measured_layers(text, [[layer["count"] for layer in layers]])
+    for layer in layers:
+        if layer["macs"]:
+            assert f"({layer['count'] / layer['macs']:.2f}/MAC)" in text
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -221,25 +240,46 @@ def _png_colours(png: bytes) -> int:
     return len(set(zlib.decompress(idat)))
 
 
+def _measured_layers(html: str, counts: list[list[int]]) -> None:
+    """The per-layer cost figures show each measured layer's instructions (a bar each, its
+    count and instructions per MAC in the bar's tooltip)."""
+    bars = re.findall(r'<rect [^>]*class="instructions"><title>([\d,]+) instructions', html)
+    assert [int(b.replace(",", "")) for b in bars] == [c for build in counts for c in build]
+    assert len(bars) == len(re.findall(r"<title>[\d,]+ MACs</title>", html))  # every layer
+    assert html.count("Instructions per layer measured on qemu-m4") == len(counts)
+
+
+def _browser(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True, text=True, timeout=120)
+
+
 def _check_html_renders_in_chromium(validated, tmp_path) -> None:
     text = validated["html"].read_text()
     _assert_self_contained(text)
     assert "Reliability diagram" in text and "Per-class accuracy" in text
     assert text.count("<svg") == 2 * 2 + 3 * 2  # per deployment: 2 validation + 3 build figures
+    counts = [d["on_target"]["layer_counts"] for d in validated["json"]["deployments"]]
+    _measured_layers(text, counts)
+    assert text.count('class="peak"') == 2  # the memory plans mark their peak layer
     browser = _chromium()
     if browser is None:
         pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
     shot = tmp_path / "report.png"
-    proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
-         "--window-size=1200,2000", validated["html"].resolve().as_uri()],
-        capture_output=True, text=True, timeout=120)
+    uri = validated["html"].resolve().as_uri()
+    proc = _browser(browser, tmp_path, f"--screenshot={shot}", "--window-size=1200,2000", uri)
     assert shot.is_file(), proc.stderr[-2000:]
     png = shot.read_bytes()
     assert len(png) > 20_000
     assert _png_colours(png) > 50
+    # The page as Chromium parsed it still holds every instruction bar and the peak markers.
+    dom = _browser(browser, tmp_path, "--dump-dom", uri)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    _measured_layers(dom.stdout, counts)
+    assert dom.stdout.count('class="peak"') == 2
 
 
 def test_metrics_by_hand() -> None:

@@ -140,6 +140,19 @@ def _summary(report: dict[str, Any]) -> str:
     return line
 
 
+def _peak_line(report: dict[str, Any]) -> str:
+    """Where the arena's peak is: the layer with the most live bytes, and what is live there."""
+    peak = report["peak"]
+    if peak["layer"] < 0:
+        return "memory peak: no layers"
+    layer = report["layers"][peak["layer"]]
+    live = [b for b in report["memory_plan"] if b["first"] <= peak["layer"] <= b["last"]]
+    shared = sum(1 for b in live if b["overwrites"] and b["first"] == peak["layer"])
+    return (f"memory peak: {_human(peak['live_bytes'])} B live at layer {peak['layer']} "
+            f"{layer['name'][:28]} ({layer['op']}), {len(live)} buffers"
+            + (f", {shared} written in place" if shared else ""))
+
+
 def _quantization_lines(report: dict[str, Any]) -> None:
     if report.get("float_fallback"):
         click.echo(f"float fallback ({len(report['float_fallback'])}): "
@@ -196,6 +209,7 @@ def compile(model: Path, board_name: str, outdir: Path, options: CompileOptions,
     for line in _layer_table(report):
         click.echo(line)
     click.echo(_summary(report))
+    click.echo(_peak_line(report))
     _quantization_lines(report)
     click.echo(f"flash {report['weight_bytes'] / board.flash.size:.1%} of "
                f"{_human(board.flash.size)} B in weights; RAM "
@@ -371,10 +385,12 @@ def verify(model: Path, board_name: str, samples: int, input_path: Path | None,
               help="--port: seeded inputs whose outputs are checked against the reference.")
 @click.option("--timeout", type=click.FloatRange(0.1, None), default=None,
               help="--port: seconds to wait for any one inference command.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path), default=None,
+              help="Also write the HTML report with the measured instructions per layer.")
 @json_option
 def bench(target: Path, board_name: str, options: CompileOptions, port: str | None,
           runs: int | None, warmup: int, windows: int, samples: int, timeout: float | None,
-          as_json: bool) -> None:
+          html_path: Path | None, as_json: bool) -> None:
     """Instructions per inference on the emulator, code size, arena, per-layer breakdown; with
     --port, latency, cycles and throughput measured on a device over serial.
 
@@ -411,6 +427,12 @@ def bench(target: Path, board_name: str, options: CompileOptions, port: str | No
                              f"{target} --board {project.board.id}`), then benchmark it with "
                              "--port (e.g. --port /dev/ttyACM0)")
         result = bench_project(project)
+    if html_path is not None:
+        from tinyc.report_html import write_html
+
+        label = Path(target).stem
+        write_html(html_path, str(target), [(label, project.report, project.board)],
+                   layer_counts={label: [layer.count for layer in result.layers]})
     if as_json:
         _emit_json(asdict(result))
         return
@@ -467,7 +489,8 @@ def validate(model: Path, data: Path, board_name: str, options: CompileOptions,
             i, o = compiled.report["inputs"][0], compiled.report["outputs"][0]
             dataset = v.load_dataset(data, labels, tuple(i["shape"]), i["dtype"],
                                      tuple(o["shape"]))
-        label = v.deployment_label(path, quantize, [d.label for d in deployments])
+        label = v.deployment_label(path, quantize, [d.label for d in deployments],
+                                   compiled.report["binary_macs"] > 0)
         deployments.append(v.validate_compiled(compiled, dataset, label, on_target,
                                                progress=not as_json))
     v.compare_to_first(deployments)
@@ -475,7 +498,8 @@ def validate(model: Path, data: Path, board_name: str, options: CompileOptions,
         from tinyc.report_html import write_html
 
         write_html(html_path, str(model), [(d.label, d.report, d.board) for d in deployments],
-                   deployments)
+                   deployments, {d.label: d.on_target["layer_counts"] for d in deployments
+                                 if d.on_target is not None})
     if as_json:
         _emit_json(v.to_json(deployments, dataset))
         return

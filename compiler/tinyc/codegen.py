@@ -20,9 +20,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from tinyc import ops
 from tinyc.errors import TinycError, UnsupportedOperator
 from tinyc.ir import Graph
-from tinyc.ops import CArray, KernelCall
+from tinyc.ops import ALIGNMENT, CArray, InPlace, KernelCall
 from tinyc.ops.quantized import DerivedConst
-from tinyc.planner import ALIGNMENT, MemoryPlan
+from tinyc.planner import MemoryPlan
 from tinyc.resources import templates_dir
 
 C_TYPES = {
@@ -30,6 +30,7 @@ C_TYPES = {
     "int8": "int8_t",
     "uint8": "uint8_t",
     "int16": "int16_t",
+    "uint16": "uint16_t",
     "int32": "int32_t",
     "int64": "int64_t",
     "bool": "uint8_t",
@@ -166,14 +167,16 @@ def scratch_name(node: str) -> str:
     return f"{node}:scratch"
 
 
-def scratch_sizes(graph: Graph) -> dict[str, int]:
-    """Per node, the scratch bytes its kernel asks for (the planner places them)."""
-    sizes = {}
+def kernel_memory(graph: Graph) -> tuple[dict[str, int], dict[str, tuple[InPlace, ...]]]:
+    """Per node, the scratch bytes its kernel asks for and the inputs it can write its output
+    over (the planner uses both)."""
+    scratch, in_place = {}, {}
     for node in graph.nodes:
         opdef = ops.get(node)
         if opdef.emit is not None:
-            sizes[node.name] = opdef.emit(node, graph).scratch_bytes
-    return sizes
+            call = opdef.emit(node, graph)
+            scratch[node.name], in_place[node.name] = call.scratch_bytes, call.in_place
+    return scratch, in_place
 
 
 def build_program(graph: Graph, plan: MemoryPlan, name: str) -> Program:

@@ -19,7 +19,7 @@ import numpy as np
 
 from tinyc import __version__
 from tinyc.boards import Board
-from tinyc.codegen import Program, build_program, render, scratch_sizes
+from tinyc.codegen import Program, build_program, kernel_memory, render
 from tinyc.errors import TinycError
 from tinyc.frontends import LoadedModel, load_model
 from tinyc.ir import Graph, clone
@@ -171,8 +171,10 @@ def make_report(plan: MemoryPlan, program: Program, board: Board,
         layers.append({
             "index": layer.index, "name": layer.c_name, "node": layer.node_name, "op": layer.op,
             "function": layer.function, "summary": layer.summary, "macs": layer.macs,
-            "output_shape": list(layer.output_shape), **bits,
+            "output_shape": list(layer.output_shape), "live_bytes": plan.live_bytes(layer.index),
+            **bits,
         })
+    peak_layer, peak_bytes = plan.peak()
     params = sum(int(np.prod(c.shape)) for c in program.constants)
     return {
         "generator": "tinyc",
@@ -190,12 +192,15 @@ def make_report(plan: MemoryPlan, program: Program, board: Board,
         "weight_storage": storage_totals,
         "arena_bytes": plan.arena_size,
         "arena_lower_bound": plan.lower_bound,
+        "peak": {"layer": peak_layer, "live_bytes": peak_bytes,
+                 "name": layers[peak_layer]["name"] if layers else None},
         "inputs": program.inputs,
         "outputs": program.outputs,
         "kernels": program.sources,
         "memory_plan": [
             {"tensors": b.tensors, "offset": b.offset, "bytes": b.size, "first": b.first,
-             "last": b.last} for b in sorted(plan.buffers, key=lambda b: (b.offset, b.first))
+             "last": b.last, "overwrites": b.overwrites}
+            for b in sorted(plan.buffers, key=lambda b: (b.offset, b.first))
         ],
         "cflags": OPT_FLAGS,
     }
@@ -331,7 +336,7 @@ def compile_model(source: Path, board: Board, name: str = "model",
         fallback = quant_summary["float_fallback"]
     else:
         fallback = check_float_fallback(graph, allow_float_fallback)
-    plan = plan_memory(graph, scratch_sizes(graph))
+    plan = plan_memory(graph, *kernel_memory(graph))
     program = build_program(graph, plan, name)
     report = make_report(plan, program, board, model, source, graph)
     report["float_fallback"] = fallback

@@ -22,6 +22,7 @@ from tinyc.resources import templates_dir
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac"]
 DEPLOYED, REFERENCE = "#4e79a7", "#f28e2b"
+PEAK = "#d62728"
 
 
 def _esc(text: Any) -> str:
@@ -57,7 +58,7 @@ def memory_plan_svg(report: dict[str, Any]) -> Markup:
     steps = len(report["layers"])
     lo = min([b["first"] for b in buffers] + [0])
     hi = max([b["last"] for b in buffers] + [steps - 1])
-    width, height, left, top, bottom = 900, 320, 70, 20, 40
+    width, height, left, top, bottom = 900, 330, 70, 30, 40
     plot_w, plot_h = width - left - 20, height - top - bottom
     span = hi - lo + 1
     sx = plot_w / span
@@ -68,18 +69,32 @@ def memory_plan_svg(report: dict[str, Any]) -> Markup:
         y = top + plot_h - (b["offset"] + b["bytes"]) / arena * plot_h
         h = b["bytes"] / arena * plot_h
         tip = (f"{', '.join(b['tensors'])}: {b['bytes']:,} B at offset {b['offset']:,}, "
-               f"steps {b['first']}..{b['last']}")
+               f"steps {b['first']}..{b['last']}"
+               + (f", written in place over {b['overwrites']}" if b.get("overwrites") else ""))
         body.append(_rect(x, y, w, h, PALETTE[i % len(PALETTE)], tip,
                           'stroke="#fff" stroke-width="0.5" opacity="0.85"'))
-    # Live bytes per step (the lower bound is their maximum).
+    # Live bytes per step: the layers' own figure (an in-place pair counted once); before the
+    # first and after the last layer only inputs / outputs are live, which never overlap.
     points = []
     for s in range(lo, hi + 1):
-        live = sum(b["bytes"] for b in buffers if b["first"] <= s <= b["last"])
+        live = (report["layers"][s]["live_bytes"] if 0 <= s < steps else
+                sum(b["bytes"] for b in buffers if b["first"] <= s <= b["last"]))
         y = top + plot_h - live / arena * plot_h
         points += [f"{left + (s - lo) * sx:.1f},{y:.1f}", f"{left + (s - lo + 1) * sx:.1f},{y:.1f}"]
     body.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="#222" '
                 'stroke-width="1.5" stroke-dasharray="4 2"><title>live bytes per step</title>'
                 '</polyline>')
+    peak = report["peak"]
+    if peak["layer"] >= 0:
+        x = left + (peak["layer"] - lo + 0.5) * sx
+        body.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" '
+                    f'stroke="{PEAK}" stroke-width="2" stroke-dasharray="6 3">'
+                    f'<title>peak: {peak["live_bytes"]:,} B live at layer {peak["layer"]}'
+                    '</title></line>')
+        body.append(_text(min(x + 4, left + plot_w - 4), top - 6,
+                          f"peak {peak['live_bytes']:,} B at layer {peak['layer']} "
+                          f"{peak['name']}", "end" if x > left + plot_w / 2 else "start",
+                          f'fill="{PEAK}" font-weight="bold" class="peak"'))
     for frac in (0, 0.5, 1):
         y = top + plot_h - frac * plot_h
         body.append(_text(left - 5, y + 4, _bytes(int(arena * frac)), "end"))
@@ -92,16 +107,18 @@ def memory_plan_svg(report: dict[str, Any]) -> Markup:
 
 
 def layer_cost_svg(report: dict[str, Any], counts: list[int] | None = None) -> Markup:
-    """Horizontal bars per layer: MACs (and instructions, when measured)."""
+    """Horizontal bars per layer: MACs, and when measured (`tinyc bench`, `validate
+    --on-target`) instructions with instructions per MAC beside them."""
     layers = report["layers"]
     row, left, width = 16, 230, 900
     height = 30 + row * len(layers)
-    bar_w = (width - left - 120) / (2 if counts else 1)
+    gap = 90  # room for the MACs figure after its bar
+    bar_w = (width - left - gap - 150) / 2 if counts else width - left - gap
     macs_max = max([la["macs"] for la in layers] + [1])
     cnt_max = max((counts or []) + [1])
     body = [_text(left, 14, "MACs", extra='font-weight="bold"')]
     if counts:
-        body.append(_text(left + bar_w + 60, 14, "instructions", extra='font-weight="bold"'))
+        body.append(_text(left + bar_w + gap, 14, "instructions", extra='font-weight="bold"'))
     for i, la in enumerate(layers):
         y = 22 + i * row
         body.append(_text(left - 6, y + 10, f"{la['index']} {la['name'][:28]} ({la['op']})",
@@ -110,10 +127,12 @@ def layer_cost_svg(report: dict[str, Any], counts: list[int] | None = None) -> M
         body.append(_rect(left, y, w, row - 4, DEPLOYED, f"{la['macs']:,} MACs"))
         body.append(_text(left + w + 3, y + 10, f"{la['macs']:,}"))
         if counts and i < len(counts):
-            x0 = left + bar_w + 60
+            x0 = left + bar_w + gap
             w = counts[i] / cnt_max * bar_w
-            body.append(_rect(x0, y, w, row - 4, REFERENCE, f"{counts[i]:,} instructions"))
-            body.append(_text(x0 + w + 3, y + 10, f"{counts[i]:,}"))
+            per_mac = f" ({counts[i] / la['macs']:.2f}/MAC)" if la["macs"] else ""
+            body.append(_rect(x0, y, w, row - 4, REFERENCE,
+                              f"{counts[i]:,} instructions{per_mac}", 'class="instructions"'))
+            body.append(_text(x0 + w + 3, y + 10, f"{counts[i]:,}{per_mac}"))
     return _svg(width, height, body, "per-layer cost")
 
 
@@ -188,16 +207,19 @@ def per_class_svg(deployed: dict[str, Any], reference: dict[str, Any]) -> Markup
 def render_html(title: str, builds: list[tuple[str, dict[str, Any], Any]],
                 deployments: list | None = None,
                 layer_counts: dict[str, list[int]] | None = None) -> str:
-    """builds: (label, report.json dict, Board) per deployment; deployments: validate results."""
+    """builds: (label, report.json dict, Board) per deployment; deployments: validate results;
+    layer_counts: per build label, the instructions of each layer measured on its board."""
     env = Environment(loader=FileSystemLoader(str(templates_dir())),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
     sections = []
     for label, report, board in builds:
+        counts = (layer_counts or {}).get(label)
         sections.append({
             "label": label, "report": report, "board": board,
             "memory": memory_plan_svg(report),
-            "cost": layer_cost_svg(report, (layer_counts or {}).get(label)),
+            "cost": layer_cost_svg(report, counts),
+            "measured": board.id if counts else None,
             "budget": budget_svg(report, board),
         })
     validation = []

@@ -390,7 +390,8 @@ def on_target_check(project, host_outputs: np.ndarray, x: np.ndarray, count: int
                     ) -> dict[str, Any]:
     """Run `count` samples on the emulated board; raise TinycError if any output differs from
     the host library's (integers: exactly; floats: beyond verify's tolerance, since the board's
-    C library computes expf & co. differently)."""
+    C library computes expf & co. differently).  Also counts the instructions of each layer
+    on the first sample (the -DTINYC_PROFILE build), for the report."""
     from tinyc.firmware import run
     from tinyc.verify import within_tolerance
 
@@ -407,9 +408,11 @@ def on_target_check(project, host_outputs: np.ndarray, x: np.ndarray, count: int
         bad = int((~ok).any(axis=1).sum())
         raise TinycError(f"on {project.board.id}, {bad} of {count} samples differ from the host "
                          f"build (max |board - host| {diff:.3g})")
+    profiled = run(project, [[x[0].reshape(shape)]], "profile")  # instructions per layer
     return {"board": project.board.id, "samples": count, "identical": identical,
             "max_abs_difference": diff, "unit": result.unit,
-            "per_inference": int(np.median(result.counts)) if result.counts else None}
+            "per_inference": int(np.median(result.counts)) if result.counts else None,
+            "layer_counts": [c for _, c in profiled.layer_counts]}
 
 
 def validate_compiled(compiled, dataset: Dataset, label: str, on_target: int = 0,
@@ -514,9 +517,14 @@ def parse_compare(spec: str) -> tuple[Path, str | None]:
     return Path(path), (mode or None)
 
 
-def deployment_label(model: Path, quantize: str | None, taken: list[str]) -> str:
-    label = f"{model.stem} {quantize or 'float'}"
+def deployment_label(model: Path, quantize: str | None, taken: list[str],
+                     binary: bool = False) -> str:
+    """`STEM float|int8|binary|binary+int8`, numbered when the same one appears again."""
+    kind = quantize or "float"
+    if binary:
+        kind = f"binary+{quantize}" if quantize else "binary"
+    label = f"{model.stem} {kind}"
     n = 2
     while label in taken:
-        label, n = f"{model.stem} {quantize or 'float'} #{n}", n + 1
+        label, n = f"{model.stem} {kind} #{n}", n + 1
     return label

@@ -30,6 +30,7 @@ from tinyc.ops import (
     fmt_shape,
     register,
     shape_of,
+    window_in_place,
 )
 from tinyc.ops.fast_s8 import optimize_s8
 from tinyc.ops.quantized import (
@@ -196,10 +197,13 @@ def _conv_s8(node: Node, graph: Graph) -> S8Kernel:
         function, reference = "tc_depthwise_conv_s8", arith.depthwise_conv_s8
     else:
         weights, function, reference = w.name, "tc_conv_s8", arith.conv_s8
+    # Both portable kernels compute output pixels in order, channel by channel from the window.
+    in_place = window_in_place(x.name, graph, geometry, (x.shape[-1], y.shape[-1]), 1, group=1,
+                               rereads=True)
     portable = S8Kernel(function, "tc_conv_s8.c", "tc_conv_s8.h", "tc_conv_s8_params_t",
                         params, [x.name, weights, node.input(2)], reference,
                         _summary(node, graph) + int8_range_summary(lo, hi),
-                        pointers=("multiplier", "shift"))
+                        pointers=("multiplier", "shift"), in_place=in_place)
     return optimize_s8(portable, graph)
 
 
@@ -286,6 +290,10 @@ def _emit(function: str, source: str):
             "in_c": x[-1], "out_c": y[-1], "groups": a["group"], "act_min": lo, "act_max": hi,
         }
         summary = _summary(node, graph)
+        # tc_conv_f32 computes output pixels in order, channel by channel from the window
+        # (ConvTranspose scatters: never in place).
+        in_place = () if node.op != "Conv" else window_in_place(
+            node.inputs[0], graph, params, (x[-1], y[-1]), 4, group=1, rereads=True)
         return KernelCall(
             function=function,
             sources=(source,),
@@ -294,6 +302,7 @@ def _emit(function: str, source: str):
             params=params,
             args=[node.inputs[0], node.inputs[1], node.input(2), node.outputs[0]],
             summary=summary,
+            in_place=in_place,
         )
 
     return emit

@@ -28,6 +28,7 @@ from tinyc.ops import (
     broadcast_strides,
     clamp_of,
     clamp_summary,
+    elementwise_in_place,
     fmt_shape,
     register,
     shape_of,
@@ -110,14 +111,20 @@ def _evaluate_binary(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]
 
 
 def _emit_binary(node: Node, graph: Graph) -> KernelCall:
+    """Every binary kernel (float, int8, int8 table) walks the output front to back, reading
+    element i of a dense operand just before writing element i: in place over either."""
     if is_int8(graph, node.inputs[0]):
-        return emit_s8(_binary_s8(node, graph), node)
-    lo, hi = clamp_of(node)
-    params = {"op": BINARY[node.op][0]} | _strides(node, graph) | {"act_min": lo, "act_max": hi}
-    return KernelCall("tc_binary_f32", ("tc_elementwise_f32.c",), "tc_elementwise_f32.h",
-                      "tc_binary_f32_params_t", params,
-                      [node.inputs[0], node.inputs[1], node.outputs[0]],
-                      _binary_summary(node, graph))
+        call = emit_s8(_binary_s8(node, graph), node)
+    else:
+        lo, hi = clamp_of(node)
+        params = ({"op": BINARY[node.op][0]} | _strides(node, graph)
+                  | {"act_min": lo, "act_max": hi})
+        call = KernelCall("tc_binary_f32", ("tc_elementwise_f32.c",), "tc_elementwise_f32.h",
+                          "tc_binary_f32_params_t", params,
+                          [node.inputs[0], node.inputs[1], node.outputs[0]],
+                          _binary_summary(node, graph))
+    call.in_place = elementwise_in_place(node, graph)
+    return call
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -212,8 +219,11 @@ def _evaluate_unary(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
 
 
 def _emit_unary(node: Node, graph: Graph) -> KernelCall:
+    """Every unary kernel (float and int8) computes y[i] from x[i] front to back: in place."""
     if is_int8(graph, node.inputs[0]):
-        return emit_s8(_unary_s8(node, graph), node)
+        call = emit_s8(_unary_s8(node, graph), node)
+        call.in_place = elementwise_in_place(node, graph)
+        return call
     x = graph.tensors[node.inputs[0]]
     lo, hi = clamp_of(node)
     a = node.attrs
@@ -225,7 +235,7 @@ def _emit_unary(node: Node, graph: Graph) -> KernelCall:
     summary = f"{node.op}{detail} {fmt_shape(x.shape)}{clamp_summary(node)}"
     return KernelCall("tc_unary_f32", ("tc_elementwise_f32.c",), "tc_elementwise_f32.h",
                       "tc_unary_f32_params_t", params, [node.inputs[0], node.outputs[0]],
-                      summary)
+                      summary, in_place=elementwise_in_place(node, graph))
 
 
 for _op in BINARY:

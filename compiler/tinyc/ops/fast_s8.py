@@ -19,13 +19,14 @@ from collections.abc import Callable
 import numpy as np
 
 from tinyc.ir import Graph
-from tinyc.ops import CArray
+from tinyc.ops import CArray, InPlace, in_place_shift, window_in_place
 from tinyc.ops.quantized import DerivedConst, Operand, S8Kernel
 from tinyc.quant import fast
 
 ENABLED = True  # tests switch it off to compile the portable kernels for comparison
 
 _RUNTIME = ("tc_conv_fast_s8.c", "tc_conv_fast_s8.h")
+GEMM_PIXELS = 4  # output pixels per panel of tc_conv_gemm_s8 (runtime_c/tc_conv_fast_s8.c)
 
 
 def _constant(graph: Graph, operand: Operand) -> np.ndarray | None:
@@ -65,12 +66,17 @@ def _conv(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
     w, b = _constant(graph, w_op), _constant(graph, b_op)
     if w is None or (b_op != "" and b is None) or not fast.conv_gemm_eligible(kernel.params):
         return None
-    params, weights, scratch = fast.conv_gemm(kernel.params, w, b)
+    geometry = kernel.params
+    params, weights, scratch = fast.conv_gemm(geometry, w, b)
     _as_arrays(params)
+    # Each panel of GEMM_PIXELS output pixels is gathered into the scratch before any of its
+    # outputs is written.
+    in_place = window_in_place(x, graph, geometry, (geometry["in_c"], geometry["out_c"]), 1,
+                               group=GEMM_PIXELS, rereads=False)
     return S8Kernel("tc_conv_gemm_s8", *_RUNTIME, "tc_conv_gemm_s8_params_t", params,
                     [x, DerivedConst("weight_gemm", weights)],
                     _keeping_reference(kernel, [w, b]), kernel.summary,
-                    scratch_bytes=scratch)
+                    scratch_bytes=scratch, in_place=in_place)
 
 
 def _depthwise(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
@@ -85,7 +91,18 @@ def _depthwise(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
                     "tc_depthwise_conv_planar_s8_params_t", params,
                     [x, DerivedConst("weight_planar", weights)],
                     _keeping_reference(kernel, [w, b]), kernel.summary,
-                    scratch_bytes=scratch)
+                    scratch_bytes=scratch, in_place=_planar_in_place(x, kernel.params))
+
+
+def _planar_in_place(x: str, p: dict) -> tuple[InPlace, ...]:
+    """tc_depthwise_conv_planar_s8 copies all of input channel c (of one image) into its
+    scratch plane before writing output channel c, and writes nothing else then.  With as many
+    output as input channels, every byte at an offset = c (mod channels) belongs to channel c
+    of both tensors, so writing channel c over the input only destroys input values of channel
+    c already copied (or of an earlier image, when the output image is no larger than the input
+    image): in place at exactly the input's offset (a lower one would shift the channels)."""
+    in_image, out_image = p["in_h"] * p["in_w"], p["out_h"] * p["out_w"]
+    return (InPlace(x, 0, exact=True),) if out_image <= in_image else ()
 
 
 def _fully_connected(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
@@ -95,10 +112,14 @@ def _fully_connected(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
         return None
     params, weights, scratch = fast.fully_connected_rows4(kernel.params, w, b)
     _as_arrays(params)
+    # Each batch row of the input is expanded into the scratch before its outputs are written.
+    rows, n_in, n_out = params["batch"], params["in_features"], params["out_features"]
+    shift = in_place_shift(np.arange(rows) * n_in, n_out, 1, rereads=False)
     return S8Kernel("tc_fully_connected_rows4_s8", "tc_fully_connected_fast_s8.c",
                     "tc_fully_connected_fast_s8.h", "tc_fully_connected_rows4_s8_params_t",
                     params, [x, DerivedConst("weight_rows4", weights)],
-                    _keeping_reference(kernel, [w, b]), kernel.summary, scratch_bytes=scratch)
+                    _keeping_reference(kernel, [w, b]), kernel.summary, scratch_bytes=scratch,
+                    in_place=() if shift is None else (InPlace(x, shift),))
 
 
 def _add_sub(kernel: S8Kernel, _graph: Graph) -> S8Kernel | None:
@@ -110,7 +131,7 @@ def _add_sub(kernel: S8Kernel, _graph: Graph) -> S8Kernel | None:
                     "tc_add_lut_s8_params_t", params,
                     [*kernel.operands, DerivedConst("table1", table1),
                      DerivedConst("table2", table2)],
-                    _keeping_reference(kernel, []), kernel.summary)
+                    _keeping_reference(kernel, []), kernel.summary, in_place=kernel.in_place)
 
 
 _CHOOSERS: dict[str, Callable[[S8Kernel, Graph], S8Kernel | None]] = {

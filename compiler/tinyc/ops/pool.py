@@ -16,14 +16,17 @@ import numpy as np
 from tinyc.errors import UnsupportedOperator
 from tinyc.ir import Graph, Node
 from tinyc.ops import (
+    InPlace,
     KernelCall,
     Shape,
     apply_clamp,
     clamp_of,
     clamp_summary,
     fmt_shape,
+    itemsize,
     register,
     shape_of,
+    window_in_place,
 )
 from tinyc.ops.conv import pad3, spatial_params, to_channels_first, to_channels_last
 from tinyc.ops.quantized import (
@@ -117,7 +120,8 @@ def _pool_s8(node: Node, graph: Graph) -> S8Kernel:
                            else ("tc_avg_pool_s8", arith.avg_pool_s8))
     return S8Kernel(function, "tc_pool_s8.c", "tc_pool_s8.h", "tc_pool_s8_params_t", params,
                     [node.inputs[0]], reference,
-                    _summary(node, graph) + int8_range_summary(lo, hi))
+                    _summary(node, graph) + int8_range_summary(lo, hi),
+                    in_place=_in_place(node, graph, params))
 
 
 def _evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
@@ -143,6 +147,14 @@ def _geometry(node: Node, graph: Graph) -> dict[str, int]:
     }
 
 
+def _in_place(node: Node, graph: Graph, geometry: dict[str, int]) -> tuple[InPlace, ...]:
+    """Both pool kernels compute output pixels in order, each from its window, the float one
+    accumulating in the output: in place at the shift window_in_place finds."""
+    c = geometry["c"]
+    return window_in_place(node.inputs[0], graph, geometry, (c, c),
+                           itemsize(graph, node.outputs[0]), group=1, rereads=True)
+
+
 def _summary(node: Node, graph: Graph) -> str:
     a = node.attrs
     x, y = shape_of(graph, node.inputs[0]), shape_of(graph, node.outputs[0])
@@ -164,7 +176,8 @@ def _emit(node: Node, graph: Graph) -> KernelCall:
     params |= _geometry(node, graph) | {"act_min": lo, "act_max": hi}
     return KernelCall("tc_pool_f32", ("tc_pool_f32.c",), "tc_pool_f32.h", "tc_pool_f32_params_t",
                       params, [node.inputs[0], node.outputs[0]],
-                      _summary(node, graph) + clamp_summary(node))
+                      _summary(node, graph) + clamp_summary(node),
+                      in_place=_in_place(node, graph, params))
 
 
 for _op in ("MaxPool", "AveragePool"):

@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyc.errors import UnsupportedOperator
 from tinyc.ir import Graph, Node, QuantParams
-from tinyc.ops import KernelCall, Shape, fmt_shape, register
+from tinyc.ops import KernelCall, Shape, elementwise_in_place, fmt_shape, register
 from tinyc.ops.quantized import S8Kernel, emit_s8, evaluate_s8, is_int8, per_tensor, quant
 from tinyc.quant import arith
 
@@ -73,7 +73,11 @@ def _evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
 
 
 def _emit(node: Node, graph: Graph) -> KernelCall:
-    return emit_s8(_kernel(node, graph), node)
+    """(De/re)quantization computes y[i] from x[i] front to back: in place, a widening
+    Dequantize with its output shifted down (ops.elementwise_in_place)."""
+    call = emit_s8(_kernel(node, graph), node)
+    call.in_place = elementwise_in_place(node, graph)
+    return call
 
 
 for _op in ("Quantize", "Dequantize"):

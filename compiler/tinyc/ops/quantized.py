@@ -23,7 +23,7 @@ import numpy as np
 
 from tinyc.errors import UnsupportedOperator
 from tinyc.ir import Graph, Node, QuantParams
-from tinyc.ops import CArray, KernelCall, clamp_of
+from tinyc.ops import CArray, InPlace, KernelCall, clamp_of
 from tinyc.quant import arith
 
 INT8_MIN, INT8_MAX = -128, 127
@@ -52,6 +52,7 @@ class S8Kernel:
     summary: str
     pointers: tuple[str, ...] = ()  # params fields that point to const arrays
     scratch_bytes: int = 0  # working memory the kernel needs (planned in the arena)
+    in_place: tuple[InPlace, ...] = ()  # inputs the kernel can write its output over
 
 
 def is_int8(graph: Graph, name: str) -> bool:
@@ -128,7 +129,7 @@ def emit_s8(kernel: S8Kernel, node: Node) -> KernelCall:
     params = {k: _c_array(v) if k in kernel.pointers else v for k, v in kernel.params.items()}
     args: list[Any] = [*kernel.operands, node.outputs[0]]
     return KernelCall(kernel.function, (kernel.source,), kernel.header, kernel.params_type,
-                      params, args, kernel.summary, kernel.scratch_bytes)
+                      params, args, kernel.summary, kernel.scratch_bytes, kernel.in_place)
 
 
 def int8_range_summary(lo: int, hi: int) -> str:
