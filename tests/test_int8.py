@@ -72,6 +72,24 @@ def test_tinyc_post_training_quantization(tmp_path: Path) -> None:
     assert f'"weight_bytes": {float_weights}' not in int8_weights
 
 
+def test_post_training_quantization_3d(tmp_path: Path) -> None:
+    """The EEG-style 3-D CNN: its 1x1x1 convolutions run as the 2-D fast GEMM kernel over the
+    depth slices (quant/fast.fold_depth), the rest as portable 3-D kernels; all exact."""
+    model, shape = models.build("eeg3dcnn")
+    path = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(shape)), str(path))
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "calib.npy", rng.standard_normal((16, *shape[1:])).astype(np.float32))
+    args = ["--input-shape", "x".join(map(str, shape)), "--quantize", "int8", "--calibration",
+            tmp_path / "calib.npy"]
+    report = _passed(tinyc("verify", path, *args, "--samples", "3", "--json"), lsb=0,
+                     exact=True)
+    assert report["reference"] == "tinyc int8 simulation"
+    compiled = tinyc("compile", path, *args, "-o", tmp_path / "out", "--json").json()
+    functions = [layer["function"] for layer in compiled["layers"]]
+    assert "tc_conv_gemm_s8" in functions and "tc_conv_s8" in functions
+
+
 def test_torch_ao_eager_quantization(tmp_path: Path) -> None:
     from torch.ao.quantization import (
         DeQuantStub,

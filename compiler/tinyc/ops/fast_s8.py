@@ -64,9 +64,9 @@ def optimize_s8(kernel: S8Kernel, graph: Graph) -> S8Kernel:
 def _conv(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
     x, w_op, b_op = kernel.operands
     w, b = _constant(graph, w_op), _constant(graph, b_op)
-    if w is None or (b_op != "" and b is None) or not fast.conv_gemm_eligible(kernel.params):
+    geometry = fast.fold_depth(kernel.params)
+    if w is None or (b_op != "" and b is None) or not fast.conv_gemm_eligible(geometry):
         return None
-    geometry = kernel.params
     params, weights, scratch = fast.conv_gemm(geometry, w, b)
     _as_arrays(params)
     # Each panel of GEMM_PIXELS output pixels is gathered into the scratch before any of its
@@ -82,16 +82,16 @@ def _conv(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
 def _depthwise(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
     x, w_op, b_op = kernel.operands
     w, b = _constant(graph, w_op), _constant(graph, b_op)
-    if (w is None or (b_op != "" and b is None)
-            or not fast.depthwise_planar_eligible(kernel.params)):
+    geometry = fast.fold_depth(kernel.params)
+    if w is None or (b_op != "" and b is None) or not fast.depthwise_planar_eligible(geometry):
         return None
-    params, weights, scratch = fast.depthwise_planar(kernel.params, w, b)
+    params, weights, scratch = fast.depthwise_planar(geometry, w, b)
     _as_arrays(params)
     return S8Kernel("tc_depthwise_conv_planar_s8", *_RUNTIME,
                     "tc_depthwise_conv_planar_s8_params_t", params,
                     [x, DerivedConst("weight_planar", weights)],
                     _keeping_reference(kernel, [w, b]), kernel.summary,
-                    scratch_bytes=scratch, in_place=_planar_in_place(x, kernel.params))
+                    scratch_bytes=scratch, in_place=_planar_in_place(x, geometry))
 
 
 def _planar_in_place(x: str, p: dict) -> tuple[InPlace, ...]:

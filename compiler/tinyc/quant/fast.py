@@ -87,6 +87,16 @@ def requantize_fast(acc, record: Sequence[int]) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+def fold_depth(p: Params) -> Params:
+    """A 3-D convolution whose kernel spans one depth slice (k_d = 1, no depth padding, depth
+    stride 1) is a 2-D convolution of every slice: the same parameters with the depth folded
+    into the batch (the [batch, D, H, W, C] input is [batch * D, H, W, C] in memory).  Other
+    layers are returned unchanged."""
+    if p["in_d"] == 1 or p["k_d"] != 1 or p["pad_d"] != 0 or p["stride_d"] != 1:
+        return p
+    return p | {"batch": p["batch"] * p["in_d"], "in_d": 1, "out_d": 1}
+
+
 def conv_gemm_eligible(p: Params) -> bool:
     """2-D convolution without groups (depth 1)."""
     return p["groups"] == 1 and p["k_d"] == 1 and p["in_d"] == 1 and p["out_d"] == 1
