@@ -404,6 +404,46 @@ def test_linear_and_network_export():
     assert_exact(_run_ort(exported, x), y, "onnxruntime vs PyTorch, whole network")
 
 
+def test_torchscript_trace_saves_and_deploys_exactly(tmp_path):
+    """torch.jit.trace + torch.jit.save of tinyc.nn layers (one padding, learned thresholds,
+    XNOR scales, a binary dense layer), then `tinyc verify` on host and QEMU: exact."""
+    from helpers import tinyc
+
+    torch.manual_seed(6)
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16),
+        tnn.BinaryConv2d(16, 40, 3, padding=1, padding_mode="ones", learnable_threshold=True,
+                         scale="mean_abs"), nn.BatchNorm2d(40), nn.MaxPool2d(2),
+        tnn.BinaryConv2d(40, 35, 3, padding=1), nn.BatchNorm2d(35),
+        nn.Flatten(), tnn.BinaryLinear(35 * 16, 10, bias=True, scale="mean_abs"))
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):  # trained-looking statistics
+            m.running_mean.uniform_(-2, 2)
+            m.running_var.uniform_(0.5, 3)
+            m.weight.data.uniform_(-1, 1)
+        if isinstance(m, tnn.SignSTE) and m.threshold is not None:
+            m.threshold.data.uniform_(-0.5, 0.5)
+    model.eval()
+    x = torch.randn(4, 1, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, torch.zeros(1, 1, 8, 8))
+    with torch.no_grad():
+        assert_exact(traced(x).numpy(), model(x).numpy(), "traced vs eager")
+    torch.jit.save(traced, str(tmp_path / "bnn.pt"))
+    result = tinyc("verify", tmp_path / "bnn.pt", "--input-shape", "1x1x8x8", "--samples", "4",
+                   "--json")
+    assert result.code == 0, result.stderr + result.stdout
+    report = result.json()
+    assert report["verdict"] == "PASS"
+    for target in report["targets"]:
+        assert all(out["max_abs_error"] == 0.0 for out in target["outputs"])
+    compiled = tinyc("compile", tmp_path / "bnn.pt", "--input-shape", "1x1x8x8", "-o",
+                     tmp_path / "out", "--json").json()
+    ops = [layer["op"] for layer in compiled["layers"]]
+    assert ops.count("BinaryConv") == 2 and "BinaryDense" in ops
+
+
 def test_export_pattern_description_is_documented():
     text = tnn.export_pattern_description()
     for word in ("Less", "Where", "Pad", "Conv", "Mul", "MatMul", "dynamo=False"):

@@ -22,6 +22,10 @@ Semantics (what the forward computes, and so what the deployed integer kernels r
     the layer's own SignSTE unless input_is_binary=True (the input is then used as given and
     must already be +/-1).
 
+Saving: torch.save(model) (a pickled module) or torch.jit.trace + torch.jit.save (while
+tracing, the modules record plain operators instead of their autograd Functions, which a
+TorchScript file cannot hold; the values are the same).  torch.jit.script is not supported.
+
 ONNX export (torch.onnx.export(..., dynamo=False), do_constant_folding=True, the defaults)
 produces, per layer, exactly this pattern, which the compiler matches:
 
@@ -138,11 +142,28 @@ class _PadConstant(torch.autograd.Function):
         )
 
 
+def _recording_trace() -> bool:
+    """True inside torch.jit.trace (not the ONNX exporter's own trace).  A trace records a
+    custom autograd Function as a Python call that torch.jit.save cannot store, so while
+    tracing, which only serves inference, the modules record their forward as plain operators:
+    the same values, and once exported to ONNX the same Less -> Where / Pad pattern."""
+    return torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export()
+
+
 def sign_ste(x: torch.Tensor, threshold: torch.Tensor | None = None,
              grad: Grad = "ste") -> torch.Tensor:
     """+1 where x >= threshold, -1 where x < threshold (threshold broadcasts; None is 0), with a
     straight-through gradient (module docstring)."""
+    if _recording_trace():
+        return torch.where(x < (0.0 if threshold is None else threshold), -1.0, 1.0)
     return _Sign.apply(x, threshold, grad)
+
+
+def pad_constant(x: torch.Tensor, pads: tuple[int, ...], value: float) -> torch.Tensor:
+    """F.pad(x, pads, value=value) that exports as one Pad node with constant pads."""
+    if _recording_trace():
+        return F.pad(x, pads, value=value)
+    return _PadConstant.apply(x, pads, value)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,7 +241,7 @@ class _BinaryLayer(nn.Module):
         shape[channel_dim] = -1
         s = self.scale()
         if s is not None:
-            if torch.onnx.is_in_onnx_export():
+            if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing():
                 # A constant of the values PyTorch computed: the exporter does not fold
                 # Abs -> ReduceMean, and another runtime's summation order could change the
                 # last bit of the scale.
@@ -266,7 +287,7 @@ class _BinaryConvNd(_BinaryLayer):
         padding = self.padding
         if self.padding_mode == "ones" and any(padding):
             pads = tuple(p for v in reversed(padding) for p in (v, v))
-            x = _PadConstant.apply(x, pads, 1.0)
+            x = pad_constant(x, pads, 1.0)
             padding = (0,) * self.rank
         y = conv(x, self.binary_weight(), None, self.stride, padding, self.dilation, self.groups)
         return self._finish(y, channel_dim=1)
