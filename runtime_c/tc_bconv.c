@@ -16,16 +16,6 @@
  */
 #include "tc_binary.h"
 
-typedef enum { BOUT_S32 = 0, BOUT_F32 = 1, BOUT_S8 = 2, BOUT_B1 = 3 } bout_kind_t;
-
-/* The per-output-channel tables of the transform (those a kind does not use are NULL). */
-typedef struct {
-    const float *mul;
-    const float *bias;
-    const int32_t *thr;
-    const uint32_t *flip;
-} bout_tables_t;
-
 /* The valid part of one output position's window. */
 typedef struct {
     int32_t nd, nh, nw;       /* taps inside the input along d, h, w */
@@ -101,21 +91,8 @@ static int32_t mismatches_fields(const bconv_window_t *t, const uint32_t *x, int
     return pc;
 }
 
-/* The class of output position o along one axis (tc_binary.h, "Padding"). */
-static inline int32_t pad_class(int32_t o, int32_t lead, int32_t trail, int32_t out)
-{
-    if (o < lead) {
-        return o;
-    }
-    if (o >= out - trail) {
-        return lead + 1 + o - (out - trail);
-    }
-    return lead;
-}
-
 static void bconv_run(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                      const int32_t *pad_corr, const bout_tables_t *tables, bout_kind_t kind,
-                      void *y)
+                      const int32_t *pad_corr, const tc_bout_t *out, void *y)
 {
     const int32_t in_words = tc_bwords(p->in_c);
     const int32_t out_c = p->out_c;
@@ -123,7 +100,7 @@ static void bconv_run(const tc_bconv_params_t *p, const uint32_t *x, const uint3
     const int32_t cig = p->in_c / groups;
     const int32_t cog = out_c / groups;
     const int32_t row_words = tc_bwords(p->k_d * p->k_h * p->k_w * cig);
-    const int32_t y_step = kind == BOUT_B1 ? tc_bwords(out_c) : out_c;
+    const int32_t y_step = out->kind == TC_BOUT_B1 ? tc_bwords(out_c) : out_c;
     const int32_t cls_h = p->lead_h + 1 + p->trail_h;
     const int32_t cls_w = p->lead_w + 1 + p->trail_w;
 
@@ -135,11 +112,6 @@ static void bconv_run(const tc_bconv_params_t *p, const uint32_t *x, const uint3
     } else {
         mismatches = mismatches_fields;
     }
-
-    int32_t *y_s32 = (int32_t *)y;
-    float *y_f32 = (float *)y;
-    int8_t *y_s8 = (int8_t *)y;
-    uint32_t *y_b1 = (uint32_t *)y;
 
     /* Word strides of x (per batch, d, h; per w it is in_words). */
     const int32_t x_sh = p->in_w * in_words;
@@ -162,13 +134,13 @@ static void bconv_run(const tc_bconv_params_t *p, const uint32_t *x, const uint3
             int32_t kd1;
             tc_window_range(id0, p->dilation_d, p->k_d, p->in_d, &t.kd0, &kd1);
             t.nd = kd1 - t.kd0;
-            const int32_t cd = pad_class(od, p->lead_d, p->trail_d, p->out_d);
+            const int32_t cd = tc_bconv_pad_class(od, p->lead_d, p->trail_d, p->out_d);
             for (int32_t oh = 0; oh < p->out_h; ++oh) {
                 const int32_t ih0 = oh * p->stride_h - p->pad_h;
                 int32_t kh1;
                 tc_window_range(ih0, p->dilation_h, p->k_h, p->in_h, &t.kh0, &kh1);
                 t.nh = kh1 - t.kh0;
-                const int32_t ch = pad_class(oh, p->lead_h, p->trail_h, p->out_h);
+                const int32_t ch = tc_bconv_pad_class(oh, p->lead_h, p->trail_h, p->out_h);
                 for (int32_t ow = 0; ow < p->out_w; ++ow, yo += y_step) {
                     const int32_t iw0 = ow * p->stride_w - p->pad_w;
                     int32_t kw1;
@@ -186,7 +158,8 @@ static void bconv_run(const tc_bconv_params_t *p, const uint32_t *x, const uint3
                     }
                     const int32_t *corr = NULL;
                     if (pad_corr != NULL) {
-                        const int32_t cw = pad_class(ow, p->lead_w, p->trail_w, p->out_w);
+                        const int32_t cw =
+                            tc_bconv_pad_class(ow, p->lead_w, p->trail_w, p->out_w);
                         corr = pad_corr + ((cd * cls_h + ch) * cls_w + cw) * out_c;
                     }
 
@@ -201,28 +174,7 @@ static void bconv_run(const tc_bconv_params_t *p, const uint32_t *x, const uint3
                             if (corr != NULL) {
                                 dot += corr[oc];
                             }
-                            switch (kind) {
-                            case BOUT_S32:
-                                y_s32[yo + oc] = dot;
-                                break;
-                            case BOUT_F32:
-                                y_f32[yo + oc] = tc_bout_f32(dot, tables->mul[oc],
-                                                             tables->bias[oc], p->act_min,
-                                                             p->act_max);
-                                break;
-                            case BOUT_S8:
-                                y_s8[yo + oc] = tc_bout_s8(dot, tables->mul[oc],
-                                                           tables->bias[oc], p->out_min,
-                                                           p->out_max);
-                                break;
-                            case BOUT_B1:
-                                word |= (uint32_t)(dot < tables->thr[oc]) << (oc & 31);
-                                if ((oc & 31) == 31 || oc == out_c - 1) {
-                                    y_b1[yo + (oc >> 5)] = word ^ tables->flip[oc >> 5];
-                                    word = 0;
-                                }
-                                break;
-                            }
+                            tc_bout_store(out, y, yo, oc, dot, &word);
                         }
                     }
                 }
@@ -234,27 +186,27 @@ static void bconv_run(const tc_bconv_params_t *p, const uint32_t *x, const uint3
 void tc_bconv_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                   const int32_t *pad_corr, int32_t *y)
 {
-    const bout_tables_t tables = {NULL, NULL, NULL, NULL};
-    bconv_run(p, x, w, pad_corr, &tables, BOUT_S32, y);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S32, NULL, NULL, NULL, NULL);
+    bconv_run(p, x, w, pad_corr, &out, y);
 }
 
 void tc_bconv_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                   const int32_t *pad_corr, const float *mul, const float *bias, float *y)
 {
-    const bout_tables_t tables = {mul, bias, NULL, NULL};
-    bconv_run(p, x, w, pad_corr, &tables, BOUT_F32, y);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_F32, mul, bias, NULL, NULL);
+    bconv_run(p, x, w, pad_corr, &out, y);
 }
 
 void tc_bconv_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                  const int32_t *pad_corr, const float *mul, const float *bias, int8_t *y)
 {
-    const bout_tables_t tables = {mul, bias, NULL, NULL};
-    bconv_run(p, x, w, pad_corr, &tables, BOUT_S8, y);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S8, mul, bias, NULL, NULL);
+    bconv_run(p, x, w, pad_corr, &out, y);
 }
 
 void tc_bconv_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                  const int32_t *pad_corr, const int32_t *thr, const uint32_t *flip, uint32_t *y)
 {
-    const bout_tables_t tables = {NULL, NULL, thr, flip};
-    bconv_run(p, x, w, pad_corr, &tables, BOUT_B1, y);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, NULL, NULL, thr, flip);
+    bconv_run(p, x, w, pad_corr, &out, y);
 }

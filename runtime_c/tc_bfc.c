@@ -8,16 +8,6 @@
  */
 #include "tc_binary.h"
 
-typedef enum { BOUT_S32 = 0, BOUT_F32 = 1, BOUT_S8 = 2, BOUT_B1 = 3 } bout_kind_t;
-
-/* The per-output-channel tables of the transform (those a kind does not use are NULL). */
-typedef struct {
-    const float *mul;
-    const float *bias;
-    const int32_t *thr;
-    const uint32_t *flip;
-} bout_tables_t;
-
 /* popcount(x ^ w) over one packed row of in_c bits. */
 static int32_t row_mismatches(const uint32_t *x, const uint32_t *w, int32_t full_words,
                               int32_t tail_bits)
@@ -33,72 +23,47 @@ static int32_t row_mismatches(const uint32_t *x, const uint32_t *w, int32_t full
 }
 
 static void bfc_run(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
-                    const bout_tables_t *tables, bout_kind_t kind, void *y)
+                    tc_bout_kind_t kind, const float *mul, const float *bias,
+                    const int32_t *thr, const uint32_t *flip, void *y)
 {
     const int32_t in_c = p->in_c;
     const int32_t out_c = p->out_c;
     const int32_t in_words = tc_bwords(in_c);
     const int32_t full_words = in_c / 32;
     const int32_t tail_bits = in_c % 32;
-    const int32_t y_step = kind == BOUT_B1 ? tc_bwords(out_c) : out_c;
-
-    int32_t *y_s32 = (int32_t *)y;
-    float *y_f32 = (float *)y;
-    int8_t *y_s8 = (int8_t *)y;
-    uint32_t *y_b1 = (uint32_t *)y;
+    const int32_t y_step = kind == TC_BOUT_B1 ? tc_bwords(out_c) : out_c;
+    const tc_bout_t out = {kind, mul, bias, thr, flip, p->act_min, p->act_max, p->out_min,
+                           p->out_max, out_c};
 
     for (int32_t n = 0, yo = 0; n < p->batch; ++n, x += in_words, yo += y_step) {
         uint32_t word = 0; /* _b1: the output word being assembled */
         for (int32_t oc = 0; oc < out_c; ++oc) {
             const int32_t dot =
                 in_c - 2 * row_mismatches(x, w + oc * in_words, full_words, tail_bits);
-            switch (kind) {
-            case BOUT_S32:
-                y_s32[yo + oc] = dot;
-                break;
-            case BOUT_F32:
-                y_f32[yo + oc] =
-                    tc_bout_f32(dot, tables->mul[oc], tables->bias[oc], p->act_min, p->act_max);
-                break;
-            case BOUT_S8:
-                y_s8[yo + oc] =
-                    tc_bout_s8(dot, tables->mul[oc], tables->bias[oc], p->out_min, p->out_max);
-                break;
-            case BOUT_B1:
-                word |= (uint32_t)(dot < tables->thr[oc]) << (oc & 31);
-                if ((oc & 31) == 31 || oc == out_c - 1) {
-                    y_b1[yo + (oc >> 5)] = word ^ tables->flip[oc >> 5];
-                    word = 0;
-                }
-                break;
-            }
+            tc_bout_store(&out, y, yo, oc, dot, &word);
         }
     }
 }
 
 void tc_bfc_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, int32_t *y)
 {
-    const bout_tables_t tables = {NULL, NULL, NULL, NULL};
-    bfc_run(p, x, w, &tables, BOUT_S32, y);
+    bfc_run(p, x, w, TC_BOUT_S32, NULL, NULL, NULL, NULL, y);
 }
 
 void tc_bfc_f32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, const float *mul,
                 const float *bias, float *y)
 {
-    const bout_tables_t tables = {mul, bias, NULL, NULL};
-    bfc_run(p, x, w, &tables, BOUT_F32, y);
+    bfc_run(p, x, w, TC_BOUT_F32, mul, bias, NULL, NULL, y);
 }
 
 void tc_bfc_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, const float *mul,
                const float *bias, int8_t *y)
 {
-    const bout_tables_t tables = {mul, bias, NULL, NULL};
-    bfc_run(p, x, w, &tables, BOUT_S8, y);
+    bfc_run(p, x, w, TC_BOUT_S8, mul, bias, NULL, NULL, y);
 }
 
 void tc_bfc_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
                const int32_t *thr, const uint32_t *flip, uint32_t *y)
 {
-    const bout_tables_t tables = {NULL, NULL, thr, flip};
-    bfc_run(p, x, w, &tables, BOUT_B1, y);
+    bfc_run(p, x, w, TC_BOUT_B1, NULL, NULL, thr, flip, y);
 }

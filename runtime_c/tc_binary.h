@@ -51,7 +51,9 @@
  *
  * Popcount.  Cortex-M0 to M33 have no population-count instruction and __builtin_popcount
  * becomes a libgcc call on Thumb, so tc_popcount_u32 is the portable SWAR count (shifts, masks,
- * adds; no multiply, so it is also fast on cores with the small 32-cycle multiplier).
+ * adds; no multiply, so it is also fast on cores with the small 32-cycle multiplier).  The fast
+ * convolutions (tc_bconv_fast.c) count without popcounts: bit-sliced carry-save adders over
+ * words of 32 output (or depthwise) channels.
  */
 #ifndef TC_BINARY_H
 #define TC_BINARY_H
@@ -129,6 +131,45 @@ static inline int8_t tc_bout_s8(int32_t dot, float mul, float bias, int32_t out_
     const float scaled = (float)dot * mul;
     const float v = tc_clamp_f32(scaled + bias, (float)out_min, (float)out_max);
     return (int8_t)tc_round_half_away_f32(v);
+}
+
+/* The output stage of tc_bconv_* and tc_bfc_*: one of the four transforms, chosen per call. */
+typedef enum { TC_BOUT_S32 = 0, TC_BOUT_F32 = 1, TC_BOUT_S8 = 2, TC_BOUT_B1 = 3 } tc_bout_kind_t;
+
+typedef struct {
+    tc_bout_kind_t kind;
+    const float *mul, *bias;  /* _f32, _s8 */
+    const int32_t *thr;       /* _b1 */
+    const uint32_t *flip;     /* _b1 */
+    float act_min, act_max;   /* _f32 clamp */
+    int32_t out_min, out_max; /* _s8 clamp */
+    int32_t out_c;
+} tc_bout_t;
+
+/* Writes output channel oc of the pixel whose outputs start at y + yo (elements; words for
+ * _b1).  _b1 assembles the bits in *word, which must start at 0, and stores each word (XOR
+ * flip) at its last channel or at out_c - 1: channels must come in increasing order. */
+static inline void tc_bout_store(const tc_bout_t *o, void *y, int32_t yo, int32_t oc,
+                                 int32_t dot, uint32_t *word)
+{
+    switch (o->kind) {
+    case TC_BOUT_S32:
+        ((int32_t *)y)[yo + oc] = dot;
+        break;
+    case TC_BOUT_F32:
+        ((float *)y)[yo + oc] = tc_bout_f32(dot, o->mul[oc], o->bias[oc], o->act_min, o->act_max);
+        break;
+    case TC_BOUT_S8:
+        ((int8_t *)y)[yo + oc] = tc_bout_s8(dot, o->mul[oc], o->bias[oc], o->out_min, o->out_max);
+        break;
+    case TC_BOUT_B1:
+        *word |= (uint32_t)(dot < o->thr[oc]) << (oc & 31);
+        if ((oc & 31) == 31 || oc == o->out_c - 1) {
+            ((uint32_t *)y)[yo + (oc >> 5)] = *word ^ o->flip[oc >> 5];
+            *word = 0;
+        }
+        break;
+    }
 }
 
 /* ---- bit packing (tc_bitpack.c) --------------------------------------------------------------- */
@@ -244,6 +285,78 @@ void tc_bconv_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *
 void tc_bconv_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                  const int32_t *pad_corr, const int32_t *thr, const uint32_t *flip,
                  uint32_t *y);
+
+/* The padding class of output position o along one axis (see "Padding" above). */
+static inline int32_t tc_bconv_pad_class(int32_t o, int32_t lead, int32_t trail, int32_t out)
+{
+    if (o < lead) {
+        return o;
+    }
+    if (o >= out - trail) {
+        return lead + 1 + o - (out - trail);
+    }
+    return lead;
+}
+
+/* The output stage of a tc_bconv_* call (the tables a kind does not use are NULL). */
+static inline tc_bout_t tc_bconv_out(const tc_bconv_params_t *p, tc_bout_kind_t kind,
+                                     const float *mul, const float *bias, const int32_t *thr,
+                                     const uint32_t *flip)
+{
+    const tc_bout_t o = {kind, mul, bias, thr, flip, p->act_min, p->act_max, p->out_min,
+                         p->out_max, p->out_c};
+    return o;
+}
+
+/* ---- fast binary convolutions (tc_bconv_fast.c) ---------------------------------------------- */
+
+/*
+ * The same dot products and output transforms as tc_bconv_* (same parameter struct, same
+ * results bit for bit: tests/test_binary_fast.py), from weights laid out at compile time
+ * (compiler/tinyc/binary_fast.py) in the order the fast loops read them.
+ *
+ * tc_bconv_sparse_*: k_d * k_h * k_w * cig <= 65534 (16-bit positions and counts).
+ * Weights are packed along the OUTPUT channels: 32 output channels per word.
+ *   w       uint32_t [groups, tc_bwords(cog), k_d * k_h * k_w * cig + 1]: word
+ *           (g, q, tap * cig + ic) holds in bit j the weight bit of output channel
+ *           g * cog + 32 q + j at (tap, ic) (bits of channels >= cog zero); the last word of
+ *           each [g, q] block is zero.
+ *   wv      uint16_t [cls_d, cls_h, cls_w, out_c]: per padding class (as pad_corr) and output
+ *           channel, Wv = the number of 1 weight bits over the class's valid taps.
+ *   pad_corr as tc_bconv_* (NULL for zero padding).
+ *   scratch tc_bconv_sparse_scratch_size(p) bytes, 4-byte aligned.
+ * dot = N - 2 n1 + pad_corr + (b ? 4 S - 2 Wv : 2 Wv - 4 S), where over the window's valid
+ * bits (N of them, n1 ones) b is 1 when 2 n1 <= N (else 0) and S counts the positions holding
+ * b where the weight bit is 1 (tc_bconv_fast.c derives it).
+ *
+ * tc_bconv_dw_*: depthwise, groups == in_c == out_c, k_d * k_h * k_w <= 31.
+ *   w       uint32_t [k_d * k_h * k_w, tc_bwords(out_c)]: the weight bits of all channels per
+ *           tap, packed like an activation (padding bits zero).
+ *   pad_corr as tc_bconv_* (NULL for zero padding).
+ */
+size_t tc_bconv_sparse_scratch_size(const tc_bconv_params_t *p);
+void tc_bconv_sparse_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                         const uint16_t *wv, const int32_t *pad_corr, int32_t *y,
+                         void *scratch);
+void tc_bconv_sparse_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                         const uint16_t *wv, const int32_t *pad_corr, const float *mul,
+                         const float *bias, float *y, void *scratch);
+void tc_bconv_sparse_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                        const uint16_t *wv, const int32_t *pad_corr, const float *mul,
+                        const float *bias, int8_t *y, void *scratch);
+void tc_bconv_sparse_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                        const uint16_t *wv, const int32_t *pad_corr, const int32_t *thr,
+                        const uint32_t *flip, uint32_t *y, void *scratch);
+
+void tc_bconv_dw_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                     const int32_t *pad_corr, int32_t *y);
+void tc_bconv_dw_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                     const int32_t *pad_corr, const float *mul, const float *bias, float *y);
+void tc_bconv_dw_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                    const int32_t *pad_corr, const float *mul, const float *bias, int8_t *y);
+void tc_bconv_dw_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
+                    const int32_t *pad_corr, const int32_t *thr, const uint32_t *flip,
+                    uint32_t *y);
 
 /* ---- binary fully connected (tc_bfc.c) ----------------------------------------------------------- */
 

@@ -32,7 +32,7 @@ except ImportError:  # the torch cross-checks are skipped
     F = None
 
 RUNTIME = Path(__file__).resolve().parents[1] / "runtime_c"
-SOURCES = ["tc_bitpack.c", "tc_bconv.c", "tc_bfc.c", "tc_bmaxpool.c"]
+SOURCES = ["tc_bitpack.c", "tc_bconv.c", "tc_bconv_fast.c", "tc_bfc.c", "tc_bmaxpool.c"]
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion"]
 HOST_FLAGS = ["-O2", "-shared", "-fPIC", *WARN]
 ARM_CORES = {

@@ -21,7 +21,9 @@ Run-time operators (channels-last, like every tinyc spatial operator):
                 threshold becomes the integer one of tc_bitpack_s8 (binary.s8_sign_threshold:
                 exact for the quantized values).
   Unpack        x bin [..., C] -> y float32 (+1.0 / -1.0) or int8 (y's quantized +1 / -1).
-  BinaryConv    (runs as tc_bfc per pixel when 1x1, stride 1, unpadded, one group)
+  BinaryConv    (runs as tc_bfc per pixel when 1x1, stride 1, unpadded, one group; otherwise
+                as the fast tc_bconv_sparse_* / tc_bconv_dw_* when tinyc.binary_fast.choose
+                picks one for the layer, else as the portable tc_bconv_*)
                 x bin [N, *S, C_in] (1 to 3 spatial axes), w bin constant
                 [C_out, k_d*k_h*k_w*C_in/group] (each output channel's bits in (kd, kh, kw, ic)
                 order: tc_bconv's weight layout), then the output transform's constants:
@@ -64,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from tinyc import binary as B
+from tinyc import binary_fast
 from tinyc.errors import UnsupportedOperator
 from tinyc.ir import Graph, Node, packed_shape
 from tinyc.ops import KernelCall, Shape, clamp_of, fmt_shape, register, shape_of
@@ -87,6 +90,7 @@ class BinaryKernel:
     operands: list[Operand]  # C argument order, output excluded
     reference: Callable[..., np.ndarray]  # reference(params, *operand values) -> output value
     summary: str
+    scratch_bytes: int = 0  # working memory (the last C argument, planned in the arena)
 
 
 def _operand_value(node: Node, operand: Operand, inputs: list[Any]) -> np.ndarray | None:
@@ -109,7 +113,8 @@ def _evaluate_kernel(kernel: BinaryKernel, node: Node, inputs: list[Any], graph:
 
 def _emit_kernel(kernel: BinaryKernel, node: Node) -> KernelCall:
     return KernelCall(kernel.function, (kernel.source,), HEADER, kernel.params_type,
-                      dict(kernel.params), [*kernel.operands, node.outputs[0]], kernel.summary)
+                      dict(kernel.params), [*kernel.operands, node.outputs[0]], kernel.summary,
+                      scratch_bytes=kernel.scratch_bytes)
 
 
 def _kernel_op(name: str, build: Callable[[Node, Graph], BinaryKernel],
@@ -339,9 +344,41 @@ def _bconv_kernel(node: Node, graph: Graph, geom: B.BConvGeometry, x: str, summa
     def reference(p: dict, xv, wv, corr, t1, t2) -> np.ndarray:
         return _transform(kind, p, bconv_reference_dot(p, xv, wv, corr), t1, t2)
 
-    return BinaryKernel(f"tc_bconv_{kind}", "tc_bconv.c", "tc_bconv_params_t", params,
-                        [x, node.inputs[1], pad_corr, *tables], reference,
-                        f"{summary}, {how}")
+    portable = BinaryKernel(f"tc_bconv_{kind}", "tc_bconv.c", "tc_bconv_params_t", params,
+                            [x, node.inputs[1], pad_corr, *tables], reference,
+                            f"{summary}, {how}")
+    return _fast_bconv(portable, geom, w, table) or portable
+
+
+def _fast_bconv(portable: BinaryKernel, geom: B.BConvGeometry, w: np.ndarray,
+                pad_corr: np.ndarray | None) -> BinaryKernel | None:
+    """The fast kernel of tc_bconv_fast.c computing `portable`'s outputs, when one serves this
+    layer (binary_fast.choose).  It keeps the portable kernel's reference, fed the portable
+    weights and padding table: the results are identical by construction, and
+    tests/test_binary_fast.py holds the C of both to it."""
+    family = binary_fast.choose(geom)
+    if family is None:
+        return None
+    x, _, _, *tables = portable.operands
+    kind = portable.function.rsplit("_", 1)[1]
+    scratch = 0
+    if family == "dw":
+        constants = [DerivedConst("weight_dw", binary_fast.depthwise_weights(w, geom)),
+                     portable.operands[2]]
+    else:
+        constants = [DerivedConst("weight_sparse", binary_fast.sparse_weights(w, geom)),
+                     DerivedConst("valid_ones", binary_fast.sparse_valid_ones(w, geom)),
+                     portable.operands[2]]
+        scratch = binary_fast.sparse_scratch_bytes(geom)
+
+    def reference(p: dict, xv, *values) -> np.ndarray:
+        t1, t2 = values[-2:]
+        return portable.reference(p, xv, w, pad_corr, t1, t2)
+
+    return BinaryKernel(f"tc_bconv_{family}_{kind}", "tc_bconv_fast.c", "tc_bconv_params_t",
+                        portable.params, [x, *constants, *tables], reference,
+                        f"{portable.summary} ({'depthwise' if family == 'dw' else 'sparse'}"
+                        " fast kernel)", scratch)
 
 
 def _pointwise(geom: B.BConvGeometry) -> bool:

@@ -1,0 +1,100 @@
+"""Compile-time choice and constants of the fast binary convolutions (runtime_c/tc_bconv_fast.c).
+
+The fast kernels compute exactly the dot products of the portable tc_bconv_* (tc_binary.h
+states both); what changes is the layout of their constants, prepared here:
+
+- tc_bconv_sparse_*: weights packed along the output channels (`sparse_weights`) and, per
+  padding class and output channel, the number of 1 weight bits over the class's valid taps
+  (`sparse_valid_ones`); its padding table is the portable one;
+- tc_bconv_dw_* (depthwise): the weight bits of all channels per tap (`depthwise_weights`); its
+  padding table is the portable one.
+
+`choose` picks the kernel per layer; tests/test_binary_fast.py runs both C versions against the
+NumPy reference on the host and on QEMU (Cortex-M3, M4, M7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from tinyc import binary as B
+
+ENABLED = True  # tests switch it off to compile the portable kernels for comparison
+SPARSE_MAX_ROW = 65534  # tc_bconv_sparse_*: weight-row positions are 16-bit
+DW_MAX_TAPS = 31  # tc_bconv_dw_*: a five-plane counter per channel
+HS_BLOCK = 16  # tc_bconv_sparse_*: the position list is padded to a multiple of this
+SPARSE_MAX_WASTE = 1.25  # weight bits stored / needed: 32 output channels per word, so cog
+#                          is rounded up to a multiple of 32 (flash matters to a BNN)
+
+
+def depthwise_eligible(geom: B.BConvGeometry) -> bool:
+    return geom.groups == geom.in_c == geom.out_c and geom.taps <= DW_MAX_TAPS
+
+
+def sparse_eligible(geom: B.BConvGeometry) -> bool:
+    stored = 32 * B.words(geom.cog)
+    return geom.taps * geom.cig <= SPARSE_MAX_ROW and stored <= SPARSE_MAX_WASTE * geom.cog
+
+
+def choose(geom: B.BConvGeometry) -> str | None:
+    """The fast kernel family for this layer ("dw" or "sparse"), or None (portable)."""
+    if not ENABLED:
+        return None
+    if depthwise_eligible(geom):
+        return "dw"
+    if sparse_eligible(geom):
+        return "sparse"
+    return None
+
+
+def _weight_bits(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray:
+    """bool [out_c, taps * cig]: the portable rows' bits (1 = -1)."""
+    return B.unpack_bits(np.asarray(w_packed, np.uint32), geom.taps * geom.cig)
+
+
+def sparse_weights(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray:
+    """tc_bconv_sparse_*'s weights uint32 [groups, words(cog), taps * cig + 1] from the portable
+    rows uint32 [out_c, words(taps * cig)]."""
+    bits = _weight_bits(w_packed, geom)  # [out_c, row]
+    ocw = B.words(geom.cog)
+    row = geom.taps * geom.cig
+    padded = np.zeros((geom.groups, ocw * 32, row + 1), bool)
+    padded[:, :geom.cog, :row] = bits.reshape(geom.groups, geom.cog, row)
+    # [g, q, j, pos] -> [g, q, pos, j]: bit j of word (g, q, pos)
+    by_word = padded.reshape(geom.groups, ocw, 32, row + 1).transpose(0, 1, 3, 2)
+    return B.pack_bits(by_word)[..., 0]
+
+
+def _valid_weight_bits(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray:
+    """int64 [cls_d, cls_h, cls_w, out_c]: the 1 weight bits over each padding class's valid
+    taps.  With all weights +1 (bit 0), padding_correction at pad value +1 counts the padded
+    bits P; with the real weights it gives P - 2 * (padded 1 bits)."""
+    one_padding = replace(geom, pad_value=1)
+    signs = B.unpack_conv_weights(w_packed, geom)
+    padded_bits = B.padding_correction(one_padding, np.ones_like(signs)).astype(np.int64)
+    padded_signs = B.padding_correction(one_padding, signs).astype(np.int64)
+    padded_ones = (padded_bits - padded_signs) // 2
+    total = _weight_bits(w_packed, geom).sum(axis=1).astype(np.int64)
+    return total - padded_ones
+
+
+def sparse_valid_ones(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray:
+    """tc_bconv_sparse_*'s wv uint16 [cls_d, cls_h, cls_w, out_c]."""
+    return _valid_weight_bits(w_packed, geom).astype(np.uint16)
+
+
+def sparse_scratch_bytes(geom: B.BConvGeometry) -> int:
+    """tc_bconv_sparse_scratch_size: the window's taps (int32 pixel offset and index), fields
+    (uint32 value), the position list (uint32) and the fields' positions (uint16)."""
+    fields = geom.taps * B.words(geom.cig)
+    positions = geom.taps * geom.cig // 2 + HS_BLOCK
+    return (2 * geom.taps + fields + positions) * 4 + fields * 2
+
+
+def depthwise_weights(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray:
+    """tc_bconv_dw_*'s weights uint32 [taps, words(channels)] from the portable rows
+    uint32 [channels, words(taps)]."""
+    bits = _weight_bits(w_packed, geom)  # [channels, taps]
+    return B.pack_bits(bits.T)

@@ -1,0 +1,382 @@
+"""The fast binary convolutions (runtime_c/tc_bconv_fast.c) give the portable tc_bconv_*'s
+outputs, on random layers of many shapes, on the host and on emulated Cortex-M3, M4 and M7.
+
+One C program holds every case: its packed data, the portable kernel's operands and the fast
+kernel's (laid out by tinyc.binary_fast, the very functions the compiler uses).  For each case
+it runs both kernels with all four output transforms (_s32, _f32, _s8, _b1) and writes the
+outputs to a file; every output must equal the NumPy reference (tinyc.binary.bconv_dot on the
++/-1 values, which tests/test_binary_kernels.py holds to PyTorch) exactly, so
+fast == portable == reference, byte for byte.
+
+Cases are seeded and named after the edge they cover: channel counts across the word boundaries
+(1, 3, 31, 32, 33, 63, 64, 65, 100), output channels that leave a partial word of 32, strides,
+dilations, asymmetric zero / one / minus-one padding (windows entirely in the padding
+included), groups whose slices straddle words, depthwise 1-D/2-D/3-D, batch > 1, input
+padding bits set to garbage (they must be ignored), and inputs whose window holds mostly 1 bits
+(the sparse kernel's complement path).  A failure names the case, kernel and output.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyc import binary as B
+from tinyc import binary_fast
+from tinyc.boards import load_board
+from tinyc.codegen import c_value
+from tinyc.emulator import QEMU_BINARY, run_qemu
+from tinyc.project import OPT_FLAGS
+
+RUNTIME = Path(__file__).resolve().parents[1] / "runtime_c"
+SOURCES = ["tc_bconv.c", "tc_bconv_fast.c"]
+WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion"]
+QEMU_BOARDS = ["qemu-m4", "qemu-m7", "qemu-m3"]
+KINDS = ("s32", "f32", "s8", "b1")
+SEED = 20251122
+ACT = (-7.5, 40.0)  # _f32 clamp
+OUT_RANGE = (-100, 90)  # _s8 clamp
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    x: tuple[int, ...]  # batch, then 1 to 3 spatial sizes
+    in_c: int
+    out_c: int
+    k: tuple[int, ...]
+    stride: tuple[int, ...] | None = None
+    dil: tuple[int, ...] | None = None
+    pad: tuple[int, ...] | None = None
+    pad_end: tuple[int, ...] | None = None
+    groups: int = 1
+    pad_value: int = 0
+    ones: float = 0.5  # probability of a 1 input bit
+
+    def geometry(self) -> B.BConvGeometry:
+        return B.conv_geometry(self.x[1:], self.in_c, self.out_c, self.k, self.stride, self.dil,
+                               self.pad, self.pad_end, self.groups, self.pad_value)
+
+
+NAMED = [
+    Case("c32_o32_3x3_zero", (1, 5, 6), 32, 32, (3, 3), pad=(1, 1), pad_end=(1, 1)),
+    Case("c64_o60_3x3_one", (1, 4, 5), 64, 60, (3, 3), pad=(1, 1), pad_end=(1, 1), pad_value=1),
+    Case("c33_o90_3x3_minus_stride2", (2, 7, 6), 33, 90, (3, 3), stride=(2, 2), pad=(1, 0),
+         pad_end=(1, 2), pad_value=-1),
+    Case("c3_o26_3x3_dilated", (1, 9, 8), 3, 26, (3, 3), dil=(2, 2), pad=(2, 1), pad_end=(2, 2)),
+    Case("c100_o31_1d", (1, 13), 100, 31, (5,), pad=(2,), pad_end=(2,), pad_value=1),
+    Case("c31_o28_3d", (1, 3, 4, 4), 31, 28, (3, 3, 3), pad=(1, 1, 1), pad_end=(1, 1, 1)),
+    Case("c66_o64_g2_cig33", (1, 5, 5), 66, 64, (3, 3), pad=(1, 1), pad_end=(1, 1), groups=2),
+    Case("c200_o64_g2_cig100", (1, 4, 4), 200, 64, (3, 3), pad=(1, 1), pad_end=(1, 1),
+         groups=2, pad_value=1),
+    Case("c63_o32_window_in_padding", (1, 2, 3), 63, 32, (3, 3), stride=(2, 2), pad=(3, 3),
+         pad_end=(3, 3), pad_value=1),
+    Case("c1_o32_3x3", (1, 6, 6), 1, 32, (3, 3), pad=(1, 1), pad_end=(1, 1)),
+    Case("c128_o32_1x1", (2, 3, 3), 128, 32, (1, 1)),
+    Case("c65_o60_mostly_ones", (1, 4, 4), 65, 60, (3, 3), pad=(1, 1), pad_end=(1, 1), ones=0.9),
+    Case("c64_o64_all_ones", (1, 3, 3), 64, 64, (3, 3), pad=(1, 1), pad_end=(1, 1), ones=1.0),
+    Case("dw_c64_3x3_zero", (1, 6, 5), 64, 64, (3, 3), pad=(1, 1), pad_end=(1, 1), groups=64),
+    Case("dw_c33_3x3_one_stride2", (2, 7, 7), 33, 33, (3, 3), stride=(2, 2), pad=(1, 1),
+         pad_end=(1, 1), groups=33, pad_value=1),
+    Case("dw_c5_3x3x3_minus", (1, 4, 4, 4), 5, 5, (3, 3, 3), pad=(1, 1, 1), pad_end=(1, 1, 1),
+         groups=5, pad_value=-1),
+    Case("dw_c100_1d_dilated", (1, 15), 100, 100, (5,), dil=(2,), pad=(4,), pad_end=(4,),
+         groups=100),
+    Case("dw_c40_5x5_one", (1, 6, 6), 40, 40, (5, 5), pad=(2, 2), pad_end=(2, 2),
+         groups=40, pad_value=1),
+]
+
+
+def _random_cases(rng: np.random.Generator, count: int) -> list[Case]:
+    cases = []
+    for i in range(count):
+        rank = int(rng.integers(1, 4))
+        depthwise = i % 3 == 2
+        in_c = int(rng.choice([1, 3, 16, 31, 32, 33, 48, 64, 65, 96]))
+        groups = in_c if depthwise else int(rng.choice([g for g in (1, 1, 2, 3) if in_c % g == 0]))
+        cog = 1 if depthwise else int(rng.choice([26, 28, 31, 32, 60]))
+        k = tuple(int(v) for v in rng.integers(1, 4, rank))
+        stride = tuple(int(v) for v in rng.integers(1, 3, rank))
+        dil = tuple(int(v) for v in rng.integers(1, 3, rank))
+        pad = tuple(int(rng.integers(0, (kk - 1) * d + 1)) for kk, d in zip(k, dil, strict=True))
+        pad_end = tuple(int(rng.integers(0, (kk - 1) * d + 1))
+                        for kk, d in zip(k, dil, strict=True))
+        budget = {1: 10, 2: 6, 3: 4}[rank]
+        sizes = tuple(max(int(rng.integers(1, budget + 1)), (kk - 1) * d + 1 - p0 - p1)
+                      for kk, d, p0, p1 in zip(k, dil, pad, pad_end, strict=True))
+        cases.append(Case(f"random{i}", (int(rng.integers(1, 3)), *sizes), in_c, groups * cog,
+                          k, stride, dil, pad, pad_end, groups,
+                          int(rng.choice([0, 1, -1])), float(rng.choice([0.5, 0.3, 0.7]))))
+    return cases
+
+
+# --------------------------------------------------------------------------------------------
+# Data and references
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Layer:
+    case: Case
+    geom: B.BConvGeometry
+    family: str  # "sparse" or "dw"
+    params: dict
+    arrays: dict[str, np.ndarray]  # C name suffix -> data
+    expected: dict[str, np.ndarray]  # kind -> reference output
+
+
+def make_layer(case: Case, seed: int) -> Layer:
+    rng = np.random.default_rng(seed)
+    geom = case.geometry()
+    family = binary_fast.choose(geom)
+    assert family is not None, f"{case.name}: no fast kernel for {geom}"
+    x_bits = rng.random((case.x[0], *geom.in_shape, case.in_c)) < case.ones
+    x = B.pack_bits(x_bits)
+    x |= ~B.pack_bits(np.ones(case.in_c, bool))  # garbage padding bits: must be ignored
+    w_real = rng.standard_normal((case.out_c, *geom.kernel, geom.cig)).astype(np.float32)
+    w = B.pack_conv_weights(w_real)
+    pad_corr = B.padding_correction(geom, w_real)
+    dot = B.bconv_dot(B.bits_to_pm1(x_bits), B.bits_to_pm1(B.sign_bits(w_real)), geom)
+    dot = dot[:, :geom.out_shape[0], :geom.out_shape[1], :geom.out_shape[2]]
+    mul = rng.choice([0.5, -0.25, 0.37, 3.0, -1.5], case.out_c).astype(np.float32)
+    bias = rng.choice([0.0, 0.5, -3.0, 1.25], case.out_c).astype(np.float32)
+    thr = rng.integers(-geom.n_max - 1, geom.n_max + 2, case.out_c).astype(np.int32)
+    thr[::3] = 0
+    flip = rng.random(case.out_c) < 0.3
+    arrays = {"x": x, "w": w, "mul": mul, "bias": bias, "thr": thr, "flip": B.pack_flip(flip)}
+    if pad_corr is not None:
+        arrays["pad_corr"] = pad_corr
+    if family == "dw":
+        arrays["w_fast"] = binary_fast.depthwise_weights(w, geom)
+    else:
+        arrays["w_fast"] = binary_fast.sparse_weights(w, geom)
+        arrays["wv"] = binary_fast.sparse_valid_ones(w, geom)
+    expected = {
+        "s32": dot.astype(np.int32),
+        "f32": B.transform_f32(dot, mul, bias, *ACT).astype(np.float32),
+        "s8": B.transform_s8(dot, mul, bias, *OUT_RANGE).astype(np.int8),
+        "b1": B.pack_bits(B.transform_b1(dot, thr, flip)).astype(np.uint32),
+    }
+    params = geom.c_params(case.x[0], act_min=ACT[0], act_max=ACT[1], out_min=OUT_RANGE[0],
+                           out_max=OUT_RANGE[1])
+    return Layer(case, geom, family, params, arrays, expected)
+
+
+def all_layers() -> list[Layer]:
+    cases = NAMED + _random_cases(np.random.default_rng(SEED), 24)
+    return [make_layer(case, SEED + i) for i, case in enumerate(cases)]
+
+
+# --------------------------------------------------------------------------------------------
+# The C program
+# --------------------------------------------------------------------------------------------
+
+C_TYPES = {np.dtype(np.uint32): "uint32_t", np.dtype(np.int32): "int32_t",
+           np.dtype(np.uint16): "uint16_t", np.dtype(np.float32): "float"}
+
+
+def _tables(kind: str, prefix: str) -> str:
+    """The transform's table arguments of a _<kind> call."""
+    real = f"{prefix}_mul, {prefix}_bias, "
+    return {"s32": "", "f32": real, "s8": real, "b1": f"{prefix}_thr, {prefix}_flip, "}[kind]
+
+
+def _calls(layer: Layer, prefix: str, kind: str) -> tuple[str, str]:
+    """(portable call, fast call) writing to `out`."""
+    y = {"s32": "(int32_t *)out", "f32": "(float *)out", "s8": "(int8_t *)out",
+         "b1": "(uint32_t *)out"}[kind]
+    pad = f"{prefix}_pad_corr" if "pad_corr" in layer.arrays else "NULL"
+    head = f"&{prefix}_p, {prefix}_x"
+    portable = f"tc_bconv_{kind}({head}, {prefix}_w, {pad}, {_tables(kind, prefix)}{y});"
+    if layer.family == "dw":
+        fast = f"tc_bconv_dw_{kind}({head}, {prefix}_w_fast, {pad}, {_tables(kind, prefix)}{y});"
+    else:
+        fast = (f"tc_bconv_sparse_{kind}({head}, {prefix}_w_fast, {prefix}_wv, {pad}, "
+                f"{_tables(kind, prefix)}{y}, scratch);")
+    return portable, fast
+
+
+def harness_source(layers: list[Layer]) -> str:
+    decls: list[str] = []
+    body: list[str] = []
+    out_bytes = max(e.nbytes for layer in layers for e in layer.expected.values())
+    scratch = max(binary_fast.sparse_scratch_bytes(layer.geom) for layer in layers
+                  if layer.family == "sparse")
+    for i, layer in enumerate(layers):
+        prefix = f"c{i}"
+        for name, data in layer.arrays.items():
+            flat = np.ascontiguousarray(data).reshape(-1)
+            values = ", ".join(c_value(v.item()) for v in flat) if flat.dtype.kind == "f" \
+                else ", ".join(str(int(v)) + ("u" if flat.dtype.kind == "u" else "")
+                               for v in flat)
+            decls.append(f"static const {C_TYPES[flat.dtype]} {prefix}_{name}[] = {{{values}}};\n")
+        fields = ", ".join(f".{k} = {c_value(v)}" for k, v in layer.params.items())
+        decls.append(f"static const tc_bconv_params_t {prefix}_p = {{{fields}}};\n")
+        if layer.family == "sparse":  # the kernel's own account of its scratch memory
+            body.append(f"    size = (uint32_t)tc_bconv_sparse_scratch_size(&{prefix}_p);")
+            body.append("    ok = ok && fwrite(&size, sizeof size, 1, f) == 1;")
+        for kind in KINDS:
+            n = layer.expected[kind].nbytes
+            for call in _calls(layer, prefix, kind):
+                body.append(f"    /* {layer.case.name} */")
+                body.append("    memset(out, 0xA5, sizeof out);")
+                body.append(f"    {call}")
+                body.append(f"    ok = ok && fwrite(out, 1, {n}, f) == {n};")
+    return (
+        "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <string.h>\n"
+        '#include "tc_binary.h"\n'
+        "#ifdef TC_TEST_HOST\nstatic void board_init(void) {}\n#else\n"
+        '#include "tinyc_board.h"\n#endif\n\n'
+        + "".join(decls)
+        + f"\nstatic uint8_t out[{out_bytes}] __attribute__((aligned(8)));\n"
+        f"static uint32_t scratch[{scratch // 4 + 1}];\n\n"
+        "int main(void)\n{\n    board_init();\n    FILE *f = fopen(\"out.bin\", \"wb\");\n"
+        "    int ok = f != NULL;\n    uint32_t size;\n    if (!ok) {\n        return 2;\n    }\n"
+        + "\n".join(body)
+        + "\n    fclose(f);\n    return ok ? 0 : 1;\n}\n"
+    )
+
+
+def check_outputs(raw: bytes, layers: list[Layer], where: str) -> None:
+    pos = 0
+    failures = []
+    for layer in layers:
+        if layer.family == "sparse":
+            size = int(np.frombuffer(raw[pos:pos + 4], dtype="<u4")[0])
+            pos += 4
+            if size != binary_fast.sparse_scratch_bytes(layer.geom):
+                failures.append(f"{layer.case.name}: C scratch size {size}, compiler's "
+                                f"{binary_fast.sparse_scratch_bytes(layer.geom)}")
+        for kind in KINDS:
+            want = layer.expected[kind].reshape(-1)
+            for tag in ("portable", layer.family):
+                got = np.frombuffer(raw[pos:pos + want.nbytes], dtype=want.dtype)
+                pos += want.nbytes
+                bits = f"u{want.itemsize}"  # compare bit patterns (floats included)
+                bad = np.flatnonzero(got.view(bits) != want.view(bits))
+                if bad.size:
+                    first = ", ".join(f"[{j}] got {got[j]!r} expected {want[j]!r}"
+                                      for j in bad[:4])
+                    failures.append(f"{layer.case.name} {tag} _{kind} on {where}: {bad.size} of "
+                                    f"{want.size} differ: {first}")
+    assert pos == len(raw), f"{where}: {len(raw)} bytes written, {pos} expected"
+    assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def layers() -> list[Layer]:
+    return all_layers()
+
+
+@pytest.fixture(scope="module")
+def harness(layers, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("bconv_fast") / "harness.c"
+    path.write_text(harness_source(layers))
+    return path
+
+
+def test_cases_cover_both_kernels_and_their_edges(layers) -> None:
+    families = [layer.family for layer in layers]
+    assert families.count("dw") >= 8 and families.count("sparse") >= 16
+    sparse = [layer.geom for layer in layers if layer.family == "sparse"]
+    assert any(g.cog % 32 for g in sparse) and any(g.cog > 32 for g in sparse)
+    assert any(g.groups > 1 and g.cig % 32 for g in sparse)  # group slices inside words
+    assert {g.pad_value for g in sparse} == {-1, 0, 1}
+    assert any(max(g.strides) > 1 for g in sparse) and any(max(g.dilations) > 1 for g in sparse)
+    assert any(layer.case.ones > 0.5 for layer in layers if layer.family == "sparse")
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not found")
+def test_host(harness, layers, tmp_path) -> None:
+    exe = tmp_path / "harness"
+    cmd = ["gcc", *WARNINGS, OPT_FLAGS, "-DTC_TEST_HOST", f"-I{RUNTIME}", str(harness),
+           *(str(RUNTIME / s) for s in SOURCES), "-lm", "-o", str(exe)]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    ran = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    check_outputs((tmp_path / "out.bin").read_bytes(), layers, "host")
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which(QEMU_BINARY)
+                    is None, reason="arm-none-eabi-gcc or QEMU not installed (make setup)")
+@pytest.mark.parametrize("board_id", QEMU_BOARDS)
+def test_on_qemu(board_id, harness, layers, tmp_path) -> None:
+    board = load_board(board_id)
+    elf = tmp_path / "harness.elf"
+    cmd = ["arm-none-eabi-gcc", *WARNINGS, OPT_FLAGS, *board.cflags,
+           *(f"-I{d}" for d in board.include_dirs), f"-I{RUNTIME}", *board.ldflags,
+           str(harness), *(str(RUNTIME / s) for s in SOURCES), *map(str, board.sources),
+           *board.ldlibs, "-o", str(elf)]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    result = run_qemu(board, elf, tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    check_outputs((tmp_path / "out.bin").read_bytes(), layers, board_id)
+
+
+def test_layouts_are_the_documented_ones() -> None:
+    """Spot checks of the fast kernels' constants against tc_binary.h."""
+    geom = B.conv_geometry((3, 3), 2, 33, (1, 2), pads_begin=(0, 1), pads_end=(0, 0),
+                           pad_value=1)
+    w = np.ones((33, 1, 1, 2, 2), np.float32)
+    w[5, 0, 0, 1, 0] = -1.0  # channel 5, tap 1, ic 0: row position 2
+    w[32, 0, 0, 0, 1] = -1.0  # channel 32 (second word of channels), tap 0, ic 1: position 1
+    packed = B.pack_conv_weights(w)
+    sparse = binary_fast.sparse_weights(packed, geom)
+    assert sparse.shape == (1, 2, 5)  # groups, words of 32 output channels, 2 taps * 2 + 1
+    expected = np.zeros((1, 2, 5), np.uint32)
+    expected[0, 0, 2] = 1 << 5
+    expected[0, 1, 1] = 1
+    assert np.array_equal(sparse, expected)
+    wv = binary_fast.sparse_valid_ones(packed, geom)
+    lead, trail = geom.padding_classes()
+    assert wv.shape == (1, lead[1] + 1 + trail[1], lead[2] + 1 + trail[2], 33)
+    # class 0 along w: tap 0 in the padding (pad 1 on the left), tap 1 valid.  Channel 5's 1
+    # bit sits at the valid tap 1; channel 32's at the padded tap 0.
+    assert wv[0, 0, 0].tolist() == [1 if oc == 5 else 0 for oc in range(33)]
+    assert wv[0, 0, 1].tolist() == [1 if oc in (5, 32) else 0 for oc in range(33)]  # interior
+    dw_geom = B.conv_geometry((4,), 33, 33, (3,), groups=33)
+    w_dw = np.ones((33, 1, 1, 3, 1), np.float32)
+    w_dw[32, 0, 0, 2, 0] = -1.0
+    dw = binary_fast.depthwise_weights(B.pack_conv_weights(w_dw), dw_geom)
+    assert dw.tolist() == [[0, 0], [0, 0], [0, 1]]  # [taps, words of channels]
+
+
+def test_choice_of_kernel() -> None:
+    def geom(in_c, out_c, groups, k=(3, 3)):
+        return B.conv_geometry((6, 6), in_c, out_c, k, groups=groups)
+
+    assert binary_fast.choose(geom(64, 64, 64)) == "dw"
+    assert binary_fast.choose(geom(64, 128, 64)) is None  # depth multiplier 2, cog 2
+    assert binary_fast.choose(geom(64, 64, 1)) == "sparse"
+    assert binary_fast.choose(geom(64, 40, 1)) is None  # 64 stored bits per 40 channels
+    assert binary_fast.choose(geom(64, 32, 16)) is None  # 2 output channels per group
+    assert binary_fast.choose(geom(8, 8, 8, k=(6, 6))) is None  # 36 taps
+    assert binary_fast.choose(B.conv_geometry((3, 3), 8192, 32, (3, 3))) is None  # 16-bit list
+
+
+CORES = {"cortex-m3": ["-mcpu=cortex-m3"],
+         "cortex-m4": ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+         "cortex-m7": ["-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"],
+         "cortex-m33": ["-mcpu=cortex-m33"], "cortex-m0": ["-mcpu=cortex-m0"]}
+OPTIMIZATION = ["-O0", "-O1", "-O2", "-Os", "-Og", "-O2 -fno-omit-frame-pointer",
+                "-Og -fno-omit-frame-pointer"]
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
+@pytest.mark.parametrize("core", list(CORES))
+def test_compiles_at_every_optimization_level(core, tmp_path) -> None:
+    """The Thumb-2 carry-save block keeps 12 values in registers: every optimization level users
+    may pick (-O0 takes the C version) must compile warning-free, with or without a frame
+    pointer, and Cortex-M0 (no Thumb-2) takes the C version."""
+    for opt in OPTIMIZATION:
+        cmd = ["arm-none-eabi-gcc", *WARNINGS, "-mthumb", *CORES[core], *opt.split(),
+               f"-I{RUNTIME}", "-c", str(RUNTIME / "tc_bconv_fast.c"), "-o", str(tmp_path / "x.o")]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        assert result.returncode == 0, f"{core} {opt}:\n{result.stderr}"
