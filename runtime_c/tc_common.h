@@ -19,6 +19,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Inlining where a kernel's speed depends on it, whatever the compiler's size estimate says
+ * (TC_ALWAYS_INLINE), or never, so that an inner loop gets the registers to itself
+ * (TC_NOINLINE).  Plain inline / nothing on compilers without the attributes. */
+#if defined(__GNUC__)
+#define TC_ALWAYS_INLINE inline __attribute__((always_inline))
+#define TC_NOINLINE __attribute__((noinline))
+#else
+#define TC_ALWAYS_INLINE inline
+#define TC_NOINLINE
+#endif
+
 /* The highest tensor rank that strided kernels (broadcast, transpose, slice, pad, reduce)
  * accept.  The compiler refuses larger ranks with a clear message. */
 #define TC_MAX_DIMS 6
@@ -52,6 +63,28 @@ static inline void tc_window_range(int32_t start, int32_t dilation, int32_t kern
     }
     *k_lo = lo;
     *k_hi = hi > lo ? hi : lo;
+}
+
+/* One axis of the window of position o (an output position; for a transposed convolution an
+ * input position, whose taps land in the output): its taps start at o * stride - pad, and
+ * tc_window_range narrows them to those inside [0, size).  first is the first tap inside,
+ * count how many are inside (0 when none), at the coordinate of the first one
+ * (o * stride - pad + first * dilation), where a kernel's tap loop starts. */
+typedef struct {
+    int32_t first;
+    int32_t count;
+    int32_t at;
+} tc_window_axis_t;
+
+static inline tc_window_axis_t tc_window_axis(int32_t o, int32_t stride, int32_t pad,
+                                              int32_t dilation, int32_t kernel, int32_t size)
+{
+    const int32_t start = o * stride - pad;
+    int32_t lo;
+    int32_t hi;
+    tc_window_range(start, dilation, kernel, size, &lo, &hi);
+    const tc_window_axis_t axis = {lo, hi - lo, start + lo * dilation};
+    return axis;
 }
 
 /* Row-major N-d counter (binary broadcast, strided copy, pad, reduce).

@@ -123,23 +123,17 @@ void tc_conv_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
     for (int32_t n = 0; n < p->batch; ++n) {
         const float *xn = x + n * x_sn;
         for (int32_t od = 0; od < p->out_d; ++od) {
-            const int32_t id0 = od * p->stride_d - p->pad_d;
-            int32_t kd0;
-            int32_t kd1;
-            tc_window_range(id0, p->dilation_d, p->k_d, p->in_d, &kd0, &kd1);
-            t.nd = kd1 - kd0;
+            const tc_window_axis_t win_d =
+                tc_window_axis(od, p->stride_d, p->pad_d, p->dilation_d, p->k_d, p->in_d);
+            t.nd = win_d.count;
             for (int32_t oh = 0; oh < p->out_h; ++oh) {
-                const int32_t ih0 = oh * p->stride_h - p->pad_h;
-                int32_t kh0;
-                int32_t kh1;
-                tc_window_range(ih0, p->dilation_h, p->k_h, p->in_h, &kh0, &kh1);
-                t.nh = kh1 - kh0;
+                const tc_window_axis_t win_h =
+                    tc_window_axis(oh, p->stride_h, p->pad_h, p->dilation_h, p->k_h, p->in_h);
+                t.nh = win_h.count;
                 for (int32_t ow = 0; ow < p->out_w; ++ow, y += out_c) {
-                    const int32_t iw0 = ow * p->stride_w - p->pad_w;
-                    int32_t kw0;
-                    int32_t kw1;
-                    tc_window_range(iw0, p->dilation_w, p->k_w, p->in_w, &kw0, &kw1);
-                    t.nw = kw1 - kw0;
+                    const tc_window_axis_t win_w =
+                        tc_window_axis(ow, p->stride_w, p->pad_w, p->dilation_w, p->k_w, p->in_w);
+                    t.nw = win_w.count;
 
                     if (t.nd == 0 || t.nh == 0 || t.nw == 0) { /* window all in the padding */
                         for (int32_t oc = 0; oc < out_c; ++oc) {
@@ -149,10 +143,9 @@ void tc_conv_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
                     }
 
                     /* Offsets of the first valid tap in x (channel 0) and in w (any oc). */
-                    const int32_t x_first = (id0 + kd0 * p->dilation_d) * x_sd +
-                                            (ih0 + kh0 * p->dilation_h) * x_sh +
-                                            (iw0 + kw0 * p->dilation_w) * in_c;
-                    const int32_t w_first = kd0 * w_sd + kh0 * w_sh + kw0 * cig;
+                    const int32_t x_first = win_d.at * x_sd + win_h.at * x_sh + win_w.at * in_c;
+                    const int32_t w_first =
+                        win_d.first * w_sd + win_h.first * w_sh + win_w.first * cig;
 
                     for (int32_t g = 0, oc = 0; g < groups; ++g) {
                         const float *xg = xn + x_first + g * cig;

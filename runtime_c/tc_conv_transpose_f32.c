@@ -51,34 +51,27 @@ void tc_conv_transpose_f32(const tc_conv_f32_params_t *p, const float *x, const 
     for (int32_t n = 0; n < p->batch; ++n) {
         float *yn = y + n * y_sn;
         for (int32_t id = 0; id < p->in_d; ++id) {
-            const int32_t od0 = id * p->stride_d - p->pad_d;
-            int32_t kd0;
-            int32_t kd1;
-            tc_window_range(od0, p->dilation_d, p->k_d, p->out_d, &kd0, &kd1);
+            const tc_window_axis_t win_d =
+                tc_window_axis(id, p->stride_d, p->pad_d, p->dilation_d, p->k_d, p->out_d);
             for (int32_t ih = 0; ih < p->in_h; ++ih) {
-                const int32_t oh0 = ih * p->stride_h - p->pad_h;
-                int32_t kh0;
-                int32_t kh1;
-                tc_window_range(oh0, p->dilation_h, p->k_h, p->out_h, &kh0, &kh1);
+                const tc_window_axis_t win_h =
+                    tc_window_axis(ih, p->stride_h, p->pad_h, p->dilation_h, p->k_h, p->out_h);
                 for (int32_t iw = 0; iw < p->in_w; ++iw, xp += in_c) {
-                    const int32_t ow0 = iw * p->stride_w - p->pad_w;
-                    int32_t kw0;
-                    int32_t kw1;
-                    tc_window_range(ow0, p->dilation_w, p->k_w, p->out_w, &kw0, &kw1);
-                    if (kd0 == kd1 || kh0 == kh1 || kw0 == kw1) {
+                    const tc_window_axis_t win_w =
+                        tc_window_axis(iw, p->stride_w, p->pad_w, p->dilation_w, p->k_w, p->out_w);
+                    if (win_d.count == 0 || win_h.count == 0 || win_w.count == 0) {
                         continue; /* every tap cropped away */
                     }
                     /* Offsets of the first surviving tap in y (channel 0) and w (any ic). */
-                    const int32_t y_first = (od0 + kd0 * p->dilation_d) * y_sd +
-                                            (oh0 + kh0 * p->dilation_h) * y_sh +
-                                            (ow0 + kw0 * p->dilation_w) * out_c;
-                    const int32_t w_first = kd0 * w_sd + kh0 * w_sh + kw0 * cog;
+                    const int32_t y_first = win_d.at * y_sd + win_h.at * y_sh + win_w.at * out_c;
+                    const int32_t w_first =
+                        win_d.first * w_sd + win_h.first * w_sh + win_w.first * cog;
 
-                    for (int32_t kd = kd0, yd = y_first, wd = w_first; kd < kd1;
+                    for (int32_t kd = 0, yd = y_first, wd = w_first; kd < win_d.count;
                          ++kd, yd += y_td, wd += w_sd) {
-                        for (int32_t kh = kh0, yh = yd, wh = wd; kh < kh1;
+                        for (int32_t kh = 0, yh = yd, wh = wd; kh < win_h.count;
                              ++kh, yh += y_th, wh += w_sh) {
-                            for (int32_t kw = kw0, yw = yh, ww = wh; kw < kw1;
+                            for (int32_t kw = 0, yw = yh, ww = wh; kw < win_w.count;
                                  ++kw, yw += y_tw, ww += cog) {
                                 for (int32_t g = 0, ci = 0; g < groups; ++g) {
                                     float *yg = yn + yw + g * cog;

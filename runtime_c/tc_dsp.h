@@ -34,13 +34,6 @@
 
 /* Inner loops are kept out of line (TC_NOINLINE) so that the compiler allocates registers for
  * them alone; their output stages are specialised (TC_ALWAYS_INLINE with a constant flag). */
-#if defined(__GNUC__)
-#define TC_ALWAYS_INLINE inline __attribute__((always_inline))
-#define TC_NOINLINE __attribute__((noinline))
-#else
-#define TC_ALWAYS_INLINE inline
-#define TC_NOINLINE
-#endif
 
 /* v clamped to [-128, 127] (SSAT #8 on the DSP build). */
 static inline int32_t tc_sat_s8(int32_t v)

@@ -34,7 +34,8 @@ void tc_pool_f32(const tc_pool_f32_params_t *p, const float *x, float *y)
     const int32_t x_td = p->dilation_d * x_sd;
     const int32_t x_th = p->dilation_h * x_sh;
     const int32_t x_tw = p->dilation_w * c;
-    /* The explicitly padded extents, for count_include_pad = 1. */
+    /* The explicitly padded extents [-pad, in + pad_end), shifted to start at 0, for
+     * count_include_pad = 1. */
     const int32_t span_d = p->pad_d + p->in_d + p->pad_end_d;
     const int32_t span_h = p->pad_h + p->in_h + p->pad_end_h;
     const int32_t span_w = p->pad_w + p->in_w + p->pad_end_w;
@@ -42,32 +43,23 @@ void tc_pool_f32(const tc_pool_f32_params_t *p, const float *x, float *y)
     for (int32_t n = 0; n < p->batch; ++n) {
         const float *xn = x + n * x_sn;
         for (int32_t od = 0; od < p->out_d; ++od) {
-            const int32_t id0 = od * p->stride_d - p->pad_d;
-            int32_t kd0;
-            int32_t kd1;
-            int32_t pd0;
-            int32_t pd1;
-            tc_window_range(id0, p->dilation_d, p->k_d, p->in_d, &kd0, &kd1);
-            tc_window_range(id0 + p->pad_d, p->dilation_d, p->k_d, span_d, &pd0, &pd1);
+            const tc_window_axis_t win_d =
+                tc_window_axis(od, p->stride_d, p->pad_d, p->dilation_d, p->k_d, p->in_d);
+            const tc_window_axis_t padded_d =
+                tc_window_axis(od, p->stride_d, 0, p->dilation_d, p->k_d, span_d);
             for (int32_t oh = 0; oh < p->out_h; ++oh) {
-                const int32_t ih0 = oh * p->stride_h - p->pad_h;
-                int32_t kh0;
-                int32_t kh1;
-                int32_t ph0;
-                int32_t ph1;
-                tc_window_range(ih0, p->dilation_h, p->k_h, p->in_h, &kh0, &kh1);
-                tc_window_range(ih0 + p->pad_h, p->dilation_h, p->k_h, span_h, &ph0, &ph1);
+                const tc_window_axis_t win_h =
+                    tc_window_axis(oh, p->stride_h, p->pad_h, p->dilation_h, p->k_h, p->in_h);
+                const tc_window_axis_t padded_h =
+                    tc_window_axis(oh, p->stride_h, 0, p->dilation_h, p->k_h, span_h);
                 for (int32_t ow = 0; ow < p->out_w; ++ow, y += c) {
-                    const int32_t iw0 = ow * p->stride_w - p->pad_w;
-                    int32_t kw0;
-                    int32_t kw1;
-                    int32_t pw0;
-                    int32_t pw1;
-                    tc_window_range(iw0, p->dilation_w, p->k_w, p->in_w, &kw0, &kw1);
-                    tc_window_range(iw0 + p->pad_w, p->dilation_w, p->k_w, span_w, &pw0, &pw1);
-                    const int32_t nd = kd1 - kd0;
-                    const int32_t nh = kh1 - kh0;
-                    const int32_t nw = kw1 - kw0;
+                    const tc_window_axis_t win_w =
+                        tc_window_axis(ow, p->stride_w, p->pad_w, p->dilation_w, p->k_w, p->in_w);
+                    const tc_window_axis_t padded_w =
+                        tc_window_axis(ow, p->stride_w, 0, p->dilation_w, p->k_w, span_w);
+                    const int32_t nd = win_d.count;
+                    const int32_t nh = win_h.count;
+                    const int32_t nw = win_w.count;
                     const int32_t taps = nd * nh * nw;
 
                     const float init = is_max ? -INFINITY : 0.0f;
@@ -75,10 +67,7 @@ void tc_pool_f32(const tc_pool_f32_params_t *p, const float *x, float *y)
                         y[ch] = init;
                     }
                     if (taps > 0) {
-                        const int32_t x_first = (id0 + kd0 * p->dilation_d) * x_sd +
-                                                (ih0 + kh0 * p->dilation_h) * x_sh +
-                                                (iw0 + kw0 * p->dilation_w) * c;
-                        const float *xf = xn + x_first;
+                        const float *xf = xn + win_d.at * x_sd + win_h.at * x_sh + win_w.at * c;
                         for (int32_t kd = 0, xd = 0; kd < nd; ++kd, xd += x_td) {
                             for (int32_t kh = 0, xh = xd; kh < nh; ++kh, xh += x_th) {
                                 for (int32_t kw = 0, xw = xh; kw < nw; ++kw, xw += x_tw) {
@@ -105,7 +94,8 @@ void tc_pool_f32(const tc_pool_f32_params_t *p, const float *x, float *y)
                         }
                     } else {
                         const int32_t count =
-                            include_pad ? (pd1 - pd0) * (ph1 - ph0) * (pw1 - pw0) : taps;
+                            include_pad ? padded_d.count * padded_h.count * padded_w.count
+                                        : taps;
                         const float divisor = count > 0 ? (float)count : 1.0f;
                         for (int32_t ch = 0; ch < c; ++ch) {
                             y[ch] = tc_clamp_f32(y[ch] / divisor, lo, hi);

@@ -20,45 +20,32 @@ typedef struct {
     int32_t padded_count; /* taps inside [-pad, in + pad_end) on all axes */
 } pool_window_t;
 
-/* Taps of a window inside [lo, hi) along one axis (the explicitly padded extent). */
-static int32_t pool_taps_in(int32_t start, int32_t dilation, int32_t kernel, int32_t lo,
-                            int32_t hi)
-{
-    int32_t k0;
-    int32_t k1;
-    tc_window_range(start - lo, dilation, kernel, hi - lo, &k0, &k1);
-    return k1 - k0;
-}
-
 static void pool_locate(const tc_pool_s8_params_t *p, int32_t od, int32_t oh, int32_t ow,
                         pool_window_t *t)
 {
     const int32_t x_sh = p->in_w * p->c;
     const int32_t x_sd = p->in_h * x_sh;
-    const int32_t id0 = od * p->stride_d - p->pad_d;
-    const int32_t ih0 = oh * p->stride_h - p->pad_h;
-    const int32_t iw0 = ow * p->stride_w - p->pad_w;
-    int32_t kd0;
-    int32_t kd1;
-    int32_t kh0;
-    int32_t kh1;
-    int32_t kw0;
-    int32_t kw1;
-    tc_window_range(id0, p->dilation_d, p->k_d, p->in_d, &kd0, &kd1);
-    tc_window_range(ih0, p->dilation_h, p->k_h, p->in_h, &kh0, &kh1);
-    tc_window_range(iw0, p->dilation_w, p->k_w, p->in_w, &kw0, &kw1);
-    t->nd = kd1 - kd0;
-    t->nh = kh1 - kh0;
-    t->nw = kw1 - kw0;
+    const tc_window_axis_t win_d =
+        tc_window_axis(od, p->stride_d, p->pad_d, p->dilation_d, p->k_d, p->in_d);
+    const tc_window_axis_t win_h =
+        tc_window_axis(oh, p->stride_h, p->pad_h, p->dilation_h, p->k_h, p->in_h);
+    const tc_window_axis_t win_w =
+        tc_window_axis(ow, p->stride_w, p->pad_w, p->dilation_w, p->k_w, p->in_w);
+    t->nd = win_d.count;
+    t->nh = win_h.count;
+    t->nw = win_w.count;
     t->td = p->dilation_d * x_sd;
     t->th = p->dilation_h * x_sh;
     t->tw = p->dilation_w * p->c;
-    t->first = (id0 + kd0 * p->dilation_d) * x_sd + (ih0 + kh0 * p->dilation_h) * x_sh +
-               (iw0 + kw0 * p->dilation_w) * p->c;
-    t->padded_count =
-        pool_taps_in(id0, p->dilation_d, p->k_d, -p->pad_d, p->in_d + p->pad_end_d) *
-        pool_taps_in(ih0, p->dilation_h, p->k_h, -p->pad_h, p->in_h + p->pad_end_h) *
-        pool_taps_in(iw0, p->dilation_w, p->k_w, -p->pad_w, p->in_w + p->pad_end_w);
+    t->first = win_d.at * x_sd + win_h.at * x_sh + win_w.at * p->c;
+    /* The same windows within the explicitly padded extents [-pad, in + pad_end), shifted to
+     * start at 0. */
+    const int32_t span_d = p->pad_d + p->in_d + p->pad_end_d;
+    const int32_t span_h = p->pad_h + p->in_h + p->pad_end_h;
+    const int32_t span_w = p->pad_w + p->in_w + p->pad_end_w;
+    t->padded_count = tc_window_axis(od, p->stride_d, 0, p->dilation_d, p->k_d, span_d).count *
+                      tc_window_axis(oh, p->stride_h, 0, p->dilation_h, p->k_h, span_h).count *
+                      tc_window_axis(ow, p->stride_w, 0, p->dilation_w, p->k_w, span_w).count;
 }
 
 /* Pools every output position: the maximum (is_max) or the rounded average of its taps. */

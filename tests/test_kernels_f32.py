@@ -13,14 +13,12 @@ from __future__ import annotations
 import ctypes
 import math
 import shutil
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import struct_layout_source
+from helpers import RUNTIME, c_struct, cortex_m4_undefined_symbols, kernel_library
 
 try:
     import torch
@@ -29,12 +27,6 @@ except ImportError:  # the torch cross-checks are skipped
     torch = None
     F = None
 
-RUNTIME = Path(__file__).resolve().parents[1] / "runtime_c"
-HOST_FLAGS = ["-O2", "-shared", "-fPIC", "-std=c99", "-Wall", "-Wextra", "-Werror"]
-ARM_FLAGS = [
-    "-std=c99", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard",
-    "-Wall", "-Wextra", "-Werror", "-O2", "-Wdouble-promotion", "-c",
-]
 INF = math.inf
 ATOL = 1e-5
 RTOL = 1e-5
@@ -44,58 +36,38 @@ needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 # ctypes mirrors of the parameter structs (the one place that knows their layout)
 # --------------------------------------------------------------------------------------------
 
-_CTYPES = {
-    "i": ctypes.c_int32,
-    "f": ctypes.c_float,
-    "p": ctypes.POINTER(ctypes.c_int32),
-    "u8": ctypes.c_uint8,
-}
-
-
-def _struct(c_name: str, spec: str) -> type[ctypes.Structure]:
-    """Mirror of the C struct c_name.  spec lists its fields in order: `name` is an int32_t,
-    `name:f` a float, `name:p` a const int32_t *, `name:u8` a uint8_t; `*N` makes an array."""
-    fields = []
-    for token in spec.split():
-        decl, _, count = token.partition("*")
-        name, _, kind = decl.partition(":")
-        ctype = _CTYPES[kind or "i"]
-        fields.append((name, ctype * int(count) if count else ctype))
-    return type(c_name, (ctypes.Structure,), {"_fields_": fields})
-
-
-ConvParams = _struct(
+ConvParams = c_struct(
     "tc_conv_f32_params_t",
     "batch in_d in_h in_w in_c out_d out_h out_w out_c k_d k_h k_w stride_d stride_h stride_w "
     "dilation_d dilation_h dilation_w pad_d pad_h pad_w groups act_min:f act_max:f",
 )
-PoolParams = _struct(
+PoolParams = c_struct(
     "tc_pool_f32_params_t",
     "kind batch in_d in_h in_w c out_d out_h out_w k_d k_h k_w stride_d stride_h stride_w "
     "dilation_d dilation_h dilation_w pad_d pad_h pad_w pad_end_d pad_end_h pad_end_w "
     "count_include_pad act_min:f act_max:f",
 )
-GemmParams = _struct(
+GemmParams = c_struct(
     "tc_gemm_f32_params_t",
     "batch_rank batch_shape*4 a_batch_strides*4 b_batch_strides*4 m n k a_stride_m a_stride_k "
     "b_stride_k b_stride_n c_stride_m c_stride_n alpha:f beta:f act_min:f act_max:f",
 )
-BinaryParams = _struct(
+BinaryParams = c_struct(
     "tc_binary_f32_params_t", "op rank shape*6 a_strides*6 b_strides*6 act_min:f act_max:f"
 )
-UnaryParams = _struct(
+UnaryParams = c_struct(
     "tc_unary_f32_params_t", "op count alpha:f beta:f act_min:f act_max:f"
 )
-ReduceParams = _struct(
+ReduceParams = c_struct(
     "tc_reduce_f32_params_t",
     "op rank in_shape*6 out_strides*6 out_count reduce_count act_min:f act_max:f",
 )
-SoftmaxParams = _struct("tc_softmax_f32_params_t", "outer axis_len inner log")
-StridedCopyParams = _struct(
+SoftmaxParams = c_struct("tc_softmax_f32_params_t", "outer axis_len inner log")
+StridedCopyParams = c_struct(
     "tc_strided_copy_params_t", "elem_size rank shape*6 in_strides*6 in_offset"
 )
-ConcatParams = _struct("tc_concat_params_t", "elem_size outer num_inputs chunks:p")
-PadParams = _struct(
+ConcatParams = c_struct("tc_concat_params_t", "elem_size outer num_inputs chunks:p")
+PadParams = c_struct(
     "tc_pad_params_t",
     "elem_size mode rank in_shape*6 out_shape*6 pads_begin*6 value_bytes:u8*8",
 )
@@ -218,23 +190,8 @@ LAYOUT_HEADERS = ["tc_conv_f32.h", "tc_pool_f32.h", "tc_gemm_f32.h", "tc_element
 
 @pytest.fixture(scope="session")
 def lib(tmp_path_factory) -> ctypes.CDLL:
-    if shutil.which("gcc") is None:
-        pytest.skip("host gcc not found")
-    build = tmp_path_factory.mktemp("tc_kernels")
-    layout = build / "layout.c"
-    layout.write_text(struct_layout_source(LAYOUT_HEADERS, STRUCTS))
-    out = build / "libtc_kernels.so"
-    sources = [str(p) for p in sorted(RUNTIME.glob("*.c"))] + [str(layout)]
-    cmd = ["gcc", *HOST_FLAGS, f"-I{RUNTIME}", *sources, "-o", str(out), "-lm"]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"building the kernels failed:\n{' '.join(cmd)}\n{result.stderr}")
-    library = ctypes.CDLL(str(out))
-    for name, (cls, n_ptrs) in KERNELS.items():
-        fn = getattr(library, name)
-        fn.argtypes = [ctypes.POINTER(cls)] + [ctypes.c_void_p] * n_ptrs
-        fn.restype = None
-    return library
+    return kernel_library(tmp_path_factory.mktemp("tc_kernels"), sorted(RUNTIME.glob("*.c")),
+                          LAYOUT_HEADERS, STRUCTS, KERNELS)
 
 
 def test_struct_mirrors_match_headers(lib):
@@ -1124,13 +1081,5 @@ KERNEL_SOURCES = sorted(RUNTIME.glob("*.c"))
 def test_compiles_for_cortex_m4(source, tmp_path):
     """Warning-free (including -Wdouble-promotion) for an FPU-single Cortex-M4, and
     self-contained: the object needs no other kernel file, only the C library."""
-    obj = tmp_path / (source.stem + ".o")
-    cmd = ["arm-none-eabi-gcc", *ARM_FLAGS, f"-I{RUNTIME}", str(source), "-o", str(obj)]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
-    nm = shutil.which("arm-none-eabi-nm")
-    if nm is not None:
-        undefined = subprocess.run(
-            [nm, "--undefined-only", str(obj)], capture_output=True, text=True, check=True
-        ).stdout.split()
-        assert not [s for s in undefined if s.startswith("tc_")], undefined
+    undefined = cortex_m4_undefined_symbols(source, tmp_path) or []
+    assert not [s for s in undefined if s.startswith("tc_")], undefined

@@ -31,80 +31,64 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import struct_layout_source
+from helpers import (
+    C_FIELD_TYPES,
+    RUNTIME,
+    c_struct,
+    cortex_m4_undefined_symbols,
+    kernel_library,
+)
 from tinyc.quant import arith
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 flatbuffers = pytest.importorskip("flatbuffers")
 tflm_runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
 
-RUNTIME = Path(__file__).resolve().parents[1] / "runtime_c"
 SOURCES = sorted(RUNTIME.glob("tc_*_s8.c"))
 HEADERS = [*sorted(RUNTIME.glob("tc_*_s8.h")), RUNTIME / "tc_requant.h"]
-HOST_FLAGS = ["-O2", "-shared", "-fPIC", "-std=c99", "-Wall", "-Wextra", "-Werror",
-              "-Wdouble-promotion"]
-ARM_FLAGS = ["-std=c99", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16",
-             "-mfloat-abi=hard", "-Wall", "-Wextra", "-Werror", "-O2", "-Wdouble-promotion",
-             "-c"]
 
 # --------------------------------------------------------------------------------------------
 # ctypes mirrors of the parameter structs (their layout is checked against the headers)
 # --------------------------------------------------------------------------------------------
 
-_CTYPES = {"i": ctypes.c_int32, "f": ctypes.c_float, "p": ctypes.POINTER(ctypes.c_int32)}
-
-
-def _struct(c_name: str, spec: str) -> type[ctypes.Structure]:
-    """Mirror of the C struct c_name: `name` int32_t, `name:f` float, `name:p` const int32_t *,
-    `*N` an array of N."""
-    fields = []
-    for token in spec.split():
-        decl, _, count = token.partition("*")
-        name, _, kind = decl.partition(":")
-        ctype = _CTYPES[kind or "i"]
-        fields.append((name, ctype * int(count) if count else ctype))
-    return type(c_name, (ctypes.Structure,), {"_fields_": fields})
-
-
 _SPATIAL = ("in_d in_h in_w {c} out_d out_h out_w {oc} k_d k_h k_w stride_d stride_h stride_w "
             "dilation_d dilation_h dilation_w pad_d pad_h pad_w")
 _BROADCAST = "rank shape*6 a_strides*6 b_strides*6 "
-Conv = _struct("tc_conv_s8_params_t",
+Conv = c_struct("tc_conv_s8_params_t",
                "batch " + _SPATIAL.format(c="in_c", oc="out_c") + " groups input_offset "
                "output_offset act_min act_max per_channel multiplier:p shift:p")
-FullyConnected = _struct("tc_fully_connected_s8_params_t",
+FullyConnected = c_struct("tc_fully_connected_s8_params_t",
                          "batch in_features out_features input_offset output_offset act_min "
                          "act_max per_channel multiplier:p shift:p")
-Add = _struct("tc_add_s8_params_t",
+Add = c_struct("tc_add_s8_params_t",
               _BROADCAST + "input1_offset input2_offset output_offset left_shift "
               "input1_multiplier input1_shift input2_multiplier input2_shift output_multiplier "
               "output_shift act_min act_max")
-Mul = _struct("tc_mul_s8_params_t",
+Mul = c_struct("tc_mul_s8_params_t",
               _BROADCAST + "input1_offset input2_offset output_offset output_multiplier "
               "output_shift act_min act_max")
-LeakyRelu = _struct("tc_leaky_relu_s8_params_t",
+LeakyRelu = c_struct("tc_leaky_relu_s8_params_t",
                     "count input_zero_point output_zero_point multiplier_identity "
                     "shift_identity multiplier_alpha shift_alpha")
-Logistic = _struct("tc_logistic_s8_params_t",
+Logistic = c_struct("tc_logistic_s8_params_t",
                    "count input_zero_point input_range_radius input_multiplier input_left_shift")
-HardSwish = _struct("tc_hard_swish_s8_params_t",
+HardSwish = c_struct("tc_hard_swish_s8_params_t",
                     "count input_zero_point output_zero_point output_multiplier "
                     "output_multiplier_exponent reluish_multiplier reluish_multiplier_exponent")
-Quantize = _struct("tc_quantize_s8_params_t", "count scale:f zero_point")
-Dequantize = _struct("tc_dequantize_s8_params_t", "count scale:f zero_point")
-Requantize = _struct("tc_requantize_s8_params_t",
+Quantize = c_struct("tc_quantize_s8_params_t", "count scale:f zero_point")
+Dequantize = c_struct("tc_dequantize_s8_params_t", "count scale:f zero_point")
+Requantize = c_struct("tc_requantize_s8_params_t",
                      "count input_zero_point output_zero_point multiplier shift act_min act_max")
-Pool = _struct("tc_pool_s8_params_t",
+Pool = c_struct("tc_pool_s8_params_t",
                "batch " + _SPATIAL.format(c="c", oc="") + " pad_end_d pad_end_h pad_end_w "
                "count_include_pad act_min act_max")
-Mean = _struct("tc_mean_s8_params_t",
+Mean = c_struct("tc_mean_s8_params_t",
                "outer reduce_len inner sum_offset output_offset multiplier shift")
-Softmax = _struct("tc_softmax_s8_params_t",
+Softmax = c_struct("tc_softmax_s8_params_t",
                   "outer depth inner input_multiplier input_left_shift diff_min")
 STRUCTS = [Conv, FullyConnected, Add, Mul, LeakyRelu, Logistic, HardSwish, Quantize,
            Dequantize, Requantize, Pool, Mean, Softmax]
@@ -133,7 +117,7 @@ def make(cls: type[ctypes.Structure], values: dict) -> tuple[ctypes.Structure, l
     params, keep = cls(), []
     for name, ctype in cls._fields_:
         value = values[name]
-        if ctype is _CTYPES["p"]:
+        if ctype is C_FIELD_TYPES["p"]:
             array = (ctypes.c_int32 * len(value))(*value)
             keep.append(array)
             setattr(params, name, ctypes.cast(array, ctype))
@@ -176,25 +160,10 @@ MAP2(shim_lshift16, tc_saturating_left_shift_s16((int16_t)a[i], b[i]))
 
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory) -> ctypes.CDLL:
-    if shutil.which("gcc") is None:
-        pytest.skip("host gcc not found")
     build = tmp_path_factory.mktemp("tc_kernels_s8")
-    layout = build / "layout.c"
-    layout.write_text(struct_layout_source([h.name for h in HEADERS], STRUCTS))
     shim = build / "primitives_shim.c"
     shim.write_text(PRIMITIVES_SHIM)
-    out = build / "libtc_s8.so"
-    cmd = ["gcc", *HOST_FLAGS, f"-I{RUNTIME}", *map(str, SOURCES), str(layout), str(shim), "-o",
-           str(out)]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"building the int8 kernels failed:\n{' '.join(cmd)}\n{result.stderr}")
-    library = ctypes.CDLL(str(out))
-    for name, (cls, n_ptrs) in KERNELS.items():
-        fn = getattr(library, name)
-        fn.argtypes = [ctypes.POINTER(cls)] + [ctypes.c_void_p] * n_ptrs
-        fn.restype = None
-    return library
+    return kernel_library(build, [*SOURCES, shim], [h.name for h in HEADERS], STRUCTS, KERNELS)
 
 
 def run_c(lib: ctypes.CDLL, kernel: str, values: dict, inputs: Sequence[np.ndarray | None],
@@ -1285,14 +1254,7 @@ def test_headers_coexist_in_one_translation_unit(tmp_path):
 @pytest.mark.parametrize("source", SOURCES, ids=[p.name for p in SOURCES])
 def test_compiles_for_cortex_m4(source, tmp_path):
     """Warning-free for Cortex-M4 and self-contained (no other tc_ symbol needed)."""
-    obj = tmp_path / (source.stem + ".o")
-    cmd = ["arm-none-eabi-gcc", *ARM_FLAGS, f"-I{RUNTIME}", str(source), "-o", str(obj)]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
-    nm = shutil.which("arm-none-eabi-nm")
-    if nm is not None:
-        undefined = subprocess.run([nm, "--undefined-only", str(obj)], capture_output=True,
-                                   text=True, check=True).stdout.split()
-        assert not [s for s in undefined if s.startswith("tc_")], undefined
-        assert not [s for s in undefined if s in ("roundf", "expf", "malloc", "__aeabi_d2f")], \
-            undefined
+    undefined = cortex_m4_undefined_symbols(source, tmp_path) or []
+    assert not [s for s in undefined if s.startswith("tc_")], undefined
+    assert not [s for s in undefined if s in ("roundf", "expf", "malloc", "__aeabi_d2f")], \
+        undefined

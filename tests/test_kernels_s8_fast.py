@@ -27,18 +27,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import C_WARNINGS, RUNTIME, run_harness_on_host, run_harness_on_qemu
 from tinyc.boards import load_board
 from tinyc.codegen import c_value
-from tinyc.emulator import QEMU_BINARY, run_qemu
-from tinyc.project import OPT_FLAGS
+from tinyc.emulator import QEMU_BINARY
 from tinyc.quant import arith, fast
 
-RUNTIME = Path(__file__).resolve().parents[1] / "runtime_c"
 SOURCES = ["tc_conv_s8.c", "tc_fully_connected_s8.c", "tc_elementwise_s8.c",
            "tc_conv_fast_s8.c", "tc_fully_connected_fast_s8.c", "tc_elementwise_fast_s8.c"]
 HEADERS = ["tc_conv_s8.h", "tc_fully_connected_s8.h", "tc_elementwise_s8.h",
            "tc_conv_fast_s8.h", "tc_fully_connected_fast_s8.h", "tc_elementwise_fast_s8.h"]
-WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion"]
 QEMU_BOARDS = ["qemu-m4", "qemu-m7", "qemu-m3"]
 SEED = 20240605
 
@@ -413,31 +411,14 @@ def test_cases_are_varied(cases) -> None:
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not found")
 def test_host_portable_paths(harness, cases, tmp_path) -> None:
-    exe = tmp_path / "harness"
-    cmd = ["gcc", *WARNINGS, OPT_FLAGS, "-DTC_TEST_HOST", f"-I{RUNTIME}", str(harness),
-           *(str(RUNTIME / s) for s in SOURCES), "-o", str(exe)]
-    built = subprocess.run(cmd, capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    ran = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert ran.returncode == 0, ran.stderr
-    check_outputs((tmp_path / "out.bin").read_bytes(), cases, "host")
+    check_outputs(run_harness_on_host(harness, SOURCES, tmp_path), cases, "host")
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which(QEMU_BINARY)
                     is None, reason="arm-none-eabi-gcc or QEMU not installed (make setup)")
 @pytest.mark.parametrize("board_id", QEMU_BOARDS)
 def test_on_qemu(board_id, harness, cases, tmp_path) -> None:
-    board = load_board(board_id)
-    elf = tmp_path / "harness.elf"
-    cmd = ["arm-none-eabi-gcc", *WARNINGS, OPT_FLAGS, *board.cflags,
-           *(f"-I{d}" for d in board.include_dirs), f"-I{RUNTIME}", *board.ldflags,
-           str(harness), *(str(RUNTIME / s) for s in SOURCES), *map(str, board.sources),
-           *board.ldlibs, "-o", str(elf)]
-    built = subprocess.run(cmd, capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    result = run_qemu(board, elf, tmp_path, timeout=120)
-    assert result.returncode == 0, result.stderr
-    check_outputs((tmp_path / "out.bin").read_bytes(), cases, board_id)
+    check_outputs(run_harness_on_qemu(board_id, harness, SOURCES, tmp_path), cases, board_id)
 
 
 def test_one_step_requantization_matches_two_roundings() -> None:
@@ -509,7 +490,7 @@ def test_compiles_at_every_optimization_level(core, tmp_path) -> None:
     users may pick (and -O0, which takes the portable paths) must compile warning-free."""
     for opt in OPTIMIZATION:
         for source in FAST_SOURCES:
-            cmd = ["arm-none-eabi-gcc", *WARNINGS, "-mthumb", *CORES[core], *opt.split(),
+            cmd = ["arm-none-eabi-gcc", *C_WARNINGS, "-mthumb", *CORES[core], *opt.split(),
                    f"-I{RUNTIME}", "-c", str(RUNTIME / source), "-o", str(tmp_path / "x.o")]
             result = subprocess.run(cmd, capture_output=True, text=True)
             assert result.returncode == 0, f"{core} {opt} {source}:\n{result.stderr}"

@@ -13,12 +13,9 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
-from helpers import tinyc
+from helpers import tiny_model, tinyc
 from tinyc import platformio
 from tinyc.boards import list_boards, load_board
 from tinyc.emulator import QEMU_BINARY, run_qemu
@@ -29,22 +26,6 @@ BOARDS = [board.id for board in list_boards()]
 pytestmark = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed"
 )
-
-
-def tiny_model(path: Path) -> Path:
-    """Conv 3x3 + ReLU + MatMul on a 1x3x4x4 input (2,048 MACs): a CI-sized model."""
-    rng = np.random.default_rng(0)
-    weights = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
-               for name, shape in (("w1", (4, 3, 3, 3)), ("b1", (4,)), ("w2", (64, 5)))]
-    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["r"], name="relu"),
-             helper.make_node("Flatten", ["r"], ["f"], name="flat"),
-             helper.make_node("MatMul", ["f", "w2"], ["y"], name="fc")]
-    graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], weights)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    return path
 
 
 @pytest.fixture(scope="module")

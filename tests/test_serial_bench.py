@@ -21,11 +21,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
-from helpers import ROOT, tinyc
+from helpers import ROOT, tiny_model, tinyc
 from tinyc import __version__
 from tinyc.boards import load_board
 from tinyc.device import DeviceError, DeviceSession, ProcessLink, SerialLink
@@ -36,22 +34,6 @@ needs_tools = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None or shutil.which(QEMU_BINARY) is None,
     reason="arm-none-eabi-gcc / qemu-system-arm not installed (make setup)",
 )
-
-
-def tiny_model(path: Path, seed: int = 0) -> Path:
-    """Conv 3x3 + ReLU + MatMul on a 1x3x4x4 input: 2,048 MACs, 5 float outputs."""
-    rng = np.random.default_rng(seed)
-    weights = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
-               for name, shape in (("w1", (4, 3, 3, 3)), ("b1", (4,)), ("w2", (64, 5)))]
-    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["r"], name="relu"),
-             helper.make_node("Flatten", ["r"], ["f"], name="flat"),
-             helper.make_node("MatMul", ["f", "w2"], ["y"], name="fc")]
-    graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], weights)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    return path
 
 
 @pytest.fixture(scope="module")

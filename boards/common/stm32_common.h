@@ -2,8 +2,9 @@
  * Peripheral register layouts shared by the STM32 families tinyc supports (F4, F7, H7, L4, L4+,
  * U5), written from ST's reference manuals (RM0390 F446, RM0090 F405, RM0385 F746, RM0433 H743,
  * RM0351 L475, RM0432 L4R5, RM0456 U575) without any vendor header. Base addresses and the
- * reset and clock control differ per family and live in boards/stm32<family>/board.c; the
- * layouts below are the same everywhere they are used. Internal to boards/.
+ * reset and clock control differ per family and live in boards/stm32<family>/board.c (the F4
+ * and F7 share theirs: stm32_f4f7.h); the layouts below are the same everywhere they are used.
+ * stm32_board.h builds the board API from them. Internal to boards/.
  *
  * The console UART comes from the board file (field uart, passed as -D flags by Board.cflags):
  *   TINYC_UART_<INSTANCE>                  which USART/LPUART (e.g. TINYC_UART_USART3)
@@ -64,6 +65,45 @@ static inline void stm32_gpio_alternate(uint32_t base, uint32_t pin, uint32_t af
 #define USARTV1_CR1_TE (1u << 3)
 #define USARTV1_CR1_UE (1u << 13)
 
+/* Sends one byte through a first-generation USART at `base`. */
+static inline void stm32_usartv1_putc(uint32_t base, char c)
+{
+    while ((USARTV1_SR(base) & USARTV1_SR_TXE) == 0u) {
+    }
+    USARTV1_DR(base) = (uint8_t)c;
+}
+
+/* Waits for and returns one byte. Reading SR then DR clears an overrun too (RM0390 section
+ * 25.6.1), so an overrun costs the lost byte only. */
+static inline int stm32_usartv1_getc(uint32_t base)
+{
+    for (;;) {
+        uint32_t sr = USARTV1_SR(base);
+        if (sr & (USARTV1_SR_RXNE | USARTV1_SR_ORE)) {
+            uint32_t data = USARTV1_DR(base);
+            if (sr & USARTV1_SR_RXNE) {
+                return (int)(data & 0xFFu);
+            }
+        }
+    }
+}
+
+/* Waits until the last byte has left the shift register (before halting or resetting). */
+static inline void stm32_usartv1_flush(uint32_t base)
+{
+    while ((USARTV1_SR(base) & USARTV1_SR_TC) == 0u) {
+    }
+}
+
+/* Enables a first-generation USART at `base` for 8N1 with baud-rate divider `brr`
+ * (transmitter and receiver on). Its bus clock must already run. */
+static inline void stm32_usartv1_enable(uint32_t base, uint32_t brr)
+{
+    USARTV1_CR1(base) = 0;
+    USARTV1_BRR(base) = brr;
+    USARTV1_CR1(base) = USARTV1_CR1_UE | USARTV1_CR1_TE | USARTV1_CR1_RE;
+}
+
 /* ---- USART/LPUART, F7/H7/L4/U5 generation (RM0385 section 31.8, RM0433 48.7, RM0351 40.8,
  * RM0432 50.8, RM0456 67.8; LPUART: RM0432 section 51.7) ------------------------------------- */
 #define USARTV2_CR1(base) CORTEXM_REG32((base) + 0x00u)
@@ -118,30 +158,17 @@ static inline void stm32_usartv2_flush(uint32_t base)
     }
 }
 
-/* The USART v2 part of a console bring-up, once the GPIO port and USART clocks run: the TX and
- * RX pins to their alternate function, then the USART enabled for 8N1 with baud-rate divider
- * `brr` (transmitter and receiver on). */
-static inline void stm32_usartv2_console_start(uint32_t base, uint32_t tx_gpio, uint32_t tx_pin,
-                                               uint32_t rx_gpio, uint32_t rx_pin, uint32_t af,
-                                               uint32_t brr)
+/* Enables a second-generation USART/LPUART at `base` for 8N1 with baud-rate divider `brr`
+ * (transmitter and receiver on). Its bus clock must already run. */
+static inline void stm32_usartv2_enable(uint32_t base, uint32_t brr)
 {
-    stm32_gpio_alternate(tx_gpio, tx_pin, af);
-    stm32_gpio_alternate(rx_gpio, rx_pin, af);
     USARTV2_CR1(base) = 0;
     USARTV2_BRR(base) = brr;
     USARTV2_CR1(base) = USARTV2_CR1_UE | USARTV2_CR1_TE | USARTV2_CR1_RE;
 }
 
-/* The end of a USART v2 console board: wait until the last byte has left, mask interrupts and
- * sleep for good (board_halt). */
-__attribute__((noreturn)) static inline void stm32_usartv2_halt(uint32_t base)
-{
-    stm32_usartv2_flush(base);
-    cortexm_irq_save();
-    for (;;) {
-        __asm__ volatile("wfi");
-    }
-}
+/* How many reads clock set-up allows each step (stm32_wait's limit). */
+#define STM32_WAIT_LIMIT 1000000u
 
 /* Busy-waits until (register & mask) == value, at most `limit` reads; returns 0 on time-out.
  * Clock set-up uses it so that a part that never becomes ready (wrong board file) ends in a

@@ -23,14 +23,13 @@
  * 0x24000000 holds .data, .bss and the stack (D2/D3 SRAMs are not used).
  * Console: USART3 on PD8 (TX) / PD9 (RX), AF7, wired to the ST-LINK virtual COM port of the
  * Nucleo-144 MB1364 (UM2407 section 6.9). Kernel clock: APB1 (RCC_D2CCIP2R reset value).
+ * The board API is boards/common/stm32_board.h.
  */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "board_platform.h"
 #include "cortexm_regs.h"
 #include "stm32_common.h"
-#include "tinyc_board.h"
 
 #ifndef TINYC_BOARD_CLOCK_HZ
 #error "TINYC_BOARD_CLOCK_HZ must be defined (Board.cflags passes the board's clock_hz)"
@@ -84,10 +83,11 @@
 
 /* GPIO ports A, B, ... are 0x400 apart from 0x58020000; their clocks are AHB4ENR bits 0, 1. */
 #define GPIO_PORT_BASE(port) (0x58020000u + 0x400u * (port))
+#define GPIO_ENR RCC_AHB4ENR
 
 #define HSI_HZ 64000000u
+#define FALLBACK_CLOCK_HZ HSI_HZ
 #define APB_HZ ((TINYC_BOARD_CLOCK_HZ) / 4u) /* CPU / HPRE 2 / PPRE 2 */
-#define WAIT_LIMIT 1000000u
 
 /* The console USART (RM0433 section 2.3.2 memory map; 8.7.40/42 clock enables). */
 #if defined(TINYC_UART_USART1)
@@ -105,36 +105,25 @@
 #else
 #error "stm32h7: uart.instance must be USART1, USART2 or USART3"
 #endif
-
-static int board_ready;
-
-static void console_init(uint32_t uart_clock_hz)
-{
-    RCC_AHB4ENR |= (1u << (TINYC_UART_TX_PORT)) | (1u << (TINYC_UART_RX_PORT));
-    UART_ENR |= UART_EN;
-    (void)UART_ENR; /* read back: the clock must be running before the registers are used */
-    stm32_usartv2_console_start(UART_BASE, GPIO_PORT_BASE(TINYC_UART_TX_PORT), TINYC_UART_TX_PIN,
-                                GPIO_PORT_BASE(TINYC_UART_RX_PORT), TINYC_UART_RX_PIN,
-                                TINYC_UART_AF, STM32_USART_BRR(uart_clock_hz, TINYC_UART_BAUD));
-}
+#define UART_CLOCK_HZ APB_HZ
 
 /* Returns NULL on success, else the name of the step that did not complete. */
 static const char *clock_setup(void)
 {
     PWR_CR3 = PWR_CR3_LDOEN;
-    if (!stm32_wait(&PWR_CSR1, PWR_CSR1_ACTVOSRDY, PWR_CSR1_ACTVOSRDY, WAIT_LIMIT)) {
+    if (!stm32_wait(&PWR_CSR1, PWR_CSR1_ACTVOSRDY, PWR_CSR1_ACTVOSRDY, STM32_WAIT_LIMIT)) {
         return "LDO supply";
     }
     PWR_D3CR = (PWR_D3CR & ~(0x3u << 14)) | PWR_D3CR_VOS_SCALE1;
-    if (!stm32_wait(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY, WAIT_LIMIT)) {
+    if (!stm32_wait(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY, STM32_WAIT_LIMIT)) {
         return "voltage scale 1";
     }
     FLASH_ACR = FLASH_LATENCY | FLASH_ACR_WRHIGHFREQ_2;
-    if (!stm32_wait(&FLASH_ACR, 0xFu, FLASH_LATENCY, WAIT_LIMIT)) {
+    if (!stm32_wait(&FLASH_ACR, 0xFu, FLASH_LATENCY, STM32_WAIT_LIMIT)) {
         return "flash wait states";
     }
     RCC_CR |= RCC_CR_HSION;
-    if (!stm32_wait(&RCC_CR, RCC_CR_HSIRDY, RCC_CR_HSIRDY, WAIT_LIMIT)) {
+    if (!stm32_wait(&RCC_CR, RCC_CR_HSIRDY, RCC_CR_HSIRDY, STM32_WAIT_LIMIT)) {
         return "HSI";
     }
     /* PLLSRC = HSI (00) [1:0], DIVM1 = 8 [9:4]; DIVM2/DIVM3 keep their reset value 32. */
@@ -144,51 +133,27 @@ static const char *clock_setup(void)
     /* Each field holds its divider minus one: N = 100, P = 2, Q = 8, R = 2. */
     RCC_PLL1DIVR = ((100u - 1u) << 0) | ((2u - 1u) << 9) | ((8u - 1u) << 16) | ((2u - 1u) << 24);
     RCC_CR |= RCC_CR_PLL1ON;
-    if (!stm32_wait(&RCC_CR, RCC_CR_PLL1RDY, RCC_CR_PLL1RDY, WAIT_LIMIT)) {
+    if (!stm32_wait(&RCC_CR, RCC_CR_PLL1RDY, RCC_CR_PLL1RDY, STM32_WAIT_LIMIT)) {
         return "PLL1 lock";
     }
     RCC_D1CFGR = (0u << 8) | (RCC_DIV2 << 4) | RCC_HPRE_DIV2; /* D1CPRE, D1PPRE, HPRE */
     RCC_D2CFGR = (RCC_DIV2 << 8) | (RCC_DIV2 << 4);           /* D2PPRE2, D2PPRE1 */
     RCC_D3CFGR = (RCC_DIV2 << 4);                              /* D3PPRE */
     RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | RCC_CFGR_SW_PLL1;
-    if (!stm32_wait(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL1, WAIT_LIMIT)) {
+    if (!stm32_wait(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL1, STM32_WAIT_LIMIT)) {
         return "switch to PLL1";
     }
+    cortexm_enable_caches();
     return NULL;
 }
 
-void board_init(void)
+/* After a failed set-up: SYSCLK back to the HSI, all buses /1. */
+static void clock_fallback(void)
 {
-    if (board_ready) {
-        return;
-    }
-    board_ready = 1;
-    const char *failed = clock_setup();
-    if (failed != NULL) {
-        RCC_CFGR &= ~RCC_CFGR_SW_MASK; /* back to the HSI */
-        RCC_D1CFGR = 0;
-        RCC_D2CFGR = 0;
-        RCC_D3CFGR = 0;
-        console_init(HSI_HZ);
-        stm32_clock_failed(failed);
-    }
-    cortexm_enable_caches();
-    console_init(APB_HZ);
-    board_counter_start();
+    RCC_CFGR &= ~RCC_CFGR_SW_MASK;
+    RCC_D1CFGR = 0;
+    RCC_D2CFGR = 0;
+    RCC_D3CFGR = 0;
 }
 
-void board_uart_putc(char c)
-{
-    stm32_usartv2_putc(UART_BASE, c);
-}
-
-int board_uart_getc(void)
-{
-    return stm32_usartv2_getc(UART_BASE);
-}
-
-void board_halt(int code)
-{
-    (void)code; /* no host to hand it to; a debugger can read it from r0 of this frame */
-    stm32_usartv2_halt(UART_BASE);
-}
+#include "stm32_board.h"

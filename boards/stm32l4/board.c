@@ -18,15 +18,13 @@
  * Console (the ST-LINK virtual COM port): LPUART1 on PG7 (TX) / PG8 (RX), AF8, on the
  * Nucleo-L4R5ZI (UM2179 section 6.9; port G is powered from VDDIO2, so PWR_CR2.IOSV is set
  * first); USART1 on PB6 (TX) / PB7 (RX), AF7, on the B-L475E-IOT01A (UM2153 section 7.13).
- * Kernel clock: PCLK (RCC_CCIPR reset value).
+ * Kernel clock: PCLK (RCC_CCIPR reset value). The board API is boards/common/stm32_board.h.
  */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "board_platform.h"
 #include "cortexm_regs.h"
 #include "stm32_common.h"
-#include "tinyc_board.h"
 
 #ifndef TINYC_BOARD_CLOCK_HZ
 #error "TINYC_BOARD_CLOCK_HZ must be defined (Board.cflags passes the board's clock_hz)"
@@ -91,10 +89,11 @@
 
 /* GPIO ports A, B, ... are 0x400 apart from 0x48000000; their clocks are AHB2ENR bits 0, 1. */
 #define GPIO_PORT_BASE(port) (0x48000000u + 0x400u * (port))
+#define GPIO_ENR RCC_AHB2ENR
 #define GPIO_PORT_G 6u
 
 #define MSI_HZ 4000000u
-#define WAIT_LIMIT 1000000u
+#define FALLBACK_CLOCK_HZ MSI_HZ
 
 /* The console UART (RM0432 section 2.2.2 memory map; 6.4.19-21 clock enables). */
 #if defined(TINYC_UART_LPUART1)
@@ -106,32 +105,26 @@
 #define UART_BASE 0x40013800u
 #define UART_ENR RCC_APB2ENR
 #define UART_EN (1u << 14)
-#define UART_BRR(clock_hz) STM32_USART_BRR(clock_hz, TINYC_UART_BAUD)
 #elif defined(TINYC_UART_USART2)
 #define UART_BASE 0x40004400u
 #define UART_ENR RCC_APB1ENR1
 #define UART_EN (1u << 17)
-#define UART_BRR(clock_hz) STM32_USART_BRR(clock_hz, TINYC_UART_BAUD)
 #else
 #error "stm32l4: uart.instance must be LPUART1, USART1 or USART2"
 #endif
+#define UART_CLOCK_HZ (TINYC_BOARD_CLOCK_HZ)
 
-static int board_ready;
-
-static void console_init(uint32_t uart_clock_hz)
+/* Before the console's clocks: the power interface clock on and, if a console pin is on port
+ * G, VDDIO2 declared valid (port G runs from it). */
+static void console_power_on(void)
 {
     RCC_APB1ENR1 |= RCC_APB1ENR1_PWREN;
     (void)RCC_APB1ENR1;
     if ((TINYC_UART_TX_PORT) == GPIO_PORT_G || (TINYC_UART_RX_PORT) == GPIO_PORT_G) {
-        PWR_CR2 |= PWR_CR2_IOSV; /* port G runs from VDDIO2: declare it valid */
+        PWR_CR2 |= PWR_CR2_IOSV;
     }
-    RCC_AHB2ENR |= (1u << (TINYC_UART_TX_PORT)) | (1u << (TINYC_UART_RX_PORT));
-    UART_ENR |= UART_EN;
-    (void)UART_ENR; /* read back: the clock must be running before the registers are used */
-    stm32_usartv2_console_start(UART_BASE, GPIO_PORT_BASE(TINYC_UART_TX_PORT), TINYC_UART_TX_PIN,
-                                GPIO_PORT_BASE(TINYC_UART_RX_PORT), TINYC_UART_RX_PIN,
-                                TINYC_UART_AF, UART_BRR(uart_clock_hz));
 }
+#define CONSOLE_POWER_ON console_power_on
 
 /* Returns NULL on success, else the name of the step that did not complete. */
 static const char *clock_setup(void)
@@ -139,7 +132,7 @@ static const char *clock_setup(void)
     RCC_APB1ENR1 |= RCC_APB1ENR1_PWREN;
     (void)RCC_APB1ENR1;
     RCC_CR |= RCC_CR_HSION;
-    if (!stm32_wait(&RCC_CR, RCC_CR_HSIRDY, RCC_CR_HSIRDY, WAIT_LIMIT)) {
+    if (!stm32_wait(&RCC_CR, RCC_CR_HSIRDY, RCC_CR_HSIRDY, STM32_WAIT_LIMIT)) {
         return "HSI16";
     }
     if (L4_PLUS) {
@@ -148,7 +141,7 @@ static const char *clock_setup(void)
         PWR_CR5 &= ~PWR_CR5_R1MODE;
     }
     FLASH_ACR = FLASH_LATENCY | FLASH_ACR_PRFTEN | FLASH_ACR_ICEN | FLASH_ACR_DCEN;
-    if (!stm32_wait(&FLASH_ACR, 0xFu, FLASH_LATENCY, WAIT_LIMIT)) {
+    if (!stm32_wait(&FLASH_ACR, 0xFu, FLASH_LATENCY, STM32_WAIT_LIMIT)) {
         return "flash wait states";
     }
     /* PLLSRC = HSI16 [1:0], PLLM = 1 (field 0) [6:4] or [7:4] on L4+, PLLN [14:8],
@@ -156,11 +149,11 @@ static const char *clock_setup(void)
     RCC_PLLCFGR = RCC_PLLCFGR_SRC_HSI16 | (0u << 4) | (PLL_N << 8) | (0u << 25) |
                   RCC_PLLCFGR_PLLREN;
     RCC_CR |= RCC_CR_PLLON;
-    if (!stm32_wait(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY, WAIT_LIMIT)) {
+    if (!stm32_wait(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY, STM32_WAIT_LIMIT)) {
         return "PLL lock";
     }
     RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | RCC_CFGR_SW_PLL;
-    if (!stm32_wait(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL, WAIT_LIMIT)) {
+    if (!stm32_wait(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL, STM32_WAIT_LIMIT)) {
         return "switch to PLL";
     }
     if (L4_PLUS) {
@@ -172,34 +165,10 @@ static const char *clock_setup(void)
     return NULL;
 }
 
-void board_init(void)
+/* After a failed set-up: SYSCLK back to the MSI, all buses /1. */
+static void clock_fallback(void)
 {
-    if (board_ready) {
-        return;
-    }
-    board_ready = 1;
-    const char *failed = clock_setup();
-    if (failed != NULL) {
-        RCC_CFGR = 0; /* back to the MSI, all buses /1 */
-        console_init(MSI_HZ);
-        stm32_clock_failed(failed);
-    }
-    console_init(TINYC_BOARD_CLOCK_HZ);
-    board_counter_start();
+    RCC_CFGR = 0;
 }
 
-void board_uart_putc(char c)
-{
-    stm32_usartv2_putc(UART_BASE, c);
-}
-
-int board_uart_getc(void)
-{
-    return stm32_usartv2_getc(UART_BASE);
-}
-
-void board_halt(int code)
-{
-    (void)code; /* no host to hand it to; a debugger can read it from r0 of this frame */
-    stm32_usartv2_halt(UART_BASE);
-}
+#include "stm32_board.h"

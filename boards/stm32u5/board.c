@@ -19,14 +19,13 @@
  *
  * Console: USART1 on PA9 (TX) / PA10 (RX), AF7, wired to the ST-LINK virtual COM port of the
  * Nucleo-144 MB1549 (UM2861 section 7.9). Kernel clock: PCLK2 (RCC_CCIPR1 reset value).
+ * The board API is boards/common/stm32_board.h.
  */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "board_platform.h"
 #include "cortexm_regs.h"
 #include "stm32_common.h"
-#include "tinyc_board.h"
 
 #ifndef TINYC_BOARD_CLOCK_HZ
 #error "TINYC_BOARD_CLOCK_HZ must be defined (Board.cflags passes the board's clock_hz)"
@@ -76,9 +75,10 @@
 
 /* GPIO ports A, B, ... are 0x400 apart from 0x42020000; their clocks are AHB2ENR1 bits 0, 1. */
 #define GPIO_PORT_BASE(port) (0x42020000u + 0x400u * (port))
+#define GPIO_ENR RCC_AHB2ENR1
 
 #define MSIS_HZ 4000000u
-#define WAIT_LIMIT 1000000u
+#define FALLBACK_CLOCK_HZ MSIS_HZ
 
 /* The console USART (RM0456 section 2.3.2 memory map; 11.8.30/32 clock enables). */
 #if defined(TINYC_UART_USART1)
@@ -96,18 +96,7 @@
 #else
 #error "stm32u5: uart.instance must be USART1, USART2 or USART3"
 #endif
-
-static int board_ready;
-
-static void console_init(uint32_t uart_clock_hz)
-{
-    RCC_AHB2ENR1 |= (1u << (TINYC_UART_TX_PORT)) | (1u << (TINYC_UART_RX_PORT));
-    UART_ENR |= UART_EN;
-    (void)UART_ENR; /* read back: the clock must be running before the registers are used */
-    stm32_usartv2_console_start(UART_BASE, GPIO_PORT_BASE(TINYC_UART_TX_PORT), TINYC_UART_TX_PIN,
-                                GPIO_PORT_BASE(TINYC_UART_RX_PORT), TINYC_UART_RX_PIN,
-                                TINYC_UART_AF, STM32_USART_BRR(uart_clock_hz, TINYC_UART_BAUD));
-}
+#define UART_CLOCK_HZ (TINYC_BOARD_CLOCK_HZ)
 
 /* Returns NULL on success, else the name of the step that did not complete. */
 static const char *clock_setup(void)
@@ -115,7 +104,7 @@ static const char *clock_setup(void)
     RCC_AHB3ENR |= RCC_AHB3ENR_PWREN;
     (void)RCC_AHB3ENR;
     RCC_CR |= RCC_CR_HSION;
-    if (!stm32_wait(&RCC_CR, RCC_CR_HSIRDY, RCC_CR_HSIRDY, WAIT_LIMIT)) {
+    if (!stm32_wait(&RCC_CR, RCC_CR_HSIRDY, RCC_CR_HSIRDY, STM32_WAIT_LIMIT)) {
         return "HSI16";
     }
     /* PLL1SRC = HSI16 [1:0], PLL1RGE = 8-16 MHz [3:2], PLL1M = 1 (field 0) [11:8],
@@ -123,59 +112,35 @@ static const char *clock_setup(void)
     RCC_PLL1CFGR = RCC_PLL1CFGR_SRC_HSI16 | RCC_PLL1CFGR_RGE_8_16MHZ | (0u << 8) | (0u << 12) |
                    RCC_PLL1CFGR_REN;
     PWR_VOSR = (PWR_VOSR & ~(0x3u << 16)) | PWR_VOSR_VOS_RANGE1;
-    if (!stm32_wait(&PWR_VOSR, PWR_VOSR_VOSRDY, PWR_VOSR_VOSRDY, WAIT_LIMIT)) {
+    if (!stm32_wait(&PWR_VOSR, PWR_VOSR_VOSRDY, PWR_VOSR_VOSRDY, STM32_WAIT_LIMIT)) {
         return "voltage range 1";
     }
     PWR_VOSR |= PWR_VOSR_BOOSTEN;
-    if (!stm32_wait(&PWR_VOSR, PWR_VOSR_BOOSTRDY, PWR_VOSR_BOOSTRDY, WAIT_LIMIT)) {
+    if (!stm32_wait(&PWR_VOSR, PWR_VOSR_BOOSTRDY, PWR_VOSR_BOOSTRDY, STM32_WAIT_LIMIT)) {
         return "EPOD booster";
     }
     FLASH_ACR = FLASH_LATENCY | FLASH_ACR_PRFTEN;
-    if (!stm32_wait(&FLASH_ACR, 0xFu, FLASH_LATENCY, WAIT_LIMIT)) {
+    if (!stm32_wait(&FLASH_ACR, 0xFu, FLASH_LATENCY, STM32_WAIT_LIMIT)) {
         return "flash wait states";
     }
     /* Each field holds its divider minus one: N = 20, P = 2, Q = 2, R = 2. */
     RCC_PLL1DIVR = ((20u - 1u) << 0) | ((2u - 1u) << 9) | ((2u - 1u) << 16) | ((2u - 1u) << 24);
     RCC_CR |= RCC_CR_PLL1ON;
-    if (!stm32_wait(&RCC_CR, RCC_CR_PLL1RDY, RCC_CR_PLL1RDY, WAIT_LIMIT)) {
+    if (!stm32_wait(&RCC_CR, RCC_CR_PLL1RDY, RCC_CR_PLL1RDY, STM32_WAIT_LIMIT)) {
         return "PLL1 lock";
     }
     RCC_CFGR1 = (RCC_CFGR1 & ~RCC_CFGR1_SW_MASK) | RCC_CFGR1_SW_PLL1;
-    if (!stm32_wait(&RCC_CFGR1, RCC_CFGR1_SWS_MASK, RCC_CFGR1_SWS_PLL1, WAIT_LIMIT)) {
+    if (!stm32_wait(&RCC_CFGR1, RCC_CFGR1_SWS_MASK, RCC_CFGR1_SWS_PLL1, STM32_WAIT_LIMIT)) {
         return "switch to PLL1";
     }
     ICACHE_CR |= ICACHE_CR_EN;
     return NULL;
 }
 
-void board_init(void)
+/* After a failed set-up: SYSCLK back to the MSIS (the buses are still /1). */
+static void clock_fallback(void)
 {
-    if (board_ready) {
-        return;
-    }
-    board_ready = 1;
-    const char *failed = clock_setup();
-    if (failed != NULL) {
-        RCC_CFGR1 &= ~RCC_CFGR1_SW_MASK; /* back to the MSIS */
-        console_init(MSIS_HZ);
-        stm32_clock_failed(failed);
-    }
-    console_init(TINYC_BOARD_CLOCK_HZ);
-    board_counter_start();
+    RCC_CFGR1 &= ~RCC_CFGR1_SW_MASK;
 }
 
-void board_uart_putc(char c)
-{
-    stm32_usartv2_putc(UART_BASE, c);
-}
-
-int board_uart_getc(void)
-{
-    return stm32_usartv2_getc(UART_BASE);
-}
-
-void board_halt(int code)
-{
-    (void)code; /* no host to hand it to; a debugger can read it from r0 of this frame */
-    stm32_usartv2_halt(UART_BASE);
-}
+#include "stm32_board.h"
