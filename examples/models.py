@@ -5,6 +5,8 @@
   1x1 projection, residual add, ReLU6) at a width a Nucleo board holds.
 - EEG3DCNN: a 3-D CNN of inverted-residual, depthwise-separable 3-D blocks, the shape of the
   EEG emotion-recognition models tinyc's users deploy (input: 1 x bands x electrodes-grid x time).
+- GroupMaxPool: the group pooling of rotation-equivariant networks in plain torch
+  (examples/equivariant.py).
 """
 
 from __future__ import annotations
@@ -57,10 +59,15 @@ class SmallCNN(nn.Module):
 
 
 class MobileNetV2Tiny(nn.Module):
-    def __init__(self, classes: int = 10, width: int = 8) -> None:
+    """Stem, five inverted-residual blocks (two with stride 2), 1x1 head, global average pool,
+    linear classifier.  `stem_stride=1` keeps small inputs (8x8 digits) from vanishing."""
+
+    def __init__(self, classes: int = 10, width: int = 8, in_channels: int = 3,
+                 stem_stride: int = 2) -> None:
         super().__init__()
         w = width
-        self.stem = nn.Sequential(nn.Conv2d(3, 2 * w, 3, stride=2, padding=1, bias=False),
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 2 * w, 3, stride=stem_stride, padding=1,
+                                            bias=False),
                                   *_bn_act(2 * w, 2))
         self.blocks = nn.Sequential(
             InvertedResidual(2 * w, w, 1, 1),
@@ -96,6 +103,21 @@ class EEG3DCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.blocks(self.stem(x))).flatten(1))
+
+
+class GroupMaxPool(nn.Module):
+    """[N, G * size, H, W] -> [N, G, H, W]: the maximum over each group of `size` consecutive
+    channels at every pixel (e2cnn's MaxPoolChannels: the group pooling of regular fields),
+    as a reshape and a max pool that tinyc compiles in float and int8."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        groups = x.reshape(n, c // self.size, self.size, h * w)
+        return nn.functional.max_pool2d(groups, (self.size, 1)).reshape(n, c // self.size, h, w)
 
 
 def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:

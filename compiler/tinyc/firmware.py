@@ -34,6 +34,9 @@ HOST_TARGETS = ("host", "serial-host")
 FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.extab", ".ARM.exidx",
                   ".preinit_array", ".init_array", ".fini_array", ".data")
 RAM_SECTIONS = (".data", ".bss", ".heap", ".stack")
+FIRMWARE_NAMES = {"board": "test harness firmware", "profile": "profiling firmware",
+                  "serial": "serial benchmark firmware"}
+LINK_OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
 
 
 @dataclass
@@ -51,6 +54,23 @@ class SizeInfo:
     stack: int  # reserved stack
     flash_used: int
     ram_used: int
+
+
+class FirmwareTooLarge(TinycError):
+    """The linker found the image larger than the board's memory.  `overflow` maps each region
+    of the linker script (FLASH, RAM, ...) to the bytes it is short of; `sizes` are what the
+    image needs, from the linker map (written even when the link fails)."""
+
+    def __init__(self, project: Project, target: str, overflow: dict[str, int],
+                 sizes: SizeInfo) -> None:
+        self.overflow = overflow
+        self.sizes = sizes
+        board = project.board
+        linker = ", ".join(f"region {r} overflowed by {n:,} B" for r, n in overflow.items())
+        super().__init__(f"{project.outdir}: the {FIRMWARE_NAMES.get(target, target)} does not "
+                         f"fit {board.id}: it needs flash {sizes.flash_used:,} of "
+                         f"{board.flash.size:,} B, RAM {sizes.ram_used:,} of {board.ram.size:,} B "
+                         f"(the linker: {linker})")
 
 
 @dataclass
@@ -92,6 +112,12 @@ def build(project: Project, target: str = "board") -> Path:
     result = subprocess.run(["make", "-C", str(project.outdir), make_target],
                             capture_output=True, text=True)
     if result.returncode != 0:
+        overflow = {m.group(1): int(m.group(2))
+                    for m in LINK_OVERFLOW.finditer(result.stderr + result.stdout)}
+        if overflow:
+            linker_map = (project.outdir / artifact).with_suffix(".map")
+            sizes = size_info(project, map_sections(linker_map))
+            raise FirmwareTooLarge(project, target, overflow, sizes)
         lines = (result.stderr + result.stdout).splitlines()
         first = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else "")
         raise TinycError(f"building {project.outdir} ({make_target}) failed: {first.strip()}")
@@ -104,6 +130,28 @@ def size(project: Project, elf: Path) -> SizeInfo:
                          check=True).stdout
     sections = {m.group(1): int(m.group(2))
                 for m in re.finditer(r"^(\.\S+)\s+(\d+)\s+\d+", out, re.MULTILINE)}
+    return size_info(project, sections)
+
+
+def map_sections(map_file: Path) -> dict[str, int]:
+    """Output-section sizes from a GNU ld map file: `.name  0xADDRESS  0xSIZE`, the address and
+    size on the next line when the name is long."""
+    text = map_file.read_text()
+    lines = text[text.find("Linker script and memory map"):].splitlines()
+    sections = {}
+    for i, line in enumerate(lines):
+        if not line.startswith("."):
+            continue
+        tokens = line.split()
+        if len(tokens) == 1 and i + 1 < len(lines):
+            tokens += lines[i + 1].split()
+        if len(tokens) >= 3 and tokens[1].startswith("0x") and tokens[2].startswith("0x"):
+            sections[tokens[0]] = int(tokens[2], 16)
+    return sections
+
+
+def size_info(project: Project, sections: dict[str, int]) -> SizeInfo:
+    """Flash and RAM use from output-section sizes (the stack: its section, else the board's)."""
     flash = sum(sections.get(s, 0) for s in FLASH_SECTIONS)
     stack = sections.get(".stack", project.board.stack_size)
     data = sections.get(".data", 0)
