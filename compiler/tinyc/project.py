@@ -316,7 +316,9 @@ def _quantize(model: LoadedModel, graph: Graph, options: Quantization, allow_fal
                              "calibration samples")
         summary["accuracy_float"] = float(np.mean(_top1(floats) == labels))
         summary["accuracy_int8"] = float(np.mean(_top1(ints) == labels))
-    simulated = LoadedModel(model.graph, model.kind, lambda values: run_graph(qgraph, values),
+    kernels: dict = {}  # qgraph no longer changes: its kernels are built once, not per sample
+    simulated = LoadedModel(model.graph, model.kind,
+                            lambda values: run_graph(qgraph, values, kernels),
                             "tinyc int8 simulation")
     return simulated, qgraph, summary
 

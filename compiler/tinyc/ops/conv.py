@@ -224,9 +224,9 @@ def _conv_hybrid(node: Node, graph: Graph) -> S8Kernel:
 def _evaluate(reference):
     def evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
         if is_int8(graph, node.inputs[0]):
-            return evaluate_s8(_conv_s8(node, graph), node, inputs, graph)
+            return evaluate_s8(_conv_s8, node, inputs, graph)
         if is_hybrid(node, graph):
-            return evaluate_s8(_conv_hybrid(node, graph), node, inputs, graph)
+            return evaluate_s8(_conv_hybrid, node, inputs, graph)
         x, w, b = inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None
         if node.attrs["channels_last"]:
             y = reference(to_channels_first(x), to_channels_first(w), b, node)

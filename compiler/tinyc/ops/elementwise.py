@@ -100,7 +100,7 @@ def _binary_summary(node: Node, graph: Graph) -> str:
 
 def _evaluate_binary(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     if is_int8(graph, node.inputs[0]):
-        return evaluate_s8(_binary_s8(node, graph), node, inputs, graph)
+        return evaluate_s8(_binary_s8, node, inputs, graph)
     a, b = inputs
     if node.op == "Div" and np.issubdtype(a.dtype, np.integer):
         y = np.trunc(a / b).astype(a.dtype)  # ONNX integer division truncates
@@ -211,7 +211,7 @@ def _unary_s8(node: Node, graph: Graph) -> S8Kernel:
 
 def _evaluate_unary(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     if is_int8(graph, node.inputs[0]):
-        return evaluate_s8(_unary_s8(node, graph), node, inputs, graph)
+        return evaluate_s8(_unary_s8, node, inputs, graph)
     x = inputs[0]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         y = np.asarray(UNARY[node.op][1](x, node.attrs)).astype(x.dtype)

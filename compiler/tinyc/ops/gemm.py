@@ -118,9 +118,9 @@ def _fully_connected_hybrid(node: Node, graph: Graph) -> S8Kernel:
 
 def _evaluate_gemm(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     if is_int8(graph, node.inputs[0]):
-        return evaluate_s8(_fully_connected_s8(node, graph), node, inputs, graph)
+        return evaluate_s8(_fully_connected_s8, node, inputs, graph)
     if is_hybrid(node, graph):
-        return evaluate_s8(_fully_connected_hybrid(node, graph), node, inputs, graph)
+        return evaluate_s8(_fully_connected_hybrid, node, inputs, graph)
     a, b = inputs[0], inputs[1]
     at = a.T if node.attrs["transA"] else a
     bt = b.T if node.attrs["transB"] else b
@@ -176,7 +176,7 @@ def _infer_matmul(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
 
 def _evaluate_matmul(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     if is_int8(graph, node.inputs[0]):
-        return evaluate_s8(_fully_connected_s8(node, graph), node, inputs, graph)
+        return evaluate_s8(_fully_connected_s8, node, inputs, graph)
     return [apply_clamp(node, np.matmul(inputs[0], inputs[1]).astype(np.float32))]
 
 

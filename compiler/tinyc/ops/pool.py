@@ -126,7 +126,7 @@ def _pool_s8(node: Node, graph: Graph) -> S8Kernel:
 
 def _evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     if is_int8(graph, node.inputs[0]):
-        return evaluate_s8(_pool_s8(node, graph), node, inputs, graph)
+        return evaluate_s8(_pool_s8, node, inputs, graph)
     x = inputs[0]
     if node.attrs["channels_last"]:
         y = to_channels_last(pool_nchw(to_channels_first(x), node))

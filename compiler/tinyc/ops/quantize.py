@@ -69,7 +69,7 @@ def _evaluate(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
         scale, zp = _channel_view(quant(graph, node.outputs[0], node), x.ndim)
         q = np.round(x.astype(np.float32) / scale) + zp  # ONNX: half to even (constants only)
         return [np.clip(q, -128, 127).astype(np.int8)]
-    return evaluate_s8(_kernel(node, graph), node, inputs, graph)
+    return evaluate_s8(_kernel, node, inputs, graph)
 
 
 def _emit(node: Node, graph: Graph) -> KernelCall:

@@ -15,7 +15,9 @@ does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,8 +112,30 @@ def _value(node: Node, operand: Operand, inputs: list[Any]) -> np.ndarray | None
     return inputs[node.inputs.index(operand)]
 
 
-def evaluate_s8(kernel: S8Kernel, node: Node, inputs: list[Any], graph: Graph
-                ) -> list[np.ndarray]:
+_KERNELS: ContextVar[dict[str, S8Kernel] | None] = ContextVar("tinyc_s8_kernels", default=None)
+
+
+@contextmanager
+def kept_kernels(store: dict[str, S8Kernel]) -> Iterator[None]:
+    """Within it, evaluate_s8 builds each node's kernel once and keeps it in `store` (by node
+    name): for evaluating one graph that no longer changes many times, e.g. a reference run per
+    sample, where building the parameters costs more than the arithmetic."""
+    token = _KERNELS.set(store)
+    try:
+        yield
+    finally:
+        _KERNELS.reset(token)
+
+
+def evaluate_s8(build: Callable[[Node, Graph], S8Kernel], node: Node, inputs: list[Any],
+                graph: Graph) -> list[np.ndarray]:
+    """The node's output by the NumPy reference of the kernel `build(node, graph)` describes."""
+    store = _KERNELS.get()
+    kernel = store.get(node.name) if store is not None else None
+    if kernel is None:
+        kernel = build(node, graph)
+        if store is not None:
+            store[node.name] = kernel
     values = [_value(node, operand, inputs) for operand in kernel.operands]
     y = kernel.reference(kernel.params, *values)
     out = graph.tensors[node.outputs[0]]

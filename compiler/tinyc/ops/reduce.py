@@ -65,7 +65,7 @@ def _mean_s8(node: Node, graph: Graph) -> S8Kernel:
 
 def _evaluate_reduce(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     if is_int8(graph, node.inputs[0]):
-        return evaluate_s8(_mean_s8(node, graph), node, inputs, graph)
+        return evaluate_s8(_mean_s8, node, inputs, graph)
     x = inputs[0]
     y = REDUCE[node.op][1](x, axis=tuple(node.attrs["axes"]), keepdims=True)
     return [apply_clamp(node, np.asarray(y).astype(x.dtype))]
@@ -120,7 +120,7 @@ def _softmax_s8(node: Node, graph: Graph) -> S8Kernel:
 
 def _evaluate_softmax(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     if is_int8(graph, node.inputs[0]):
-        return evaluate_s8(_softmax_s8(node, graph), node, inputs, graph)
+        return evaluate_s8(_softmax_s8, node, inputs, graph)
     x = inputs[0].astype(np.float64) * node.attrs.get("beta", 1.0)
     axis = node.attrs["axis"]
     shifted = x - x.max(axis=axis, keepdims=True)
