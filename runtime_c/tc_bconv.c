@@ -3,7 +3,7 @@
  * conventions, the layouts and the exact output transforms).
  *
  * For each output position the taps inside the input are found once per axis with
- * tc_window_range, so zero padding costs nothing in the tap loops; the taps visited and their
+ * tc_window_axis, so zero padding costs nothing in the tap loops; the taps visited and their
  * valid bits make N.  Per output channel the kernel counts the mismatching bits
  * popcount(x ^ w) over those taps with one of three inner loops, chosen once per call:
  *  - aligned (cig % 32 == 0): a tap is cig / 32 whole words in x and in w;
@@ -130,31 +130,29 @@ static void bconv_run(const tc_bconv_params_t *p, const uint32_t *x, const uint3
     for (int32_t n = 0; n < p->batch; ++n) {
         const uint32_t *xn = x + n * x_sn;
         for (int32_t od = 0; od < p->out_d; ++od) {
-            const int32_t id0 = od * p->stride_d - p->pad_d;
-            int32_t kd1;
-            tc_window_range(id0, p->dilation_d, p->k_d, p->in_d, &t.kd0, &kd1);
-            t.nd = kd1 - t.kd0;
+            const tc_window_axis_t wd =
+                tc_window_axis(od, p->stride_d, p->pad_d, p->dilation_d, p->k_d, p->in_d);
+            t.kd0 = wd.first;
+            t.nd = wd.count;
             const int32_t cd = tc_bconv_pad_class(od, p->lead_d, p->trail_d, p->out_d);
             for (int32_t oh = 0; oh < p->out_h; ++oh) {
-                const int32_t ih0 = oh * p->stride_h - p->pad_h;
-                int32_t kh1;
-                tc_window_range(ih0, p->dilation_h, p->k_h, p->in_h, &t.kh0, &kh1);
-                t.nh = kh1 - t.kh0;
+                const tc_window_axis_t wh =
+                    tc_window_axis(oh, p->stride_h, p->pad_h, p->dilation_h, p->k_h, p->in_h);
+                t.kh0 = wh.first;
+                t.nh = wh.count;
                 const int32_t ch = tc_bconv_pad_class(oh, p->lead_h, p->trail_h, p->out_h);
                 for (int32_t ow = 0; ow < p->out_w; ++ow, yo += y_step) {
-                    const int32_t iw0 = ow * p->stride_w - p->pad_w;
-                    int32_t kw1;
-                    tc_window_range(iw0, p->dilation_w, p->k_w, p->in_w, &t.kw0, &kw1);
-                    t.nw = kw1 - t.kw0;
+                    const tc_window_axis_t ww =
+                        tc_window_axis(ow, p->stride_w, p->pad_w, p->dilation_w, p->k_w, p->in_w);
+                    t.kw0 = ww.first;
+                    t.nw = ww.count;
                     const int32_t taps = t.nd * t.nh * t.nw;
                     const int32_t n_bits = taps * cig;
 
                     /* The first valid tap's pixel (only formed when there is one). */
                     const uint32_t *x_first = NULL;
                     if (taps > 0) {
-                        x_first = xn + (id0 + t.kd0 * p->dilation_d) * x_sd +
-                                  (ih0 + t.kh0 * p->dilation_h) * x_sh +
-                                  (iw0 + t.kw0 * p->dilation_w) * in_words;
+                        x_first = xn + wd.at * x_sd + wh.at * x_sh + ww.at * in_words;
                     }
                     const int32_t *corr = NULL;
                     if (pad_corr != NULL) {

@@ -7,23 +7,24 @@
  * listed word in C, 6.2 in assembly, on qemu-m4).
  *
  * tc_bconv_sparse_*: weights packed along the output channels, so one logic operation handles
- * 32 output channels.  For each output pixel and group the window's valid input bits are read
- * once; only the bits of the minority value b (1 when at most half of them are 1, else 0) are
- * visited: their positions are listed (CLZ, about 6 instructions per listed bit), and for each
- * word of 32 output channels the weight words at those positions are summed bit-sliced with
- * carry-save adders (Harley-Seal: 31 adders of 5 logic operations per 32 listed words, the
- * carries rippled into the higher planes).  At most half of the N window bits are listed, so
- * a layer costs at most about 3.5 instructions per input bit and 32 output channels (listing
- * amortised over the words of output channels), whatever its channel counts, and less when
- * the activations are mostly +1 or mostly -1.  The planes then become per-channel
- * counts S (bit-serial, four or two channels per operation) and
+ * 32 output channels.  Every input row is listed once per layer into a cache of k_d * k_h rows
+ * (stride-1 windows share rows and columns): per pixel and group, the slice positions of its 1
+ * bits and of its 0 bits (CLZ, about 6 instructions per bit).  For each output pixel and group
+ * only the bits of the window's minority value b (1 when at most half of its N valid bits are 1,
+ * else 0) are visited: their cached positions are copied, offset by their tap, into one list
+ * (about 3.5 instructions per listed bit), and for each word of 32 output channels the weight
+ * words at those positions are summed bit-sliced with carry-save adders (Harley-Seal: 31
+ * adders of 5 logic operations per 32 listed words, the carries rippled into the higher
+ * planes).  At most half of the N window bits are listed, and fewer when the activations are
+ * mostly +1 or mostly -1.  The planes become per-channel counts S by a bit-matrix transpose
+ * (8- or 16-bit lanes, 72 or 192 logic operations per 32 channels), and
  *   mismatches = n1 + Wv - 2 S   (b = 1)      mismatches = n1 - Wv + 2 S   (b = 0)
  * with n1 the window's 1 bits and Wv the channel's 1 weight bits over the valid taps, so
- *   dot = N - 2 * mismatches + pad_corr = N - 2 n1 + pad_corr + (b ? 4 S - 2 Wv : 2 Wv - 4 S).
+ *   dot = N - 2 * mismatches + pad_corr = N - 2 n1 + pad_corr + (b ? 2 : -2) * (2 S - Wv).
  *
  * tc_bconv_dw_*: depthwise (one input channel per output channel): per tap, x ^ w of 32
  * channels at once, added into a bit-sliced counter of five planes (a vertical add); the
- * planes become the channels' mismatch counts as above.
+ * planes become the channels' mismatch counts M by the same transpose: dot = taps - 2 M.
  */
 #include <math.h>
 
@@ -165,64 +166,73 @@ static int32_t hs_sum(const uint32_t *w, const uint32_t *list, int32_t len, uint
     return (int32_t)(top - planes);
 }
 
-/* The per-channel counts of bit-sliced planes, sum over k < depth of bit j of planes[k] * 2^k
- * for channel j < 32, in lanes of `lane` bits (8 when depth <= 8, else 16): channel
- * lane * i + m is lane i of acc[m].  Bit serial, most significant plane first, so one
- * operation moves 32 / lane channels. */
-typedef struct {
-    int32_t lane;
-    uint32_t acc[16];
-} lanes_t;
-
-static BCONV_INLINE void planes_to_lanes(const uint32_t *planes, int32_t depth, lanes_t *out)
+/* Transposes the bit-sliced counts q[0..rows) in place (rows = 8 or 16; the planes above the
+ * depth in use are zero): afterwards lane j of q[m], a lane of `rows` bits, holds the count
+ * sum over k of bit (rows * j + m) of the input plane k * 2^k.  The classic block transpose
+ * (log2(rows) stages of masked swaps between rows s apart), done for the 32 / rows lanes of
+ * every word at once: 72 logic operations for 8 rows, 192 for 16. */
+static BCONV_INLINE void swap_bits(uint32_t *q, int32_t rows, int32_t s, uint32_t mask)
 {
-    out->lane = depth <= 8 ? 8 : 16;
-    const uint32_t ones = out->lane == 8 ? 0x01010101u : 0x00010001u;
-    for (int32_t m0 = 0; m0 < out->lane; m0 += 8) {
-        uint32_t acc[8];
-        const uint32_t top = planes[depth - 1] >> m0;
 #if defined(__GNUC__)
-#pragma GCC unroll 8
+#pragma GCC unroll 16
 #endif
-        for (int32_t m = 0; m < 8; ++m) {
-            acc[m] = (top >> m) & ones;
-        }
-        for (int32_t k = depth - 2; k >= 0; --k) {
-            const uint32_t plane = planes[k] >> m0;
-#if defined(__GNUC__)
-#pragma GCC unroll 8
-#endif
-            for (int32_t m = 0; m < 8; ++m) {
-                acc[m] = (acc[m] << 1) | ((plane >> m) & ones);
-            }
-        }
-#if defined(__GNUC__)
-#pragma GCC unroll 8
-#endif
-        for (int32_t m = 0; m < 8; ++m) {
-            out->acc[m0 + m] = acc[m];
+    for (int32_t r = 0; r < rows; ++r) {
+        if ((r & s) == 0) {
+            const uint32_t t = ((q[r] >> s) ^ q[r + s]) & mask;
+            q[r + s] ^= t;
+            q[r] ^= t << s;
         }
     }
 }
 
-/* dots[j] = base + scale * S_j for the 32 channels of `l` (the lanes of channels past the
- * layer's are computed too, and ignored). */
-static BCONV_INLINE void lanes_to_dots(const lanes_t *l, int32_t base, int32_t scale,
-                                       int32_t *dots)
+static BCONV_INLINE void transpose_counts(uint32_t *q, int32_t rows)
 {
-    if (l->lane == 8) {
-        for (int32_t m = 0; m < 8; ++m) {
-            const uint32_t a = l->acc[m];
-            dots[m] = base + scale * (int32_t)(a & 0xFFu);
-            dots[m + 8] = base + scale * (int32_t)((a >> 8) & 0xFFu);
-            dots[m + 16] = base + scale * (int32_t)((a >> 16) & 0xFFu);
-            dots[m + 24] = base + scale * (int32_t)(a >> 24);
+    if (rows == 16) {
+        swap_bits(q, 16, 8, 0x00FF00FFu);
+    }
+    swap_bits(q, rows, 4, 0x0F0F0F0Fu);
+    swap_bits(q, rows, 2, 0x33333333u);
+    swap_bits(q, rows, 1, 0x55555555u);
+}
+
+/* dots[c] = base + k2 * (2 * S_c - wv[c]) + pc[c] for the channels c < nc of one word of 32,
+ * S_c the counts of the bit-sliced planes q[0..depth) (zero above; q has 16 words); wv and pc
+ * may be NULL (zero).  The planes are transposed into lanes of 8 bits (depth <= 8) or 16. */
+static BCONV_INLINE void lanes_to_dots(uint32_t *q, int32_t rows, int32_t nc, int32_t base,
+                                       int32_t k2, const uint16_t *wv, int32_t *dots)
+{
+    const uint32_t lane_mask = rows == 8 ? 0xFFu : 0xFFFFu;
+    transpose_counts(q, rows);
+    for (int32_t j = 0; j < 32 / rows; ++j) {
+#if defined(__GNUC__)
+#pragma GCC unroll 16
+#endif
+        for (int32_t m = 0; m < rows; ++m) {
+            const int32_t c = rows * j + m;
+            if (c < nc) {
+                const int32_t s = (int32_t)((q[m] >> (rows * j)) & lane_mask);
+                dots[c] = base + k2 * (2 * s - (wv == NULL ? 0 : (int32_t)wv[c]));
+            }
         }
+    }
+}
+
+/* The depth-specific (8- or 16-bit lanes) and, for whole words of 32 channels, bound-free
+ * versions of lanes_to_dots, chosen at run time; then + pc. */
+static BCONV_INLINE void planes_to_dots(uint32_t *q, int32_t depth, int32_t nc, int32_t base,
+                                        int32_t k2, const uint16_t *wv, const int32_t *pc,
+                                        int32_t *dots)
+{
+    if (depth <= 8 && nc == 32) {
+        lanes_to_dots(q, 8, 32, base, k2, wv, dots);
+    } else if (depth <= 8) {
+        lanes_to_dots(q, 8, nc, base, k2, wv, dots);
     } else {
-        for (int32_t m = 0; m < 16; ++m) {
-            const uint32_t a = l->acc[m];
-            dots[m] = base + scale * (int32_t)(a & 0xFFFFu);
-            dots[m + 16] = base + scale * (int32_t)(a >> 16);
+        lanes_to_dots(q, 16, nc, base, k2, wv, dots);
+    }
+    if (pc != NULL) {
+        for (int32_t c = 0; c < nc; ++c) {
+            dots[c] += pc[c];
         }
     }
 }
@@ -325,75 +335,114 @@ static int32_t next_window(const tc_bconv_params_t *p, const xstrides_t *s, int3
 
 /* ---- tc_bconv_sparse_* ----------------------------------------------------------------------- */
 
+/* The working memory of tc_bconv_sparse_* (tc_bconv_sparse_scratch_size), in this order:
+ *   uint32_t list[taps * cig / 2 + HS_BLOCK]   the window's listed weight-row positions
+ *   int32_t  tap_rec[taps]                     per valid tap of the window: its pixel's record
+ *   int32_t  tap_pos[taps]                     ... and the row position of its first bit
+ *   int32_t  tag[k_d * k_h]                    the input row held by each slot of the cache
+ *   int32_t  row[k_d * k_h], slot[k_d * k_h]    the rows the current output row reads, their slots
+ *   uint16_t cache[k_d * k_h][in_w][groups][cig + 1], then 4 uint16 of slack
+ * The cache holds k_d * k_h input rows, each listed once per layer (stride-1 windows share
+ * rows and columns): per pixel and group a record of cig + 1 uint16, the number n1 of 1 bits of
+ * the group's slice, the slice positions of its 1 bits, then those of its 0 bits. */
+typedef struct {
+    int32_t taps, slots, rec, slot_size, list_len;
+} sparse_sizes_t;
+
+static sparse_sizes_t sparse_sizes(const tc_bconv_params_t *p)
+{
+    sparse_sizes_t z;
+    const int32_t cig = p->in_c / p->groups;
+    z.taps = p->k_d * p->k_h * p->k_w;
+    z.slots = p->k_d * p->k_h;
+    z.rec = cig + 1;
+    z.slot_size = p->in_w * p->groups * z.rec;
+    z.list_len = z.taps * cig / 2 + HS_BLOCK;
+    return z;
+}
+
 size_t tc_bconv_sparse_scratch_size(const tc_bconv_params_t *p)
 {
-    const size_t taps = (size_t)p->k_d * (size_t)p->k_h * (size_t)p->k_w;
-    const size_t cig = (size_t)(p->in_c / p->groups);
-    const size_t fields = taps * (size_t)tc_bwords((int32_t)cig);
-    const size_t list = taps * cig / 2u + HS_BLOCK;
-    return (2u * taps + fields + list) * sizeof(uint32_t) + fields * sizeof(uint16_t);
+    const sparse_sizes_t z = sparse_sizes(p);
+    /* + 2 words: list_window reads up to 3 uint16 past a record, the cache's last included */
+    const size_t words = (size_t)z.list_len + 2u * (size_t)z.taps + 3u * (size_t)z.slots + 2u;
+    return words * sizeof(uint32_t) + (size_t)z.slots * (size_t)z.slot_size * sizeof(uint16_t);
 }
 
-/* The window's valid bits of group slice [bit0, bit0 + cig) (taps from list_taps): fields of
- * up to 32 bits with the weight-row position of their first bit (tap * cig + offset).  Returns
- * the number of fields; *ones gets the number of 1 bits. */
-static int32_t gather_fields(const uint32_t *xn, const int32_t *x_off, const int32_t *tap,
-                             int32_t taps, int32_t cig, int32_t bit0, uint32_t *fields,
-                             uint16_t *bases, int32_t *ones)
+/* The records of one input row (xr: its pixel 0) into rec (see the scratch layout).  Bits are
+ * found highest first with CLZ and cleared with one shift and one XOR. */
+static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t groups,
+                     int32_t cig, uint16_t *rec)
 {
-    int32_t nf = 0, n1 = 0;
-    if (cig % 32 == 0 && bit0 % 32 == 0) { /* whole words */
-        for (int32_t t = 0; t < taps; ++t) {
-            const uint32_t *xr = xn + x_off[t] + bit0 / 32;
-            for (int32_t done = 0, k = 0; done < cig; done += 32, ++k, ++nf) {
-                fields[nf] = xr[k];
-                bases[nf] = (uint16_t)(tap[t] * cig + done);
-                n1 += tc_popcount_u32(fields[nf]);
+    for (int32_t iw = 0; iw < in_w; ++iw) {
+        const uint32_t *px = xr + iw * in_words;
+        for (int32_t g = 0; g < groups; ++g, rec += cig + 1) {
+            uint16_t *ones = rec + 1;
+            uint16_t *zeros = rec + cig + 1; /* filled downwards */
+            for (int32_t done = 0; done < cig; done += 32) {
+                const int32_t n = cig - done < 32 ? cig - done : 32;
+                uint32_t v = tc_bits_get(px, g * cig + done, n) & tc_bmask(n);
+                uint32_t u = ~v & tc_bmask(n);
+                const int32_t top = done + 31; /* the position of bit 31 */
+                while (v != 0) {
+                    const int32_t z = clz32(v);
+                    *ones++ = (uint16_t)(top - z);
+                    v ^= 0x80000000u >> z;
+                }
+                while (u != 0) {
+                    const int32_t z = clz32(u);
+                    *--zeros = (uint16_t)(top - z);
+                    u ^= 0x80000000u >> z;
+                }
             }
-        }
-        *ones = n1;
-        return nf;
-    }
-    for (int32_t t = 0; t < taps; ++t) {
-        const uint32_t *xr = xn + x_off[t];
-        for (int32_t done = 0; done < cig; done += 32, ++nf) {
-            const int32_t n = cig - done < 32 ? cig - done : 32;
-            fields[nf] = tc_bits_get(xr, bit0 + done, n) & tc_bmask(n);
-            bases[nf] = (uint16_t)(tap[t] * cig + done);
-            n1 += tc_popcount_u32(fields[nf]);
+            rec[0] = (uint16_t)(ones - (rec + 1));
         }
     }
-    *ones = n1;
-    return nf;
 }
 
-/* The weight-row positions of the window's bits equal to b, padded to a multiple of HS_BLOCK
- * with `zero` (the index of a zero word).  Returns the padded length.  Highest bit first:
- * CLZ finds it, and it is cleared with one shift and one XOR. */
-static int32_t list_bits(const uint32_t *fields, const uint16_t *bases, int32_t nf, int32_t cig,
-                         int32_t b, uint32_t zero, uint32_t *list)
+/* Whether row is among rows[0..n). */
+static int32_t row_needed(int32_t row, const int32_t *rows, int32_t n)
 {
-    const int32_t per_tap = tc_bwords(cig);
-    const uint32_t tail = tc_bmask(cig - 32 * (per_tap - 1));
-    const uint32_t flip = b ? 0u : 0xFFFFFFFFu;
-    uint32_t *next = list;
-    for (int32_t i = 0; i < nf; i += per_tap) {
-        for (int32_t f = 0; f < per_tap; ++f) {
-            uint32_t v = (fields[i + f] ^ flip) & (f == per_tap - 1 ? tail : 0xFFFFFFFFu);
-            const int32_t top = bases[i + f] + 31; /* the position of bit 31 */
-            while (v != 0) {
-                const int32_t z = clz32(v);
-                *next++ = (uint32_t)(top - z);
-                v &= ~(0x80000000u >> z);
-            }
+    for (int32_t i = 0; i < n; ++i) {
+        if (rows[i] == row) {
+            return 1;
         }
     }
-    while ((next - list) % HS_BLOCK != 0) {
-        *next++ = zero;
-    }
-    return (int32_t)(next - list);
+    return 0;
 }
 
+/* Makes the cache hold the input rows read by the output rows whose window axes along d and h
+ * are wd and wh (batch item n): row[i] gets the i-th of them ((kd, kh) in order) and slot[i]
+ * the slot holding it.  A row not cached yet goes to a slot that holds none of them. */
+static void cache_rows(const tc_bconv_params_t *p, const sparse_sizes_t *z, const uint32_t *x,
+                       int32_t n, tc_window_axis_t wd, tc_window_axis_t wh, int32_t *tag,
+                       int32_t *row, int32_t *slot, uint16_t *cache)
+{
+    const int32_t in_words = tc_bwords(p->in_c);
+    const int32_t rows = wd.count * wh.count;
+    for (int32_t kd = 0, i = 0; kd < wd.count; ++kd) {
+        for (int32_t kh = 0; kh < wh.count; ++kh, ++i) {
+            row[i] = (n * p->in_d + wd.at + kd * p->dilation_d) * p->in_h + wh.at +
+                     kh * p->dilation_h;
+        }
+    }
+    for (int32_t i = 0; i < rows; ++i) {
+        int32_t s = 0;
+        while (s < z->slots && tag[s] != row[i]) {
+            ++s;
+        }
+        if (s == z->slots) { /* not cached: slots >= rows, so a slot is free */
+            s = 0;
+            while (row_needed(tag[s], row, rows)) {
+                ++s;
+            }
+            tag[s] = row[i];
+            list_row(x + row[i] * p->in_w * in_words, p->in_w, in_words, p->groups,
+                     p->in_c / p->groups, cache + s * z->slot_size);
+        }
+        slot[i] = s;
+    }
+}
 /* Outputs oc0 .. oc0 + n - 1 of the pixel at y + yo from their dot products (tc_bout_store,
  * with the per-kind loop hoisted out of the switch). */
 static BCONV_INLINE void store_run(const tc_bout_t *o, void *y, int32_t yo, int32_t oc0,
@@ -453,66 +502,131 @@ static BCONV_INLINE void store_run(const tc_bout_t *o, void *y, int32_t yo, int3
     }
 }
 
+/* The valid taps of the window at output column ow of the output row whose d and h axes are
+ * wd and wh (rows cached in slot[]): per tap, the offset of its pixel's group-0 record in the
+ * cache and the weight-row position of its first bit.  Returns their number. */
+static int32_t window_taps(const tc_bconv_params_t *p, const sparse_sizes_t *z,
+                           tc_window_axis_t wd, tc_window_axis_t wh, tc_window_axis_t ww,
+                           const int32_t *slot, int32_t *tap_rec, int32_t *tap_pos)
+{
+    const int32_t cig = p->in_c / p->groups;
+    const int32_t pixel = p->groups * z->rec;
+    int32_t t = 0;
+    for (int32_t kd = 0, i = 0; kd < wd.count; ++kd) {
+        for (int32_t kh = 0; kh < wh.count; ++kh, ++i) {
+            const int32_t rec0 = slot[i] * z->slot_size + ww.at * pixel;
+            const int32_t tap0 = ((wd.first + kd) * p->k_h + wh.first + kh) * p->k_w + ww.first;
+            for (int32_t kw = 0; kw < ww.count; ++kw, ++t) {
+                tap_rec[t] = rec0 + kw * p->dilation_w * pixel;
+                tap_pos[t] = (tap0 + kw) * cig;
+            }
+        }
+    }
+    return t;
+}
+
+/* The weight-row positions of the window's bits equal to b (group g), from the cached records,
+ * padded to a multiple of HS_BLOCK with `zero` (the index of a zero word).  Returns the padded
+ * length. */
+static int32_t list_window(const uint16_t *cache, const int32_t *tap_rec, const int32_t *tap_pos,
+                           int32_t taps, int32_t g, int32_t cig, int32_t b, uint32_t zero,
+                           uint32_t *list)
+{
+    uint32_t *next = list;
+    for (int32_t t = 0; t < taps; ++t) {
+        const uint16_t *rec = cache + tap_rec[t] + g * (cig + 1);
+        const int32_t n1 = rec[0];
+        const uint16_t *src = b ? rec + 1 : rec + 1 + n1;
+        const int32_t len = b ? n1 : cig - n1;
+        const uint32_t pos = (uint32_t)tap_pos[t];
+        for (int32_t i = 0; i < len; i += 4) { /* up to 3 entries past len: overwritten */
+            const uint32_t a = src[i], b1 = src[i + 1], c = src[i + 2], d = src[i + 3];
+            next[i] = a + pos;
+            next[i + 1] = b1 + pos;
+            next[i + 2] = c + pos;
+            next[i + 3] = d + pos;
+        }
+        next += len;
+    }
+    while ((next - list) % HS_BLOCK != 0) {
+        *next++ = zero;
+    }
+    return (int32_t)(next - list);
+}
+
 static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *x,
                                      const uint32_t *w, const uint16_t *wv,
                                      const int32_t *pad_corr, const tc_bout_t *out, void *y,
                                      void *scratch)
 {
+    const sparse_sizes_t z = sparse_sizes(p);
     const int32_t groups = p->groups;
     const int32_t cig = p->in_c / groups;
     const int32_t cog = p->out_c / groups;
     const int32_t ocw = tc_bwords(cog);
-    const int32_t row = p->k_d * p->k_h * p->k_w * cig; /* weight bits per output channel */
-    const int32_t block = row + 1;                        /* words per 32 output channels */
-    const int32_t max_taps = p->k_d * p->k_h * p->k_w;
-    const int32_t max_fields = max_taps * tc_bwords(cig);
+    const int32_t row = z.taps * cig; /* weight bits per output channel */
+    const int32_t block = row + 1;    /* words per 32 output channels */
     const int32_t y_step = out->kind == TC_BOUT_B1 ? tc_bwords(p->out_c) : p->out_c;
-    const xstrides_t s = x_strides(p);
-    int32_t *x_off = (int32_t *)scratch;
-    int32_t *tap = x_off + max_taps;
-    uint32_t *fields = (uint32_t *)(tap + max_taps);
-    uint32_t *list = fields + max_fields;
-    uint16_t *bases = (uint16_t *)(list + max_taps * cig / 2 + HS_BLOCK);
-    uint32_t planes[MAX_PLANES];
-    lanes_t lanes;
+    const int32_t cls_h = p->lead_h + 1 + p->trail_h;
+    const int32_t cls_w = p->lead_w + 1 + p->trail_w;
+    const int32_t w_step = p->stride_w * groups * z.rec; /* an interior window's next column */
+    uint32_t *list = (uint32_t *)scratch;
+    int32_t *tap_rec = (int32_t *)(list + z.list_len);
+    int32_t *tap_pos = tap_rec + z.taps;
+    int32_t *tag = tap_pos + z.taps;
+    int32_t *rows = tag + z.slots;
+    int32_t *slot = rows + z.slots;
+    uint16_t *cache = (uint16_t *)(slot + z.slots);
+    uint32_t q[MAX_PLANES];
     int32_t dots[32];
 
+    for (int32_t s = 0; s < z.slots; ++s) {
+        tag[s] = -1;
+    }
     for (int32_t n = 0, yo = 0; n < p->batch; ++n) {
-        const uint32_t *xn = x + n * p->in_d * s.x_s[0];
         for (int32_t od = 0; od < p->out_d; ++od) {
+            const tc_window_axis_t wd =
+                tc_window_axis(od, p->stride_d, p->pad_d, p->dilation_d, p->k_d, p->in_d);
+            const int32_t cd = tc_bconv_pad_class(od, p->lead_d, p->trail_d, p->out_d);
             for (int32_t oh = 0; oh < p->out_h; ++oh) {
-                window_t win;
+                const tc_window_axis_t wh =
+                    tc_window_axis(oh, p->stride_h, p->pad_h, p->dilation_h, p->k_h, p->in_h);
+                const int32_t ch = tc_bconv_pad_class(oh, p->lead_h, p->trail_h, p->out_h);
+                cache_rows(p, &z, x, n, wd, wh, tag, rows, slot, cache);
+                int32_t taps = 0;
                 for (int32_t ow = 0; ow < p->out_w; ++ow, yo += y_step) {
-                    next_window(p, &s, od, oh, ow, &win, x_off, tap);
-                    const uint16_t *wvc = wv + win.cls * p->out_c;
-                    const int32_t *pc = pad_corr == NULL ? NULL : pad_corr + win.cls * p->out_c;
+                    const int32_t cw = tc_bconv_pad_class(ow, p->lead_w, p->trail_w, p->out_w);
+                    if (ow > p->lead_w && cw == p->lead_w) { /* interior, as ow - 1 was */
+                        for (int32_t t = 0; t < taps; ++t) {
+                            tap_rec[t] += w_step;
+                        }
+                    } else {
+                        const tc_window_axis_t ww = tc_window_axis(
+                            ow, p->stride_w, p->pad_w, p->dilation_w, p->k_w, p->in_w);
+                        taps = window_taps(p, &z, wd, wh, ww, slot, tap_rec, tap_pos);
+                    }
+                    const int32_t cls = (cd * cls_h + ch) * cls_w + cw;
+                    const uint16_t *wvc = wv + cls * p->out_c;
+                    const int32_t *pc = pad_corr == NULL ? NULL : pad_corr + cls * p->out_c;
                     uint32_t word = 0; /* _b1: the output word being assembled */
                     for (int32_t g = 0; g < groups; ++g) {
-                        int32_t n1;
-                        const int32_t nf = gather_fields(xn, x_off, tap, win.taps, cig, g * cig,
-                                                         fields, bases, &n1);
-                        const int32_t n_bits = win.taps * cig;
+                        int32_t n1 = 0;
+                        for (int32_t t = 0; t < taps; ++t) {
+                            n1 += cache[tap_rec[t] + g * z.rec];
+                        }
+                        const int32_t n_bits = taps * cig;
                         const int32_t b = 2 * n1 <= n_bits;
-                        const int32_t len =
-                            list_bits(fields, bases, nf, cig, b, (uint32_t)row, list);
+                        const int32_t len = list_window(cache, tap_rec, tap_pos, taps, g, cig, b,
+                                                        (uint32_t)row, list);
                         const int32_t base = n_bits - 2 * n1;
-                        const int32_t s4 = b ? 4 : -4; /* dot = base + pc + s4 * S - s2 * Wv */
-                        const int32_t s2 = b ? 2 : -2;
-                        for (int32_t q = 0; q < ocw; ++q) {
-                            const uint32_t *wq = w + (g * ocw + q) * block;
-                            planes_to_lanes(planes, hs_sum(wq, list, len, planes), &lanes);
-                            const int32_t nc = cog - 32 * q < 32 ? cog - 32 * q : 32;
-                            const int32_t oc0 = g * cog + 32 * q;
-                            lanes_to_dots(&lanes, base, s4, dots);
-                            const uint16_t *wvq = wvc + oc0;
-                            for (int32_t j = 0; j < nc; ++j) {
-                                dots[j] -= s2 * (int32_t)wvq[j];
-                            }
-                            if (pc != NULL) {
-                                for (int32_t j = 0; j < nc; ++j) {
-                                    dots[j] += pc[oc0 + j];
-                                }
-                            }
+                        const int32_t k2 = b ? 2 : -2; /* dot = base + pc + k2 * (2 S - Wv) */
+                        for (int32_t qw = 0; qw < ocw; ++qw) {
+                            const uint32_t *wq = w + (g * ocw + qw) * block;
+                            const int32_t nc = cog - 32 * qw < 32 ? cog - 32 * qw : 32;
+                            const int32_t oc0 = g * cog + 32 * qw;
+                            const int32_t depth = hs_sum(wq, list, len, q);
+                            planes_to_dots(q, depth, nc, base, k2, wvc + oc0,
+                                           pc == NULL ? NULL : pc + oc0, dots);
                             store_run(out, y, yo, oc0, dots, nc, &word);
                         }
                     }
@@ -564,8 +678,6 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
     const int32_t cw = tc_bwords(channels);
     const int32_t y_step = out->kind == TC_BOUT_B1 ? cw : channels;
     const xstrides_t s = x_strides(p);
-    uint32_t planes[5];
-    lanes_t lanes;
     int32_t dots[32];
     int32_t x_off[DW_MAX_TAPS], tap[DW_MAX_TAPS];
 
@@ -599,19 +711,10 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                             p3 ^= c;
                             p4 ^= d;
                         }
-                        planes[0] = p0;
-                        planes[1] = p1;
-                        planes[2] = p2;
-                        planes[3] = p3;
-                        planes[4] = p4;
-                        planes_to_lanes(planes, 5, &lanes);
+                        uint32_t q[8] = {p0, p1, p2, p3, p4, 0, 0, 0};
                         const int32_t nc = channels - 32 * j < 32 ? channels - 32 * j : 32;
-                        lanes_to_dots(&lanes, taps, -2, dots);
-                        if (corr != NULL) {
-                            for (int32_t k = 0; k < nc; ++k) {
-                                dots[k] += corr[32 * j + k];
-                            }
-                        }
+                        planes_to_dots(q, 5, nc, taps, -1, NULL, corr == NULL ? NULL : corr + 32 * j,
+                                       dots);
                         store_run(out, y, yo, 32 * j, dots, nc, &word);
                     }
                 }

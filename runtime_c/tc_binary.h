@@ -324,7 +324,9 @@ static inline tc_bout_t tc_bconv_out(const tc_bconv_params_t *p, tc_bout_kind_t 
  *   wv      uint16_t [cls_d, cls_h, cls_w, out_c]: per padding class (as pad_corr) and output
  *           channel, Wv = the number of 1 weight bits over the class's valid taps.
  *   pad_corr as tc_bconv_* (NULL for zero padding).
- *   scratch tc_bconv_sparse_scratch_size(p) bytes, 4-byte aligned.
+ *   scratch tc_bconv_sparse_scratch_size(p) bytes, 4-byte aligned: mostly a cache of k_d * k_h
+ *           input rows listed once, 2 * (cig + 1) bytes per pixel and group, i.e.
+ *           2 * k_d * k_h * in_w * (in_c + groups) bytes (tc_bconv_fast.c).
  * dot = N - 2 n1 + pad_corr + (b ? 4 S - 2 Wv : 2 Wv - 4 S), where over the window's valid
  * bits (N of them, n1 ones) b is 1 when 2 n1 <= N (else 0) and S counts the positions holding
  * b where the weight bit is 1 (tc_bconv_fast.c derives it).

@@ -26,16 +26,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import C_WARNINGS, RUNTIME, run_harness_on_host, run_harness_on_qemu
 from tinyc import binary as B
 from tinyc import binary_fast
-from tinyc.boards import load_board
 from tinyc.codegen import c_value
-from tinyc.emulator import QEMU_BINARY, run_qemu
-from tinyc.project import OPT_FLAGS
+from tinyc.emulator import QEMU_BINARY
 
-RUNTIME = Path(__file__).resolve().parents[1] / "runtime_c"
 SOURCES = ["tc_bconv.c", "tc_bconv_fast.c"]
-WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion"]
 QEMU_BOARDS = ["qemu-m4", "qemu-m7", "qemu-m3"]
 KINDS = ("s32", "f32", "s8", "b1")
 SEED = 20251122
@@ -80,6 +77,8 @@ NAMED = [
     Case("c128_o32_1x1", (2, 3, 3), 128, 32, (1, 1)),
     Case("c65_o60_mostly_ones", (1, 4, 4), 65, 60, (3, 3), pad=(1, 1), pad_end=(1, 1), ones=0.9),
     Case("c64_o64_all_ones", (1, 3, 3), 64, 64, (3, 3), pad=(1, 1), pad_end=(1, 1), ones=1.0),
+    Case("c32_o32_rows_dilated3", (2, 11, 5), 32, 32, (3, 3), dil=(3, 1), pad=(3, 1),
+         pad_end=(3, 1)),  # the row cache: rows 3 apart, slots replaced out of order
     Case("dw_c64_3x3_zero", (1, 6, 5), 64, 64, (3, 3), pad=(1, 1), pad_end=(1, 1), groups=64),
     Case("dw_c33_3x3_one_stride2", (2, 7, 7), 33, 33, (3, 3), stride=(2, 2), pad=(1, 1),
          pad_end=(1, 1), groups=33, pad_value=1),
@@ -293,31 +292,14 @@ def test_cases_cover_both_kernels_and_their_edges(layers) -> None:
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not found")
 def test_host(harness, layers, tmp_path) -> None:
-    exe = tmp_path / "harness"
-    cmd = ["gcc", *WARNINGS, OPT_FLAGS, "-DTC_TEST_HOST", f"-I{RUNTIME}", str(harness),
-           *(str(RUNTIME / s) for s in SOURCES), "-lm", "-o", str(exe)]
-    built = subprocess.run(cmd, capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    ran = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert ran.returncode == 0, ran.stderr
-    check_outputs((tmp_path / "out.bin").read_bytes(), layers, "host")
+    check_outputs(run_harness_on_host(harness, SOURCES, tmp_path), layers, "host")
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which(QEMU_BINARY)
                     is None, reason="arm-none-eabi-gcc or QEMU not installed (make setup)")
 @pytest.mark.parametrize("board_id", QEMU_BOARDS)
 def test_on_qemu(board_id, harness, layers, tmp_path) -> None:
-    board = load_board(board_id)
-    elf = tmp_path / "harness.elf"
-    cmd = ["arm-none-eabi-gcc", *WARNINGS, OPT_FLAGS, *board.cflags,
-           *(f"-I{d}" for d in board.include_dirs), f"-I{RUNTIME}", *board.ldflags,
-           str(harness), *(str(RUNTIME / s) for s in SOURCES), *map(str, board.sources),
-           *board.ldlibs, "-o", str(elf)]
-    built = subprocess.run(cmd, capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    result = run_qemu(board, elf, tmp_path, timeout=120)
-    assert result.returncode == 0, result.stderr
-    check_outputs((tmp_path / "out.bin").read_bytes(), layers, board_id)
+    check_outputs(run_harness_on_qemu(board_id, harness, SOURCES, tmp_path), layers, board_id)
 
 
 def test_layouts_are_the_documented_ones() -> None:
@@ -376,7 +358,7 @@ def test_compiles_at_every_optimization_level(core, tmp_path) -> None:
     may pick (-O0 takes the C version) must compile warning-free, with or without a frame
     pointer, and Cortex-M0 (no Thumb-2) takes the C version."""
     for opt in OPTIMIZATION:
-        cmd = ["arm-none-eabi-gcc", *WARNINGS, "-mthumb", *CORES[core], *opt.split(),
+        cmd = ["arm-none-eabi-gcc", *C_WARNINGS, "-mthumb", *CORES[core], *opt.split(),
                f"-I{RUNTIME}", "-c", str(RUNTIME / "tc_bconv_fast.c"), "-o", str(tmp_path / "x.o")]
         result = subprocess.run(cmd, capture_output=True, text=True)
         assert result.returncode == 0, f"{core} {opt}:\n{result.stderr}"

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import C_WARNINGS, RUNTIME, c_struct, kernel_library
 from tinyc import binary as B
 
 try:
@@ -31,10 +32,7 @@ except ImportError:  # the torch cross-checks are skipped
     torch = None
     F = None
 
-RUNTIME = Path(__file__).resolve().parents[1] / "runtime_c"
 SOURCES = ["tc_bitpack.c", "tc_bconv.c", "tc_bconv_fast.c", "tc_bfc.c", "tc_bmaxpool.c"]
-WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion"]
-HOST_FLAGS = ["-O2", "-shared", "-fPIC", *WARN]
 ARM_CORES = {
     "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
     "cortex-m0": ["-mcpu=cortex-m0", "-mthumb"],
@@ -48,26 +46,17 @@ needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 # ------------------------------------------------------------------------------------------------
 
 
-def _struct(c_name: str, spec: str) -> type[ctypes.Structure]:
-    """Mirror of C struct c_name: `name` is an int32_t, `name:f` a float."""
-    fields = []
-    for token in spec.split():
-        name, _, kind = token.partition(":")
-        fields.append((name, ctypes.c_float if kind == "f" else ctypes.c_int32))
-    return type(c_name, (ctypes.Structure,), {"_fields_": fields})
-
-
 _SPATIAL = ("in_d in_h in_w {c} out_d out_h out_w {o}k_d k_h k_w stride_d stride_h stride_w "
             "dilation_d dilation_h dilation_w pad_d pad_h pad_w")
-BConvParams = _struct(
+BConvParams = c_struct(
     "tc_bconv_params_t",
     "batch " + _SPATIAL.format(c="in_c", o="out_c ")
     + " groups lead_d lead_h lead_w trail_d trail_h trail_w act_min:f act_max:f out_min out_max",
 )
-BFcParams = _struct("tc_bfc_params_t", "batch in_c out_c act_min:f act_max:f out_min out_max")
-BMaxPoolParams = _struct("tc_bmaxpool_params_t", "batch " + _SPATIAL.format(c="c", o=""))
-BitpackParams = _struct("tc_bitpack_params_t", "outer channels threshold_f32:f threshold_s8")
-BitunpackParams = _struct("tc_bitunpack_params_t", "outer channels plus_s8 minus_s8")
+BFcParams = c_struct("tc_bfc_params_t", "batch in_c out_c act_min:f act_max:f out_min out_max")
+BMaxPoolParams = c_struct("tc_bmaxpool_params_t", "batch " + _SPATIAL.format(c="c", o=""))
+BitpackParams = c_struct("tc_bitpack_params_t", "outer channels threshold_f32:f threshold_s8")
+BitunpackParams = c_struct("tc_bitunpack_params_t", "outer channels plus_s8 minus_s8")
 STRUCTS = [BConvParams, BFcParams, BMaxPoolParams, BitpackParams, BitunpackParams]
 
 P = ctypes.c_void_p
@@ -82,7 +71,6 @@ KERNELS = {
 }
 
 SHIM = """
-#include <stddef.h>
 #include "tc_binary.h"
 int32_t shim_popcount(uint32_t v) { return tc_popcount_u32(v); }
 uint32_t shim_bits_get(const uint32_t *v, int32_t bit, int32_t n) { return tc_bits_get(v, bit, n); }
@@ -126,27 +114,11 @@ def assert_same(actual: np.ndarray, expected: np.ndarray, what: str = "") -> Non
 
 @pytest.fixture(scope="session")
 def lib(tmp_path_factory) -> ctypes.CDLL:
-    if shutil.which("gcc") is None:
-        pytest.skip("host gcc not found")
     build = tmp_path_factory.mktemp("tc_binary")
     shim = build / "shim.c"
-    layout = ["#include <stddef.h>", '#include "tc_binary.h"']
-    for cls in STRUCTS:
-        items = [f"sizeof({cls.__name__})"] + [f"offsetof({cls.__name__}, {f})"
-                                                for f, _ in cls._fields_]
-        layout.append(f"const size_t layout_{cls.__name__}[] = {{{', '.join(items)}}};")
-    shim.write_text(SHIM + "\n".join(layout) + "\n")
-    out = build / "libtc_binary.so"
-    cmd = ["gcc", *HOST_FLAGS, f"-I{RUNTIME}", *(str(RUNTIME / s) for s in SOURCES), str(shim),
-           "-o", str(out)]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"building the binary kernels failed:\n{' '.join(cmd)}\n{result.stderr}")
-    library = ctypes.CDLL(str(out))
-    for name, (cls, n_ptrs) in KERNELS.items():
-        fn = getattr(library, name)
-        fn.argtypes = [ctypes.POINTER(cls)] + [P] * n_ptrs
-        fn.restype = None
+    shim.write_text(SHIM)
+    library = kernel_library(build, [*(RUNTIME / s for s in SOURCES), shim], ["tc_binary.h"],
+                             STRUCTS, KERNELS)
     library.shim_popcount.argtypes = [ctypes.c_uint32]
     library.shim_popcount.restype = ctypes.c_int32
     library.shim_bits_get.argtypes = [P, ctypes.c_int32, ctypes.c_int32]
@@ -719,7 +691,7 @@ def test_fold_batch_norm_and_requant():
 def test_compiles_for_cortex_m(source, core, tmp_path):
     """Warning-free for Cortex-M4F and M0, self-contained, and no popcount library call."""
     obj = tmp_path / (Path(source).stem + ".o")
-    cmd = ["arm-none-eabi-gcc", *WARN, *ARM_CORES[core], "-O2", "-c", f"-I{RUNTIME}",
+    cmd = ["arm-none-eabi-gcc", *C_WARNINGS, *ARM_CORES[core], "-O2", "-c", f"-I{RUNTIME}",
            str(RUNTIME / source), "-o", str(obj)]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"

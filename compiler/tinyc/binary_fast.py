@@ -5,7 +5,12 @@ states both); what changes is the layout of their constants, prepared here:
 
 - tc_bconv_sparse_*: weights packed along the output channels (`sparse_weights`) and, per
   padding class and output channel, the number of 1 weight bits over the class's valid taps
-  (`sparse_valid_ones`); its padding table is the portable one;
+  (`sparse_valid_ones`); its padding table is the portable one.  Flash: the weights of cog
+  channels rounded up to a multiple of 32 (at most SPARSE_MAX_WASTE times the portable
+  weights) plus 2 bytes per padding class and output channel.  RAM: its scratch
+  (`sparse_scratch_bytes`, planned in the arena) caches k_d * k_h listed input rows, about
+  2 * k_d * k_h * in_w * (in_c + groups) bytes (3 KiB for a 3x3 layer of 32 channels and 16
+  columns, 12 KiB for 256 channels and 8 columns): each input bit is listed once per layer;
 - tc_bconv_dw_* (depthwise): the weight bits of all channels per tap (`depthwise_weights`); its
   padding table is the portable one.
 
@@ -86,11 +91,14 @@ def sparse_valid_ones(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray
 
 
 def sparse_scratch_bytes(geom: B.BConvGeometry) -> int:
-    """tc_bconv_sparse_scratch_size: the window's taps (int32 pixel offset and index), fields
-    (uint32 value), the position list (uint32) and the fields' positions (uint16)."""
-    fields = geom.taps * B.words(geom.cig)
+    """tc_bconv_sparse_scratch_size: the window's position list (uint32), per tap a record
+    offset and a row position (int32), per cache slot a tag, a row and a slot (int32), and the
+    cache of k_d * k_h input rows: per pixel and group, cig + 1 uint16, and 4 uint16 of slack."""
+    k_d, k_h, _ = geom.kernel
+    slots = k_d * k_h
     positions = geom.taps * geom.cig // 2 + HS_BLOCK
-    return (2 * geom.taps + fields + positions) * 4 + fields * 2
+    cache = slots * geom.in_shape[2] * geom.groups * (geom.cig + 1)
+    return (positions + 2 * geom.taps + 3 * slots + 2) * 4 + cache * 2
 
 
 def depthwise_weights(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray:
