@@ -4,15 +4,19 @@
  * the algorithms, which suit every core (Cortex-M0 to M55 and the host); only the carry-save
  * block of tc_bconv_sparse_* has a Thumb-2 assembly version (Cortex-M3 and up, optimized
  * builds), beside its C version, because GCC spills its registers (about 7.8 instructions per
- * listed word in C, 6.2 in assembly, on qemu-m4).
+ * listed word in C, 6.7 in assembly, on qemu-m4).
  *
  * tc_bconv_sparse_*: weights packed along the output channels, so one logic operation handles
  * 32 output channels.  Every input row is listed once per layer into a cache of k_d * k_h rows
- * (stride-1 windows share rows and columns): per pixel and group, the slice positions of its 1
- * bits and of its 0 bits (CLZ, about 6 instructions per bit).  For each output pixel and group
+ * (stride-1 windows share rows and columns): per row and group, the row positions
+ * iw * cig + ic of its 1 bits and, separately, of its 0 bits, in pixel order, with per-pixel
+ * prefix counts (a nibble table, about 4 instructions per bit).  For each output pixel and group
  * only the bits of the window's minority value b (1 when at most half of its N valid bits are 1,
- * else 0) are visited: their cached positions are copied, offset by their tap, into one list
- * (about 3.5 instructions per listed bit), and for each word of 32 output channels the weight
+ * else 0) are visited.  With dilation_w 1, the window's b bits in one input row are one
+ * contiguous slice of the cached row, and position + (tap - iw0) * cig is the weight-row
+ * position, iw0 the slice's first column and tap its first tap: whole blocks of 16 positions
+ * are summed where they lie, only each slice's last < 16 are copied into a short list (as all
+ * are with dilation_w > 1, one slice per tap).  For each word of 32 output channels the weight
  * words at those positions are summed bit-sliced with carry-save adders (Harley-Seal: 31
  * adders of 5 logic operations per 32 listed words, the carries rippled into the higher
  * planes).  At most half of the N window bits are listed, and fewer when the activations are
@@ -20,13 +24,15 @@
  * (8- or 16-bit lanes, 72 or 192 logic operations per 32 channels), and
  *   mismatches = n1 + Wv - 2 S   (b = 1)      mismatches = n1 - Wv + 2 S   (b = 0)
  * with n1 the window's 1 bits and Wv the channel's 1 weight bits over the valid taps, so
- *   dot = N - 2 * mismatches + pad_corr = N - 2 n1 + pad_corr + (b ? 2 : -2) * (2 S - Wv).
+ *   dot = N - 2 * mismatches + pad_corr = N - 2 n1 + pad_corr + (b ? 2 : -2) * (2 S - Wv),
+ * computed per channel straight from the transposed lanes into the output transform.
  *
  * tc_bconv_dw_*: depthwise (one input channel per output channel): per tap, x ^ w of 32
  * channels at once, added into a bit-sliced counter of five planes (a vertical add); the
  * planes become the channels' mismatch counts M by the same transpose: dot = taps - 2 M.
  */
 #include <math.h>
+#include <string.h>
 
 #include "tc_binary.h"
 
@@ -41,23 +47,6 @@
 #define DW_MAX_TAPS 31 /* tc_bconv_dw_*: five planes count to 31 */
 #define MAX_PLANES 16  /* S <= N / 2 < 2^15: at most 15 planes are ever nonzero */
 
-/* The number of leading zero bits of v != 0. */
-static inline int32_t clz32(uint32_t v)
-{
-#if defined(__GNUC__) && (!defined(__arm__) || defined(__ARM_FEATURE_CLZ))
-    return __builtin_clz(v); /* CLZ on ARMv7-M, one instruction on the host */
-#else
-    int32_t n = 0;
-    for (int32_t step = 16; step > 0; step >>= 1) {
-        if ((v >> (32 - step)) == 0) {
-            n += step;
-            v <<= step;
-        }
-    }
-    return n;
-#endif
-}
-
 /* Carry-save adder: *hi * 2 + *lo = a + b + c, bitwise. */
 static inline void csa(uint32_t *hi, uint32_t *lo, uint32_t a, uint32_t b, uint32_t c)
 {
@@ -66,12 +55,14 @@ static inline void csa(uint32_t *hi, uint32_t *lo, uint32_t a, uint32_t b, uint3
     *lo = u ^ c;
 }
 
-/* Adds the 16 weight words w[l[0..15]] into the planes ones .. eights (15 carry-save adders);
- * returns the carry into the sixteens. */
+/* Adds the 16 weight words w[off + l[0..15]] into the planes ones .. eights (15 carry-save
+ * adders); returns the carry into the sixteens.  off + l[i] is always a valid index of w, while
+ * off alone may be negative. */
 #if defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__ARM_ARCH_ISA_THUMB) && \
     __ARM_ARCH_ISA_THUMB >= 2
 /* Thumb-2 (Cortex-M3 and up): the C version below with every value in a register (12 of
- * them); LDRD reads two positions at once.  99 instructions per 16 words. */
+ * them); the base address w + 4 * off is formed as an integer, so no out-of-range pointer
+ * exists.  107 instructions per 16 words. */
 #define HS_CSA(lo, a, b) /* a = carry of lo + a + b, lo = their sum bit; b kept */             \
     "eor %[t], %[" lo "], %[" a "]\n\t"                                                        \
     "and %[" a "], %[" a "], %[" lo "]\n\t"                                                    \
@@ -79,13 +70,16 @@ static inline void csa(uint32_t *hi, uint32_t *lo, uint32_t a, uint32_t b, uint3
     "and %[t], %[t], %[" b "]\n\t"                                                             \
     "orr %[" a "], %[" a "], %[t]\n\t"
 #define HS_PAIR(a) /* a = carry of ones + the next two listed words */                         \
-    "ldrd %[" a "], %[b], [%[l]], #8\n\t"                                                      \
+    "ldrh %[" a "], [%[l]], #2\n\t"                                                            \
+    "ldrh %[b], [%[l]], #2\n\t"                                                                \
     "ldr %[" a "], [%[w], %[" a "], lsl #2]\n\t"                                               \
     "ldr %[b], [%[w], %[b], lsl #2]\n\t" HS_CSA("ones", a, "b")
 
-static BCONV_INLINE uint32_t hs16(uint32_t *ones, uint32_t *twos, uint32_t *fours, uint32_t *eights,
-                            const uint32_t *w, const uint32_t *l)
+static BCONV_INLINE uint32_t hs16(uint32_t *ones, uint32_t *twos, uint32_t *fours,
+                                  uint32_t *eights, const uint32_t *w, int32_t off,
+                                  const uint16_t *l)
 {
+    const uintptr_t base = (uintptr_t)w + (uintptr_t)(uint32_t)off * 4u; /* modulo 2^32 */
     uint32_t a1, a2, a3, a4, b, t;
     __asm__(HS_PAIR("a1") HS_PAIR("a2") HS_CSA("twos", "a1", "a2")     /* a1 = fours */
             HS_PAIR("a2") HS_PAIR("a3") HS_CSA("twos", "a2", "a3")     /* a2 = fours */
@@ -97,27 +91,28 @@ static BCONV_INLINE uint32_t hs16(uint32_t *ones, uint32_t *twos, uint32_t *four
             : [ones] "+r"(*ones), [twos] "+r"(*twos), [fours] "+r"(*fours),
               [eights] "+r"(*eights), [l] "+r"(l), [a1] "=&r"(a1), [a2] "=&r"(a2),
               [a3] "=&r"(a3), [a4] "=&r"(a4), [b] "=&r"(b), [t] "=&r"(t)
-            : [w] "r"(w)
+            : [w] "r"(base)
             : "memory");
     return a1;
 }
 #else
-static BCONV_INLINE uint32_t hs16(uint32_t *ones, uint32_t *twos, uint32_t *fours, uint32_t *eights,
-                            const uint32_t *w, const uint32_t *l)
+static BCONV_INLINE uint32_t hs16(uint32_t *ones, uint32_t *twos, uint32_t *fours,
+                                  uint32_t *eights, const uint32_t *w, int32_t off,
+                                  const uint16_t *l)
 {
     uint32_t twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
-    csa(&twos_a, ones, *ones, w[l[0]], w[l[1]]);
-    csa(&twos_b, ones, *ones, w[l[2]], w[l[3]]);
+    csa(&twos_a, ones, *ones, w[off + l[0]], w[off + l[1]]);
+    csa(&twos_b, ones, *ones, w[off + l[2]], w[off + l[3]]);
     csa(&fours_a, twos, *twos, twos_a, twos_b);
-    csa(&twos_a, ones, *ones, w[l[4]], w[l[5]]);
-    csa(&twos_b, ones, *ones, w[l[6]], w[l[7]]);
+    csa(&twos_a, ones, *ones, w[off + l[4]], w[off + l[5]]);
+    csa(&twos_b, ones, *ones, w[off + l[6]], w[off + l[7]]);
     csa(&fours_b, twos, *twos, twos_a, twos_b);
     csa(&eights_a, fours, *fours, fours_a, fours_b);
-    csa(&twos_a, ones, *ones, w[l[8]], w[l[9]]);
-    csa(&twos_b, ones, *ones, w[l[10]], w[l[11]]);
+    csa(&twos_a, ones, *ones, w[off + l[8]], w[off + l[9]]);
+    csa(&twos_b, ones, *ones, w[off + l[10]], w[off + l[11]]);
     csa(&fours_a, twos, *twos, twos_a, twos_b);
-    csa(&twos_a, ones, *ones, w[l[12]], w[l[13]]);
-    csa(&twos_b, ones, *ones, w[l[14]], w[l[15]]);
+    csa(&twos_a, ones, *ones, w[off + l[12]], w[off + l[13]]);
+    csa(&twos_b, ones, *ones, w[off + l[14]], w[off + l[15]]);
     csa(&fours_b, twos, *twos, twos_a, twos_b);
     csa(&eights_b, fours, *fours, fours_a, fours_b);
     csa(&sixteens, eights, *eights, eights_a, eights_b);
@@ -125,38 +120,54 @@ static BCONV_INLINE uint32_t hs16(uint32_t *ones, uint32_t *twos, uint32_t *four
 }
 #endif
 
-/* Adds carry * 2^k into planes[k..] (zero above the planes in use); returns the new top. */
+/* Adds carry * 2^k into planes[k..top) (the planes in use; those from top on are not
+ * initialised and taken into use as needed); returns the new top. */
 static inline uint32_t *ripple(uint32_t *plane, uint32_t carry, uint32_t *top)
 {
-    while (carry != 0) {
+    for (; carry != 0 && plane < top; ++plane) {
         const uint32_t next = *plane & carry;
-        *plane++ ^= carry;
+        *plane ^= carry;
         carry = next;
     }
-    return plane > top ? plane : top;
+    if (carry != 0) {
+        *top++ = carry;
+    }
+    return top;
 }
 
-/* planes[k] bit j = bit k of sum over i < len of bit j of w[list[i]] (len a multiple of
- * HS_BLOCK).  Blocks of 32 words keep five planes in registers; one block of 16 may follow.
- * Returns the number of planes written (>= 5). */
-static int32_t hs_sum(const uint32_t *w, const uint32_t *list, int32_t len, uint32_t *planes)
+/* A run of listed positions summed in place: `full` (a multiple of HS_BLOCK) uint16 positions
+ * from cache[start], each naming weight word off + position. */
+typedef struct {
+    int32_t start, full, off;
+} slice_t;
+
+/* planes[k] bit j = bit k of sum of bit j of w[off + l] over the positions l of the slices and
+ * of tail[0..tail_len) (off 0; tail_len a multiple of HS_BLOCK).  Five planes stay in
+ * registers, the higher ones take the carries, rippled once per 32 words where the runs
+ * allow.  Returns the planes in use (>= 5); up
+ * to planes[7] the planes above are zero, the others not written. */
+static int32_t hs_sum(const uint32_t *w, const uint16_t *cache, const slice_t *sl,
+                      int32_t n_sl, const uint16_t *tail, int32_t tail_len, uint32_t *planes)
 {
     uint32_t ones = 0, twos = 0, fours = 0, eights = 0, sixteens = 0;
     uint32_t *top = planes + 5;
-    for (int32_t k = 5; k < MAX_PLANES; ++k) {
-        planes[k] = 0;
-    }
-    for (; len >= 32; len -= 32, list += 32) {
-        const uint32_t a = hs16(&ones, &twos, &fours, &eights, w, list);
-        const uint32_t b = hs16(&ones, &twos, &fours, &eights, w, list + 16);
-        uint32_t thirtytwos;
-        csa(&thirtytwos, &sixteens, sixteens, a, b);
-        top = ripple(planes + 5, thirtytwos, top);
-    }
-    if (len > 0) {
-        const uint32_t a = hs16(&ones, &twos, &fours, &eights, w, list);
-        top = ripple(planes + 5, sixteens & a, top);
-        sixteens ^= a;
+    planes[5] = planes[6] = planes[7] = 0; /* emit_word's 8 rows */
+    for (int32_t s = 0; s <= n_sl; ++s) { /* s == n_sl: the tail */
+        const uint16_t *l = s < n_sl ? cache + sl[s].start : tail;
+        const int32_t off = s < n_sl ? sl[s].off : 0;
+        int32_t len = s < n_sl ? sl[s].full : tail_len;
+        for (; len >= 2 * HS_BLOCK; len -= 2 * HS_BLOCK, l += 2 * HS_BLOCK) {
+            const uint32_t a = hs16(&ones, &twos, &fours, &eights, w, off, l);
+            const uint32_t b = hs16(&ones, &twos, &fours, &eights, w, off, l + HS_BLOCK);
+            uint32_t thirtytwos;
+            csa(&thirtytwos, &sixteens, sixteens, a, b);
+            top = ripple(planes + 5, thirtytwos, top);
+        }
+        if (len > 0) {
+            const uint32_t a = hs16(&ones, &twos, &fours, &eights, w, off, l);
+            top = ripple(planes + 5, sixteens & a, top);
+            sixteens ^= a;
+        }
     }
     planes[0] = ones;
     planes[1] = twos;
@@ -195,45 +206,102 @@ static BCONV_INLINE void transpose_counts(uint32_t *q, int32_t rows)
     swap_bits(q, rows, 1, 0x55555555u);
 }
 
-/* dots[c] = base + k2 * (2 * S_c - wv[c]) + pc[c] for the channels c < nc of one word of 32,
- * S_c the counts of the bit-sliced planes q[0..depth) (zero above; q has 16 words); wv and pc
- * may be NULL (zero).  The planes are transposed into lanes of 8 bits (depth <= 8) or 16. */
-static BCONV_INLINE void lanes_to_dots(uint32_t *q, int32_t rows, int32_t nc, int32_t base,
-                                       int32_t k2, const uint16_t *wv, int32_t *dots)
+/* Merges the bits cmp (bit i: output channel oc0 + i, i < nc) of one _b1 pixel into its packed
+ * words yb: *word carries the partial word between calls (channels come in increasing order);
+ * a word is stored, XOR flip, once its last channel or out_c - 1 is in. */
+static inline void put_bits(const tc_bout_t *o, uint32_t *yb, int32_t oc0, int32_t nc,
+                            uint32_t cmp, uint32_t *word)
+{
+    const int32_t sh = oc0 & 31;
+    const int32_t q0 = oc0 >> 5;
+    const int32_t end = oc0 + nc;
+    uint32_t acc = *word | (cmp << sh);
+    if (sh + nc >= 32) {
+        yb[q0] = acc ^ o->flip[q0];
+        acc = sh == 0 ? 0u : cmp >> (32 - sh);
+    }
+    if (end == o->out_c && (end & 31) != 0) {
+        yb[end >> 5] = acc ^ o->flip[end >> 5];
+        acc = 0;
+    }
+    *word = acc;
+}
+
+/* emit_word with the lane width (rows), the channel count (nc) and whether the _f32 clamp is
+ * applied as constants after inlining. */
+static BCONV_INLINE void emit_lanes(const tc_bout_t *o, const uint32_t *q, int32_t rows,
+                                    int32_t nc, int32_t clamp, int32_t base, int32_t k2,
+                                    int32_t has_wv, const uint16_t *wv, const int32_t *pc,
+                                    void *y, int32_t yo, int32_t oc0, uint32_t *word)
 {
     const uint32_t lane_mask = rows == 8 ? 0xFFu : 0xFFFFu;
-    transpose_counts(q, rows);
-    for (int32_t j = 0; j < 32 / rows; ++j) {
+    const float *mul = o->mul + oc0, *bias = o->bias + oc0;
+    uint32_t cmp = 0;
+    for (int32_t m = 0; m < rows && m < nc; ++m) {
+        const uint32_t v = q[m];
+        uint32_t lane_bits = 0; /* _b1: bit rows * j for channel m + rows * j */
 #if defined(__GNUC__)
-#pragma GCC unroll 16
+#pragma GCC unroll 4
 #endif
-        for (int32_t m = 0; m < rows; ++m) {
-            const int32_t c = rows * j + m;
-            if (c < nc) {
-                const int32_t s = (int32_t)((q[m] >> (rows * j)) & lane_mask);
-                dots[c] = base + k2 * (2 * s - (wv == NULL ? 0 : (int32_t)wv[c]));
+        for (int32_t j = 0; j < 32 / rows; ++j) { /* lanes of q[m]: channels m + rows * j */
+            const int32_t c = m + rows * j;
+            if (c >= nc) {
+                break;
+            }
+            const int32_t s = (int32_t)((v >> (rows * j)) & lane_mask);
+            const int32_t dot = base + k2 * (2 * s - (has_wv ? (int32_t)wv[c] : 0)) +
+                                (pc == NULL ? 0 : pc[c]); /* NULL: known after inlining */
+            switch (o->kind) {
+            case TC_BOUT_S32:
+                ((int32_t *)y)[yo + oc0 + c] = dot;
+                break;
+            case TC_BOUT_F32:
+                ((float *)y)[yo + oc0 + c] =
+                    clamp ? tc_bout_f32(dot, mul[c], bias[c], o->act_min, o->act_max)
+                          : (float)dot * mul[c] + bias[c];
+                break;
+            case TC_BOUT_S8:
+                ((int8_t *)y)[yo + oc0 + c] =
+                    tc_bout_s8(dot, mul[c], bias[c], o->out_min, o->out_max);
+                break;
+            case TC_BOUT_B1:
+                lane_bits |= (uint32_t)(dot < o->thr[oc0 + c]) << (rows * j);
+                break;
             }
         }
+        cmp |= lane_bits << m;
+    }
+    if (o->kind == TC_BOUT_B1) {
+        put_bits(o, (uint32_t *)y + yo, oc0, nc, cmp, word);
     }
 }
 
-/* The depth-specific (8- or 16-bit lanes) and, for whole words of 32 channels, bound-free
- * versions of lanes_to_dots, chosen at run time; then + pc. */
-static BCONV_INLINE void planes_to_dots(uint32_t *q, int32_t depth, int32_t nc, int32_t base,
-                                        int32_t k2, const uint16_t *wv, const int32_t *pc,
-                                        int32_t *dots)
+/* Outputs oc0 .. oc0 + nc - 1 (nc <= 32) of the pixel at y + yo (elements; words for _b1, whose
+ * partial word *word carries over, see put_bits): the counts S_c of the bit-sliced planes
+ * q[0..depth) (q has 16 words; q[depth..8) must be zero, the others are overwritten) are transposed into lanes of 8 bits (depth <= 8) or
+ * 16, and each channel's dot = base + k2 * (2 S_c - wv[c]) + pc[c] (wv read only when has_wv;
+ * pc may be NULL: zero)
+ * goes straight through the output transform. */
+static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t depth, int32_t nc,
+                                   int32_t base, int32_t k2, int32_t has_wv, const uint16_t *wv,
+                                   const int32_t *pc, void *y, int32_t yo, int32_t oc0,
+                                   uint32_t *word)
 {
-    if (depth <= 8 && nc == 32) {
-        lanes_to_dots(q, 8, 32, base, k2, wv, dots);
-    } else if (depth <= 8) {
-        lanes_to_dots(q, 8, nc, base, k2, wv, dots);
-    } else {
-        lanes_to_dots(q, 16, nc, base, k2, wv, dots);
+    const int32_t clamp = o->kind == TC_BOUT_F32 &&
+                          !(o->act_min == -INFINITY && o->act_max == INFINITY);
+    for (int32_t k = depth; k < 16 && depth > 8; ++k) {
+        q[k] = 0;
     }
-    if (pc != NULL) {
-        for (int32_t c = 0; c < nc; ++c) {
-            dots[c] += pc[c];
+    if (depth <= 8) {
+        transpose_counts(q, 8);
+        if (nc == 32 && !clamp) {
+            emit_lanes(o, q, 8, 32, 0, base, k2, has_wv, wv, pc, y, yo, oc0, word);
+        } else {
+            emit_lanes(o, q, 8, nc, clamp, base, k2, has_wv, wv, pc, y, yo, oc0, word);
         }
+    } else {
+        transpose_counts(q, 16);
+        emit_lanes(o, q, 16, nc, clamp, base, k2, has_wv, wv, pc, y, yo, oc0, word);
     }
 }
 
@@ -336,18 +404,30 @@ static int32_t next_window(const tc_bconv_params_t *p, const xstrides_t *s, int3
 /* ---- tc_bconv_sparse_* ----------------------------------------------------------------------- */
 
 /* The working memory of tc_bconv_sparse_* (tc_bconv_sparse_scratch_size), in this order:
- *   uint32_t list[taps * cig / 2 + HS_BLOCK]   the window's listed weight-row positions
- *   int32_t  tap_rec[taps]                     per valid tap of the window: its pixel's record
- *   int32_t  tap_pos[taps]                     ... and the row position of its first bit
- *   int32_t  tag[k_d * k_h]                    the input row held by each slot of the cache
+ *   seg_t    seg[taps]        the window's runs of taps (below)
+ *   slice_t  slice[taps]      ... and the positions each run sums in place
+ *   int32_t  tag[k_d * k_h]   the input row held by each slot of the cache
  *   int32_t  row[k_d * k_h], slot[k_d * k_h]    the rows the current output row reads, their slots
- *   uint16_t cache[k_d * k_h][in_w][groups][cig + 1], then 4 uint16 of slack
+ *   uint16_t tail[taps * cig / 2 + HS_BLOCK, rounded up to even]   the runs' leftover positions
+ *   uint16_t cache[k_d * k_h][groups][REC_SIZE(in_w, cig)]
  * The cache holds k_d * k_h input rows, each listed once per layer (stride-1 windows share
- * rows and columns): per pixel and group a record of cig + 1 uint16, the number n1 of 1 bits of
- * the group's slice, the slice positions of its 1 bits, then those of its 0 bits. */
+ * rows and columns).  Per row and group, a record: pre[0..in_w], pre[iw] the number of 1 bits
+ * of the group's slices in the pixels before iw, then in_w * cig + LIST_GAP positions
+ * iw * cig + ic: those of the 1 bits in pixel order from the start, those of the 0 bits in
+ * pixel order downwards from the end.  So the 1 (or 0) bits of any run of adjacent pixels are
+ * one contiguous slice, summed in place. */
+#define LIST_GAP 4 /* uint16 between a record's 1 and 0 lists (list_row) */
+#define REC_SIZE(in_w, cig) ((in_w) * ((cig) + 1) + 1 + LIST_GAP)
+
 typedef struct {
-    int32_t taps, slots, rec, slot_size, list_len;
+    int32_t taps, slots, rec, slot_size, tail_len;
 } sparse_sizes_t;
+
+/* A run of taps of one window: n adjacent input pixels from column a of the cached row whose
+ * group-0 record is at cache[rec], read by the taps tap .. tap + n - 1 (k_d, k_h, k_w order). */
+typedef struct {
+    int32_t rec, a, n, tap;
+} seg_t;
 
 static sparse_sizes_t sparse_sizes(const tc_bconv_params_t *p)
 {
@@ -355,48 +435,73 @@ static sparse_sizes_t sparse_sizes(const tc_bconv_params_t *p)
     const int32_t cig = p->in_c / p->groups;
     z.taps = p->k_d * p->k_h * p->k_w;
     z.slots = p->k_d * p->k_h;
-    z.rec = cig + 1;
-    z.slot_size = p->in_w * p->groups * z.rec;
-    z.list_len = z.taps * cig / 2 + HS_BLOCK;
+    z.rec = REC_SIZE(p->in_w, cig);
+    z.slot_size = p->groups * z.rec;
+    z.tail_len = (z.taps * cig / 2 + HS_BLOCK + 1) & ~1;
     return z;
 }
 
 size_t tc_bconv_sparse_scratch_size(const tc_bconv_params_t *p)
 {
     const sparse_sizes_t z = sparse_sizes(p);
-    /* + 2 words: list_window reads up to 3 uint16 past a record, the cache's last included */
-    const size_t words = (size_t)z.list_len + 2u * (size_t)z.taps + 3u * (size_t)z.slots + 2u;
-    return words * sizeof(uint32_t) + (size_t)z.slots * (size_t)z.slot_size * sizeof(uint16_t);
+    const size_t words = 7u * (size_t)z.taps + 3u * (size_t)z.slots; /* seg, slice, slots */
+    const size_t halves = (size_t)z.tail_len + (size_t)z.slots * (size_t)z.slot_size;
+    return words * sizeof(int32_t) + halves * sizeof(uint16_t);
 }
 
-/* The records of one input row (xr: its pixel 0) into rec (see the scratch layout).  Bits are
- * found highest first with CLZ and cleared with one shift and one XOR. */
+/* Per nibble value v: the positions 0..3 of its 1 bits ascending, then those of its 0 bits
+ * descending (so for a nibble of n < 4 valid bits, masked, the 4 - n invalid ones come first
+ * among the 0 bits), and the number of its 1 bits. */
+static const uint16_t NIBBLE_POS[16][4] = {
+    {3, 2, 1, 0}, {0, 3, 2, 1}, {1, 3, 2, 0}, {0, 1, 3, 2}, {2, 3, 1, 0}, {0, 2, 3, 1},
+    {1, 2, 3, 0}, {0, 1, 2, 3}, {3, 2, 1, 0}, {0, 3, 2, 1}, {1, 3, 2, 0}, {0, 1, 3, 2},
+    {2, 3, 1, 0}, {0, 2, 3, 1}, {1, 2, 3, 0}, {0, 1, 2, 3}};
+static const uint8_t NIBBLE_ONES[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
+
+/* The records of one input row (xr: its pixel 0) into rec (see the scratch layout), a nibble
+ * at a time: its four table positions, plus the nibble's base position in both 16-bit halves
+ * of two words at once (no carry: positions stay below 2^16), are stored at the end of the 1
+ * list and below the start of the 0 list, and each list then grows by its share; the gap of
+ * LIST_GAP positions between the lists takes the stores that reach past them. */
 static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t groups,
                      int32_t cig, uint16_t *rec)
 {
-    for (int32_t iw = 0; iw < in_w; ++iw) {
-        const uint32_t *px = xr + iw * in_words;
-        for (int32_t g = 0; g < groups; ++g, rec += cig + 1) {
-            uint16_t *ones = rec + 1;
-            uint16_t *zeros = rec + cig + 1; /* filled downwards */
+    for (int32_t g = 0; g < groups; ++g, rec += REC_SIZE(in_w, cig)) {
+        uint16_t *pos = rec + in_w + 1;
+        uint16_t *ones = pos;
+        uint16_t *zeros = pos + in_w * cig + LIST_GAP; /* filled downwards */
+        uint32_t base2 = 0;                            /* the base position, twice */
+        for (int32_t iw = 0; iw < in_w; ++iw) {
+            const uint32_t *px = xr + iw * in_words;
+            rec[iw] = (uint16_t)(ones - pos);
             for (int32_t done = 0; done < cig; done += 32) {
                 const int32_t n = cig - done < 32 ? cig - done : 32;
-                uint32_t v = tc_bits_get(px, g * cig + done, n) & tc_bmask(n);
-                uint32_t u = ~v & tc_bmask(n);
-                const int32_t top = done + 31; /* the position of bit 31 */
-                while (v != 0) {
-                    const int32_t z = clz32(v);
-                    *ones++ = (uint16_t)(top - z);
-                    v ^= 0x80000000u >> z;
+                const uint32_t v = tc_bits_get(px, g * cig + done, n) & tc_bmask(n);
+#if defined(__GNUC__)
+#pragma GCC unroll 8
+#endif
+                for (int32_t k = 0; k < n; k += 4, base2 += 0x00040004u) {
+                    const uint32_t nib = (v >> k) & 15u;
+                    const int32_t n1 = NIBBLE_ONES[nib];
+                    uint32_t lo, hi; /* positions 0, 1 and 2, 3 */
+                    memcpy(&lo, NIBBLE_POS[nib], sizeof lo);
+                    memcpy(&hi, NIBBLE_POS[nib] + 2, sizeof hi);
+                    lo += base2;
+                    hi += base2;
+                    memcpy(ones, &lo, sizeof lo);
+                    memcpy(ones + 2, &hi, sizeof hi);
+                    memcpy(zeros - 4, &lo, sizeof lo);
+                    memcpy(zeros - 2, &hi, sizeof hi);
+                    ones += n1;
+                    zeros -= 4 - n1;
                 }
-                while (u != 0) {
-                    const int32_t z = clz32(u);
-                    *--zeros = (uint16_t)(top - z);
-                    u ^= 0x80000000u >> z;
-                }
+                /* a partial last nibble: its 4 - n % 4 invalid bits, the lowest of its 0 list
+                 * entries, are dropped */
+                zeros += -n & 3;
+                base2 -= (uint32_t)(-n & 3) * 0x00010001u;
             }
-            rec[0] = (uint16_t)(ones - (rec + 1));
         }
+        rec[in_w] = (uint16_t)(ones - pos);
     }
 }
 
@@ -443,115 +548,81 @@ static void cache_rows(const tc_bconv_params_t *p, const sparse_sizes_t *z, cons
         slot[i] = s;
     }
 }
-/* Outputs oc0 .. oc0 + n - 1 of the pixel at y + yo from their dot products (tc_bout_store,
- * with the per-kind loop hoisted out of the switch). */
-static BCONV_INLINE void store_run(const tc_bout_t *o, void *y, int32_t yo, int32_t oc0,
-                                   const int32_t *dot, int32_t n, uint32_t *word)
-{
-    switch (o->kind) {
-    case TC_BOUT_S32:
-        for (int32_t i = 0; i < n; ++i) {
-            ((int32_t *)y)[yo + oc0 + i] = dot[i];
-        }
-        break;
-    case TC_BOUT_F32: {
-        float *yf = (float *)y + yo + oc0;
-        if (o->act_min == -INFINITY && o->act_max == INFINITY) { /* the clamp is the identity */
-            for (int32_t i = 0; i < n; ++i) {
-                yf[i] = (float)dot[i] * o->mul[oc0 + i] + o->bias[oc0 + i];
-            }
-            break;
-        }
-        for (int32_t i = 0; i < n; ++i) {
-            yf[i] = tc_bout_f32(dot[i], o->mul[oc0 + i], o->bias[oc0 + i], o->act_min,
-                                o->act_max);
-        }
-        break;
-    }
-    case TC_BOUT_S8: {
-        int8_t *ys = (int8_t *)y + yo + oc0;
-        for (int32_t i = 0; i < n; ++i) {
-            ys[i] = tc_bout_s8(dot[i], o->mul[oc0 + i], o->bias[oc0 + i], o->out_min,
-                               o->out_max);
-        }
-        break;
-    }
-    case TC_BOUT_B1: {
-        uint32_t *yb = (uint32_t *)y + yo;
-        if ((oc0 & 31) == 0 && n == 32) { /* one whole output word, highest channel first */
-            const int32_t *thr = o->thr + oc0;
-            uint32_t bits = 0;
-            for (int32_t i = 31; i >= 0; --i) {
-                bits = (bits << 1) | (uint32_t)(dot[i] < thr[i]);
-            }
-            yb[oc0 >> 5] = bits ^ o->flip[oc0 >> 5];
-            break;
-        }
-        uint32_t bits = *word;
-        for (int32_t i = 0; i < n; ++i) {
-            const int32_t oc = oc0 + i;
-            bits |= (uint32_t)(dot[i] < o->thr[oc]) << (oc & 31);
-            if ((oc & 31) == 31 || oc == o->out_c - 1) {
-                yb[oc >> 5] = bits ^ o->flip[oc >> 5];
-                bits = 0;
-            }
-        }
-        *word = bits;
-        break;
-    }
-    }
-}
 
-/* The valid taps of the window at output column ow of the output row whose d and h axes are
- * wd and wh (rows cached in slot[]): per tap, the offset of its pixel's group-0 record in the
- * cache and the weight-row position of its first bit.  Returns their number. */
-static int32_t window_taps(const tc_bconv_params_t *p, const sparse_sizes_t *z,
+/* The runs of valid taps of the window at output column ow of the output row whose d and h
+ * axes are wd and wh (rows cached in slot[]): one per row for dilation_w 1, else one per tap.
+ * Returns their number. */
+static int32_t window_runs(const tc_bconv_params_t *p, const sparse_sizes_t *z,
                            tc_window_axis_t wd, tc_window_axis_t wh, tc_window_axis_t ww,
-                           const int32_t *slot, int32_t *tap_rec, int32_t *tap_pos)
+                           const int32_t *slot, seg_t *seg)
 {
-    const int32_t cig = p->in_c / p->groups;
-    const int32_t pixel = p->groups * z->rec;
-    int32_t t = 0;
+    const int32_t per_tap = p->dilation_w != 1;
+    int32_t s = 0;
     for (int32_t kd = 0, i = 0; kd < wd.count; ++kd) {
         for (int32_t kh = 0; kh < wh.count; ++kh, ++i) {
-            const int32_t rec0 = slot[i] * z->slot_size + ww.at * pixel;
             const int32_t tap0 = ((wd.first + kd) * p->k_h + wh.first + kh) * p->k_w + ww.first;
-            for (int32_t kw = 0; kw < ww.count; ++kw, ++t) {
-                tap_rec[t] = rec0 + kw * p->dilation_w * pixel;
-                tap_pos[t] = (tap0 + kw) * cig;
+            for (int32_t kw = 0; kw < (per_tap ? ww.count : ww.count > 0); ++kw, ++s) {
+                seg[s].rec = slot[i] * z->slot_size;
+                seg[s].a = ww.at + kw * p->dilation_w;
+                seg[s].n = per_tap ? 1 : ww.count;
+                seg[s].tap = tap0 + kw;
             }
         }
     }
-    return t;
+    return s;
 }
 
-/* The weight-row positions of the window's bits equal to b (group g), from the cached records,
- * padded to a multiple of HS_BLOCK with `zero` (the index of a zero word).  Returns the padded
- * length. */
-static int32_t list_window(const uint16_t *cache, const int32_t *tap_rec, const int32_t *tap_pos,
-                           int32_t taps, int32_t g, int32_t cig, int32_t b, uint32_t zero,
-                           uint32_t *list)
+/* The 1 bits of group g's slices over the runs. */
+static int32_t window_ones(const uint16_t *cache, const seg_t *seg, int32_t n_seg, int32_t g,
+                           int32_t rec)
 {
-    uint32_t *next = list;
-    for (int32_t t = 0; t < taps; ++t) {
-        const uint16_t *rec = cache + tap_rec[t] + g * (cig + 1);
-        const int32_t n1 = rec[0];
-        const uint16_t *src = b ? rec + 1 : rec + 1 + n1;
-        const int32_t len = b ? n1 : cig - n1;
-        const uint32_t pos = (uint32_t)tap_pos[t];
-        for (int32_t i = 0; i < len; i += 4) { /* up to 3 entries past len: overwritten */
-            const uint32_t a = src[i], b1 = src[i + 1], c = src[i + 2], d = src[i + 3];
-            next[i] = a + pos;
-            next[i + 1] = b1 + pos;
-            next[i + 2] = c + pos;
-            next[i + 3] = d + pos;
+    int32_t n1 = 0;
+    for (int32_t s = 0; s < n_seg; ++s) {
+        const uint16_t *pre = cache + seg[s].rec + g * rec;
+        n1 += pre[seg[s].a + seg[s].n] - pre[seg[s].a];
+    }
+    return n1;
+}
+
+/* The weight-row positions of group g's bits equal to b over the runs: per run, whole blocks of
+ * HS_BLOCK summed in place (slice), the rest copied into tail (offset to weight-row positions),
+ * which is padded to a multiple of HS_BLOCK with `zero` (the index of a zero word).  Returns
+ * the tail's padded length. */
+static int32_t window_slices(const uint16_t *cache, const seg_t *seg, int32_t n_seg, int32_t g,
+                             int32_t in_w, int32_t cig, int32_t b, uint16_t zero, slice_t *sl,
+                             uint16_t *tail)
+{
+    const int32_t rec = REC_SIZE(in_w, cig);
+    uint16_t *next = tail;
+    for (int32_t s = 0; s < n_seg; ++s) {
+        const int32_t r = seg[s].rec + g * rec, a = seg[s].a, e = a + seg[s].n;
+        const int32_t pre_a = cache[r + a], pre_e = cache[r + e];
+        const int32_t pos = r + in_w + 1; /* the record's positions */
+        /* 0 bits before column i: i * cig - pre[i], stored downwards from the record's end */
+        const int32_t start = b ? pos + pre_a : pos + (in_w - e) * cig + pre_e + LIST_GAP;
+        const int32_t len = b ? pre_e - pre_a : seg[s].n * cig - (pre_e - pre_a);
+        const int32_t off = (seg[s].tap - a) * cig;
+        const int32_t full = len & -HS_BLOCK;
+        const uint16_t *src = cache + start + full;
+        const uint16_t *end = cache + start + len;
+        sl[s].start = start;
+        sl[s].full = full;
+        sl[s].off = off;
+#if defined(__GNUC__)
+#pragma GCC unroll 4
+#endif
+        while (src < end) {
+            *next++ = (uint16_t)(*src++ + off);
         }
-        next += len;
     }
-    while ((next - list) % HS_BLOCK != 0) {
-        *next++ = zero;
+    const uint32_t zeros = zero * 0x00010001u;
+#if defined(__GNUC__)
+#pragma GCC unroll 8
+#endif
+    for (int32_t i = 0; i < HS_BLOCK; i += 2) { /* room: see sparse_sizes */
+        memcpy(next + i, &zeros, sizeof zeros);
     }
-    return (int32_t)(next - list);
+    return ((int32_t)(next - tail) + HS_BLOCK - 1) & -HS_BLOCK;
 }
 
 static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *x,
@@ -569,16 +640,14 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
     const int32_t y_step = out->kind == TC_BOUT_B1 ? tc_bwords(p->out_c) : p->out_c;
     const int32_t cls_h = p->lead_h + 1 + p->trail_h;
     const int32_t cls_w = p->lead_w + 1 + p->trail_w;
-    const int32_t w_step = p->stride_w * groups * z.rec; /* an interior window's next column */
-    uint32_t *list = (uint32_t *)scratch;
-    int32_t *tap_rec = (int32_t *)(list + z.list_len);
-    int32_t *tap_pos = tap_rec + z.taps;
-    int32_t *tag = tap_pos + z.taps;
+    seg_t *seg = (seg_t *)scratch;
+    slice_t *sl = (slice_t *)(seg + z.taps);
+    int32_t *tag = (int32_t *)(sl + z.taps);
     int32_t *rows = tag + z.slots;
     int32_t *slot = rows + z.slots;
-    uint16_t *cache = (uint16_t *)(slot + z.slots);
+    uint16_t *tail = (uint16_t *)(slot + z.slots);
+    uint16_t *cache = tail + z.tail_len;
     uint32_t q[MAX_PLANES];
-    int32_t dots[32];
 
     for (int32_t s = 0; s < z.slots; ++s) {
         tag[s] = -1;
@@ -593,41 +662,42 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
                     tc_window_axis(oh, p->stride_h, p->pad_h, p->dilation_h, p->k_h, p->in_h);
                 const int32_t ch = tc_bconv_pad_class(oh, p->lead_h, p->trail_h, p->out_h);
                 cache_rows(p, &z, x, n, wd, wh, tag, rows, slot, cache);
-                int32_t taps = 0;
+                int32_t n_seg = 0, n_bits = 0;
                 for (int32_t ow = 0; ow < p->out_w; ++ow, yo += y_step) {
                     const int32_t cw = tc_bconv_pad_class(ow, p->lead_w, p->trail_w, p->out_w);
                     if (ow > p->lead_w && cw == p->lead_w) { /* interior, as ow - 1 was */
-                        for (int32_t t = 0; t < taps; ++t) {
-                            tap_rec[t] += w_step;
+                        for (int32_t s = 0; s < n_seg; ++s) {
+                            seg[s].a += p->stride_w;
                         }
                     } else {
                         const tc_window_axis_t ww = tc_window_axis(
                             ow, p->stride_w, p->pad_w, p->dilation_w, p->k_w, p->in_w);
-                        taps = window_taps(p, &z, wd, wh, ww, slot, tap_rec, tap_pos);
+                        n_seg = window_runs(p, &z, wd, wh, ww, slot, seg);
+                        n_bits = wd.count * wh.count * ww.count * cig;
                     }
                     const int32_t cls = (cd * cls_h + ch) * cls_w + cw;
                     const uint16_t *wvc = wv + cls * p->out_c;
                     const int32_t *pc = pad_corr == NULL ? NULL : pad_corr + cls * p->out_c;
                     uint32_t word = 0; /* _b1: the output word being assembled */
                     for (int32_t g = 0; g < groups; ++g) {
-                        int32_t n1 = 0;
-                        for (int32_t t = 0; t < taps; ++t) {
-                            n1 += cache[tap_rec[t] + g * z.rec];
-                        }
-                        const int32_t n_bits = taps * cig;
+                        const int32_t n1 = window_ones(cache, seg, n_seg, g, z.rec);
                         const int32_t b = 2 * n1 <= n_bits;
-                        const int32_t len = list_window(cache, tap_rec, tap_pos, taps, g, cig, b,
-                                                        (uint32_t)row, list);
+                        const int32_t len = window_slices(cache, seg, n_seg, g, p->in_w, cig, b,
+                                                          (uint16_t)row, sl, tail);
                         const int32_t base = n_bits - 2 * n1;
                         const int32_t k2 = b ? 2 : -2; /* dot = base + pc + k2 * (2 S - Wv) */
                         for (int32_t qw = 0; qw < ocw; ++qw) {
                             const uint32_t *wq = w + (g * ocw + qw) * block;
                             const int32_t nc = cog - 32 * qw < 32 ? cog - 32 * qw : 32;
                             const int32_t oc0 = g * cog + 32 * qw;
-                            const int32_t depth = hs_sum(wq, list, len, q);
-                            planes_to_dots(q, depth, nc, base, k2, wvc + oc0,
-                                           pc == NULL ? NULL : pc + oc0, dots);
-                            store_run(out, y, yo, oc0, dots, nc, &word);
+                            const int32_t depth = hs_sum(wq, cache, sl, n_seg, tail, len, q);
+                            if (pc == NULL) { /* each call inlined for its own case */
+                                emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, NULL, y, yo,
+                                          oc0, &word);
+                            } else {
+                                emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, pc + oc0, y,
+                                          yo, oc0, &word);
+                            }
                         }
                     }
                 }
@@ -678,7 +748,6 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
     const int32_t cw = tc_bwords(channels);
     const int32_t y_step = out->kind == TC_BOUT_B1 ? cw : channels;
     const xstrides_t s = x_strides(p);
-    int32_t dots[32];
     int32_t x_off[DW_MAX_TAPS], tap[DW_MAX_TAPS];
 
     for (int32_t n = 0, yo = 0; n < p->batch; ++n) {
@@ -711,11 +780,10 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                             p3 ^= c;
                             p4 ^= d;
                         }
-                        uint32_t q[8] = {p0, p1, p2, p3, p4, 0, 0, 0};
+                        uint32_t q[MAX_PLANES] = {p0, p1, p2, p3, p4, 0, 0, 0};
                         const int32_t nc = channels - 32 * j < 32 ? channels - 32 * j : 32;
-                        planes_to_dots(q, 5, nc, taps, -1, NULL, corr == NULL ? NULL : corr + 32 * j,
-                                       dots);
-                        store_run(out, y, yo, 32 * j, dots, nc, &word);
+                        emit_word(out, q, 5, nc, taps, -1, 0, NULL,
+                                  corr == NULL ? NULL : corr + 32 * j, y, yo, 32 * j, &word);
                     }
                 }
             }

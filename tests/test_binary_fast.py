@@ -11,7 +11,9 @@ fast == portable == reference, byte for byte.
 Cases are seeded and named after the edge they cover: channel counts across the word boundaries
 (1, 3, 31, 32, 33, 63, 64, 65, 100), output channels that leave a partial word of 32, strides,
 dilations, asymmetric zero / one / minus-one padding (windows entirely in the padding
-included), groups whose slices straddle words, depthwise 1-D/2-D/3-D, batch > 1, input
+included), groups whose slices straddle words, the sparse kernel's in-place runs (whole blocks
+and ragged ends, of 1 and of 0 bits; one run per tap with dilation along the width; input rows
+near its 16-bit position limit), depthwise 1-D/2-D/3-D, batch > 1, input
 padding bits set to garbage (they must be ignored), and inputs whose window holds mostly 1 bits
 (the sparse kernel's complement path).  A failure names the case, kernel and output.
 """
@@ -79,6 +81,16 @@ NAMED = [
     Case("c64_o64_all_ones", (1, 3, 3), 64, 64, (3, 3), pad=(1, 1), pad_end=(1, 1), ones=1.0),
     Case("c32_o32_rows_dilated3", (2, 11, 5), 32, 32, (3, 3), dil=(3, 1), pad=(3, 1),
          pad_end=(3, 1)),  # the row cache: rows 3 apart, slots replaced out of order
+    Case("c96_o64_wide_rows", (2, 4, 13), 96, 64, (3, 3), pad=(1, 1), pad_end=(1, 1),
+         pad_value=1),  # runs of 3 x 96 bits: whole blocks in place plus ragged ends
+    Case("c52_o60_mostly_ones_runs", (1, 4, 9), 52, 60, (3, 3), stride=(1, 2), pad=(1, 1),
+         pad_end=(1, 1), ones=0.8),  # 0-bit slices in place, strided interior windows
+    Case("c32_o32_1d_long_row", (1, 2047), 32, 32, (3,), pad=(1,), pad_end=(1,)),
+    # input-row positions up to 65503, near the 16-bit limit
+    Case("c256_o64_3x3_deep_counts", (1, 3, 4), 256, 64, (3, 3), pad=(1, 1), pad_end=(1, 1)),
+    # window counts S above 255: 16-bit lanes
+    Case("c44_o64_g2_cig22_dilated_w", (2, 5, 9), 44, 64, (3, 3), dil=(1, 3), pad=(1, 3),
+         pad_end=(1, 3), groups=2),  # one run per tap, partial nibbles
     Case("dw_c64_3x3_zero", (1, 6, 5), 64, 64, (3, 3), pad=(1, 1), pad_end=(1, 1), groups=64),
     Case("dw_c33_3x3_one_stride2", (2, 7, 7), 33, 33, (3, 3), stride=(2, 2), pad=(1, 1),
          pad_end=(1, 1), groups=33, pad_value=1),
@@ -341,6 +353,8 @@ def test_choice_of_kernel() -> None:
     assert binary_fast.choose(geom(64, 32, 16)) is None  # 2 output channels per group
     assert binary_fast.choose(geom(8, 8, 8, k=(6, 6))) is None  # 36 taps
     assert binary_fast.choose(B.conv_geometry((3, 3), 8192, 32, (3, 3))) is None  # 16-bit list
+    assert binary_fast.choose(B.conv_geometry((2047,), 32, 32, (3,))) == "sparse"
+    assert binary_fast.choose(B.conv_geometry((2048,), 32, 32, (3,))) is None  # input row
 
 
 CORES = {"cortex-m3": ["-mcpu=cortex-m3"],

@@ -7,10 +7,18 @@ states both); what changes is the layout of their constants, prepared here:
   padding class and output channel, the number of 1 weight bits over the class's valid taps
   (`sparse_valid_ones`); its padding table is the portable one.  Flash: the weights of cog
   channels rounded up to a multiple of 32 (at most SPARSE_MAX_WASTE times the portable
-  weights) plus 2 bytes per padding class and output channel.  RAM: its scratch
+  weights) plus 2 bytes per padding class and output channel; code: 3.8-5.9 KiB per output
+  kind used plus 3.7 KiB shared (arm-none-eabi-gcc -O2, Cortex-M4; the fused per-channel
+  output loop is unrolled by 4: _f32 +1.2 KiB, _s8 +2.0 KiB, _b1 +0.7 KiB and shared
+  +0.6 KiB, with a 144-byte nibble table, over the earlier version).  RAM: its scratch
   (`sparse_scratch_bytes`, planned in the arena) caches k_d * k_h listed input rows, about
-  2 * k_d * k_h * in_w * (in_c + groups) bytes (3 KiB for a 3x3 layer of 32 channels and 16
-  columns, 12 KiB for 256 channels and 8 columns): each input bit is listed once per layer;
+  2 * k_d * k_h * in_w * (in_c + groups) bytes, plus a list of at most taps * cig / 2 + 16
+  uint16 positions (3.7 KiB for a 3x3 layer of 32 channels and 16 columns, 14.6 KiB for 256
+  channels and 8 columns; 3-15% less than with the earlier uint32 window list): each input
+  bit is listed once per layer, and each window sums its bits where the cache holds them.
+  Positions are 16-bit, so both a weight row (taps * cig) and an input row (in_w * cig) must
+  fit (SPARSE_MAX_ROW, SPARSE_MAX_INPUT_ROW; the choice rule falls back to the portable kernel
+  otherwise);
 - tc_bconv_dw_* (depthwise): the weight bits of all channels per tap (`depthwise_weights`); its
   padding table is the portable one.
 
@@ -28,6 +36,8 @@ from tinyc import binary as B
 
 ENABLED = True  # tests switch it off to compile the portable kernels for comparison
 SPARSE_MAX_ROW = 65534  # tc_bconv_sparse_*: weight-row positions are 16-bit
+SPARSE_MAX_INPUT_ROW = 65532  # ... and so are input-row positions (+ 3 for list_row's nibbles)
+LIST_GAP = 4  # tc_bconv_sparse_*: uint16 between a cached record's 1 and 0 lists
 DW_MAX_TAPS = 31  # tc_bconv_dw_*: a five-plane counter per channel
 HS_BLOCK = 16  # tc_bconv_sparse_*: the position list is padded to a multiple of this
 SPARSE_MAX_WASTE = 1.25  # weight bits stored / needed: 32 output channels per word, so cog
@@ -40,7 +50,9 @@ def depthwise_eligible(geom: B.BConvGeometry) -> bool:
 
 def sparse_eligible(geom: B.BConvGeometry) -> bool:
     stored = 32 * B.words(geom.cog)
-    return geom.taps * geom.cig <= SPARSE_MAX_ROW and stored <= SPARSE_MAX_WASTE * geom.cog
+    return (geom.taps * geom.cig <= SPARSE_MAX_ROW
+            and geom.in_shape[2] * geom.cig <= SPARSE_MAX_INPUT_ROW
+            and stored <= SPARSE_MAX_WASTE * geom.cog)
 
 
 def choose(geom: B.BConvGeometry) -> str | None:
@@ -91,14 +103,15 @@ def sparse_valid_ones(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray
 
 
 def sparse_scratch_bytes(geom: B.BConvGeometry) -> int:
-    """tc_bconv_sparse_scratch_size: the window's position list (uint32), per tap a record
-    offset and a row position (int32), per cache slot a tag, a row and a slot (int32), and the
-    cache of k_d * k_h input rows: per pixel and group, cig + 1 uint16, and 4 uint16 of slack."""
+    """tc_bconv_sparse_scratch_size: per tap a run and a slice (7 int32), per cache slot a tag,
+    a row and a slot (int32), the runs' leftover positions (uint16, taps * cig / 2 + HS_BLOCK
+    rounded up to even) and the cache of k_d * k_h input rows: per row and group
+    in_w * (cig + 1) + 1 + LIST_GAP uint16."""
     k_d, k_h, _ = geom.kernel
     slots = k_d * k_h
-    positions = geom.taps * geom.cig // 2 + HS_BLOCK
-    cache = slots * geom.in_shape[2] * geom.groups * (geom.cig + 1)
-    return (positions + 2 * geom.taps + 3 * slots + 2) * 4 + cache * 2
+    tail = (geom.taps * geom.cig // 2 + HS_BLOCK + 1) & ~1
+    cache = slots * geom.groups * (geom.in_shape[2] * (geom.cig + 1) + 1 + LIST_GAP)
+    return (7 * geom.taps + 3 * slots) * 4 + (tail + cache) * 2
 
 
 def depthwise_weights(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray:
