@@ -174,3 +174,18 @@ def cortex_m4_undefined_symbols(source: Path, folder: Path) -> list[str] | None:
         return None
     return subprocess.run([nm, "--undefined-only", str(obj)], capture_output=True, text=True,
                           check=True).stdout.split()
+
+
+def random_window(rng, rank: int, budget: int) -> tuple[tuple[int, ...], ...]:
+    """(kernel, stride, dilation, pad_begin, pad_end, input sizes) of a random convolution over
+    `rank` spatial axes: kernels 1-3, strides and dilations 1-2, each padding anything up to the
+    dilated kernel, inputs of 1..budget per axis but never smaller than one window."""
+    k = tuple(int(v) for v in rng.integers(1, 4, rank))
+    stride = tuple(int(v) for v in rng.integers(1, 3, rank))
+    dil = tuple(int(v) for v in rng.integers(1, 3, rank))
+    pad = tuple(int(rng.integers(0, (kk - 1) * d + 1)) for kk, d in zip(k, dil, strict=True))
+    pad_end = tuple(int(rng.integers(0, (kk - 1) * d + 1)) for kk, d in zip(k, dil, strict=True))
+    sizes = tuple(max(int(rng.integers(1, budget + 1)), (kk - 1) * d + 1 - p0 - p1)
+                  for kk, d, p0, p1 in zip(k, dil, pad, pad_end, strict=True))
+    return k, stride, dil, pad, pad_end, sizes
+

@@ -28,7 +28,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import C_WARNINGS, RUNTIME, run_harness_on_host, run_harness_on_qemu
+from helpers import (
+    C_WARNINGS,
+    RUNTIME,
+    random_window,
+    run_harness_on_host,
+    run_harness_on_qemu,
+)
 from tinyc import binary as B
 from tinyc import binary_fast
 from tinyc.codegen import c_value
@@ -111,15 +117,7 @@ def _random_cases(rng: np.random.Generator, count: int) -> list[Case]:
         in_c = int(rng.choice([1, 3, 16, 31, 32, 33, 48, 64, 65, 96]))
         groups = in_c if depthwise else int(rng.choice([g for g in (1, 1, 2, 3) if in_c % g == 0]))
         cog = 1 if depthwise else int(rng.choice([26, 28, 31, 32, 60]))
-        k = tuple(int(v) for v in rng.integers(1, 4, rank))
-        stride = tuple(int(v) for v in rng.integers(1, 3, rank))
-        dil = tuple(int(v) for v in rng.integers(1, 3, rank))
-        pad = tuple(int(rng.integers(0, (kk - 1) * d + 1)) for kk, d in zip(k, dil, strict=True))
-        pad_end = tuple(int(rng.integers(0, (kk - 1) * d + 1))
-                        for kk, d in zip(k, dil, strict=True))
-        budget = {1: 10, 2: 6, 3: 4}[rank]
-        sizes = tuple(max(int(rng.integers(1, budget + 1)), (kk - 1) * d + 1 - p0 - p1)
-                      for kk, d, p0, p1 in zip(k, dil, pad, pad_end, strict=True))
+        k, stride, dil, pad, pad_end, sizes = random_window(rng, rank, {1: 10, 2: 6, 3: 4}[rank])
         cases.append(Case(f"random{i}", (int(rng.integers(1, 3)), *sizes), in_c, groups * cog,
                           k, stride, dil, pad, pad_end, groups,
                           int(rng.choice([0, 1, -1])), float(rng.choice([0.5, 0.3, 0.7]))))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import C_WARNINGS, RUNTIME, c_struct, kernel_library
+from helpers import C_WARNINGS, RUNTIME, c_struct, kernel_library, random_window
 from tinyc import binary as B
 
 try:
@@ -290,15 +290,7 @@ def _random_cases(seed: int, count: int) -> list[BConvCase]:
         elif kind == "grouped" and divisors:
             groups = int(rng.choice(divisors[: max(1, len(divisors) // 2)]))
         cog = int(rng.choice([1, 2, 3])) if groups > 1 else int(rng.choice([1, 7, 32, 33, 40]))
-        k = tuple(int(v) for v in rng.integers(1, 4, rank))
-        stride = tuple(int(v) for v in rng.integers(1, 3, rank))
-        dil = tuple(int(v) for v in rng.integers(1, 3, rank))
-        pad = tuple(int(rng.integers(0, (kk - 1) * d + 1)) for kk, d in zip(k, dil, strict=True))
-        pad_end = tuple(int(rng.integers(0, (kk - 1) * d + 1))
-                        for kk, d in zip(k, dil, strict=True))
-        budget = {1: 9, 2: 6, 3: 4}[rank]
-        sizes = tuple(max(int(rng.integers(1, budget + 1)), (kk - 1) * d + 1 - p0 - p1)
-                      for kk, d, p0, p1 in zip(k, dil, pad, pad_end, strict=True))
+        k, stride, dil, pad, pad_end, sizes = random_window(rng, rank, {1: 9, 2: 6, 3: 4}[rank])
         pad_value = int(rng.choice([0, 1, -1], p=[0.5, 0.35, 0.15]))
         batch = int(rng.integers(1, 3))
         cases.append(BConvCase((batch, *sizes), in_c, groups * cog, k, stride, dil, pad,
