@@ -7,7 +7,9 @@
  *    contiguous in both x ([.., in_c]) and w ([out_c, k_d, k_h, k_w, in_c / groups]);
  *  - depthwise-like (in_c / groups == 1, any channel multiplier): that loop would have length 1,
  *    so the innermost loop runs over k_w instead: contiguous in w, stride dilation_w * in_c in x
- *    (free on a cacheless Cortex-M).
+ *    (free on a cacheless Cortex-M).  Plain depthwise (one output channel per group) takes
+ *    DW_BLOCK channels per pass, taps outer and channels inner, so the window's loop overhead
+ *    is paid once per block instead of once per channel.
  * Both accumulate in float32 from 0 in the order kd, kh, kw, ic and add the bias last, so the
  * result does not depend on the path taken.  The general path computes four output channels
  * per pass (each input value loaded once for four multiply-adds), with the same per-channel
@@ -93,6 +95,32 @@ static inline float conv_dot_depthwise(const conv_window_t *t, const float *x, c
     return acc;
 }
 
+#define DW_BLOCK 8
+
+/* conv_dot_depthwise for DW_BLOCK consecutive depthwise channels (cig = cog = 1): x points at
+ * the block's first channel of the first valid tap, w at that channel's first valid weight,
+ * channel j's weights are w_so further on.  Each channel sums its taps in the order kd, kh, kw,
+ * so the results equal DW_BLOCK conv_dot_depthwise calls exactly. */
+static inline void conv_dot_depthwise_block(const conv_window_t *t, const float *x,
+                                            const float *w, int32_t w_so, float acc[DW_BLOCK])
+{
+    for (int32_t j = 0; j < DW_BLOCK; ++j) {
+        acc[j] = 0.0f;
+    }
+    for (int32_t kd = 0, xd = 0, wd = 0; kd < t->nd; ++kd, xd += t->x_td, wd += t->w_td) {
+        for (int32_t kh = 0, xh = xd, wh = wd; kh < t->nh; ++kh, xh += t->x_th, wh += t->w_th) {
+            for (int32_t kw = 0, xw = xh; kw < t->nw; ++kw, xw += t->x_tw) {
+                const float *xt = x + xw;
+                const float *wt = w + wh + kw;
+#pragma GCC unroll 8 /* unrolled: -20% instructions on the demo (GCC's -O2 keeps the loop) */
+                for (int32_t j = 0; j < DW_BLOCK; ++j) {
+                    acc[j] += xt[j] * wt[j * w_so];
+                }
+            }
+        }
+    }
+}
+
 void tc_conv_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
                  const float *bias, float *y)
 {
@@ -147,7 +175,17 @@ void tc_conv_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
                     const int32_t w_first =
                         win_d.first * w_sd + win_h.first * w_sh + win_w.first * cig;
 
-                    for (int32_t g = 0, oc = 0; g < groups; ++g) {
+                    int32_t g = 0;
+                    for (; cig == 1 && cog == 1 && g + DW_BLOCK <= groups; g += DW_BLOCK) {
+                        float acc[DW_BLOCK];
+                        conv_dot_depthwise_block(&t, xn + x_first + g, w + g * w_so + w_first,
+                                                 w_so, acc);
+                        for (int32_t j = 0; j < DW_BLOCK; ++j) {
+                            const float b = bias != NULL ? bias[g + j] : 0.0f;
+                            y[g + j] = tc_clamp_f32(acc[j] + b, lo, hi);
+                        }
+                    }
+                    for (int32_t oc = g * cog; g < groups; ++g) {
                         const float *xg = xn + x_first + g * cig;
                         int32_t m = 0;
                         for (; cig > 1 && m + 4 <= cog; m += 4, oc += 4) {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -289,6 +289,10 @@ def conv_data(case: ConvCase, w_shape, bias_len: int, seed: int):
     return x, w, b
 
 
+# 21 channels: two 8-channel blocks of tc_conv_f32's blocked depthwise path and a 5-channel tail.
+DEPTHWISE_BLOCKS = ConvCase((2, 4, 6, 5, 21), 21, (3, 3, 3), stride=(1, 2, 1), dil=(1, 1, 2),
+                            pad=(1, 1, 2), pad_end=(1, 0, 2), groups=21, act=(-0.5, 0.75))
+
 CONV_CASES = [
     pytest.param(ConvCase((2, 1, 1, 17, 3), 5, (1, 1, 3), pad=(0, 0, 1), pad_end=(0, 0, 1)),
                  id="conv1d"),
@@ -306,6 +310,7 @@ CONV_CASES = [
                           pad_end=(0, 1, 1), groups=8), id="depthwise_stride2"),
     pytest.param(ConvCase((1, 1, 6, 7, 4), 8, (1, 3, 3), pad=(0, 1, 1), pad_end=(0, 1, 1),
                           groups=4, dil=(1, 2, 1)), id="depthwise_multiplier2_dilation"),
+    pytest.param(DEPTHWISE_BLOCKS, id="depthwise_3d_blocks_and_tail"),
     pytest.param(ConvCase((1, 1, 10, 9, 3), 4, (1, 3, 3), stride=(1, 2, 2), pad=(0, 0, 1),
                           pad_end=(0, 1, 2)), id="asymmetric_pad_same_upper"),
     pytest.param(ConvCase((1, 3, 5, 4, 2), 3, (2, 3, 3), pad=(1, 2, 0), pad_end=(0, 0, 2)),
@@ -350,6 +355,20 @@ def test_conv_matches_torch(lib, case):
     ref = F.conv3d(xt, wt, bt, stride=case.stride, dilation=case.dil, groups=case.groups)
     ref = ref.permute(0, 2, 3, 4, 1).clamp(*case.act).numpy()
     assert_close(y, ref)
+
+
+def test_depthwise_blocks_equal_single_channel_convolutions(lib):
+    """The blocked depthwise path sums each channel's taps in the per-channel path's order: each
+    channel equals a one-channel convolution of that channel, bit for bit."""
+    x, w, b, y = run_conv(lib, DEPTHWISE_BLOCKS, seed=3)
+    one = replace(DEPTHWISE_BLOCKS, x=(*DEPTHWISE_BLOCKS.x[:4], 1), out_c=1,
+                              groups=1)
+    for c in range(DEPTHWISE_BLOCKS.out_c):
+        xc, wc, bc = (np.ascontiguousarray(v) for v in (x[..., c:c + 1], w[c:c + 1], b[c:c + 1]))
+        yc = np.full((*y.shape[:-1], 1), np.nan, dtype=np.float32)
+        lib.tc_conv_f32(ctypes.byref(one.params(one.conv_out())), ptr(xc), ptr(wc), ptr(bc),
+                        ptr(yc))
+        np.testing.assert_array_equal(y[..., c:c + 1], yc)
 
 
 def conv_transpose_ref(x, w, b, case: ConvCase) -> np.ndarray:
