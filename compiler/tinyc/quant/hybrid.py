@@ -6,7 +6,8 @@ NumPy references of tc_conv_hybrid and tc_fully_connected_hybrid.  Two input qua
   * PyTorch's `quantize_dynamic` Linear (fbgemm, `input_qmax` > 0): asymmetric uint8
     quantization of the whole input tensor with fbgemm's ChooseQuantizationParams (range
     [0, input_qmax], 127 with reduce_range), acc = sum q * w - zp * sum w, and
-    y = float(acc) * s_x * s_w[c] + bias, evaluated left to right in float32.
+    y = fma(float(acc), float32(s_x * s_w[c]), bias): one rounding, as fbgemm's fused
+    multiply-add (fma32 below).
 """
 
 from __future__ import annotations
