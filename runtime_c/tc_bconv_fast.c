@@ -43,7 +43,6 @@
 #define BCONV_INLINE inline
 #endif
 
-#define HS_BLOCK 16    /* the position list is padded to a multiple of this (zero words) */
 #define DW_MAX_TAPS 31 /* tc_bconv_dw_*: five planes count to 31 */
 #define MAX_PLANES 16  /* S <= N / 2 < 2^15: at most 15 planes are ever nonzero */
 
@@ -55,14 +54,15 @@ static inline void csa(uint32_t *hi, uint32_t *lo, uint32_t a, uint32_t b, uint3
     *lo = u ^ c;
 }
 
-/* Adds the 16 weight words w[off + l[0..15]] into the planes ones .. eights (15 carry-save
- * adders); returns the carry into the sixteens.  off + l[i] is always a valid index of w, while
- * off alone may be negative. */
+/* The carry-save blocks: hsN adds the N weight words w[off + l[0..N)] into the planes from ones
+ * up (a Harley-Seal tree, N - 1 carry-save adders) and returns the carry out of its top level:
+ * hs2 into the twos, hs4 the fours, hs8 the eights, hs16 the sixteens.  off + l[i] is always a
+ * valid index of w, while off alone may be negative. */
 #if defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__ARM_ARCH_ISA_THUMB) && \
     __ARM_ARCH_ISA_THUMB >= 2
-/* Thumb-2 (Cortex-M3 and up): the C version below with every value in a register (12 of
+/* Thumb-2 (Cortex-M3 and up): the C versions below with every value in a register (12 of
  * them); the base address w + 4 * off is formed as an integer, so no out-of-range pointer
- * exists.  107 instructions per 16 words. */
+ * exists.  hs16: 107 instructions per 16 words. */
 #define HS_CSA(lo, a, b) /* a = carry of lo + a + b, lo = their sum bit; b kept */             \
     "eor %[t], %[" lo "], %[" a "]\n\t"                                                        \
     "and %[" a "], %[" a "], %[" lo "]\n\t"                                                    \
@@ -74,51 +74,68 @@ static inline void csa(uint32_t *hi, uint32_t *lo, uint32_t a, uint32_t b, uint3
     "ldrh %[b], [%[l]], #2\n\t"                                                                \
     "ldr %[" a "], [%[w], %[" a "], lsl #2]\n\t"                                               \
     "ldr %[b], [%[w], %[b], lsl #2]\n\t" HS_CSA("ones", a, "b")
-
-static BCONV_INLINE uint32_t hs16(uint32_t *ones, uint32_t *twos, uint32_t *fours,
-                                  uint32_t *eights, const uint32_t *w, int32_t off,
-                                  const uint16_t *l)
-{
-    const uintptr_t base = (uintptr_t)w + (uintptr_t)(uint32_t)off * 4u; /* modulo 2^32 */
-    uint32_t a1, a2, a3, a4, b, t;
-    __asm__(HS_PAIR("a1") HS_PAIR("a2") HS_CSA("twos", "a1", "a2")     /* a1 = fours */
-            HS_PAIR("a2") HS_PAIR("a3") HS_CSA("twos", "a2", "a3")     /* a2 = fours */
-            HS_CSA("fours", "a1", "a2")                               /* a1 = eights */
-            HS_PAIR("a2") HS_PAIR("a3") HS_CSA("twos", "a2", "a3")     /* a2 = fours */
-            HS_PAIR("a3") HS_PAIR("a4") HS_CSA("twos", "a3", "a4")     /* a3 = fours */
-            HS_CSA("fours", "a2", "a3")                               /* a2 = eights */
-            HS_CSA("eights", "a1", "a2")                              /* a1 = sixteens */
-            : [ones] "+r"(*ones), [twos] "+r"(*twos), [fours] "+r"(*fours),
-              [eights] "+r"(*eights), [l] "+r"(l), [a1] "=&r"(a1), [a2] "=&r"(a2),
-              [a3] "=&r"(a3), [a4] "=&r"(a4), [b] "=&r"(b), [t] "=&r"(t)
-            : [w] "r"(base)
-            : "memory");
-    return a1;
-}
+#define HS4(a, c) /* a = carry of twos + the next four words (c clobbered) */                 \
+    HS_PAIR(a) HS_PAIR(c) HS_CSA("twos", a, c)
+#define HS8(a, c, d) /* a = carry of fours + the next eight words (c, d clobbered) */          \
+    HS4(a, d) HS4(c, d) HS_CSA("fours", a, c)
+#define HS_BODY(name, body)                                                                    \
+    static BCONV_INLINE uint32_t name(uint32_t *ones, uint32_t *twos, uint32_t *fours,        \
+                                      uint32_t *eights, const uint32_t *w, int32_t off,        \
+                                      const uint16_t *l)                                       \
+    {                                                                                          \
+        const uintptr_t base = (uintptr_t)w + (uintptr_t)(uint32_t)off * 4u; /* mod 2^32 */  \
+        uint32_t a1, a2, a3, a4, b, t;                                                         \
+        __asm__(body                                                                           \
+                : [ones] "+r"(*ones), [twos] "+r"(*twos), [fours] "+r"(*fours),               \
+                  [eights] "+r"(*eights), [l] "+r"(l), [a1] "=&r"(a1), [a2] "=&r"(a2),         \
+                  [a3] "=&r"(a3), [a4] "=&r"(a4), [b] "=&r"(b), [t] "=&r"(t)                   \
+                : [w] "r"(base)                                                                \
+                : "memory");                                                                   \
+        (void)a2, (void)a3, (void)a4;                                                          \
+        return a1;                                                                             \
+    }
+HS_BODY(hs2, HS_PAIR("a1"))
+HS_BODY(hs4, HS4("a1", "a2"))
+HS_BODY(hs8, HS8("a1", "a2", "a3"))
+HS_BODY(hs16, HS8("a1", "a2", "a3") HS8("a2", "a3", "a4") HS_CSA("eights", "a1", "a2"))
 #else
-static BCONV_INLINE uint32_t hs16(uint32_t *ones, uint32_t *twos, uint32_t *fours,
-                                  uint32_t *eights, const uint32_t *w, int32_t off,
-                                  const uint16_t *l)
+static BCONV_INLINE uint32_t hs2(uint32_t *ones, uint32_t *twos, uint32_t *fours,
+                                 uint32_t *eights, const uint32_t *w, int32_t off,
+                                 const uint16_t *l)
 {
-    uint32_t twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
-    csa(&twos_a, ones, *ones, w[off + l[0]], w[off + l[1]]);
-    csa(&twos_b, ones, *ones, w[off + l[2]], w[off + l[3]]);
-    csa(&fours_a, twos, *twos, twos_a, twos_b);
-    csa(&twos_a, ones, *ones, w[off + l[4]], w[off + l[5]]);
-    csa(&twos_b, ones, *ones, w[off + l[6]], w[off + l[7]]);
-    csa(&fours_b, twos, *twos, twos_a, twos_b);
-    csa(&eights_a, fours, *fours, fours_a, fours_b);
-    csa(&twos_a, ones, *ones, w[off + l[8]], w[off + l[9]]);
-    csa(&twos_b, ones, *ones, w[off + l[10]], w[off + l[11]]);
-    csa(&fours_a, twos, *twos, twos_a, twos_b);
-    csa(&twos_a, ones, *ones, w[off + l[12]], w[off + l[13]]);
-    csa(&twos_b, ones, *ones, w[off + l[14]], w[off + l[15]]);
-    csa(&fours_b, twos, *twos, twos_a, twos_b);
-    csa(&eights_b, fours, *fours, fours_a, fours_b);
-    csa(&sixteens, eights, *eights, eights_a, eights_b);
-    return sixteens;
+    uint32_t carry;
+    (void)twos, (void)fours, (void)eights;
+    csa(&carry, ones, *ones, w[off + l[0]], w[off + l[1]]);
+    return carry;
 }
+
+/* hs4, hs8, hs16: two blocks of half the size and one carry-save adder at their level. */
+#define HS_DOUBLE(name, half, level)                                                           \
+    static BCONV_INLINE uint32_t name(uint32_t *ones, uint32_t *twos, uint32_t *fours,        \
+                                      uint32_t *eights, const uint32_t *w, int32_t off,        \
+                                      const uint16_t *l)                                       \
+    {                                                                                          \
+        const uint32_t a = half(ones, twos, fours, eights, w, off, l);                         \
+        const uint32_t b = half(ones, twos, fours, eights, w, off, l + HALF_##name);           \
+        uint32_t carry;                                                                        \
+        csa(&carry, level, *level, a, b);                                                      \
+        return carry;                                                                          \
+    }
+#define HALF_hs4 2
+#define HALF_hs8 4
+#define HALF_hs16 8
+HS_DOUBLE(hs4, hs2, twos)
+HS_DOUBLE(hs8, hs4, fours)
+HS_DOUBLE(hs16, hs8, eights)
 #endif
+
+/* *plane += c bitwise; returns the carry out. */
+static inline uint32_t half_add(uint32_t *plane, uint32_t c)
+{
+    const uint32_t carry = *plane & c;
+    *plane ^= c;
+    return carry;
+}
 
 /* Adds carry * 2^k into planes[k..top) (the planes in use; those from top on are not
  * initialised and taken into use as needed); returns the new top. */
@@ -135,39 +152,58 @@ static inline uint32_t *ripple(uint32_t *plane, uint32_t carry, uint32_t *top)
     return top;
 }
 
-/* A run of listed positions summed in place: `full` (a multiple of HS_BLOCK) uint16 positions
- * from cache[start], each naming weight word off + position. */
+/* A run of listed positions summed in place: len (even) uint16 positions from cache[start],
+ * each naming weight word off + position. */
 typedef struct {
-    int32_t start, full, off;
+    int32_t start, len, off;
 } slice_t;
 
-/* planes[k] bit j = bit k of sum of bit j of w[off + l] over the positions l of the slices and
- * of tail[0..tail_len) (off 0; tail_len a multiple of HS_BLOCK).  Five planes stay in
- * registers, the higher ones take the carries, rippled once per 32 words where the runs
- * allow.  Returns the planes in use (>= 5); up
- * to planes[7] the planes above are zero, the others not written. */
+/* planes[k] bit j = bit k of sum of bit j of w[off + l] over the positions l of the slices.
+ * Five planes stay in registers; each slice goes through blocks of 32, 16, 8, 4 and 2 words
+ * (its length in binary), the carry out of each block is added at its level and what leaves
+ * the sixteens is rippled into the higher planes.  Returns the planes in use (>= 5); up to
+ * planes[7] the planes above are zero, the others not written. */
 static int32_t hs_sum(const uint32_t *w, const uint16_t *cache, const slice_t *sl,
-                      int32_t n_sl, const uint16_t *tail, int32_t tail_len, uint32_t *planes)
+                      int32_t n_sl, uint32_t *planes)
 {
     uint32_t ones = 0, twos = 0, fours = 0, eights = 0, sixteens = 0;
     uint32_t *top = planes + 5;
     planes[5] = planes[6] = planes[7] = 0; /* emit_word's 8 rows */
-    for (int32_t s = 0; s <= n_sl; ++s) { /* s == n_sl: the tail */
-        const uint16_t *l = s < n_sl ? cache + sl[s].start : tail;
-        const int32_t off = s < n_sl ? sl[s].off : 0;
-        int32_t len = s < n_sl ? sl[s].full : tail_len;
-        for (; len >= 2 * HS_BLOCK; len -= 2 * HS_BLOCK, l += 2 * HS_BLOCK) {
+    for (int32_t s = 0; s < n_sl; ++s) {
+        const uint16_t *l = cache + sl[s].start;
+        const int32_t off = sl[s].off;
+        int32_t len = sl[s].len;
+        for (; len >= 32; len -= 32, l += 32) {
             const uint32_t a = hs16(&ones, &twos, &fours, &eights, w, off, l);
-            const uint32_t b = hs16(&ones, &twos, &fours, &eights, w, off, l + HS_BLOCK);
+            const uint32_t b = hs16(&ones, &twos, &fours, &eights, w, off, l + 16);
             uint32_t thirtytwos;
             csa(&thirtytwos, &sixteens, sixteens, a, b);
             top = ripple(planes + 5, thirtytwos, top);
         }
-        if (len > 0) {
-            const uint32_t a = hs16(&ones, &twos, &fours, &eights, w, off, l);
-            top = ripple(planes + 5, sixteens & a, top);
-            sixteens ^= a;
+        uint32_t carry = 0; /* into the thirty-twos: these blocks add at most 30 to counts below
+                               32, so each lane carries at most once */
+        if (len & 16) {
+            carry = half_add(&sixteens, hs16(&ones, &twos, &fours, &eights, w, off, l));
+            l += 16;
         }
+        if (len & 8) {
+            const uint32_t c = half_add(&eights, hs8(&ones, &twos, &fours, &eights, w, off, l));
+            carry |= half_add(&sixteens, c);
+            l += 8;
+        }
+        if (len & 4) {
+            uint32_t c = half_add(&fours, hs4(&ones, &twos, &fours, &eights, w, off, l));
+            c = half_add(&eights, c);
+            carry |= half_add(&sixteens, c);
+            l += 4;
+        }
+        if (len & 2) {
+            uint32_t c = half_add(&twos, hs2(&ones, &twos, &fours, &eights, w, off, l));
+            c = half_add(&fours, c);
+            c = half_add(&eights, c);
+            carry |= half_add(&sixteens, c);
+        }
+        top = ripple(planes + 5, carry, top);
     }
     planes[0] = ones;
     planes[1] = twos;
@@ -408,19 +444,21 @@ static int32_t next_window(const tc_bconv_params_t *p, const xstrides_t *s, int3
  *   slice_t  slice[taps]      ... and the positions each run sums in place
  *   int32_t  tag[k_d * k_h]   the input row held by each slot of the cache
  *   int32_t  row[k_d * k_h], slot[k_d * k_h]    the rows the current output row reads, their slots
- *   uint16_t tail[taps * cig / 2 + HS_BLOCK, rounded up to even]   the runs' leftover positions
  *   uint16_t cache[k_d * k_h][groups][REC_SIZE(in_w, cig)]
  * The cache holds k_d * k_h input rows, each listed once per layer (stride-1 windows share
- * rows and columns).  Per row and group, a record: pre[0..in_w], pre[iw] the number of 1 bits
- * of the group's slices in the pixels before iw, then in_w * cig + LIST_GAP positions
- * iw * cig + ic: those of the 1 bits in pixel order from the start, those of the 0 bits in
- * pixel order downwards from the end.  So the 1 (or 0) bits of any run of adjacent pixels are
- * one contiguous slice, summed in place. */
+ * rows and columns).  Per row and group, a record: three prefix tables of in_w + 1 entries,
+ * entry iw counting over the pixels before iw: ones[] their 1 bits, list1[] and list0[] the
+ * lengths of their padded 1 and 0 lists; then in_w * (cig + 2) + LIST_GAP positions
+ * iw * (cig + 1) + ic: those of the 1 bits in pixel order from the start, those of the 0 bits
+ * in pixel order downwards from the end.  Each pixel's list of 1 bits and of 0 bits is padded
+ * to an even length with position iw * (cig + 1) + cig, whose weight word is zero, so the 1
+ * (or 0) bits of any run of adjacent pixels are one slice of even length, summed in place. */
 #define LIST_GAP 4 /* uint16 between a record's 1 and 0 lists (list_row) */
-#define REC_SIZE(in_w, cig) ((in_w) * ((cig) + 1) + 1 + LIST_GAP)
+#define REC_PREFIX(in_w) (3 * ((in_w) + 1))
+#define REC_SIZE(in_w, cig) (REC_PREFIX(in_w) + (in_w) * ((cig) + 2) + LIST_GAP)
 
 typedef struct {
-    int32_t taps, slots, rec, slot_size, tail_len;
+    int32_t taps, slots, rec, slot_size;
 } sparse_sizes_t;
 
 /* A run of taps of one window: n adjacent input pixels from column a of the cached row whose
@@ -437,7 +475,6 @@ static sparse_sizes_t sparse_sizes(const tc_bconv_params_t *p)
     z.slots = p->k_d * p->k_h;
     z.rec = REC_SIZE(p->in_w, cig);
     z.slot_size = p->groups * z.rec;
-    z.tail_len = (z.taps * cig / 2 + HS_BLOCK + 1) & ~1;
     return z;
 }
 
@@ -445,7 +482,7 @@ size_t tc_bconv_sparse_scratch_size(const tc_bconv_params_t *p)
 {
     const sparse_sizes_t z = sparse_sizes(p);
     const size_t words = 7u * (size_t)z.taps + 3u * (size_t)z.slots; /* seg, slice, slots */
-    const size_t halves = (size_t)z.tail_len + (size_t)z.slots * (size_t)z.slot_size;
+    const size_t halves = (size_t)z.slots * (size_t)z.slot_size;
     return words * sizeof(int32_t) + halves * sizeof(uint16_t);
 }
 
@@ -462,18 +499,27 @@ static const uint8_t NIBBLE_ONES[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3
  * at a time: its four table positions, plus the nibble's base position in both 16-bit halves
  * of two words at once (no carry: positions stay below 2^16), are stored at the end of the 1
  * list and below the start of the 0 list, and each list then grows by its share; the gap of
- * LIST_GAP positions between the lists takes the stores that reach past them. */
+ * LIST_GAP positions between the lists takes the stores that reach past them.  After each
+ * pixel the padding position goes to both lists, kept by the one with an odd count. */
 static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t groups,
                      int32_t cig, uint16_t *rec)
 {
     for (int32_t g = 0; g < groups; ++g, rec += REC_SIZE(in_w, cig)) {
-        uint16_t *pos = rec + in_w + 1;
+        uint16_t *const pre_ones = rec;
+        uint16_t *const pre_list1 = rec + in_w + 1;
+        uint16_t *const pre_list0 = rec + 2 * (in_w + 1);
+        uint16_t *const pos = rec + REC_PREFIX(in_w);
+        uint16_t *const end = pos + in_w * (cig + 2) + LIST_GAP;
         uint16_t *ones = pos;
-        uint16_t *zeros = pos + in_w * cig + LIST_GAP; /* filled downwards */
-        uint32_t base2 = 0;                            /* the base position, twice */
+        uint16_t *zeros = end; /* filled downwards */
+        uint32_t base2 = 0;    /* the base position, twice */
+        int32_t n1 = 0;        /* 1 bits so far */
         for (int32_t iw = 0; iw < in_w; ++iw) {
             const uint32_t *px = xr + iw * in_words;
-            rec[iw] = (uint16_t)(ones - pos);
+            uint16_t *const ones0 = ones;
+            pre_ones[iw] = (uint16_t)n1;
+            pre_list1[iw] = (uint16_t)(ones - pos);
+            pre_list0[iw] = (uint16_t)(end - zeros);
             for (int32_t done = 0; done < cig; done += 32) {
                 const int32_t n = cig - done < 32 ? cig - done : 32;
                 const uint32_t v = tc_bits_get(px, g * cig + done, n) & tc_bmask(n);
@@ -482,7 +528,7 @@ static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t
 #endif
                 for (int32_t k = 0; k < n; k += 4, base2 += 0x00040004u) {
                     const uint32_t nib = (v >> k) & 15u;
-                    const int32_t n1 = NIBBLE_ONES[nib];
+                    const int32_t k1 = NIBBLE_ONES[nib];
                     uint32_t lo, hi; /* positions 0, 1 and 2, 3 */
                     memcpy(&lo, NIBBLE_POS[nib], sizeof lo);
                     memcpy(&hi, NIBBLE_POS[nib] + 2, sizeof hi);
@@ -492,16 +538,25 @@ static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t
                     memcpy(ones + 2, &hi, sizeof hi);
                     memcpy(zeros - 4, &lo, sizeof lo);
                     memcpy(zeros - 2, &hi, sizeof hi);
-                    ones += n1;
-                    zeros -= 4 - n1;
+                    ones += k1;
+                    zeros -= 4 - k1;
                 }
                 /* a partial last nibble: its 4 - n % 4 invalid bits, the lowest of its 0 list
                  * entries, are dropped */
                 zeros += -n & 3;
                 base2 -= (uint32_t)(-n & 3) * 0x00010001u;
             }
+            const int32_t k1 = (int32_t)(ones - ones0);
+            ones[0] = (uint16_t)base2; /* iw * (cig + 1) + cig */
+            zeros[-1] = (uint16_t)base2;
+            ones += k1 & 1;
+            zeros -= (cig - k1) & 1;
+            base2 += 0x00010001u;
+            n1 += k1;
         }
-        rec[in_w] = (uint16_t)(ones - pos);
+        pre_ones[in_w] = (uint16_t)n1;
+        pre_list1[in_w] = (uint16_t)(ones - pos);
+        pre_list0[in_w] = (uint16_t)(end - zeros);
     }
 }
 
@@ -584,45 +639,19 @@ static int32_t window_ones(const uint16_t *cache, const seg_t *seg, int32_t n_se
     return n1;
 }
 
-/* The weight-row positions of group g's bits equal to b over the runs: per run, whole blocks of
- * HS_BLOCK summed in place (slice), the rest copied into tail (offset to weight-row positions),
- * which is padded to a multiple of HS_BLOCK with `zero` (the index of a zero word).  Returns
- * the tail's padded length. */
-static int32_t window_slices(const uint16_t *cache, const seg_t *seg, int32_t n_seg, int32_t g,
-                             int32_t in_w, int32_t cig, int32_t b, uint16_t zero, slice_t *sl,
-                             uint16_t *tail)
+/* The slices of group g's bits equal to b over the runs (padded lists, see the scratch
+ * layout); the weight word of position iw * (cig + 1) + ic read by tap t is t * (cig + 1) + ic. */
+static void window_slices(const uint16_t *cache, const seg_t *seg, int32_t n_seg, int32_t g,
+                          int32_t in_w, int32_t cig, int32_t b, slice_t *sl)
 {
     const int32_t rec = REC_SIZE(in_w, cig);
-    uint16_t *next = tail;
     for (int32_t s = 0; s < n_seg; ++s) {
         const int32_t r = seg[s].rec + g * rec, a = seg[s].a, e = a + seg[s].n;
-        const int32_t pre_a = cache[r + a], pre_e = cache[r + e];
-        const int32_t pos = r + in_w + 1; /* the record's positions */
-        /* 0 bits before column i: i * cig - pre[i], stored downwards from the record's end */
-        const int32_t start = b ? pos + pre_a : pos + (in_w - e) * cig + pre_e + LIST_GAP;
-        const int32_t len = b ? pre_e - pre_a : seg[s].n * cig - (pre_e - pre_a);
-        const int32_t off = (seg[s].tap - a) * cig;
-        const int32_t full = len & -HS_BLOCK;
-        const uint16_t *src = cache + start + full;
-        const uint16_t *end = cache + start + len;
-        sl[s].start = start;
-        sl[s].full = full;
-        sl[s].off = off;
-#if defined(__GNUC__)
-#pragma GCC unroll 4
-#endif
-        while (src < end) {
-            *next++ = (uint16_t)(*src++ + off);
-        }
+        const uint16_t *pre = cache + r + (b ? in_w + 1 : 2 * (in_w + 1));
+        sl[s].len = pre[e] - pre[a];
+        sl[s].start = b ? r + REC_PREFIX(in_w) + pre[a] : r + rec - pre[e];
+        sl[s].off = (seg[s].tap - a) * (cig + 1);
     }
-    const uint32_t zeros = zero * 0x00010001u;
-#if defined(__GNUC__)
-#pragma GCC unroll 8
-#endif
-    for (int32_t i = 0; i < HS_BLOCK; i += 2) { /* room: see sparse_sizes */
-        memcpy(next + i, &zeros, sizeof zeros);
-    }
-    return ((int32_t)(next - tail) + HS_BLOCK - 1) & -HS_BLOCK;
 }
 
 static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *x,
@@ -635,8 +664,7 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
     const int32_t cig = p->in_c / groups;
     const int32_t cog = p->out_c / groups;
     const int32_t ocw = tc_bwords(cog);
-    const int32_t row = z.taps * cig; /* weight bits per output channel */
-    const int32_t block = row + 1;    /* words per 32 output channels */
+    const int32_t block = z.taps * (cig + 1); /* weight words per 32 output channels */
     const int32_t y_step = out->kind == TC_BOUT_B1 ? tc_bwords(p->out_c) : p->out_c;
     const int32_t cls_h = p->lead_h + 1 + p->trail_h;
     const int32_t cls_w = p->lead_w + 1 + p->trail_w;
@@ -645,8 +673,7 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
     int32_t *tag = (int32_t *)(sl + z.taps);
     int32_t *rows = tag + z.slots;
     int32_t *slot = rows + z.slots;
-    uint16_t *tail = (uint16_t *)(slot + z.slots);
-    uint16_t *cache = tail + z.tail_len;
+    uint16_t *cache = (uint16_t *)(slot + z.slots);
     uint32_t q[MAX_PLANES];
 
     for (int32_t s = 0; s < z.slots; ++s) {
@@ -682,15 +709,14 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
                     for (int32_t g = 0; g < groups; ++g) {
                         const int32_t n1 = window_ones(cache, seg, n_seg, g, z.rec);
                         const int32_t b = 2 * n1 <= n_bits;
-                        const int32_t len = window_slices(cache, seg, n_seg, g, p->in_w, cig, b,
-                                                          (uint16_t)row, sl, tail);
+                        window_slices(cache, seg, n_seg, g, p->in_w, cig, b, sl);
                         const int32_t base = n_bits - 2 * n1;
                         const int32_t k2 = b ? 2 : -2; /* dot = base + pc + k2 * (2 S - Wv) */
                         for (int32_t qw = 0; qw < ocw; ++qw) {
                             const uint32_t *wq = w + (g * ocw + qw) * block;
                             const int32_t nc = cog - 32 * qw < 32 ? cog - 32 * qw : 32;
                             const int32_t oc0 = g * cog + 32 * qw;
-                            const int32_t depth = hs_sum(wq, cache, sl, n_seg, tail, len, q);
+                            const int32_t depth = hs_sum(wq, cache, sl, n_seg, q);
                             if (pc == NULL) { /* each call inlined for its own case */
                                 emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, NULL, y, yo,
                                           oc0, &word);

@@ -91,8 +91,8 @@ NAMED = [
          pad_value=1),  # runs of 3 x 96 bits: whole blocks in place plus ragged ends
     Case("c52_o60_mostly_ones_runs", (1, 4, 9), 52, 60, (3, 3), stride=(1, 2), pad=(1, 1),
          pad_end=(1, 1), ones=0.8),  # 0-bit slices in place, strided interior windows
-    Case("c32_o32_1d_long_row", (1, 2047), 32, 32, (3,), pad=(1,), pad_end=(1,)),
-    # input-row positions up to 65503, near the 16-bit limit
+    Case("c32_o32_1d_long_row", (1, 1927), 32, 32, (3,), pad=(1,), pad_end=(1,)),
+    # padded list lengths up to 65,518 and positions up to 63,593: at the 16-bit limit
     Case("c256_o64_3x3_deep_counts", (1, 3, 4), 256, 64, (3, 3), pad=(1, 1), pad_end=(1, 1)),
     # window counts S above 255: 16-bit lanes
     Case("c44_o64_g2_cig22_dilated_w", (2, 5, 9), 44, 64, (3, 3), dil=(1, 3), pad=(1, 3),
@@ -317,13 +317,13 @@ def test_layouts_are_the_documented_ones() -> None:
     geom = B.conv_geometry((3, 3), 2, 33, (1, 2), pads_begin=(0, 1), pads_end=(0, 0),
                            pad_value=1)
     w = np.ones((33, 1, 1, 2, 2), np.float32)
-    w[5, 0, 0, 1, 0] = -1.0  # channel 5, tap 1, ic 0: row position 2
+    w[5, 0, 0, 1, 0] = -1.0  # channel 5, tap 1, ic 0: position 1 * (2 + 1) + 0
     w[32, 0, 0, 0, 1] = -1.0  # channel 32 (second word of channels), tap 0, ic 1: position 1
     packed = B.pack_conv_weights(w)
     sparse = binary_fast.sparse_weights(packed, geom)
-    assert sparse.shape == (1, 2, 5)  # groups, words of 32 output channels, 2 taps * 2 + 1
-    expected = np.zeros((1, 2, 5), np.uint32)
-    expected[0, 0, 2] = 1 << 5
+    assert sparse.shape == (1, 2, 6)  # groups, words of 32 output channels, 2 taps * (2 + 1)
+    expected = np.zeros((1, 2, 6), np.uint32)  # positions 2 and 5: the zero padding words
+    expected[0, 0, 3] = 1 << 5
     expected[0, 1, 1] = 1
     assert np.array_equal(sparse, expected)
     wv = binary_fast.sparse_valid_ones(packed, geom)
@@ -351,8 +351,9 @@ def test_choice_of_kernel() -> None:
     assert binary_fast.choose(geom(64, 32, 16)) is None  # 2 output channels per group
     assert binary_fast.choose(geom(8, 8, 8, k=(6, 6))) is None  # 36 taps
     assert binary_fast.choose(B.conv_geometry((3, 3), 8192, 32, (3, 3))) is None  # 16-bit list
-    assert binary_fast.choose(B.conv_geometry((2047,), 32, 32, (3,))) == "sparse"
-    assert binary_fast.choose(B.conv_geometry((2048,), 32, 32, (3,))) is None  # input row
+    # an input row's padded lists: in_w * (cig + 2) + 4 <= 65535
+    assert binary_fast.choose(B.conv_geometry((1927,), 32, 32, (3,))) == "sparse"
+    assert binary_fast.choose(B.conv_geometry((1928,), 32, 32, (3,))) is None
 
 
 CORES = {"cortex-m3": ["-mcpu=cortex-m3"],

@@ -35,11 +35,10 @@ import numpy as np
 from tinyc import binary as B
 
 ENABLED = True  # tests switch it off to compile the portable kernels for comparison
-SPARSE_MAX_ROW = 65534  # tc_bconv_sparse_*: weight-row positions are 16-bit
-SPARSE_MAX_INPUT_ROW = 65532  # ... and so are input-row positions (+ 3 for list_row's nibbles)
+SPARSE_MAX_ROW = 65535  # tc_bconv_sparse_*: Wv, the 1 weight bits of a row, is 16-bit
+SPARSE_MAX_INPUT_ROW = 65535  # ... and so are a cached record's positions and list lengths
 LIST_GAP = 4  # tc_bconv_sparse_*: uint16 between a cached record's 1 and 0 lists
 DW_MAX_TAPS = 31  # tc_bconv_dw_*: a five-plane counter per channel
-HS_BLOCK = 16  # tc_bconv_sparse_*: the position list is padded to a multiple of this
 SPARSE_MAX_WASTE = 1.25  # weight bits stored / needed: 32 output channels per word, so cog
 #                          is rounded up to a multiple of 32 (flash matters to a BNN)
 
@@ -51,7 +50,7 @@ def depthwise_eligible(geom: B.BConvGeometry) -> bool:
 def sparse_eligible(geom: B.BConvGeometry) -> bool:
     stored = 32 * B.words(geom.cog)
     return (geom.taps * geom.cig <= SPARSE_MAX_ROW
-            and geom.in_shape[2] * geom.cig <= SPARSE_MAX_INPUT_ROW
+            and geom.in_shape[2] * (geom.cig + 2) + LIST_GAP <= SPARSE_MAX_INPUT_ROW
             and stored <= SPARSE_MAX_WASTE * geom.cog)
 
 
@@ -72,15 +71,15 @@ def _weight_bits(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray:
 
 
 def sparse_weights(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray:
-    """tc_bconv_sparse_*'s weights uint32 [groups, words(cog), taps * cig + 1] from the portable
-    rows uint32 [out_c, words(taps * cig)]."""
-    bits = _weight_bits(w_packed, geom)  # [out_c, row]
+    """tc_bconv_sparse_*'s weights uint32 [groups, words(cog), taps * (cig + 1)] from the
+    portable rows uint32 [out_c, words(taps * cig)]: word (g, q, tap * (cig + 1) + ic), and a
+    zero word at ic = cig of every tap (the lists' padding position)."""
+    bits = _weight_bits(w_packed, geom)  # [out_c, taps * cig]
     ocw = B.words(geom.cog)
-    row = geom.taps * geom.cig
-    padded = np.zeros((geom.groups, ocw * 32, row + 1), bool)
-    padded[:, :geom.cog, :row] = bits.reshape(geom.groups, geom.cog, row)
+    padded = np.zeros((geom.groups, ocw * 32, geom.taps, geom.cig + 1), bool)
+    padded[:, :geom.cog, :, :geom.cig] = bits.reshape(geom.groups, geom.cog, geom.taps, geom.cig)
     # [g, q, j, pos] -> [g, q, pos, j]: bit j of word (g, q, pos)
-    by_word = padded.reshape(geom.groups, ocw, 32, row + 1).transpose(0, 1, 3, 2)
+    by_word = padded.reshape(geom.groups, ocw, 32, -1).transpose(0, 1, 3, 2)
     return B.pack_bits(by_word)[..., 0]
 
 
@@ -104,14 +103,13 @@ def sparse_valid_ones(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray
 
 def sparse_scratch_bytes(geom: B.BConvGeometry) -> int:
     """tc_bconv_sparse_scratch_size: per tap a run and a slice (7 int32), per cache slot a tag,
-    a row and a slot (int32), the runs' leftover positions (uint16, taps * cig / 2 + HS_BLOCK
-    rounded up to even) and the cache of k_d * k_h input rows: per row and group
-    in_w * (cig + 1) + 1 + LIST_GAP uint16."""
+    a row and a slot (int32) and the cache of k_d * k_h input rows: per row and group
+    3 * (in_w + 1) + in_w * (cig + 2) + LIST_GAP uint16."""
     k_d, k_h, _ = geom.kernel
     slots = k_d * k_h
-    tail = (geom.taps * geom.cig // 2 + HS_BLOCK + 1) & ~1
-    cache = slots * geom.groups * (geom.in_shape[2] * (geom.cig + 1) + 1 + LIST_GAP)
-    return (7 * geom.taps + 3 * slots) * 4 + (tail + cache) * 2
+    in_w = geom.in_shape[2]
+    record = 3 * (in_w + 1) + in_w * (geom.cig + 2) + LIST_GAP
+    return (7 * geom.taps + 3 * slots) * 4 + slots * geom.groups * record * 2
 
 
 def depthwise_weights(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray:
