@@ -845,3 +845,109 @@ void tc_bconv_dw_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_
     const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, NULL, NULL, thr, flip);
     dw_run(p, x, w, pad_corr, &out, y);
 }
+
+/* ---- tc_bfc_sliced_* ------------------------------------------------------------------------- */
+
+/* Adds the 16 words w[i] ^ (bit i of v ? ~0 : 0), i < 16 (the mismatch bits of 32 output
+ * channels at 16 input channels), into the planes ones .. eights; returns the carry into the
+ * sixteens.  The same Harley-Seal tree as hs16, two blocks of 8 and one adder at the eights. */
+#define XW(i) (w[i] ^ (uint32_t)((int32_t)(v << (31 - (i))) >> 31))
+static BCONV_INLINE uint32_t xs8(uint32_t *ones, uint32_t *twos, uint32_t *fours,
+                                 const uint32_t *w, uint32_t v)
+{
+    uint32_t t1, t2, f1, f2, eights;
+    csa(&t1, ones, *ones, XW(0), XW(1));
+    csa(&t2, ones, *ones, XW(2), XW(3));
+    csa(&f1, twos, *twos, t1, t2);
+    csa(&t1, ones, *ones, XW(4), XW(5));
+    csa(&t2, ones, *ones, XW(6), XW(7));
+    csa(&f2, twos, *twos, t1, t2);
+    csa(&eights, fours, *fours, f1, f2);
+    return eights;
+}
+#undef XW
+
+static BCONV_INLINE void bfc_sliced_run(const tc_bfc_params_t *p, const uint32_t *x,
+                                        const uint32_t *w, const uint32_t *thr_planes,
+                                        const tc_bout_t *out, void *y)
+{
+    const int32_t in_c = p->in_c, out_c = p->out_c;
+    const int32_t in_words = tc_bwords(in_c);
+    const int32_t blocks = (in_c + 15) / 16;
+    const int32_t ocw = tc_bwords(out_c);
+    const int32_t y_step = out->kind == TC_BOUT_B1 ? ocw : out_c;
+    int32_t depth_t = 0; /* _b1: planes of the thresholds, bit length of in_c + 1 */
+    while ((1 << depth_t) <= in_c + 1) {
+        ++depth_t;
+    }
+    uint32_t q[MAX_PLANES];
+
+    for (int32_t n = 0, yo = 0; n < p->batch; ++n, x += in_words, yo += y_step) {
+        const uint32_t last = x[in_words - 1] & tc_bmask(in_c - 32 * (in_words - 1));
+        uint32_t word = 0;
+        for (int32_t qw = 0; qw < ocw; ++qw) {
+            const uint32_t *wq = w + qw * blocks * 16;
+            const int32_t nc = out_c - 32 * qw < 32 ? out_c - 32 * qw : 32;
+            uint32_t ones = 0, twos = 0, fours = 0, eights = 0, sixteens = 0;
+            uint32_t *top = q + 5;
+            q[5] = q[6] = q[7] = 0;
+            for (int32_t b = 0; b < blocks; ++b, wq += 16) {
+                const uint32_t v = (b / 2 == in_words - 1 ? last : x[b / 2]) >> (16 * (b & 1));
+                const uint32_t e1 = xs8(&ones, &twos, &fours, wq, v);
+                const uint32_t e2 = xs8(&ones, &twos, &fours, wq + 8, v >> 8);
+                uint32_t carry;
+                csa(&carry, &eights, eights, e1, e2);
+                top = ripple(q + 5, half_add(&sixteens, carry), top);
+            }
+            q[0] = ones;
+            q[1] = twos;
+            q[2] = fours;
+            q[3] = eights;
+            q[4] = sixteens;
+            const int32_t depth = (int32_t)(top - q);
+            if (out->kind == TC_BOUT_B1) {
+                /* bit = (dot < thr) ^ flip with dot = in_c - 2 M, i.e. M >= T: no borrow out
+                 * of M - T, done bit-sliced over the planes (T: the compiler's thr_planes) */
+                const uint32_t *tp = thr_planes + qw * depth_t;
+                uint32_t borrow = 0;
+                for (int32_t k = 0; k < depth_t; ++k) {
+                    const uint32_t m = k < depth ? q[k] : 0u;
+                    borrow = (tp[k] & ~m) | (borrow & ~(m ^ tp[k]));
+                }
+                ((uint32_t *)y)[yo + qw] = (~borrow & tc_bmask(nc)) ^ out->flip[qw];
+            } else {
+                emit_word(out, q, depth, nc, in_c, -1, 0, NULL, NULL, y, yo, 32 * qw, &word);
+            }
+        }
+    }
+}
+
+void tc_bfc_sliced_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                       int32_t *y)
+{
+    const tc_bout_t out = {TC_BOUT_S32, NULL, NULL, NULL, NULL, 0.0f, 0.0f, 0, 0, p->out_c};
+    bfc_sliced_run(p, x, w, NULL, &out, y);
+}
+
+void tc_bfc_sliced_f32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                       const float *mul, const float *bias, float *y)
+{
+    const tc_bout_t out = {TC_BOUT_F32, mul,        bias,       NULL, NULL, p->act_min,
+                           p->act_max,  p->out_min, p->out_max, p->out_c};
+    bfc_sliced_run(p, x, w, NULL, &out, y);
+}
+
+void tc_bfc_sliced_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                      const float *mul, const float *bias, int8_t *y)
+{
+    const tc_bout_t out = {TC_BOUT_S8, mul,        bias,       NULL, NULL, p->act_min,
+                           p->act_max, p->out_min, p->out_max, p->out_c};
+    bfc_sliced_run(p, x, w, NULL, &out, y);
+}
+
+void tc_bfc_sliced_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                      const uint32_t *thr_planes, const uint32_t *flip, uint32_t *y)
+{
+    const tc_bout_t out = {TC_BOUT_B1, NULL, NULL, NULL, flip, 0.0f, 0.0f, 0, 0, p->out_c};
+    bfc_sliced_run(p, x, w, thr_planes, &out, y);
+}

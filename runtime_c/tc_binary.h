@@ -391,6 +391,29 @@ void tc_bfc_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, c
 void tc_bfc_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
                const int32_t *thr, const uint32_t *flip, uint32_t *y);
 
+/*
+ * tc_bfc_sliced_*: the dot products and transforms of tc_bfc_* (same params; used for 1x1
+ * convolutions and binary dense layers), counted bit-sliced over 32 output channels at a time:
+ * per row and word of channels, the words w ^ (x bit ? ~0 : 0) of all input channels go
+ * through carry-save adders (about 7.7 instructions per input channel per 32 output channels,
+ * against about 13 per word of 32 input channels per output channel for the popcount of
+ * tc_bfc_*: the compiler picks the cheaper per layer).
+ *   w          uint32_t [tc_bwords(out_c), 16 * ceil(in_c / 16)]: word (q, ic) holds in bit j the
+ *              weight bit of output channel 32 q + j at input channel ic (zero past in_c and
+ *              for channels >= out_c).
+ *   thr_planes (_b1) uint32_t [tc_bwords(out_c), P], P the bit length of in_c + 1: plane k
+ *              bit j = bit k of T = clamp(floor((in_c - thr) / 2) + 1, 0, in_c + 1) of channel
+ *              32 q + j, so that dot < thr exactly when the mismatch count M >= T.
+ */
+void tc_bfc_sliced_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                       int32_t *y);
+void tc_bfc_sliced_f32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                       const float *mul, const float *bias, float *y);
+void tc_bfc_sliced_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                      const float *mul, const float *bias, int8_t *y);
+void tc_bfc_sliced_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                      const uint32_t *thr_planes, const uint32_t *flip, uint32_t *y);
+
 /* ---- binary max pooling (tc_bmaxpool.c) ---------------------------------------------------------- */
 
 /*

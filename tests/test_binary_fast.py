@@ -40,7 +40,7 @@ from tinyc import binary_fast
 from tinyc.codegen import c_value
 from tinyc.emulator import QEMU_BINARY
 
-SOURCES = ["tc_bconv.c", "tc_bconv_fast.c"]
+SOURCES = ["tc_bconv.c", "tc_bconv_fast.c", "tc_bfc.c"]
 QEMU_BOARDS = ["qemu-m4", "qemu-m7", "qemu-m3"]
 KINDS = ("s32", "f32", "s8", "b1")
 SEED = 20251122
@@ -132,8 +132,8 @@ def _random_cases(rng: np.random.Generator, count: int) -> list[Case]:
 @dataclass
 class Layer:
     case: Case
-    geom: B.BConvGeometry
-    family: str  # "sparse" or "dw"
+    geom: B.BConvGeometry | None  # None: a binary fully connected layer (family "sliced")
+    family: str  # "sparse", "dw" or "sliced"
     params: dict
     arrays: dict[str, np.ndarray]  # C name suffix -> data
     expected: dict[str, np.ndarray]  # kind -> reference output
@@ -176,9 +176,45 @@ def make_layer(case: Case, seed: int) -> Layer:
     return Layer(case, geom, family, params, arrays, expected)
 
 
+# tc_bfc_sliced_* (binary fully connected / 1x1 convolution): rows, in_c, out_c, share of 1 bits;
+# input channels across the blocks of 16 and the words of 32, output channels leaving a partial
+# word, counts that reach the higher planes (in_c >= 32) and the threshold clamps.
+FC_CASES = [(5, 1, 1, 0.5), (7, 14, 42, 0.5), (3, 16, 32, 0.9), (4, 17, 33, 0.1),
+            (6, 31, 70, 0.5), (2, 42, 14, 0.5), (3, 64, 64, 0.3), (2, 100, 40, 0.7),
+            (2, 300, 65, 0.5)]
+
+
+def make_fc_layer(rows: int, in_c: int, out_c: int, ones: float, seed: int) -> Layer:
+    rng = np.random.default_rng(seed)
+    x_bits = rng.random((rows, in_c)) < ones
+    x = B.pack_bits(x_bits)
+    x |= ~B.pack_bits(np.ones(in_c, bool))  # garbage padding bits: must be ignored
+    w = B.pack_bits(rng.random((out_c, in_c)) < 0.5)
+    dot = B.bfc_dot_packed(x, w, in_c)
+    mul = rng.choice([0.5, -0.25, 0.37, 3.0, -1.5], out_c).astype(np.float32)
+    bias = rng.choice([0.0, 0.5, -3.0, 1.25], out_c).astype(np.float32)
+    thr = rng.integers(-in_c - 3, in_c + 4, out_c).astype(np.int32)
+    thr[::3] = 0
+    flip = rng.random(out_c) < 0.3
+    arrays = {"x": x, "w": w, "mul": mul, "bias": bias, "thr": thr, "flip": B.pack_flip(flip),
+              "w_fast": binary_fast.sliced_fc_weights(w, in_c, out_c),
+              "thr_planes": binary_fast.sliced_fc_thresholds(thr, in_c)}
+    expected = {
+        "s32": dot.astype(np.int32),
+        "f32": B.transform_f32(dot, mul, bias, *ACT).astype(np.float32),
+        "s8": B.transform_s8(dot, mul, bias, *OUT_RANGE).astype(np.int8),
+        "b1": B.pack_bits(B.transform_b1(dot, thr, flip)).astype(np.uint32),
+    }
+    params = {"batch": rows, "in_c": in_c, "out_c": out_c, "act_min": ACT[0],
+              "act_max": ACT[1], "out_min": OUT_RANGE[0], "out_max": OUT_RANGE[1]}
+    case = Case(f"fc_r{rows}_i{in_c}_o{out_c}", (rows,), in_c, out_c, (1,), ones=ones)
+    return Layer(case, None, "sliced", params, arrays, expected)
+
+
 def all_layers() -> list[Layer]:
     cases = NAMED + _random_cases(np.random.default_rng(SEED), 24)
-    return [make_layer(case, SEED + i) for i, case in enumerate(cases)]
+    return ([make_layer(case, SEED + i) for i, case in enumerate(cases)]
+            + [make_fc_layer(*fc, SEED + 100 + i) for i, fc in enumerate(FC_CASES)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,6 +237,11 @@ def _calls(layer: Layer, prefix: str, kind: str) -> tuple[str, str]:
          "b1": "(uint32_t *)out"}[kind]
     pad = f"{prefix}_pad_corr" if "pad_corr" in layer.arrays else "NULL"
     head = f"&{prefix}_p, {prefix}_x"
+    if layer.family == "sliced":
+        sliced_tables = (f"{prefix}_thr_planes, {prefix}_flip, " if kind == "b1"
+                         else _tables(kind, prefix))
+        return (f"tc_bfc_{kind}({head}, {prefix}_w, {_tables(kind, prefix)}{y});",
+                f"tc_bfc_sliced_{kind}({head}, {prefix}_w_fast, {sliced_tables}{y});")
     portable = f"tc_bconv_{kind}({head}, {prefix}_w, {pad}, {_tables(kind, prefix)}{y});"
     if layer.family == "dw":
         fast = f"tc_bconv_dw_{kind}({head}, {prefix}_w_fast, {pad}, {_tables(kind, prefix)}{y});"
@@ -225,7 +266,8 @@ def harness_source(layers: list[Layer]) -> str:
                                for v in flat)
             decls.append(f"static const {C_TYPES[flat.dtype]} {prefix}_{name}[] = {{{values}}};\n")
         fields = ", ".join(f".{k} = {c_value(v)}" for k, v in layer.params.items())
-        decls.append(f"static const tc_bconv_params_t {prefix}_p = {{{fields}}};\n")
+        params_type = "tc_bfc_params_t" if layer.family == "sliced" else "tc_bconv_params_t"
+        decls.append(f"static const {params_type} {prefix}_p = {{{fields}}};\n")
         if layer.family == "sparse":  # the kernel's own account of its scratch memory
             body.append(f"    size = (uint32_t)tc_bconv_sparse_scratch_size(&{prefix}_p);")
             body.append("    ok = ok && fwrite(&size, sizeof size, 1, f) == 1;")
@@ -289,9 +331,10 @@ def harness(layers, tmp_path_factory) -> Path:
     return path
 
 
-def test_cases_cover_both_kernels_and_their_edges(layers) -> None:
+def test_cases_cover_the_kernels_and_their_edges(layers) -> None:
     families = [layer.family for layer in layers]
     assert families.count("dw") >= 8 and families.count("sparse") >= 16
+    assert families.count("sliced") == len(FC_CASES)
     sparse = [layer.geom for layer in layers if layer.family == "sparse"]
     assert any(g.cog % 32 for g in sparse) and any(g.cog > 32 for g in sparse)
     assert any(g.groups > 1 and g.cig % 32 for g in sparse)  # group slices inside words
@@ -314,6 +357,13 @@ def test_on_qemu(board_id, harness, layers, tmp_path) -> None:
 
 def test_layouts_are_the_documented_ones() -> None:
     """Spot checks of the fast kernels' constants against tc_binary.h."""
+    fc = binary_fast.sliced_fc_weights(B.pack_bits(np.eye(33, 20, 3, dtype=bool)), 20, 33)
+    assert fc.shape == (2, 32)  # words of 32 output channels, 20 input channels padded to 32
+    assert fc[0, 3] == 1 and fc[0, 4] == 2 and fc[1].tolist() == [0] * 32  # oc 0: ic 3 ...
+    # T = clamp(floor((in_c - thr) / 2) + 1, 0, in_c + 1) in bit planes: thr 5 -> 5, -100 -> 15,
+    # 100 -> 0, 0 -> 8 (in_c 14, 4 planes)
+    assert binary_fast.sliced_fc_thresholds(np.array([5, -100, 100, 0]), 14).tolist() == \
+        [[0b0011, 0b0010, 0b0011, 0b1010]]
     geom = B.conv_geometry((3, 3), 2, 33, (1, 2), pads_begin=(0, 1), pads_end=(0, 0),
                            pad_value=1)
     w = np.ones((33, 1, 1, 2, 2), np.float32)
@@ -354,6 +404,10 @@ def test_choice_of_kernel() -> None:
     # an input row's padded lists: in_w * (cig + 2) + 4 <= 65535
     assert binary_fast.choose(B.conv_geometry((1927,), 32, 32, (3,))) == "sparse"
     assert binary_fast.choose(B.conv_geometry((1928,), 32, 32, (3,))) is None
+    # 1x1 / dense: bit-sliced where many output channels share the input (measured rule)
+    assert binary_fast.sliced_fc_pays(14, 42, packed_output=True)  # the EEG expand layers
+    assert binary_fast.sliced_fc_pays(42, 14, packed_output=False)  # ... and projections
+    assert not binary_fast.sliced_fc_pays(132, 10, packed_output=False)  # a classifier
 
 
 CORES = {"cortex-m3": ["-mcpu=cortex-m3"],

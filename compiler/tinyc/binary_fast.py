@@ -20,7 +20,11 @@ states both); what changes is the layout of their constants, prepared here:
   fit (SPARSE_MAX_ROW, SPARSE_MAX_INPUT_ROW; the choice rule falls back to the portable kernel
   otherwise);
 - tc_bconv_dw_* (depthwise): the weight bits of all channels per tap (`depthwise_weights`); its
-  padding table is the portable one.
+  padding table is the portable one;
+- tc_bfc_sliced_* (1x1 convolutions and binary dense layers, in place of the popcount tc_bfc_*
+  where `sliced_fc_pays` says it is cheaper): weights packed along the output channels
+  (`sliced_fc_weights`) and, for packed output, the thresholds as bit planes of mismatch counts
+  (`sliced_fc_thresholds`).
 
 `choose` picks the kernel per layer; tests/test_binary_fast.py runs both C versions against the
 NumPy reference on the host and on QEMU (Cortex-M3, M4, M7).
@@ -117,3 +121,45 @@ def depthwise_weights(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray
     uint32 [channels, words(taps)]."""
     bits = _weight_bits(w_packed, geom)  # [channels, taps]
     return B.pack_bits(bits.T)
+
+
+def sliced_fc_pays(in_c: int, out_c: int, packed_output: bool) -> bool:
+    """Whether tc_bfc_sliced_* beats the popcount tc_bfc_* on this layer, by a cost model fitted
+    to per-row instruction counts measured on qemu-m4 (arm-none-eabi-gcc -O2), model / measured:
+      in->out  output   sliced          popcount
+       14->42  packed    636/595        2,520/2,448
+       42->14  float    872/888         1,120/1,182
+       64->16  float  1,064/1,068       1,280/1,345
+      128->24  float  1,832/1,802       2,880/2,912
+       64->64  packed  1,644/1,618      5,120/5,170
+      132->10  float  1,832/-           1,400/1,425   (the popcount kernel is kept)
+    sliced: about 10.5 instructions per input channel (rounded up to 16) per word of 32 output
+    channels plus its output stage; popcount: about 40 + 20 per word of input per channel."""
+    if not ENABLED:
+        return False
+    output = 150 if packed_output else 200 + 12 * min(out_c, 32)
+    sliced = B.words(out_c) * (10.5 * 16 * -(-in_c // 16) + output)
+    popcount = out_c * (40 + 20 * B.words(in_c))
+    return sliced < popcount
+
+
+def sliced_fc_weights(w_packed: np.ndarray, in_c: int, out_c: int) -> np.ndarray:
+    """tc_bfc_sliced_*'s weights uint32 [words(out_c), 16 * ceil(in_c / 16)] from tc_bfc_*'s rows
+    uint32 [out_c, words(in_c)]."""
+    bits = B.unpack_bits(np.asarray(w_packed, np.uint32), in_c)  # [out_c, in_c]
+    padded = np.zeros((32 * B.words(out_c), 16 * -(-in_c // 16)), bool)
+    padded[:out_c, :in_c] = bits
+    # [q, j, ic] -> [q, ic, j]: bit j of word (q, ic)
+    return B.pack_bits(padded.reshape(B.words(out_c), 32, -1).transpose(0, 2, 1))[..., 0]
+
+
+def sliced_fc_thresholds(thr: np.ndarray, in_c: int) -> np.ndarray:
+    """tc_bfc_sliced_b1's thr_planes uint32 [words(out_c), P] from the int32 thresholds: bit k of
+    T = clamp(floor((in_c - thr) / 2) + 1, 0, in_c + 1), as dot = in_c - 2 M < thr exactly when
+    the mismatch count M >= T; P = bit length of in_c + 1."""
+    t = np.clip((in_c - np.asarray(thr, np.int64)) // 2 + 1, 0, in_c + 1)
+    planes = (in_c + 1).bit_length()
+    bits = (t[None, :] >> np.arange(planes)[:, None]) & 1  # [P, out_c]
+    padded = np.zeros((planes, 32 * B.words(t.size)), bool)
+    padded[:, :t.size] = bits
+    return B.pack_bits(padded.reshape(planes, -1, 32))[..., 0].T.copy()  # [words(out_c), P]

@@ -397,9 +397,27 @@ def _bfc_kernel(node: Node, graph: Graph, batch: int, in_c: int, summary: str
     def reference(p: dict, xv, wv, t1, t2) -> np.ndarray:
         return _transform(kind, p, bfc_reference_dot(p, xv, wv), t1, t2)
 
-    return BinaryKernel(f"tc_bfc_{kind}", "tc_bfc.c", "tc_bfc_params_t", params,
-                        [node.inputs[0], node.inputs[1], *tables], reference,
-                        f"{summary}, {how}")
+    portable = BinaryKernel(f"tc_bfc_{kind}", "tc_bfc.c", "tc_bfc_params_t", params,
+                            [node.inputs[0], node.inputs[1], *tables], reference,
+                            f"{summary}, {how}")
+    if not binary_fast.sliced_fc_pays(in_c, params["out_c"], kind == "b1"):
+        return portable
+    w = graph.const(node.inputs[1])
+    if kind == "b1":  # the thresholds as bit planes of mismatch counts; flip kept
+        tables = [DerivedConst("thr_planes",
+                               binary_fast.sliced_fc_thresholds(graph.const(tables[0]), in_c)),
+                  tables[1]]
+
+    def sliced_reference(p: dict, xv, _w, *values) -> np.ndarray:
+        t1, t2 = (graph.const(node.input(2)), values[-1]) if kind == "b1" else values
+        return reference(p, xv, w, t1, t2)
+
+    return BinaryKernel(f"tc_bfc_sliced_{kind}", "tc_bconv_fast.c", "tc_bfc_params_t", params,
+                        [node.inputs[0],
+                         DerivedConst("weight_sliced",
+                                      binary_fast.sliced_fc_weights(w, in_c, params["out_c"])),
+                         *tables], sliced_reference,
+                        f"{summary}, {how} (bit-sliced over output channels)")
 
 
 def _bconv(node: Node, graph: Graph) -> BinaryKernel:
