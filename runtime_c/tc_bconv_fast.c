@@ -8,17 +8,18 @@
  *
  * tc_bconv_sparse_*: weights packed along the output channels, so one logic operation handles
  * 32 output channels.  Every input row is listed once per layer into a cache of k_d * k_h rows
- * (stride-1 windows share rows and columns): per row and group, the row positions
- * iw * cig + ic of its 1 bits and, separately, of its 0 bits, in pixel order, with per-pixel
- * prefix counts (a nibble table, about 4 instructions per bit).  For each output pixel and group
- * only the bits of the window's minority value b (1 when at most half of its N valid bits are 1,
- * else 0) are visited.  With dilation_w 1, the window's b bits in one input row are one
- * contiguous slice of the cached row, and position + (tap - iw0) * cig is the weight-row
- * position, iw0 the slice's first column and tap its first tap: whole blocks of 16 positions
- * are summed where they lie, only each slice's last < 16 are copied into a short list (as all
- * are with dilation_w > 1, one slice per tap).  For each word of 32 output channels the weight
- * words at those positions are summed bit-sliced with carry-save adders (Harley-Seal: 31
- * adders of 5 logic operations per 32 listed words, the carries rippled into the higher
+ * (stride-1 windows share rows and columns): per row and group, the positions
+ * iw * (cig + 1) + ic of its 1 bits and, separately, of its 0 bits, in pixel order, each
+ * pixel's lists padded to even length with position iw * (cig + 1) + cig (whose weight word is
+ * zero), with per-pixel prefix counts (a nibble table, about 4 instructions per bit).  For each
+ * output pixel and group only the bits of the window's minority value b (1 when at most half of
+ * its N valid bits are 1, else 0) are visited.  With dilation_w 1, the window's b bits in one
+ * input row are one contiguous slice of even length in the cached row (one slice per tap with
+ * dilation_w > 1), and position + (tap - iw0) * (cig + 1) is the weight-row position, iw0 the
+ * slice's first column and tap its first tap: slices are summed where they lie.  For each word
+ * of 32 output channels the weight words at those positions are summed bit-sliced with
+ * carry-save adders (Harley-Seal: 31 adders of 5 logic operations per 32 listed words, a
+ * slice's rest in blocks of 16, 8, 4 and 2, the carries rippled into the higher
  * planes).  At most half of the N window bits are listed, and fewer when the activations are
  * mostly +1 or mostly -1.  The planes become per-channel counts S by a bit-matrix transpose
  * (8- or 16-bit lanes, 72 or 192 logic operations per 32 channels), and
@@ -30,6 +31,10 @@
  * tc_bconv_dw_*: depthwise (one input channel per output channel): per tap, x ^ w of 32
  * channels at once, added into a bit-sliced counter of five planes (a vertical add); the
  * planes become the channels' mismatch counts M by the same transpose: dot = taps - 2 M.
+ *
+ * tc_bfc_sliced_* (1x1 convolutions, binary dense): per row, the words w ^ (x bit ? ~0 : 0) of
+ * all input channels through the same carry-save tree, 32 output channels at a time; _b1 tests
+ * M >= T on the bit planes directly (no transpose), the others go through the transpose.
  */
 #include <math.h>
 #include <string.h>

@@ -315,20 +315,19 @@ static inline tc_bout_t tc_bconv_out(const tc_bconv_params_t *p, tc_bout_kind_t 
  * results bit for bit: tests/test_binary_fast.py), from weights laid out at compile time
  * (compiler/tinyc/binary_fast.py) in the order the fast loops read them.
  *
- * tc_bconv_sparse_*: k_d * k_h * k_w * cig <= 65534 and in_w * cig <= 65532 (16-bit positions
- * and counts).
+ * tc_bconv_sparse_*: k_d * k_h * k_w * cig <= 65535 and in_w * (cig + 2) + 4 <= 65535 (16-bit
+ * positions and counts).
  * Weights are packed along the OUTPUT channels: 32 output channels per word.
- *   w       uint32_t [groups, tc_bwords(cog), k_d * k_h * k_w * cig + 1]: word
- *           (g, q, tap * cig + ic) holds in bit j the weight bit of output channel
- *           g * cog + 32 q + j at (tap, ic) (bits of channels >= cog zero); the last word of
- *           each [g, q] block is zero.
+ *   w       uint32_t [groups, tc_bwords(cog), k_d * k_h * k_w * (cig + 1)]: word
+ *           (g, q, tap * (cig + 1) + ic) holds in bit j the weight bit of output channel
+ *           g * cog + 32 q + j at (tap, ic) (bits of channels >= cog zero); word
+ *           (g, q, tap * (cig + 1) + cig) is zero (the position the cached lists pad with).
  *   wv      uint16_t [cls_d, cls_h, cls_w, out_c]: per padding class (as pad_corr) and output
  *           channel, Wv = the number of 1 weight bits over the class's valid taps.
  *   pad_corr as tc_bconv_* (NULL for zero padding).
  *   scratch tc_bconv_sparse_scratch_size(p) bytes, 4-byte aligned: mostly a cache of k_d * k_h
- *           input rows listed once, 2 * (cig + 1) bytes per pixel and group, i.e. about
- *           2 * k_d * k_h * in_w * (in_c + groups) bytes, and a list of at most
- *           k_d * k_h * k_w * cig / 2 + 16 uint16 positions (tc_bconv_fast.c).
+ *           input rows listed once, about 2 * (cig + 2) + 6 bytes per pixel and group
+ *           (tc_bconv_fast.c).
  * dot = N - 2 n1 + pad_corr + (b ? 4 S - 2 Wv : 2 Wv - 4 S), where over the window's valid
  * bits (N of them, n1 ones) b is 1 when 2 n1 <= N (else 0) and S counts the positions holding
  * b where the weight bit is 1 (tc_bconv_fast.c derives it).

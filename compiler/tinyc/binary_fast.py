@@ -12,13 +12,12 @@ states both); what changes is the layout of their constants, prepared here:
   output loop is unrolled by 4: _f32 +1.2 KiB, _s8 +2.0 KiB, _b1 +0.7 KiB and shared
   +0.6 KiB, with a 144-byte nibble table, over the earlier version).  RAM: its scratch
   (`sparse_scratch_bytes`, planned in the arena) caches k_d * k_h listed input rows, about
-  2 * k_d * k_h * in_w * (in_c + groups) bytes, plus a list of at most taps * cig / 2 + 16
-  uint16 positions (3.7 KiB for a 3x3 layer of 32 channels and 16 columns, 14.6 KiB for 256
-  channels and 8 columns; 3-15% less than with the earlier uint32 window list): each input
-  bit is listed once per layer, and each window sums its bits where the cache holds them.
-  Positions are 16-bit, so both a weight row (taps * cig) and an input row (in_w * cig) must
-  fit (SPARSE_MAX_ROW, SPARSE_MAX_INPUT_ROW; the choice rule falls back to the portable kernel
-  otherwise);
+  2 * k_d * k_h * in_w * (in_c + 2 * groups) bytes plus three uint16 prefix tables per row
+  (3.6 KiB for a 3x3 layer of 32 channels and 16 columns): each input bit is listed once per
+  layer, each pixel's lists padded to even length with a zero weight word (one per tap and
+  group in the weights), and each window sums its bits where the cache holds them.  Positions
+  and list lengths are 16-bit, so an input row's padded lists (in_w * (cig + 2) + 4) must fit
+  (SPARSE_MAX_INPUT_ROW; the choice rule falls back to the portable kernel otherwise);
 - tc_bconv_dw_* (depthwise): the weight bits of all channels per tap (`depthwise_weights`); its
   padding table is the portable one;
 - tc_bfc_sliced_* (1x1 convolutions and binary dense layers, in place of the popcount tc_bfc_*
