@@ -8,6 +8,7 @@ benchmarked per layer:
           depthwise, tc_bconv_dw_*) and once with the portable SWAR-popcount tc_bconv_*
           (tinyc.binary_fast.ENABLED off);
   int8:   Conv2d -> ReLU -> Conv2d, quantized by tinyc --quantize int8.
+(For 1x1 shapes the binary kernels are tc_bfc_sliced_* and the portable tc_bfc_*.)
 The second convolution of each is compared (packed binary input vs int8 input; real output:
 the BatchNorm is folded into the binary kernel's float transform).  The fast binary layer is
 also measured with BatchNorm + sign after it (packed output: thresholds, the binary-to-binary
@@ -47,17 +48,19 @@ class Shape:
     channels: int
     size: int  # height = width
     depthwise: bool = False
+    kernel: int = 3  # 1: pointwise (tc_bfc_sliced_* / tc_bfc_*)
 
     @property
     def groups(self) -> int:
         return self.channels if self.depthwise else 1
 
     def label(self) -> str:
-        return f"{self.channels}{' dw' if self.depthwise else ''}"
+        kind = " dw" if self.depthwise else " 1x1" if self.kernel == 1 else ""
+        return f"{self.channels}{kind}"
 
 
 SHAPES = [Shape(32, 16), Shape(64, 16), Shape(128, 8), Shape(256, 8), Shape(64, 16, True),
-          Shape(256, 8, True)]
+          Shape(256, 8, True), Shape(32, 16, kernel=1), Shape(64, 16, kernel=1)]
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,9 @@ class Cost:
 
 
 def _binary(s: Shape, packed_output: bool = False) -> nn.Module:
-    c = s.channels
+    c, k = s.channels, s.kernel
     layers = [BinaryConv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), SignSTE(),
-              BinaryConv2d(c, c, 3, padding=1, groups=s.groups, input_is_binary=True),
+              BinaryConv2d(c, c, k, padding=k // 2, groups=s.groups, input_is_binary=True),
               nn.BatchNorm2d(c)]
     # sign then a max pool (binary: the AND of packed words, no MACs) keeps the output packed
     tail = [SignSTE(), nn.MaxPool2d(2)] if packed_output else []
@@ -82,9 +85,9 @@ def _binary(s: Shape, packed_output: bool = False) -> nn.Module:
 
 
 def _int8(s: Shape) -> nn.Module:
-    c = s.channels
+    c, k = s.channels, s.kernel
     return nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
-                         nn.Conv2d(c, c, 3, padding=1, groups=s.groups)).eval()
+                         nn.Conv2d(c, c, k, padding=k // 2, groups=s.groups)).eval()
 
 
 def _second_conv_cost(model: nn.Module, shape: tuple[int, ...], tmp: Path, name: str,
@@ -108,7 +111,7 @@ def _measure(s: Shape, tmp: Path) -> tuple[Cost, Cost, Cost, Cost]:
     calib = tmp / f"calib{s.label()}.npy"
     np.save(calib, np.random.default_rng(0).standard_normal((8, *shape)).astype(np.float32))
     model = _binary(s)
-    name = f"bin{s.channels}{'dw' if s.depthwise else ''}"
+    name = f"bin{s.channels}{'dw' if s.depthwise else ''}k{s.kernel}"
     fast = _second_conv_cost(model, shape, tmp, name, None)
     binary_fast.ENABLED = False
     try:
@@ -137,7 +140,8 @@ def main() -> None:
               f"{'met' if ratio >= TARGET_RATIO else 'not met':>7} {packed.per_mac:>11.3f}  "
               f"{fast.function}, {packed.function}")
     print("Instructions per MAC on qemu-m4 (QEMU -icount, exact); binary MACs count one +/-1 "
-          "product each (32 per packed word); dw = depthwise.  The targets are judged on the "
+          "product each (32 per packed word); dw = depthwise; 1x1: pointwise (binary dense per "
+          "pixel).  The targets are judged on the "
           "real (float) output; 'b1 out' is the same layer followed by BatchNorm + sign, "
           "writing packed bits (binary to binary).")
 

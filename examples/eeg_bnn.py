@@ -1,14 +1,18 @@
-"""EEG-style 3-D CNNs in three sizes, each as float, int8 and binarized, on the emulated Cortex-M4.
+"""EEG-style 3-D CNNs in three sizes, as float, int8, binarized and binarized with int8 real
+layers, on the emulated Cortex-M4.
 
     .venv/bin/python examples/eeg_bnn.py [OUTDIR] [--sizes 6k,14k,25k]   (default out/eeg_bnn)
 
 For each size of examples/bnn_models.py's EEGNet (inverted-residual, depthwise-separable 3-D
 blocks; about 6k, 14k and 25k parameters) it trains the float network and the binarized one
 (tinyc.nn binary convolutions in every block, real first and last layers) briefly on synthetic
-EEG-like data, then compiles three variants with tinyc for qemu-m4:
+EEG-like data, then compiles four variants with tinyc for qemu-m4:
   float   the float network;
   int8    the float network with `--quantize int8` (calibrated on training samples);
-  binary  the binarized network (BatchNorm + sign as integer thresholds, packed activations).
+  binary  the binarized network (BatchNorm + sign as integer thresholds, packed activations);
+  bin+i8  the binarized network with `--quantize int8`: the binary layers stay binary, the real
+          ones (stem, residual adds, classifier) and the binary layers' real outputs become
+          int8, so the residual stream takes a quarter of binary's float32 RAM.
 Each is run natively on held-out samples (C accuracy) and benchmarked on QEMU as `tinyc bench`
 does: flash taken by the model (code and weights, from the linker map), arena bytes, weight
 storage and instructions per inference.  The data are synthetic (tinyc ships no EEG recording),
@@ -65,7 +69,7 @@ def main() -> None:
             fmodel, held_out = trained_eeg(size, binary=False)
             bmodel, _ = trained_eeg(size, binary=True)
             for variant, model, quantize in (("float", fmodel, None), ("int8", fmodel, int8),
-                                             ("binary", bmodel, None)):
+                                             ("binary", bmodel, None), ("bin+i8", bmodel, int8)):
                 out = args.outdir / f"{size}_{variant}"
                 out.mkdir(exist_ok=True)
                 rows.append((size, variant, measure(model, out, held_out, quantize)))
