@@ -59,51 +59,10 @@ static inline void csa(uint32_t *hi, uint32_t *lo, uint32_t a, uint32_t b, uint3
     *lo = u ^ c;
 }
 
-/* The carry-save blocks: hsN adds the N weight words w[off + l[0..N)] into the planes from ones
- * up (a Harley-Seal tree, N - 1 carry-save adders) and returns the carry out of its top level:
- * hs2 into the twos, hs4 the fours, hs8 the eights, hs16 the sixteens.  off + l[i] is always a
- * valid index of w, while off alone may be negative. */
-#if defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__ARM_ARCH_ISA_THUMB) && \
-    __ARM_ARCH_ISA_THUMB >= 2
-/* Thumb-2 (Cortex-M3 and up): the C versions below with every value in a register (12 of
- * them); the base address w + 4 * off is formed as an integer, so no out-of-range pointer
- * exists.  hs16: 107 instructions per 16 words. */
-#define HS_CSA(lo, a, b) /* a = carry of lo + a + b, lo = their sum bit; b kept */             \
-    "eor %[t], %[" lo "], %[" a "]\n\t"                                                        \
-    "and %[" a "], %[" a "], %[" lo "]\n\t"                                                    \
-    "eor %[" lo "], %[t], %[" b "]\n\t"                                                        \
-    "and %[t], %[t], %[" b "]\n\t"                                                             \
-    "orr %[" a "], %[" a "], %[t]\n\t"
-#define HS_PAIR(a) /* a = carry of ones + the next two listed words */                         \
-    "ldrh %[" a "], [%[l]], #2\n\t"                                                            \
-    "ldrh %[b], [%[l]], #2\n\t"                                                                \
-    "ldr %[" a "], [%[w], %[" a "], lsl #2]\n\t"                                               \
-    "ldr %[b], [%[w], %[b], lsl #2]\n\t" HS_CSA("ones", a, "b")
-#define HS4(a, c) /* a = carry of twos + the next four words (c clobbered) */                 \
-    HS_PAIR(a) HS_PAIR(c) HS_CSA("twos", a, c)
-#define HS8(a, c, d) /* a = carry of fours + the next eight words (c, d clobbered) */          \
-    HS4(a, d) HS4(c, d) HS_CSA("fours", a, c)
-#define HS_BODY(name, body)                                                                    \
-    static BCONV_INLINE uint32_t name(uint32_t *ones, uint32_t *twos, uint32_t *fours,        \
-                                      uint32_t *eights, const uint32_t *w, int32_t off,        \
-                                      const uint16_t *l)                                       \
-    {                                                                                          \
-        const uintptr_t base = (uintptr_t)w + (uintptr_t)(uint32_t)off * 4u; /* mod 2^32 */  \
-        uint32_t a1, a2, a3, a4, b, t;                                                         \
-        __asm__(body                                                                           \
-                : [ones] "+r"(*ones), [twos] "+r"(*twos), [fours] "+r"(*fours),               \
-                  [eights] "+r"(*eights), [l] "+r"(l), [a1] "=&r"(a1), [a2] "=&r"(a2),         \
-                  [a3] "=&r"(a3), [a4] "=&r"(a4), [b] "=&r"(b), [t] "=&r"(t)                   \
-                : [w] "r"(base)                                                                \
-                : "memory");                                                                   \
-        (void)a2, (void)a3, (void)a4;                                                          \
-        return a1;                                                                             \
-    }
-HS_BODY(hs2, HS_PAIR("a1"))
-HS_BODY(hs4, HS4("a1", "a2"))
-HS_BODY(hs8, HS8("a1", "a2", "a3"))
-HS_BODY(hs16, HS8("a1", "a2", "a3") HS8("a2", "a3", "a4") HS_CSA("eights", "a1", "a2"))
-#else
+/* The carry-save blocks of the C hs_sum: hsN adds the N weight words w[off + l[0..N)] into the
+ * planes from ones up (a Harley-Seal tree, N - 1 carry-save adders) and returns the carry out
+ * of its top level: hs2 into the twos, hs4 the fours, hs8 the eights, hs16 the sixteens.
+ * off + l[i] is always a valid index of w, while off alone may be negative. */
 static BCONV_INLINE uint32_t hs2(uint32_t *ones, uint32_t *twos, uint32_t *fours,
                                  uint32_t *eights, const uint32_t *w, int32_t off,
                                  const uint16_t *l)
@@ -132,7 +91,6 @@ static BCONV_INLINE uint32_t hs2(uint32_t *ones, uint32_t *twos, uint32_t *fours
 HS_DOUBLE(hs4, hs2, twos)
 HS_DOUBLE(hs8, hs4, fours)
 HS_DOUBLE(hs16, hs8, eights)
-#endif
 
 /* *plane += c bitwise; returns the carry out. */
 static inline uint32_t half_add(uint32_t *plane, uint32_t c)
@@ -163,12 +121,181 @@ typedef struct {
     int32_t start, len, off;
 } slice_t;
 
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
+/* Thumb-2 (Cortex-M3 and up): hs_sum_c in assembly, with every plane, pointer and temporary in
+ * a register (the C version spills around its blocks: about 300 instructions per call on a
+ * 3x3 layer of 32 channels).  Registers: r0-r3 ones .. eights, lr sixteens, r4 the position
+ * pointer, r5 the slice's weight base w + 4 * off (formed as an integer), r6 the length left,
+ * r7-r11 the carries and words in flight, r12 the adders' temporary; the stack holds w, cache,
+ * the slice cursor and end, planes, top and a spilled carry.  A slice takes blocks of 32 words
+ * (two of 16, 107 instructions each, and one adder at the sixteens), then 16, 8, 4 and 2 by
+ * the bits of its length; each block's carry out is added at its level, and what leaves the
+ * sixteens is rippled into planes[5..]. */
+int32_t tc_bconv_hs_sum_t2(const uint32_t *w, const uint16_t *cache, const slice_t *sl,
+                           int32_t n_sl, uint32_t *planes);
+__asm__(
+    ".pushsection .text.tc_bconv_hs_sum_t2,\"ax\",%progbits\n"
+    ".syntax unified\n"
+    ".thumb\n"
+    ".macro tc_hs_csa lo, a, b\n" /* a = carry of lo + a + b, lo = their sum bit; b kept */
+    "  eor r12, \\lo, \\a\n"
+    "  and \\a, \\a, \\lo\n"
+    "  eor \\lo, r12, \\b\n"
+    "  and r12, r12, \\b\n"
+    "  orr \\a, \\a, r12\n"
+    ".endm\n"
+    ".macro tc_hs_pair a\n" /* a = carry of ones + the next two listed words */
+    "  ldrh \\a, [r4], #2\n"
+    "  ldrh r11, [r4], #2\n"
+    "  ldr \\a, [r5, \\a, lsl #2]\n"
+    "  ldr r11, [r5, r11, lsl #2]\n"
+    "  tc_hs_csa r0, \\a, r11\n"
+    ".endm\n"
+    ".macro tc_hs4 a, c\n" /* a = carry of twos + the next four words */
+    "  tc_hs_pair \\a\n"
+    "  tc_hs_pair \\c\n"
+    "  tc_hs_csa r1, \\a, \\c\n"
+    ".endm\n"
+    ".macro tc_hs8 a, c, d\n" /* a = carry of fours + the next eight words */
+    "  tc_hs4 \\a, \\d\n"
+    "  tc_hs4 \\c, \\d\n"
+    "  tc_hs_csa r2, \\a, \\c\n"
+    ".endm\n"
+    ".macro tc_hs_half p, c\n" /* p += c bitwise, c = the carry out (r12 clobbered) */
+    "  and r12, \\p, \\c\n"
+    "  eor \\p, \\p, \\c\n"
+    "  mov \\c, r12\n"
+    ".endm\n"
+    ".macro tc_hs_ripple c\n" /* adds c (nonzero lanes: carries out of the sixteens) into
+                                 planes[5..top), a new plane at top if needed */
+    "  cmp \\c, #0\n"
+    "  beq 9f\n"
+    "  ldr r8, [sp, #16]\n"
+    "  add r8, r8, #20\n"
+    "  ldr r9, [sp, #20]\n"
+    "8:\n"
+    "  cmp r8, r9\n"
+    "  beq 7f\n"
+    "  ldr r10, [r8]\n"
+    "  and r11, r10, \\c\n"
+    "  eor r10, r10, \\c\n"
+    "  str r10, [r8], #4\n"
+    "  movs \\c, r11\n"
+    "  bne 8b\n"
+    "  b 9f\n"
+    "7:\n"
+    "  str \\c, [r8], #4\n"
+    "  str r8, [sp, #20]\n"
+    "9:\n"
+    ".endm\n"
+    ".global tc_bconv_hs_sum_t2\n"
+    ".type tc_bconv_hs_sum_t2, %function\n"
+    ".thumb_func\n"
+    "tc_bconv_hs_sum_t2:\n"
+    "  push {r4-r11, lr}\n"
+    "  sub sp, sp, #32\n"
+    "  str r0, [sp, #0]\n"            /* w */
+    "  str r1, [sp, #4]\n"            /* cache */
+    "  add r3, r3, r3, lsl #1\n"
+    "  add r3, r2, r3, lsl #2\n"
+    "  str r2, [sp, #8]\n"            /* the slice cursor */
+    "  str r3, [sp, #12]\n"           /* the end of the slices (12 bytes each) */
+    "  ldr r4, [sp, #68]\n"           /* planes: the fifth argument, above 9 + 8 words */
+    "  str r4, [sp, #16]\n"
+    "  movs r0, #0\n"
+    "  str r0, [r4, #20]\n"
+    "  str r0, [r4, #24]\n"
+    "  str r0, [r4, #28]\n"           /* planes[5..8) = 0: emit_word's 8 rows */
+    "  add r5, r4, #20\n"
+    "  str r5, [sp, #20]\n"           /* top = planes + 5 */
+    "  movs r1, #0\n"
+    "  movs r2, #0\n"
+    "  movs r3, #0\n"
+    "  mov lr, #0\n"
+    "1:\n"                              /* next slice */
+    "  ldr r7, [sp, #8]\n"
+    "  ldr r8, [sp, #12]\n"
+    "  cmp r7, r8\n"
+    "  beq 6f\n"
+    "  ldm r7!, {r4, r6, r9}\n"       /* start, len, off */
+    "  str r7, [sp, #8]\n"
+    "  ldr r8, [sp, #4]\n"
+    "  add r4, r8, r4, lsl #1\n"
+    "  ldr r8, [sp, #0]\n"
+    "  add r5, r8, r9, lsl #2\n"
+    "  subs r6, r6, #32\n"
+    "  blt 3f\n"
+    "2:\n"                              /* blocks of 32: two of 16, one adder at the sixteens */
+    "  tc_hs8 r7, r8, r9\n"
+    "  tc_hs8 r8, r9, r10\n"
+    "  tc_hs_csa r3, r7, r8\n"
+    "  str r7, [sp, #24]\n"
+    "  tc_hs8 r7, r8, r9\n"
+    "  tc_hs8 r8, r9, r10\n"
+    "  tc_hs_csa r3, r7, r8\n"
+    "  ldr r8, [sp, #24]\n"
+    "  tc_hs_csa lr, r7, r8\n"
+    "  tc_hs_ripple r7\n"
+    "  subs r6, r6, #32\n"
+    "  bge 2b\n"
+    "3:\n"                              /* r6 = the length left - 32: its bits 4..1 */
+    "  tst r6, #16\n"
+    "  beq 4f\n"
+    "  tc_hs8 r7, r8, r9\n"
+    "  tc_hs8 r8, r9, r10\n"
+    "  tc_hs_csa r3, r7, r8\n"
+    "  tc_hs_half lr, r7\n"
+    "  tc_hs_ripple r7\n"
+    "4:\n"
+    "  tst r6, #8\n"
+    "  beq 5f\n"
+    "  tc_hs8 r7, r8, r9\n"
+    "  tc_hs_half r3, r7\n"
+    "  tc_hs_half lr, r7\n"
+    "  tc_hs_ripple r7\n"
+    "5:\n"
+    "  tst r6, #4\n"
+    "  beq 10f\n"
+    "  tc_hs4 r7, r8\n"
+    "  tc_hs_half r2, r7\n"
+    "  tc_hs_half r3, r7\n"
+    "  tc_hs_half lr, r7\n"
+    "  tc_hs_ripple r7\n"
+    "10:\n"
+    "  tst r6, #2\n"
+    "  beq 1b\n"
+    "  tc_hs_pair r7\n"
+    "  tc_hs_half r1, r7\n"
+    "  tc_hs_half r2, r7\n"
+    "  tc_hs_half r3, r7\n"
+    "  tc_hs_half lr, r7\n"
+    "  tc_hs_ripple r7\n"
+    "  b 1b\n"
+    "6:\n"                              /* the planes out, their number returned */
+    "  ldr r4, [sp, #16]\n"
+    "  stm r4, {r0, r1, r2, r3}\n"
+    "  str lr, [r4, #16]\n"
+    "  ldr r5, [sp, #20]\n"
+    "  sub r0, r5, r4\n"
+    "  asr r0, r0, #2\n"
+    "  add sp, sp, #32\n"
+    "  pop {r4-r11, pc}\n"
+    ".size tc_bconv_hs_sum_t2, .-tc_bconv_hs_sum_t2\n"
+    ".purgem tc_hs_csa\n"
+    ".purgem tc_hs_pair\n"
+    ".purgem tc_hs4\n"
+    ".purgem tc_hs8\n"
+    ".purgem tc_hs_half\n"
+    ".purgem tc_hs_ripple\n"
+    ".popsection\n");
+#define hs_sum tc_bconv_hs_sum_t2
+#else
 /* planes[k] bit j = bit k of sum of bit j of w[off + l] over the positions l of the slices.
  * Five planes stay in registers; each slice goes through blocks of 32, 16, 8, 4 and 2 words
  * (its length in binary), the carry out of each block is added at its level and what leaves
  * the sixteens is rippled into the higher planes.  Returns the planes in use (>= 5); up to
  * planes[7] the planes above are zero, the others not written. */
-static int32_t hs_sum(const uint32_t *w, const uint16_t *cache, const slice_t *sl,
+static int32_t hs_sum_c(const uint32_t *w, const uint16_t *cache, const slice_t *sl,
                       int32_t n_sl, uint32_t *planes)
 {
     uint32_t ones = 0, twos = 0, fours = 0, eights = 0, sixteens = 0;
@@ -217,6 +344,8 @@ static int32_t hs_sum(const uint32_t *w, const uint16_t *cache, const slice_t *s
     planes[4] = sixteens;
     return (int32_t)(top - planes);
 }
+#define hs_sum hs_sum_c
+#endif
 
 /* Transposes the bit-sliced counts q[0..rows) in place (rows = 8 or 16; the planes above the
  * depth in use are zero): afterwards lane j of q[m], a lane of `rows` bits, holds the count
