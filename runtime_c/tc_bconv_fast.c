@@ -448,9 +448,9 @@ static BCONV_INLINE void emit_lanes(const tc_bout_t *o, const uint32_t *q, int32
 
 /* Outputs oc0 .. oc0 + nc - 1 (nc <= 32) of the pixel at y + yo (elements; words for _b1, whose
  * partial word *word carries over, see put_bits): the counts S_c of the bit-sliced planes
- * q[0..depth) (q has 16 words; q[depth..8) must be zero, the others are overwritten) are transposed into lanes of 8 bits (depth <= 8) or
- * 16, and each channel's dot = base + k2 * (2 S_c - wv[c]) + pc[c] (wv read only when has_wv;
- * pc may be NULL: zero)
+ * q[0..depth) (q has 16 words; q[depth..8) must be zero, the others are overwritten) are
+ * transposed into lanes of 8 bits (depth <= 8) or 16, and each channel's
+ * dot = base + k2 * (2 S_c - wv[c]) + pc[c] (wv read only when has_wv; pc may be NULL: zero)
  * goes straight through the output transform. */
 static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t depth, int32_t nc,
                                    int32_t base, int32_t k2, int32_t has_wv, const uint16_t *wv,
@@ -762,8 +762,8 @@ static int32_t window_runs(const tc_bconv_params_t *p, const sparse_sizes_t *z,
 }
 
 /* The 1 bits of group g's slices over the runs. */
-static int32_t window_ones(const uint16_t *cache, const seg_t *seg, int32_t n_seg, int32_t g,
-                           int32_t rec)
+static BCONV_INLINE int32_t window_ones(const uint16_t *cache, const seg_t *seg, int32_t n_seg,
+                                        int32_t g, int32_t rec)
 {
     int32_t n1 = 0;
     for (int32_t s = 0; s < n_seg; ++s) {
@@ -775,8 +775,9 @@ static int32_t window_ones(const uint16_t *cache, const seg_t *seg, int32_t n_se
 
 /* The slices of group g's bits equal to b over the runs (padded lists, see the scratch
  * layout); the weight word of position iw * (cig + 1) + ic read by tap t is t * (cig + 1) + ic. */
-static void window_slices(const uint16_t *cache, const seg_t *seg, int32_t n_seg, int32_t g,
-                          int32_t in_w, int32_t cig, int32_t b, slice_t *sl)
+static BCONV_INLINE void window_slices(const uint16_t *cache, const seg_t *seg, int32_t n_seg,
+                                       int32_t g, int32_t in_w, int32_t cig, int32_t b,
+                                       slice_t *sl)
 {
     const int32_t rec = REC_SIZE(in_w, cig);
     for (int32_t s = 0; s < n_seg; ++s) {
