@@ -177,6 +177,15 @@ def _decode(project: Project, raw: bytes) -> list[list[np.ndarray]]:
     return samples
 
 
+def write_inputs(project: Project, samples: list[list[np.ndarray]], path: Path) -> None:
+    """The input file the firmware reads: each sample's inputs in order, as the model takes them."""
+    expected = [(i["shape"], i["dtype"]) for i in project.report["inputs"]]
+    with open(path, "wb") as f:
+        for sample in samples:
+            for value, (shape, dtype) in zip(sample, expected, strict=True):
+                f.write(np.ascontiguousarray(value, dtype=dtype).reshape(shape).tobytes())
+
+
 def run(project: Project, samples: list[list[np.ndarray]], target: str = "board",
         timeout: float = 120) -> RunResult:
     """Build (if needed) and run the firmware on `samples`; returns outputs and counters."""
@@ -190,11 +199,7 @@ def run(project: Project, samples: list[list[np.ndarray]], target: str = "board"
     exe = build(project, target)
     with tempfile.TemporaryDirectory(prefix="tinyc-run-") as tmp:
         work = Path(tmp)
-        expected = [(i["shape"], i["dtype"]) for i in project.report["inputs"]]
-        with open(work / "input.bin", "wb") as f:
-            for sample in samples:
-                for value, (shape, dtype) in zip(sample, expected, strict=True):
-                    f.write(np.ascontiguousarray(value, dtype=dtype).reshape(shape).tobytes())
+        write_inputs(project, samples, work / "input.bin")
         if target == "host":
             try:
                 proc = subprocess.run([str(exe.resolve())], cwd=work, capture_output=True,
