@@ -29,7 +29,8 @@
  * computed per channel straight from the transposed lanes into the output transform.
  *
  * tc_bconv_dw_*: depthwise (one input channel per output channel): per tap, x ^ w of 32
- * channels at once, added into a bit-sliced counter of five planes (a vertical add); the
+ * channels at once, added into a bit-sliced counter of five planes (four taps at a time through
+ * carry-save adders, the rest by vertical adds); the
  * planes become the channels' mismatch counts M by the same transpose: dot = taps - 2 M.
  *
  * tc_bfc_sliced_* (1x1 convolutions, binary dense): per row, the words w ^ (x bit ? ~0 : 0) of
@@ -374,6 +375,29 @@ static BCONV_INLINE void transpose_counts(uint32_t *q, int32_t rows)
     swap_bits(q, rows, 4, 0x0F0F0F0Fu);
     swap_bits(q, rows, 2, 0x33333333u);
     swap_bits(q, rows, 1, 0x55555555u);
+}
+
+/* The lanes whose count M (bit-sliced: m[0..depth), planes above depth zero) is at least T
+ * (t[0..depth_t)): no borrow out of M - T, computed plane by plane from the lowest. */
+static inline uint32_t lanes_at_least(const uint32_t *m, int32_t depth, const uint32_t *t,
+                                      int32_t depth_t)
+{
+    uint32_t borrow = 0;
+    for (int32_t k = 0; k < depth_t; ++k) {
+        const uint32_t mk = k < depth ? m[k] : 0u;
+        borrow = (t[k] & ~mk) | (borrow & ~(mk ^ t[k]));
+    }
+    return ~borrow;
+}
+
+/* Bit length of v >= 0: the planes of a count up to v. */
+static inline int32_t bit_length(int32_t v)
+{
+    int32_t n = 0;
+    while (v >> n) {
+        ++n;
+    }
+    return n;
 }
 
 /* Merges the bits cmp (bit i: output channel oc0 + i, i < nc) of one _b1 pixel into its packed
@@ -903,10 +927,12 @@ void tc_bconv_sparse_b1(const tc_bconv_params_t *p, const uint32_t *x, const uin
 
 static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                                  const uint32_t *w, const int32_t *pad_corr,
+                                 const uint16_t *thr_class, const uint32_t *thr_planes,
                                  const tc_bout_t *out, void *y)
 {
     const int32_t channels = p->out_c;
     const int32_t cw = tc_bwords(channels);
+    const int32_t depth_t = bit_length(p->k_d * p->k_h * p->k_w + 1); /* _b1 */
     const int32_t y_step = out->kind == TC_BOUT_B1 ? cw : channels;
     const xstrides_t s = x_strides(p);
     int32_t x_off[DW_MAX_TAPS], tap[DW_MAX_TAPS];
@@ -929,7 +955,18 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                         const uint32_t *xj = xn + j;
                         const uint32_t *wj = w + j;
                         uint32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0;
-                        for (int32_t t = 0; t < taps; ++t) {
+                        int32_t t = 0;
+                        for (; t + 4 <= taps; t += 4) { /* four taps: three carry-save adders */
+                            uint32_t twos_a, twos_b, fours;
+                            csa(&twos_a, &p0, p0, xj[x_off[t]] ^ wj[tap[t]],
+                                xj[x_off[t + 1]] ^ wj[tap[t + 1]]);
+                            csa(&twos_b, &p0, p0, xj[x_off[t + 2]] ^ wj[tap[t + 2]],
+                                xj[x_off[t + 3]] ^ wj[tap[t + 3]]);
+                            csa(&fours, &p1, p1, twos_a, twos_b);
+                            fours = half_add(&p2, fours);
+                            p4 ^= half_add(&p3, fours); /* taps <= 31: no carry out of p4 */
+                        }
+                        for (; t < taps; ++t) {
                             uint32_t d = xj[x_off[t]] ^ wj[tap[t]];
                             uint32_t c = p0 & d; /* vertical increment by d */
                             p0 ^= d;
@@ -943,8 +980,15 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                         }
                         uint32_t q[MAX_PLANES] = {p0, p1, p2, p3, p4, 0, 0, 0};
                         const int32_t nc = channels - 32 * j < 32 ? channels - 32 * j : 32;
-                        emit_word(out, q, 5, nc, taps, -1, 0, NULL,
-                                  corr == NULL ? NULL : corr + 32 * j, y, yo, 32 * j, &word);
+                        if (out->kind == TC_BOUT_B1) { /* M >= T on the planes, no transpose */
+                            const uint32_t ge = lanes_at_least(
+                                q, 5, thr_planes + (thr_class[win.cls] * cw + j) * depth_t,
+                                depth_t);
+                            ((uint32_t *)y)[yo + j] = (ge & tc_bmask(nc)) ^ out->flip[j];
+                        } else {
+                            emit_word(out, q, 5, nc, taps, -1, 0, NULL,
+                                      corr == NULL ? NULL : corr + 32 * j, y, yo, 32 * j, &word);
+                        }
                     }
                 }
             }
@@ -956,29 +1000,29 @@ void tc_bconv_dw_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32
                      const int32_t *pad_corr, int32_t *y)
 {
     const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S32, NULL, NULL, NULL, NULL);
-    dw_run(p, x, w, pad_corr, &out, y);
+    dw_run(p, x, w, pad_corr, NULL, NULL, &out, y);
 }
 
 void tc_bconv_dw_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                      const int32_t *pad_corr, const float *mul, const float *bias, float *y)
 {
     const tc_bout_t out = tc_bconv_out(p, TC_BOUT_F32, mul, bias, NULL, NULL);
-    dw_run(p, x, w, pad_corr, &out, y);
+    dw_run(p, x, w, pad_corr, NULL, NULL, &out, y);
 }
 
 void tc_bconv_dw_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                     const int32_t *pad_corr, const float *mul, const float *bias, int8_t *y)
 {
     const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S8, mul, bias, NULL, NULL);
-    dw_run(p, x, w, pad_corr, &out, y);
+    dw_run(p, x, w, pad_corr, NULL, NULL, &out, y);
 }
 
 void tc_bconv_dw_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                    const int32_t *pad_corr, const int32_t *thr, const uint32_t *flip,
-                    uint32_t *y)
+                    const uint16_t *thr_class, const uint32_t *thr_planes,
+                    const uint32_t *flip, uint32_t *y)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, NULL, NULL, thr, flip);
-    dw_run(p, x, w, pad_corr, &out, y);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, NULL, NULL, NULL, flip);
+    dw_run(p, x, w, NULL, thr_class, thr_planes, &out, y);
 }
 
 /* ---- tc_bfc_sliced_* ------------------------------------------------------------------------- */
@@ -1011,10 +1055,7 @@ static BCONV_INLINE void bfc_sliced_run(const tc_bfc_params_t *p, const uint32_t
     const int32_t blocks = (in_c + 15) / 16;
     const int32_t ocw = tc_bwords(out_c);
     const int32_t y_step = out->kind == TC_BOUT_B1 ? ocw : out_c;
-    int32_t depth_t = 0; /* _b1: planes of the thresholds, bit length of in_c + 1 */
-    while ((1 << depth_t) <= in_c + 1) {
-        ++depth_t;
-    }
+    const int32_t depth_t = bit_length(in_c + 1); /* _b1: planes of the thresholds */
     uint32_t q[MAX_PLANES];
 
     for (int32_t n = 0, yo = 0; n < p->batch; ++n, x += in_words, yo += y_step) {
@@ -1043,13 +1084,8 @@ static BCONV_INLINE void bfc_sliced_run(const tc_bfc_params_t *p, const uint32_t
             if (out->kind == TC_BOUT_B1) {
                 /* bit = (dot < thr) ^ flip with dot = in_c - 2 M, i.e. M >= T: no borrow out
                  * of M - T, done bit-sliced over the planes (T: the compiler's thr_planes) */
-                const uint32_t *tp = thr_planes + qw * depth_t;
-                uint32_t borrow = 0;
-                for (int32_t k = 0; k < depth_t; ++k) {
-                    const uint32_t m = k < depth ? q[k] : 0u;
-                    borrow = (tp[k] & ~m) | (borrow & ~(m ^ tp[k]));
-                }
-                ((uint32_t *)y)[yo + qw] = (~borrow & tc_bmask(nc)) ^ out->flip[qw];
+                const uint32_t ge = lanes_at_least(q, depth, thr_planes + qw * depth_t, depth_t);
+                ((uint32_t *)y)[yo + qw] = (ge & tc_bmask(nc)) ^ out->flip[qw];
             } else {
                 emit_word(out, q, depth, nc, in_c, -1, 0, NULL, NULL, y, yo, 32 * qw, &word);
             }

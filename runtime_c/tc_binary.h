@@ -336,6 +336,12 @@ static inline tc_bout_t tc_bconv_out(const tc_bconv_params_t *p, tc_bout_kind_t 
  *   w       uint32_t [k_d * k_h * k_w, tc_bwords(out_c)]: the weight bits of all channels per
  *           tap, packed like an activation (padding bits zero).
  *   pad_corr as tc_bconv_* (NULL for zero padding).
+ *   thr_class, thr_planes (_b1, in place of pad_corr and thr): per padding class (as
+ *           pad_corr) the index into thr_planes, uint16_t [cls_d, cls_h, cls_w], of its table
+ *           uint32_t [tc_bwords(out_c), P], P the bit length of k_d * k_h * k_w + 1: plane k
+ *           bit j = bit k of T = clamp(floor((n + pc - thr) / 2) + 1, 0, n + 1) of channel
+ *           32 q + j, n the class's valid taps and pc its pad_corr (0 for zero padding), so that
+ *           dot < thr exactly when the mismatch count M >= T (classes with equal tables share).
  */
 size_t tc_bconv_sparse_scratch_size(const tc_bconv_params_t *p);
 void tc_bconv_sparse_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
@@ -358,8 +364,8 @@ void tc_bconv_dw_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32
 void tc_bconv_dw_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                     const int32_t *pad_corr, const float *mul, const float *bias, int8_t *y);
 void tc_bconv_dw_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                    const int32_t *pad_corr, const int32_t *thr, const uint32_t *flip,
-                    uint32_t *y);
+                    const uint16_t *thr_class, const uint32_t *thr_planes,
+                    const uint32_t *flip, uint32_t *y);
 
 /* ---- binary fully connected (tc_bfc.c) ----------------------------------------------------------- */
 

@@ -162,6 +162,7 @@ def make_layer(case: Case, seed: int) -> Layer:
         arrays["pad_corr"] = pad_corr
     if family == "dw":
         arrays["w_fast"] = binary_fast.depthwise_weights(w, geom)
+        arrays["thr_class"], arrays["thr_planes"] = binary_fast.depthwise_thresholds(thr, w, geom)
     else:
         arrays["w_fast"] = binary_fast.sparse_weights(w, geom)
         arrays["wv"] = binary_fast.sparse_valid_ones(w, geom)
@@ -243,7 +244,10 @@ def _calls(layer: Layer, prefix: str, kind: str) -> tuple[str, str]:
         return (f"tc_bfc_{kind}({head}, {prefix}_w, {_tables(kind, prefix)}{y});",
                 f"tc_bfc_sliced_{kind}({head}, {prefix}_w_fast, {sliced_tables}{y});")
     portable = f"tc_bconv_{kind}({head}, {prefix}_w, {pad}, {_tables(kind, prefix)}{y});"
-    if layer.family == "dw":
+    if layer.family == "dw" and kind == "b1":
+        fast = (f"tc_bconv_dw_b1({head}, {prefix}_w_fast, {prefix}_thr_class, "
+                f"{prefix}_thr_planes, {prefix}_flip, {y});")
+    elif layer.family == "dw":
         fast = f"tc_bconv_dw_{kind}({head}, {prefix}_w_fast, {pad}, {_tables(kind, prefix)}{y});"
     else:
         fast = (f"tc_bconv_sparse_{kind}({head}, {prefix}_w_fast, {prefix}_wv, {pad}, "
@@ -388,6 +392,14 @@ def test_layouts_are_the_documented_ones() -> None:
     w_dw[32, 0, 0, 2, 0] = -1.0
     dw = binary_fast.depthwise_weights(B.pack_conv_weights(w_dw), dw_geom)
     assert dw.tolist() == [[0, 0], [0, 0], [0, 1]]  # [taps, words of channels]
+    # _b1 depthwise thresholds per padding class: T = clamp((n - thr) // 2 + 1, 0, n + 1), n the
+    # class's valid taps (2 at the borders, 3 inside): thr 0, 3, -5 -> T 2, 0, 3 and 2, 1, 4
+    dw3 = B.conv_geometry((4,), 3, 3, (3,), groups=3, pads_begin=(1,), pads_end=(1,))
+    cls, planes = binary_fast.depthwise_thresholds(
+        np.array([0, 3, -5]), B.pack_conv_weights(np.ones((3, 1, 1, 3, 1), np.float32)), dw3)
+    assert cls.tolist() == [[[0, 1, 0]]]  # the two borders share a table
+    assert planes.shape == (2, 1, 3)  # tables, words of channels, bit planes
+    assert planes[0, 0].tolist() == [0b100, 0b101, 0] and planes[1, 0].tolist() == [2, 1, 4]
 
 
 def test_choice_of_kernel() -> None:

@@ -152,13 +152,39 @@ def sliced_fc_weights(w_packed: np.ndarray, in_c: int, out_c: int) -> np.ndarray
     return B.pack_bits(padded.reshape(B.words(out_c), 32, -1).transpose(0, 2, 1))[..., 0]
 
 
+def _threshold_planes(t: np.ndarray, planes: int) -> np.ndarray:
+    """uint32 [..., words(C), planes] from the counts t int [..., C] (0 <= t < 2^planes): bit j of
+    word (..., q, k) is bit k of t[..., 32 q + j] (zero past C)."""
+    bits = (t[..., None, :] >> np.arange(planes)[:, None]) & 1  # [..., planes, C]
+    padded = np.zeros((*bits.shape[:-1], 32 * B.words(t.shape[-1])), bool)
+    padded[..., :t.shape[-1]] = bits
+    packed = B.pack_bits(padded.reshape(*bits.shape[:-1], -1, 32))[..., 0]  # [..., planes, W]
+    return np.ascontiguousarray(np.swapaxes(packed, -1, -2))
+
+
 def sliced_fc_thresholds(thr: np.ndarray, in_c: int) -> np.ndarray:
     """tc_bfc_sliced_b1's thr_planes uint32 [words(out_c), P] from the int32 thresholds: bit k of
     T = clamp(floor((in_c - thr) / 2) + 1, 0, in_c + 1), as dot = in_c - 2 M < thr exactly when
     the mismatch count M >= T; P = bit length of in_c + 1."""
     t = np.clip((in_c - np.asarray(thr, np.int64)) // 2 + 1, 0, in_c + 1)
-    planes = (in_c + 1).bit_length()
-    bits = (t[None, :] >> np.arange(planes)[:, None]) & 1  # [P, out_c]
-    padded = np.zeros((planes, 32 * B.words(t.size)), bool)
-    padded[:, :t.size] = bits
-    return B.pack_bits(padded.reshape(planes, -1, 32))[..., 0].T.copy()  # [words(out_c), P]
+    return _threshold_planes(t, (in_c + 1).bit_length())
+
+
+def depthwise_thresholds(thr: np.ndarray, w_packed: np.ndarray, geom: B.BConvGeometry
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """tc_bconv_dw_b1's (thr_class uint16 [cls_d, cls_h, cls_w], thr_planes uint32 [tables,
+    words(channels), P]): per padding class (as pad_corr) the index of its table of
+    T = clamp(floor((n + pc - thr) / 2) + 1, 0, n + 1) in bit planes, n the class's valid taps
+    and pc its padding correction (0 for zero padding), as dot = n - 2 M + pc < thr exactly when
+    the mismatch count M >= T; P = bit length of k_d * k_h * k_w + 1.  Classes with equal
+    tables share one (with zero padding T depends only on n: 4 tables for 27 classes of a
+    3x3x3 kernel)."""
+    signs = B.unpack_conv_weights(w_packed, geom)
+    padded = B.padding_correction(replace(geom, pad_value=1), np.ones_like(signs))
+    valid = geom.taps - padded.astype(np.int64)  # [cls_d, cls_h, cls_w, channels]
+    pc = B.padding_correction(geom, signs)
+    corr = 0 if pc is None else pc.astype(np.int64)
+    t = np.clip((valid + corr - np.asarray(thr, np.int64)) // 2 + 1, 0, valid + 1)
+    tables, index = np.unique(t.reshape(-1, t.shape[-1]), axis=0, return_inverse=True)
+    return (index.reshape(t.shape[:3]).astype(np.uint16),
+            _threshold_planes(tables, (geom.taps + 1).bit_length()))

@@ -347,14 +347,14 @@ def _bconv_kernel(node: Node, graph: Graph, geom: B.BConvGeometry, x: str, summa
     portable = BinaryKernel(f"tc_bconv_{kind}", "tc_bconv.c", "tc_bconv_params_t", params,
                             [x, node.inputs[1], pad_corr, *tables], reference,
                             f"{summary}, {how}")
-    return _fast_bconv(portable, geom, w, table) or portable
+    return _fast_bconv(portable, graph, geom, w, table) or portable
 
 
-def _fast_bconv(portable: BinaryKernel, geom: B.BConvGeometry, w: np.ndarray,
+def _fast_bconv(portable: BinaryKernel, graph: Graph, geom: B.BConvGeometry, w: np.ndarray,
                 pad_corr: np.ndarray | None) -> BinaryKernel | None:
     """The fast kernel of tc_bconv_fast.c computing `portable`'s outputs, when one serves this
     layer (binary_fast.choose).  It keeps the portable kernel's reference, fed the portable
-    weights and padding table: the results are identical by construction, and
+    weights, padding table and thresholds: the results are identical by construction, and
     tests/test_binary_fast.py holds the C of both to it."""
     family = binary_fast.choose(geom)
     if family is None:
@@ -362,7 +362,13 @@ def _fast_bconv(portable: BinaryKernel, geom: B.BConvGeometry, w: np.ndarray,
     x, _, _, *tables = portable.operands
     kind = portable.function.rsplit("_", 1)[1]
     scratch = 0
-    if family == "dw":
+    thr = graph.const(tables[0]) if kind == "b1" else None
+    if family == "dw" and kind == "b1":  # padding and thresholds as bit planes of counts
+        constants = [DerivedConst("weight_dw", binary_fast.depthwise_weights(w, geom))]
+        thr_class, thr_planes = binary_fast.depthwise_thresholds(thr, w, geom)
+        tables = [DerivedConst("thr_class", thr_class), DerivedConst("thr_planes", thr_planes),
+                  tables[1]]
+    elif family == "dw":
         constants = [DerivedConst("weight_dw", binary_fast.depthwise_weights(w, geom)),
                      portable.operands[2]]
     else:
@@ -373,7 +379,7 @@ def _fast_bconv(portable: BinaryKernel, geom: B.BConvGeometry, w: np.ndarray,
 
     def reference(p: dict, xv, *values) -> np.ndarray:
         t1, t2 = values[-2:]
-        return portable.reference(p, xv, w, pad_corr, t1, t2)
+        return portable.reference(p, xv, w, pad_corr, t1 if thr is None else thr, t2)
 
     return BinaryKernel(f"tc_bconv_{family}_{kind}", "tc_bconv_fast.c", "tc_bconv_params_t",
                         portable.params, [x, *constants, *tables], reference,
