@@ -377,15 +377,14 @@ static BCONV_INLINE void transpose_counts(uint32_t *q, int32_t rows)
     swap_bits(q, rows, 1, 0x55555555u);
 }
 
-/* The lanes whose count M (bit-sliced: m[0..depth), planes above depth zero) is at least T
- * (t[0..depth_t)): no borrow out of M - T, computed plane by plane from the lowest. */
-static inline uint32_t lanes_at_least(const uint32_t *m, int32_t depth, const uint32_t *t,
-                                      int32_t depth_t)
+/* The lanes whose count M (bit-sliced: m[0..depth_t), the planes of M and zeros above them)
+ * is at least T (t[0..depth_t)): no borrow out of M - T, computed plane by plane from the
+ * lowest. */
+static inline uint32_t lanes_at_least(const uint32_t *m, const uint32_t *t, int32_t depth_t)
 {
     uint32_t borrow = 0;
     for (int32_t k = 0; k < depth_t; ++k) {
-        const uint32_t mk = k < depth ? m[k] : 0u;
-        borrow = (t[k] & ~mk) | (borrow & ~(mk ^ t[k]));
+        borrow = (t[k] & ~m[k]) | (borrow & ~(m[k] ^ t[k]));
     }
     return ~borrow;
 }
@@ -982,8 +981,7 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                         const int32_t nc = channels - 32 * j < 32 ? channels - 32 * j : 32;
                         if (out->kind == TC_BOUT_B1) { /* M >= T on the planes, no transpose */
                             const uint32_t ge = lanes_at_least(
-                                q, 5, thr_planes + (thr_class[win.cls] * cw + j) * depth_t,
-                                depth_t);
+                                q, thr_planes + (thr_class[win.cls] * cw + j) * depth_t, depth_t);
                             ((uint32_t *)y)[yo + j] = (ge & tc_bmask(nc)) ^ out->flip[j];
                         } else {
                             emit_word(out, q, 5, nc, taps, -1, 0, NULL,
@@ -1084,7 +1082,10 @@ static BCONV_INLINE void bfc_sliced_run(const tc_bfc_params_t *p, const uint32_t
             if (out->kind == TC_BOUT_B1) {
                 /* bit = (dot < thr) ^ flip with dot = in_c - 2 M, i.e. M >= T: no borrow out
                  * of M - T, done bit-sliced over the planes (T: the compiler's thr_planes) */
-                const uint32_t ge = lanes_at_least(q, depth, thr_planes + qw * depth_t, depth_t);
+                for (int32_t k = depth; k < depth_t; ++k) {
+                    q[k] = 0;
+                }
+                const uint32_t ge = lanes_at_least(q, thr_planes + qw * depth_t, depth_t);
                 ((uint32_t *)y)[yo + qw] = (ge & tc_bmask(nc)) ^ out->flip[qw];
             } else {
                 emit_word(out, q, depth, nc, in_c, -1, 0, NULL, NULL, y, yo, 32 * qw, &word);

@@ -126,11 +126,11 @@ def sliced_fc_pays(in_c: int, out_c: int, packed_output: bool) -> bool:
     """Whether tc_bfc_sliced_* beats the popcount tc_bfc_* on this layer, by a cost model fitted
     to per-row instruction counts measured on qemu-m4 (arm-none-eabi-gcc -O2), model / measured:
       in->out  output   sliced          popcount
-       14->42  packed    636/595        2,520/2,448
+       14->42  packed    636/542        2,520/2,448
        42->14  float    872/888         1,120/1,182
        64->16  float  1,064/1,068       1,280/1,345
       128->24  float  1,832/1,802       2,880/2,912
-       64->64  packed  1,644/1,618      5,120/5,170
+       64->64  packed  1,644/1,580      5,120/5,170
       132->10  float  1,832/-           1,400/1,425   (the popcount kernel is kept)
     sliced: about 10.5 instructions per input channel (rounded up to 16) per word of 32 output
     channels plus its output stage; popcount: about 40 + 20 per word of input per channel."""
