@@ -25,10 +25,26 @@
 
 #include "tc_elementwise_f32.h"
 
-/* One row of binary results.  EXPR computes the result from av and bv. */
+/* One row of binary results.  EXPR computes the result from av and bv.  Rows without an
+ * activation clamp (lo = -inf, hi = +inf: the clamp is the identity) and with a dense a skip
+ * it: two compares and two conditional moves per element on a Cortex-M4F. */
 #define TC_BINARY_ROW(EXPR)                                                                \
     do {                                                                                   \
-        if (sb == 0) {                                                                     \
+        if (!clamp && sa == 1) {                                                           \
+            if (sb == 0) {                                                                 \
+                const float bv = b[0];                                                     \
+                for (int32_t i = 0; i < len; ++i) {                                        \
+                    const float av = a[i];                                                 \
+                    y[i] = (EXPR);                                                         \
+                }                                                                          \
+            } else {                                                                       \
+                for (int32_t i = 0; i < len; ++i) {                                        \
+                    const float av = a[i];                                                 \
+                    const float bv = b[i * sb];                                            \
+                    y[i] = (EXPR);                                                         \
+                }                                                                          \
+            }                                                                              \
+        } else if (sb == 0) {                                                              \
             const float bv = b[0];                                                         \
             for (int32_t i = 0, ia = 0; i < len; ++i, ia += sa) {                          \
                 const float av = a[ia];                                                    \
@@ -46,6 +62,7 @@
 static void binary_row(int32_t op, const float *a, int32_t sa, const float *b, int32_t sb,
                        float *y, int32_t len, float lo, float hi)
 {
+    const int32_t clamp = !(lo == -INFINITY && hi == INFINITY);
     switch (op) {
     case TC_BIN_ADD:
         TC_BINARY_ROW(av + bv);
