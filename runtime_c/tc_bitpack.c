@@ -7,19 +7,29 @@
  */
 #include "tc_binary.h"
 
+/* The bits x[b] < t[b * t_step] of b < n (t_step 0: one threshold for all), as a word.  The bit
+ * is set under the comparison's condition rather than computed and shifted in: a compare, a
+ * status move and a conditional OR per value on a Cortex-M4F. */
+static inline uint32_t pack_word_f32(const float *x, const float *t, int32_t t_step, int32_t n)
+{
+    uint32_t word = 0, bit = 1;
+    for (int32_t b = 0; b < n; ++b, bit <<= 1, t += t_step) {
+        if (x[b] < *t) {
+            word |= bit;
+        }
+    }
+    return word;
+}
+
 void tc_bitpack_f32(const tc_bitpack_params_t *p, const float *x, const float *thr, uint32_t *y)
 {
     const int32_t channels = p->channels;
-    const float t0 = p->threshold_f32;
+    const float *t = thr != NULL ? thr : &p->threshold_f32;
+    const int32_t t_step = thr != NULL ? 1 : 0;
     for (int32_t i = 0; i < p->outer; ++i, x += channels) {
         for (int32_t c0 = 0; c0 < channels; c0 += 32, ++y) {
             const int32_t n = channels - c0 < 32 ? channels - c0 : 32;
-            uint32_t word = 0;
-            for (int32_t b = 0; b < n; ++b) {
-                const float t = thr != NULL ? thr[c0 + b] : t0;
-                word |= (uint32_t)(x[c0 + b] < t) << b;
-            }
-            *y = word;
+            *y = pack_word_f32(x + c0, t + c0 * t_step, t_step, n);
         }
     }
 }
