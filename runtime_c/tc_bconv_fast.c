@@ -652,12 +652,44 @@ static const uint16_t NIBBLE_POS[16][4] = {
     {2, 3, 1, 0}, {0, 2, 3, 1}, {1, 2, 3, 0}, {0, 1, 2, 3}};
 static const uint8_t NIBBLE_ONES[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
 
-/* The records of one input row (xr: its pixel 0) into rec (see the scratch layout), a nibble
- * at a time: its four table positions, plus the nibble's base position in both 16-bit halves
- * of two words at once (no carry: positions stay below 2^16), are stored at the end of the 1
- * list and below the start of the 0 list, and each list then grows by its share; the gap of
- * LIST_GAP positions between the lists takes the stores that reach past them.  After each
- * pixel the padding position goes to both lists, kept by the one with an odd count. */
+/* Lists the n <= 32 bits of v (bits from n on zero) a nibble at a time: its four table
+ * positions plus base2 + k (the nibble's first position, in both 16-bit halves of a word) are
+ * stored at the end of the 1 list and below the start of the 0 list, and each list then grows
+ * by its share.  The 0 list's stores address z - 4 (j + 1), z its start plus the 1 bits so
+ * far and j the nibble (a constant once unrolled): one pointer update per nibble. */
+static BCONV_INLINE void list_bits(uint32_t v, int32_t n, uint32_t base2, uint16_t **ones,
+                                   uint16_t **zeros)
+{
+    const uint16_t *hi_table = &NIBBLE_POS[0][2];
+    uint16_t *o = *ones;
+    uint16_t *z = *zeros;
+    int32_t j = 0;
+#if defined(__GNUC__)
+#pragma GCC unroll 8
+#endif
+    for (int32_t k = 0; k < n; k += 4, ++j) {
+        const uint32_t nib = (v >> k) & 15u;
+        const int32_t k1 = NIBBLE_ONES[nib];
+        uint32_t lo, hi; /* positions 0, 1 and 2, 3 */
+        memcpy(&lo, NIBBLE_POS[nib], sizeof lo);
+        memcpy(&hi, hi_table + 4 * nib, sizeof hi);
+        lo += base2 + (uint32_t)k * 0x00010001u;
+        hi += base2 + (uint32_t)k * 0x00010001u;
+        memcpy(o, &lo, sizeof lo);
+        memcpy(o + 2, &hi, sizeof hi);
+        memcpy(z - 4 * j - 4, &lo, sizeof lo);
+        memcpy(z - 4 * j - 2, &hi, sizeof hi);
+        o += k1;
+        z += k1;
+    }
+    *ones = o;
+    *zeros = z - 4 * j;
+}
+
+/* The records of one input row (xr: its pixel 0) into rec (see the scratch layout), by
+ * list_bits (positions in both 16-bit halves of a word: no carry, they stay below 2^16); the
+ * gap of LIST_GAP positions between the lists takes the stores that reach past them.  After
+ * each pixel the padding position goes to both lists, kept by the one with an odd count. */
 static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t groups,
                      int32_t cig, uint16_t *rec)
 {
@@ -680,28 +712,15 @@ static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t
             for (int32_t done = 0; done < cig; done += 32) {
                 const int32_t n = cig - done < 32 ? cig - done : 32;
                 const uint32_t v = tc_bits_get(px, g * cig + done, n) & tc_bmask(n);
-#if defined(__GNUC__)
-#pragma GCC unroll 8
-#endif
-                for (int32_t k = 0; k < n; k += 4, base2 += 0x00040004u) {
-                    const uint32_t nib = (v >> k) & 15u;
-                    const int32_t k1 = NIBBLE_ONES[nib];
-                    uint32_t lo, hi; /* positions 0, 1 and 2, 3 */
-                    memcpy(&lo, NIBBLE_POS[nib], sizeof lo);
-                    memcpy(&hi, NIBBLE_POS[nib] + 2, sizeof hi);
-                    lo += base2;
-                    hi += base2;
-                    memcpy(ones, &lo, sizeof lo);
-                    memcpy(ones + 2, &hi, sizeof hi);
-                    memcpy(zeros - 4, &lo, sizeof lo);
-                    memcpy(zeros - 2, &hi, sizeof hi);
-                    ones += k1;
-                    zeros -= 4 - k1;
+                if (n == 32) { /* inlined with n constant: no bounds checks */
+                    list_bits(v, 32, base2, &ones, &zeros);
+                } else {
+                    list_bits(v, n, base2, &ones, &zeros);
                 }
                 /* a partial last nibble: its 4 - n % 4 invalid bits, the lowest of its 0 list
                  * entries, are dropped */
                 zeros += -n & 3;
-                base2 -= (uint32_t)(-n & 3) * 0x00010001u;
+                base2 += (uint32_t)n * 0x00010001u;
             }
             const int32_t k1 = (int32_t)(ones - ones0);
             ones[0] = (uint16_t)base2; /* iw * (cig + 1) + cig */
