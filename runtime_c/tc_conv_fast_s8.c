@@ -158,7 +158,10 @@ static void gemm_dot4(const panel_t *panel, const int8_t *w, int32_t groups, int
 size_t tc_conv_gemm_s8_scratch_size(const tc_conv_gemm_s8_params_t *p)
 {
     const size_t k = (size_t)p->k_padded;
-    return k * 2u * GEMM_PIXELS + (p->in_c % 4 != 0 ? k + 4u : 0u);
+    const size_t frame = (size_t)p->frame_d * (size_t)p->frame_h * (size_t)p->frame_w *
+                         (size_t)p->in_c;
+    return k * 2u * GEMM_PIXELS + (p->in_c % 4 != 0 ? k + 4u : 0u) +
+           (frame > 0u ? (frame + 3u) / 4u * 4u + 4u : 0u);
 }
 
 /* n bytes from src to dst, a word at a time (the runs of a window are short: no call). */
@@ -295,6 +298,79 @@ static void gemm_window(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int
     panel_expand(col, p->k_padded / 4, slot);
 }
 
+/* ---- tc_conv_gemm_s8: windows of 3-D layers, read from the frame ------------------------- */
+
+/* The frame: image xn with its padding (the input zero point) around it, [frame_d][frame_h]
+ * [frame_w][in_c]; the border was filled once, only the interior is copied. */
+static void frame_load(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int8_t *frame)
+{
+    const int32_t row_len = p->in_w * p->in_c;
+    const int32_t frame_row = p->frame_w * p->in_c;
+    int8_t *slice = frame + ((p->pad_d * p->frame_h + p->pad_h) * p->frame_w + p->pad_w) *
+                                p->in_c;
+    for (int32_t d = 0; d < p->in_d; ++d, slice += p->frame_h * frame_row) {
+        int8_t *row = slice;
+        for (int32_t h = 0; h < p->in_h; ++h, row += frame_row, xn += row_len) {
+            copy_bytes(row, xn, row_len);
+        }
+    }
+}
+
+/* The window whose first value is src, in the frame, into the panel slot of one pixel: no tap
+ * is outside the frame.  Each of the k_d * k_h kernel rows is read as runs of contiguous
+ * values: the whole row (contiguous: dilation_w 1), or one tap per run.  Runs of whole groups
+ * of 4 are expanded straight from the frame; other runs are copied one after the other into
+ * col first, a word at a time (a run's last word reaches up to 3 bytes past it, in the frame's
+ * slack or the next run's place in col), and col is expanded at the end. */
+static TC_ALWAYS_INLINE void framed_window(const tc_conv_gemm_s8_params_t *p, const int8_t *src,
+                                           panel_t *slot, int8_t *col, int contiguous)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t run = contiguous ? p->k_w * in_c : in_c;
+    const int32_t runs = contiguous ? 1 : p->k_w;
+    const int32_t x_tw = p->dilation_w * in_c;
+    const int32_t x_th = p->dilation_h * p->frame_w * in_c - runs * x_tw;
+    const int32_t x_td = p->dilation_d * p->frame_h * p->frame_w * in_c -
+                         p->k_h * (x_th + runs * x_tw);
+    if (run % 4 == 0) {
+        for (int32_t kd = p->k_d; kd > 0; --kd, src += x_td) {
+            for (int32_t kh = p->k_h; kh > 0; --kh, src += x_th) {
+                for (int32_t r = runs; r > 0; --r, src += x_tw, slot += run / 4 * PANEL_GROUP) {
+                    panel_expand(src, run / 4, slot);
+                }
+            }
+        }
+        return;
+    }
+    int8_t *c = col;
+    for (int32_t kd = p->k_d; kd > 0; --kd, src += x_td) {
+        for (int32_t kh = p->k_h; kh > 0; --kh, src += x_th) {
+            for (int32_t r = runs; r > 0; --r, src += x_tw, c += run) {
+                int32_t j = 0;
+                do { /* run >= 1 */
+                    tc_store_s32(c + j, tc_load_s32(src + j));
+                    j += 4;
+                } while (j < run);
+            }
+        }
+    }
+    panel_expand(col, p->k_padded / 4, slot);
+}
+
+/* The window of output pixel (od, oh, ow) from the frame into the panel slot of one pixel. */
+static TC_NOINLINE void gemm_window_framed(const tc_conv_gemm_s8_params_t *p,
+                                           const int8_t *frame, int32_t od, int32_t oh,
+                                           int32_t ow, panel_t *slot, int8_t *col)
+{
+    const int8_t *src = frame + ((od * p->stride_d * p->frame_h + oh * p->stride_h) *
+                                 p->frame_w + ow * p->stride_w) * p->in_c;
+    if (p->dilation_w == 1) {
+        framed_window(p, src, slot, col, 1);
+    } else {
+        framed_window(p, src, slot, col, 0);
+    }
+}
+
 /* Requantizes the 4 accumulators of one output channel and stores the first `valid` (the
  * general path: any shift, any clamp). */
 static TC_NOINLINE void gemm_store4(const tc_conv_gemm_s8_params_t *p,
@@ -390,15 +466,22 @@ static TC_NOINLINE void gemm_panel(const tc_conv_gemm_s8_params_t *p, const pane
     }
 }
 
-void tc_conv_gemm_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const int8_t *w,
-                     int8_t *y, void *scratch)
+/* The driver, specialised for layers read from x (framed 0, 2-D) and from the frame (3-D). */
+static TC_ALWAYS_INLINE void gemm_run(const tc_conv_gemm_s8_params_t *p, const int8_t *x,
+                                      const int8_t *w, int8_t *y, void *scratch, int framed)
 {
     panel_t *panel = (panel_t *)scratch;
     int8_t *col = (int8_t *)scratch + (size_t)p->k_padded * 2u * GEMM_PIXELS;
     const int32_t groups = p->k_padded / 4;
-    const int32_t pixels = p->batch * p->out_h * p->out_w;
-    const int32_t image = p->in_h * p->in_w * p->in_c;
+    const int32_t pixels = p->batch * p->out_d * p->out_h * p->out_w;
+    const int32_t image = p->in_d * p->in_h * p->in_w * p->in_c;
+    int8_t *frame = col + (p->in_c % 4 != 0 ? p->k_padded + 4 : 0);
+    if (framed) {
+        fill_words(frame, (int32_t)(((uint32_t)p->input_zero_point & 0xFFu) * 0x01010101u),
+                   p->frame_d * p->frame_h * p->frame_w * p->in_c);
+    }
     int32_t n = 0;
+    int32_t od = 0;
     int32_t oh = 0;
     int32_t ow = 0;
     for (int32_t p0 = 0; p0 < pixels; p0 += GEMM_PIXELS) {
@@ -408,12 +491,22 @@ void tc_conv_gemm_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const i
             if (i >= valid) { /* past the last pixel: any values, computed, never stored */
                 continue;
             }
-            gemm_window(p, x + n * image, oh, ow, slot, col);
-            if (++ow == p->out_w) {
+            if (!framed) {
+                gemm_window(p, x + n * image, oh, ow, slot, col);
+            } else {
+                if (od == 0 && oh == 0 && ow == 0) { /* the first pixel of image n */
+                    frame_load(p, x + n * image, frame);
+                }
+                gemm_window_framed(p, frame, od, oh, ow, slot, col);
+            }
+            if (++ow == p->out_w) { /* the next pixel in the order batch, d, h, w */
                 ow = 0;
                 if (++oh == p->out_h) {
                     oh = 0;
-                    ++n;
+                    if (!framed || ++od == p->out_d) { /* 2-D layers: out_d = 1 */
+                        od = 0;
+                        ++n;
+                    }
                 }
             }
         }
@@ -430,6 +523,16 @@ void tc_conv_gemm_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const i
         } else {
             gemm_panel(p, panel, w, yo);
         }
+    }
+}
+
+void tc_conv_gemm_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const int8_t *w,
+                     int8_t *y, void *scratch)
+{
+    if (p->frame_d > 0) {
+        gemm_run(p, x, w, y, scratch, 1);
+    } else {
+        gemm_run(p, x, w, y, scratch, 0);
     }
 }
 

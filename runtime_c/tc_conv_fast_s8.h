@@ -1,9 +1,9 @@
 /*
- * tinyc runtime: optimized int8 2-D convolution and depthwise convolution, channels-last, with
- * exactly the results of tc_conv_s8 / tc_depthwise_conv_s8 (hence of TFLite Micro) for every
- * input.  The compiler picks them per layer (tinyc/ops/fast_s8.py) and lays their constants out
- * ahead of time (tinyc/quant/fast.py); the portable kernels stay the fallback for the layers
- * they do not cover.
+ * tinyc runtime: optimized int8 2-D / 3-D convolution and 2-D depthwise convolution,
+ * channels-last, with exactly the results of tc_conv_s8 / tc_depthwise_conv_s8 (hence of
+ * TFLite Micro) for every input.  The compiler picks them per layer (tinyc/ops/fast_s8.py) and
+ * lays their constants out ahead of time (tinyc/quant/fast.py); the portable kernels stay the
+ * fallback for the layers they do not cover.
  *
  * Arithmetic.  Both accumulate sum_k w[k] * x[k] over the whole window in int32 (wrapping) and
  * start from the folded bias (bias[oc] + input_offset * sum_k w[k], tc_requant.h); taps in the
@@ -14,25 +14,37 @@
  * which is tc_multiply_by_quantized_multiplier with the channel's multiplier and shift.
  * Accumulator bounds are those of tc_conv_s8.h.
  *
- * tc_conv_gemm_s8 (groups == 1, any kernel, stride, dilation and padding; depth 1):
- *   a GEMM over panels of 4 output pixels.  For each panel it gathers the 4 windows
- *   ("im2col", K = k_h * k_w * in_c values in TFLite's OHWI tap order, padding taps = input zero
- *   point, K rounded up to k_padded, a multiple of 4, where the weights are 0 and the window
- *   values do not matter) into scratch as int16 in sxtb16 order (tc_dsp.h), interleaved by
- *   groups of 4 values:
+ * tc_conv_gemm_s8 (groups == 1, any kernel, stride, dilation and padding; 2-D or 3-D):
+ *   a GEMM over panels of 4 output pixels (in the order batch, d, h, w).  For each panel it
+ *   gathers the 4 windows ("im2col", K = k_d * k_h * k_w * in_c values in TFLite's O(D)HWI tap
+ *   order, padding taps = input zero point, K rounded up to k_padded, a multiple of 4, where
+ *   the weights are 0 and the window values do not matter) into scratch as int16 in sxtb16
+ *   order (tc_dsp.h), interleaved by groups of 4 values:
  *     panel[g][p][0..3] = window p's values 4g, 4g+2, 4g+1, 4g+3      (int16, 32 bytes per g)
  *   then, for each output channel, runs the 4 dot products at once: per group one weight word
- *   (SXTB16 twice) against 4 pixels (LDM twice, SMLAD 8 times).  Windows are expanded straight
- *   from x, a tap (in_c % 4 == 0) or a kernel row (k_w * in_c % 4 == 0, dilation_w 1) at a
- *   time; other layers are gathered into an int8 buffer first.  The compiler may widen a
- *   kernel with zero taps on the right to reach k_w * in_c % 4 == 0 where the extra
- *   multiply-accumulates cost less than the gathering (3x3 on 3 channels, 8 output channels:
- *   rows of 4 taps); k_w is then the widened width.
- *   w        [out_c, k_padded] int8: the OHWI weights flattened per output channel, zero-padded
- *            (4-byte aligned).
+ *   (SXTB16 twice) against 4 pixels (LDM twice, SMLAD 8 times).
+ *   2-D layers (in_d = out_d = k_d = 1; frame_d = 0) read their windows from x, checking every
+ *   row and tap against the image: a tap (in_c % 4 == 0) or a whole kernel row (k_w * in_c %
+ *   4 == 0, dilation_w 1) at a time straight into the panel; other layers are gathered into an
+ *   int8 buffer first.  The compiler may widen a kernel with zero taps on the right to reach
+ *   k_w * in_c % 4 == 0 where the extra multiply-accumulates cost less than the gathering (3x3
+ *   on 3 channels, 8 output channels: rows of 4 taps); k_w is then the widened width.
+ *   3-D layers (frame_d > 0) first copy each image into a frame in scratch, the image with its
+ *   padding (the input zero point) around it:
+ *     frame[frame_d][frame_h][frame_w][in_c]:  frame[d + pad_d][h + pad_h][w + pad_w][c]
+ *                                                = x[n, d, h, w, c]
+ *   (each frame_* >= (out_* - 1) * stride_* + (k_* - 1) * dilation_* + 1 and >= pad_* + in_*,
+ *   computed by tinyc/quant/fast.py; the border is filled once per call).  Every window then
+ *   lies inside the frame: its k_d * k_h kernel rows are runs of contiguous values (a whole row
+ *   with dilation_w 1, else one tap per run) expanded straight into the panel when a run is
+ *   whole groups of 4, else copied run after run into the int8 buffer a word at a time and
+ *   expanded from there (the EEG stem, 3x3x3 on one channel: nine 3-value runs, K = 27).
+ *   w        [out_c, k_padded] int8: the O(D)HWI weights flattened per output channel,
+ *            zero-padded (4-byte aligned).
  *   scratch  tc_conv_gemm_s8_scratch_size(p) bytes, 4-byte aligned: the panel (8 * k_padded
  *            bytes), then, when in_c % 4 != 0, one int8 window to gather into (k_padded bytes
- *            and 4 of slack for whole-word fills).
+ *            and 4 of slack for whole-word fills), then, for 3-D layers, the frame (rounded up
+ *            to a word, and 4 bytes of slack for the word reads past a run's end).
  *
  * tc_depthwise_conv_planar_s8 (depth multiplier 1, dilation 1; any kernel, stride, padding):
  *   one channel at a time: the channel's input plane is copied into scratch as int16 with its
@@ -50,7 +62,8 @@
  *   plane_h >= (out_h - 1) * stride_h + k_h and plane_w >= (out_w - 1) * stride_w + k_w,
  *   each at least the padded input extent (tinyc/quant/fast.py computes them).
  *
- * Layouts as tc_conv_s8.h: x [batch, in_h, in_w, in_c], y [batch, out_h, out_w, out_c] int8.
+ * Layouts as tc_conv_s8.h: x [batch, in_d, in_h, in_w, in_c], y [batch, out_d, out_h, out_w,
+ * out_c] int8 (tc_depthwise_conv_planar_s8: in_d = out_d = 1).
  */
 #ifndef TC_CONV_FAST_S8_H
 #define TC_CONV_FAST_S8_H
@@ -60,13 +73,14 @@
 
 typedef struct {
     int32_t batch;
-    int32_t in_h, in_w, in_c;
-    int32_t out_h, out_w, out_c;
-    int32_t k_h, k_w;
-    int32_t stride_h, stride_w;
-    int32_t dilation_h, dilation_w;
-    int32_t pad_h, pad_w;                   /* leading (top / left) padding */
-    int32_t k_padded;                       /* k_h * k_w * in_c rounded up to a multiple of 4 */
+    int32_t in_d, in_h, in_w, in_c;
+    int32_t out_d, out_h, out_w, out_c;
+    int32_t k_d, k_h, k_w;
+    int32_t stride_d, stride_h, stride_w;
+    int32_t dilation_d, dilation_h, dilation_w;
+    int32_t pad_d, pad_h, pad_w;            /* leading (front / top / left) padding */
+    int32_t k_padded;                       /* k_d * k_h * k_w * in_c rounded up to 4k */
+    int32_t frame_d, frame_h, frame_w;      /* 3-D: the frame's extent; 2-D: 0 */
     int32_t input_zero_point;               /* the value of padding taps */
     int32_t output_offset;                  /* output zero point */
     int32_t act_min, act_max;               /* within [-128, 127] */

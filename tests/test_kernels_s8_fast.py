@@ -106,17 +106,22 @@ def _conv_geometry(rng, in_hw, k, stride, dilation, pads):
 
 def conv_case(rng, name, batch, in_hw, in_c, out_c, k, stride=(1, 1), dilation=(1, 1),
               pads=((0, 0), (0, 0)), per_channel=True, big_multiplier=False) -> Case:
-    out_hw = _conv_geometry(rng, in_hw, k, stride, dilation, pads)
-    assert min(out_hw) >= 1, name
+    """A 2-D layer (in_hw, k, stride, dilation, pads over H, W) or a 3-D one (over D, H, W);
+    the axes left out are a depth of 1 (stride, dilation and kernel 1, no padding)."""
+    in_dhw, k, stride, dilation = ((1,) * (3 - len(v)) + tuple(v)
+                                   for v in (in_hw, k, stride, dilation))
+    pads = ((0, 0),) * (3 - len(pads)) + tuple(pads)
+    out_dhw = _conv_geometry(rng, in_dhw, k, stride, dilation, pads)
+    assert min(out_dhw) >= 1, name
     s_in, zp_in, s_w, s_out, zp_out = _quant(rng, out_c, per_channel, big_multiplier)
     lo, hi = _act(rng, zp_out)
-    p = {"batch": batch, "in_d": 1, "in_h": in_hw[0], "in_w": in_hw[1], "in_c": in_c,
-         "out_d": 1, "out_h": out_hw[0], "out_w": out_hw[1], "out_c": out_c, "k_d": 1,
-         "k_h": k[0], "k_w": k[1], "stride_d": 1, "stride_h": stride[0], "stride_w": stride[1],
-         "dilation_d": 1, "dilation_h": dilation[0], "dilation_w": dilation[1], "pad_d": 0,
-         "pad_h": pads[0][0], "pad_w": pads[1][0], "groups": 1}
+    p = {"batch": batch, "in_c": in_c, "out_c": out_c, "groups": 1}
+    for i, axis in enumerate("dhw"):
+        p |= {f"in_{axis}": in_dhw[i], f"out_{axis}": out_dhw[i], f"k_{axis}": k[i],
+              f"stride_{axis}": stride[i], f"dilation_{axis}": dilation[i],
+              f"pad_{axis}": pads[i][0]}
     p |= arith.conv_params(s_in, zp_in, s_w, s_out, zp_out, lo, hi)
-    x = rng.integers(-128, 128, (batch, *in_hw, in_c), dtype=np.int8)
+    x = rng.integers(-128, 128, (batch, *in_dhw, in_c), dtype=np.int8)
     w = rng.integers(-127, 128, (out_c, *k, in_c), dtype=np.int8)
     b = _bias(rng, out_c)
     expected = arith.conv_s8(p, x, w, b)
@@ -235,6 +240,36 @@ def all_cases() -> list[Case]:
                   pads=((1, 1), (1, 1))),
         conv_case(rng, "conv1x4_in1_whole_rows_edges", 1, (3, 9), 1, 3, (1, 4), (1, 1),
                   pads=((0, 0), (3, 3))),
+    ]
+    # tc_conv_gemm_s8 in 3-D (windows read from the frame): the EEG stem (one input channel:
+    # rows of 3 values copied), rows expanded straight from the frame (in_c % 4 == 0, or rows of
+    # whole groups), dilated rows (a run per tap), depth padding, stride and dilation, a
+    # 1-deep kernel with depth padding (not folded into the batch), batch 2 (the frame reloaded)
+    pad1 = ((1, 1), (1, 1), (1, 1))
+    cases += [
+        conv_case(rng, "conv3d_3x3x3_in1_out14_eeg_stem", 1, (4, 9, 9), 1, 14, (3, 3, 3),
+                  pads=pad1),
+        conv_case(rng, "conv3d_3x3x3_in1_out20_eeg_stem", 1, (4, 9, 9), 1, 20, (3, 3, 3),
+                  pads=pad1),
+        conv_case(rng, "conv3d_3x3x3_in8_out16", 1, (4, 5, 6), 8, 16, (3, 3, 3), pads=pad1),
+        conv_case(rng, "conv3d_3x3x3_in3_out16_gathered", 1, (3, 5, 5), 3, 16, (3, 3, 3),
+                  pads=pad1),
+        conv_case(rng, "conv3d_stride2_dilation_depth_pads_batch2", 2, (7, 6, 5), 4, 5,
+                  (3, 2, 3), (2, 1, 2), (2, 1, 1), pads=((2, 1), (0, 1), (1, 1))),
+        conv_case(rng, "conv3d_2x1x1_in5_depth_only", 1, (5, 3, 4), 5, 6, (2, 1, 1), (1, 1, 1),
+                  pads=((1, 0), (0, 0), (0, 0)), per_channel=False),
+        conv_case(rng, "conv3d_window_in_depth_padding", 1, (1, 3, 3), 2, 3, (3, 3, 3),
+                  (3, 1, 1), pads=((2, 3), (1, 1), (1, 1))),
+        conv_case(rng, "conv3d_in1_shift_ge_0", 1, (3, 4, 5), 1, 6, (3, 3, 3), pads=pad1,
+                  big_multiplier=True),
+        conv_case(rng, "conv3d_in2_k2_whole_row_groups", 2, (3, 4, 5), 2, 7, (2, 3, 2),
+                  pads=((0, 1), (1, 1), (1, 0))),
+        conv_case(rng, "conv3d_in3_dilation_w2_per_tap_copies", 1, (3, 5, 7), 3, 4, (2, 2, 3),
+                  (1, 1, 2), (1, 2, 2), pads=((1, 0), (1, 1), (2, 2))),
+        conv_case(rng, "conv3d_in8_dilation_w2_per_tap_groups", 1, (2, 4, 6), 8, 5, (2, 2, 2),
+                  (1, 1, 1), (1, 1, 2), pads=((0, 1), (0, 1), (1, 1))),
+        conv_case(rng, "conv3d_1x3x3_depth_padding", 1, (2, 4, 4), 4, 6, (1, 3, 3),
+                  pads=((1, 1), (1, 1), (1, 1))),
     ]
     # tc_depthwise_conv_planar_s8 (3x3 strides 1 and 2 take the DSP 3x3 path)
     for c in (1, 3, 4, 8, 13):
@@ -407,6 +442,14 @@ def test_cases_are_varied(cases) -> None:
     assert any(c % 4 and k * c % 4 == 0 for c, k, k0 in in_c if k == k0)  # whole rows
     assert any(k > k0 for _, k, k0 in in_c)  # widened kernels
     assert any(k * c % 4 for c, k, _ in in_c)  # gathered windows
+    framed = [c.fast.params for c in panels if c.fast.params["frame_d"]]
+    runs = [(d["in_c"] * (d["k_w"] if d["dilation_w"] == 1 else 1), d["dilation_w"] > 1)
+            for d in framed]
+    assert {(run % 4 == 0, dilated) for run, dilated in runs} == {
+        (True, False), (True, True), (False, False), (False, True)}  # expanded / copied runs
+    assert any(d["k_d"] == 1 for d in framed)
+    assert all(c.fast.params["frame_d"] == 0 for c in panels  # 2-D layers read x itself
+               if c.fast.params["in_d"] == c.fast.params["out_d"] == c.fast.params["k_d"] == 1)
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not found")
@@ -448,10 +491,12 @@ def test_one_step_requantization_matches_two_roundings() -> None:
 def test_layouts_are_documented_ones() -> None:
     """Spot checks of the weight layouts against the header comments."""
     w = np.arange(2 * 3 * 3 * 5, dtype=np.int64).reshape(2, 3, 3, 5) % 100
-    p = {"out_c": 2, "in_c": 5, "batch": 1, "in_h": 3, "in_w": 3, "out_h": 1, "out_w": 1,
-         "k_h": 3, "k_w": 3, "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
-         "pad_h": 0, "pad_w": 0, "input_offset": 3, "output_offset": 0, "act_min": -128,
-         "act_max": 127, "per_channel": 1, "multiplier": (1 << 30, 1 << 30), "shift": (-3, 2)}
+    p = {"out_c": 2, "in_c": 5, "batch": 1, "in_d": 1, "in_h": 3, "in_w": 3, "out_d": 1,
+         "out_h": 1, "out_w": 1, "k_d": 1, "k_h": 3, "k_w": 3, "stride_d": 1, "stride_h": 1,
+         "stride_w": 1, "dilation_d": 1, "dilation_h": 1, "dilation_w": 1, "pad_d": 0,
+         "pad_h": 0, "pad_w": 0, "groups": 1, "input_offset": 3, "output_offset": 0,
+         "act_min": -128, "act_max": 127, "per_channel": 1, "multiplier": (1 << 30, 1 << 30),
+         "shift": (-3, 2)}
     params, weights, scratch = fast.conv_gemm(p, w.astype(np.int8), None)
     # rows of 3 taps x 5 channels are widened to 4 taps: 20 values, whole groups of 4
     assert params["k_w"] == 4 and params["k_padded"] == 60 and weights.shape == (2, 60)
@@ -463,6 +508,13 @@ def test_layouts_are_documented_ones() -> None:
                                              w.astype(np.int8), None)  # dilated: not widened
     assert tight["k_padded"] == 48 and not tight_weights[:, 45:].any()
     assert params["requant"][1] == (1 << 30, 0, 0, -3)  # shift 2: the general path
+    # 3-D, the EEG stem: rows not widened; the 4x9x9 input framed by its padding
+    stem = p | {"in_c": 1, "in_d": 4, "in_h": 9, "in_w": 9, "out_d": 4, "out_h": 9, "out_w": 9,
+                "k_d": 3, "pad_d": 1, "pad_h": 1, "pad_w": 1}
+    sp, sw, s_scratch = fast.conv_gemm(stem, np.ones((2, 3, 3, 3, 1), np.int8), None)
+    assert (sp["k_w"], sp["k_padded"], sw.shape) == (3, 28, (2, 28)) and not sw[:, 27:].any()
+    assert (sp["frame_d"], sp["frame_h"], sp["frame_w"]) == (6, 11, 11)
+    assert s_scratch == 28 * 8 + (28 + 4) + (728 + 4)  # panel, gathering buffer, frame + slack
     fc = {"batch": 1, "in_features": 6, "out_features": 5, "input_offset": 0,
           "output_offset": 0, "act_min": -128, "act_max": 127, "per_channel": 0,
           "multiplier": (1 << 30,), "shift": (-1,)}

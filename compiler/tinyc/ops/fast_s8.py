@@ -70,7 +70,7 @@ def _conv(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
     params, weights, scratch = fast.conv_gemm(geometry, w, b)
     _as_arrays(params)
     # Each panel of GEMM_PIXELS output pixels is gathered into the scratch before any of its
-    # outputs is written.
+    # outputs is written (3-D layers copy a whole image into their frame even earlier).
     in_place = window_in_place(x, graph, geometry, (geometry["in_c"], geometry["out_c"]), 1,
                                group=GEMM_PIXELS, rereads=False)
     return S8Kernel("tc_conv_gemm_s8", *_RUNTIME, "tc_conv_gemm_s8_params_t", params,

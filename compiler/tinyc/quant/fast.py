@@ -98,45 +98,74 @@ def fold_depth(p: Params) -> Params:
 
 
 def conv_gemm_eligible(p: Params) -> bool:
-    """2-D convolution without groups (depth 1)."""
-    return p["groups"] == 1 and p["k_d"] == 1 and p["in_d"] == 1 and p["out_d"] == 1
+    """2-D or 3-D convolution without groups."""
+    return p["groups"] == 1
 
 
 def conv_gemm(p: Params, w: np.ndarray, bias: np.ndarray | None
               ) -> tuple[Params, np.ndarray, int]:
     """(params, weights, scratch bytes) of tc_conv_gemm_s8 for a layer with tc_conv_s8
-    parameters p, weights w [out_c, k_h, k_w, in_c] and bias [out_c] or None.
+    parameters p, weights w [out_c, k_d, k_h, k_w, in_c] and bias [out_c] or None.
 
-    Weights: [out_c, k_padded] int8, each output channel's OHWI weights flattened (the order of
-    the gathered window) and zero-padded to a multiple of 4.  A kernel row of k_w * in_c
-    values that is not a whole number of 4-value groups is widened with zero taps on the right
-    (k_w_fast) when the kernel then expands whole rows straight from the input for less than
-    gathering them costs: the extra groups cost about 3.5 instructions per output channel and
-    pixel, the gathering about 100 per pixel (measured on qemu-m4; 3x3 on 3 channels with 8
-    output channels is widened to 3x4, with 16 it is not)."""
-    out_c, in_c, k_h, k_w = p["out_c"], p["in_c"], p["k_h"], p["k_w"]
-    w = np.asarray(w, np.int8).reshape(out_c, k_h, k_w, in_c)
-    k_w_fast = k_w
-    if in_c % 4 and p["dilation_w"] == 1:
-        wider = next(n for n in range(k_w, k_w + 4) if n * in_c % 4 == 0)
-        extra_groups = (round_up(k_h * wider * in_c, 4) - round_up(k_h * k_w * in_c, 4)) // 4
-        k_w_fast = wider if 7 * out_c * extra_groups <= 2 * GATHER_COST else k_w
-    widened = np.zeros((out_c, k_h, k_w_fast, in_c), np.int8)
-    widened[:, :, :k_w] = w
+    Weights: [out_c, k_padded] int8, each output channel's O(D)HWI weights flattened (the order
+    of the gathered window), with the kernel rows widened by zero taps (_widened_k_w) and
+    zero-padded to a multiple of 4.  3-D layers get a frame (_gemm_frame)."""
+    out_c, in_c, k_w = p["out_c"], p["in_c"], p["k_w"]
+    w = np.asarray(w, np.int8).reshape(out_c, p["k_d"], p["k_h"], k_w, in_c)
+    k_w_fast = _widened_k_w(p)
+    widened = np.zeros((*w.shape[:3], k_w_fast, in_c), np.int8)
+    widened[..., :k_w, :] = w
     flat = widened.reshape(out_c, -1)
     k = flat.shape[1]
     k_padded = round_up(k, 4)
     weights = np.zeros((out_c, k_padded), np.int8)
     weights[:, :k] = flat
-    params = {key: p[key] for key in ("batch", "in_h", "in_w", "in_c", "out_h", "out_w",
-                                      "out_c", "k_h", "stride_h", "stride_w", "dilation_h",
-                                      "dilation_w", "pad_h", "pad_w")}
-    params |= {"k_w": k_w_fast, "k_padded": k_padded, "input_zero_point": -p["input_offset"],
-               "output_offset": p["output_offset"], "act_min": p["act_min"],
-               "act_max": p["act_max"]} | requant_fields(p, fold_bias(bias, flat,
-                                                                  p["input_offset"]))
-    scratch = k_padded * 2 * GEMM_PIXELS + (k_padded + 4 if in_c % 4 else 0)
+    params = {key: p[key] for key in (
+        "batch", "in_d", "in_h", "in_w", "in_c", "out_d", "out_h", "out_w", "out_c", "k_d",
+        "k_h", "stride_d", "stride_h", "stride_w", "dilation_d", "dilation_h", "dilation_w",
+        "pad_d", "pad_h", "pad_w")}
+    frame = _gemm_frame(p)
+    params |= {"k_w": k_w_fast, "k_padded": k_padded} | dict(zip(
+        ("frame_d", "frame_h", "frame_w"), frame, strict=True)) | {
+        "input_zero_point": -p["input_offset"], "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"]} | requant_fields(
+        p, fold_bias(bias, flat, p["input_offset"]))
+    scratch = (k_padded * 2 * GEMM_PIXELS + (k_padded + 4 if in_c % 4 else 0)
+               + (round_up(int(np.prod(frame)) * in_c, 4) + 4 if frame[0] else 0))
     return params, weights, scratch
+
+
+def _is_2d(p: Params) -> bool:
+    return p["in_d"] == p["out_d"] == p["k_d"] == 1
+
+
+def _widened_k_w(p: Params) -> int:
+    """The kernel width tc_conv_gemm_s8 runs a 2-D layer with.  A kernel row of k_w * in_c
+    values that is not a whole number of 4-value groups is widened with zero taps on the right
+    when the kernel then expands whole rows straight from the input for less than gathering
+    them costs: the extra groups cost about 3.5 instructions per output channel and pixel, the
+    gathering about GATHER_COST per pixel (measured on qemu-m4; 3x3 on 3 channels with 8 output
+    channels is widened to 3x4, with 16 it is not).  3-D layers copy their rows from the frame
+    for less than the extra groups would cost: never widened."""
+    in_c, k_h, k_w = p["in_c"], p["k_h"], p["k_w"]
+    if not in_c % 4 or p["dilation_w"] != 1 or not _is_2d(p):
+        return k_w
+    wider = next(n for n in range(k_w, k_w + 4) if n * in_c % 4 == 0)
+    extra_groups = (round_up(k_h * wider * in_c, 4) - round_up(k_h * k_w * in_c, 4)) // 4
+    return wider if 7 * p["out_c"] * extra_groups <= 2 * GATHER_COST else k_w
+
+
+def _gemm_frame(p: Params) -> tuple[int, int, int]:
+    """(frame_d, frame_h, frame_w) of tc_conv_gemm_s8: the extent of the padded input it
+    copies every image into, so that no window needs a bounds check, or (0, 0, 0).  3-D layers
+    take one: their inputs are small and most of their windows touch the padding (the EEG stem,
+    4 x 9 x 9 with padding 1: 70 %); 2-D layers read x itself."""
+    if _is_2d(p):
+        return 0, 0, 0
+    d, h, w = (max(p[f"pad_{a}"] + p[f"in_{a}"],
+                   (p[f"out_{a}"] - 1) * p[f"stride_{a}"] + (p[f"k_{a}"] - 1) * p[f"dilation_{a}"]
+                   + 1) for a in "dhw")
+    return d, h, w
 
 
 # --------------------------------------------------------------------------------------------
