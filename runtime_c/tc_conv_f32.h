@@ -37,6 +37,19 @@ void tc_conv_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
                  const float *bias, float *y);
 
 /*
+ * The same convolution for groups == 1 with the weights laid out by the compiler in blocks of
+ * TC_CONV_BLOCKED_F32_BLOCK output channels, interleaved by tap and input channel:
+ *   wb   [ceil(out_c / 8), k_d, k_h, k_w, in_c, 8]      (const, in flash)
+ *        wb[b, kd, kh, kw, ic, j] = w[8 * b + j, kd, kh, kw, ic], 0 for 8 * b + j >= out_c
+ * Other parameters as tc_conv_f32.  Each output is summed in the order kd, kh, kw, ic from 0,
+ * bias last, as tc_conv_f32 sums it: the results are identical.
+ */
+#define TC_CONV_BLOCKED_F32_BLOCK 8
+
+void tc_conv_blocked_f32(const tc_conv_f32_params_t *p, const float *x, const float *wb,
+                         const float *bias, float *y);
+
+/*
  * Transposed convolution (the gradient of tc_conv_f32 with respect to its input), channels-last.
  *
  * Every input element scatters into the output:

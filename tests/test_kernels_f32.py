@@ -19,6 +19,10 @@ import numpy as np
 import pytest
 
 from helpers import RUNTIME, c_struct, cortex_m4_undefined_symbols, kernel_library
+from tinyc.codegen import kernel_memory
+from tinyc.ir import Graph, Node, Tensor
+from tinyc.ops import REGISTRY
+from tinyc.ops.conv import CONV_BLOCK, blocked_weights
 
 try:
     import torch
@@ -79,6 +83,7 @@ STRUCTS = [
 # kernel name -> (params struct, number of pointer arguments after it)
 KERNELS = {
     "tc_conv_f32": (ConvParams, 4),
+    "tc_conv_blocked_f32": (ConvParams, 4),
     "tc_conv_transpose_f32": (ConvParams, 4),
     "tc_pool_f32": (PoolParams, 2),
     "tc_gemm_f32": (GemmParams, 4),
@@ -369,6 +374,95 @@ def test_depthwise_blocks_equal_single_channel_convolutions(lib):
         lib.tc_conv_f32(ctypes.byref(one.params(one.conv_out())), ptr(xc), ptr(wc), ptr(bc),
                         ptr(yc))
         np.testing.assert_array_equal(y[..., c:c + 1], yc)
+
+
+# tc_conv_blocked_f32 (groups 1): the cases above without groups, and 3-D ones around the EEG
+# stem: one input channel (rows of taps as one run), partial last blocks (14, 20, 5 channels),
+# dilation_w 2 (one run per tap), windows in the depth padding, a fused clamp.
+BLOCKED_CASES = [p for p in CONV_CASES if p.values[0].groups == 1] + [
+    pytest.param(ConvCase((1, 4, 9, 9, 1), 14, (3, 3, 3), pad=(1, 1, 1), pad_end=(1, 1, 1),
+                          bias=False, act=(0.0, 6.0)), id="eeg_stem_in1_out14"),
+    pytest.param(ConvCase((2, 3, 5, 6, 1), 20, (3, 3, 3), pad=(1, 1, 1), pad_end=(1, 1, 1)),
+                 id="in1_out20_batch2"),
+    pytest.param(ConvCase((1, 3, 5, 6, 8), 16, (3, 3, 3), stride=(2, 1, 2), pad=(1, 1, 1),
+                          pad_end=(1, 1, 1)), id="in8_out16_stride2"),
+    pytest.param(ConvCase((1, 2, 6, 9, 3), 5, (2, 2, 3), dil=(1, 2, 2), pad=(1, 2, 2),
+                          pad_end=(1, 2, 2)), id="in3_out5_dilation2"),
+    pytest.param(ConvCase((1, 1, 3, 3, 2), 8, (3, 3, 3), stride=(3, 1, 1), pad=(2, 1, 1),
+                          pad_end=(3, 1, 1)), id="windows_in_depth_padding"),
+]
+
+
+@pytest.mark.parametrize("case", BLOCKED_CASES)
+def test_conv_blocked_equals_conv(lib, case):
+    """tc_conv_blocked_f32, given the compiler's weight layout (ops.conv.blocked_weights), sums
+    in tc_conv_f32's order: the same outputs bit for bit (so within the reference's bound)."""
+    x, w, b, y = run_conv(lib, case, seed=4)
+    wb = blocked_weights(w)
+    assert wb.shape == (-(-case.out_c // CONV_BLOCK), *case.k, case.x[4], CONV_BLOCK)
+    yb = np.full_like(y, np.nan)
+    lib.tc_conv_blocked_f32(ctypes.byref(case.params(case.conv_out())), ptr(x), ptr(wb), ptr(b),
+                            ptr(yb))
+    assert_equal(yb, y)
+    assert_close(yb, conv_ref(x, w, b, case))
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(ConvCase((1, 1, 6, 7, 8), 8, (1, 3, 3), pad=(0, 1, 1), pad_end=(0, 1, 1)),
+                 id="2d_in8_out8_pad1"),
+    pytest.param(ConvCase((1, 3, 5, 5, 1), 8, (3, 3, 3), pad=(1, 1, 1), pad_end=(1, 1, 1)),
+                 id="3d_in1_out8_stem"),
+    pytest.param(ConvCase((1, 1, 5, 9, 16), 16, (1, 1, 1)), id="pointwise_in16_out16"),
+])
+def test_conv_blocked_in_place_at_the_compilers_shift(lib, case):
+    """tc_conv_blocked_f32 writing over its own input at the shift the compiler declares for it
+    (ops.conv: pixel pairs from even pixels on) gives the out-of-place outputs bit for bit."""
+    y_shape = (case.x[0], *case.conv_out(), case.out_c)
+    w_shape = (case.out_c, *case.k, case.x[4])
+    attrs = {"kernel_shape": case.k, "strides": case.stride, "dilations": case.dil,
+             "pads": (*case.pad, *case.pad_end), "group": 1, "channels_last": True}
+    tensors = {"x": Tensor("x", case.x), "y": Tensor("y", y_shape),
+               "w": Tensor("w", w_shape, data=np.zeros(w_shape, np.float32))}
+    graph = Graph("g", tensors, [Node("Conv", "n0", ["x", "w"], ["y"], attrs)], ["x"], ["y"])
+    (declared,) = kernel_memory(graph)[1]["n0"]
+    assert declared.tensor == "x" and declared.shift < 0
+    x, wt, b, expected = run_conv(lib, case, seed=5)
+    wb = blocked_weights(wt)
+    x_at, y_size = -declared.shift // 4, expected.size  # y at the arena's start, x above
+    arena = np.full(max(x_at + x.size, y_size), np.nan, np.float32)
+    arena[x_at:x_at + x.size] = x.reshape(-1)
+    lib.tc_conv_blocked_f32(ctypes.byref(case.params(case.conv_out())),
+                            arena[x_at:].ctypes.data, ptr(wb), ptr(b), arena.ctypes.data)
+    assert_equal(arena[:y_size].reshape(y_shape), expected)
+
+
+@pytest.mark.parametrize(("in_c", "out_c", "groups", "function"), [
+    (1, 14, 1, "tc_conv_blocked_f32"),  # the EEG stem: one input channel, a partial block
+    (8, 16, 1, "tc_conv_blocked_f32"),
+    (8, 12, 1, "tc_conv_blocked_f32"),  # the last block two-thirds full
+    (8, 10, 1, "tc_conv_f32"),  # ... not
+    (2, 9, 1, "tc_conv_blocked_f32"),  # few input channels: blocked whatever the waste
+    (8, 4, 1, "tc_conv_f32"),  # less than a block
+    (8, 16, 2, "tc_conv_f32"),  # groups
+])
+def test_compiler_picks_the_blocked_kernel_where_faster(in_c, out_c, groups, function):
+    w_shape = (out_c, 3, 3, 3, in_c // groups)
+    tensors = {"x": Tensor("x", (1, 4, 9, 9, in_c)), "y": Tensor("y", (1, 4, 9, 9, out_c)),
+               "w": Tensor("w", w_shape, data=np.ones(w_shape, np.float32))}
+    attrs = {"kernel_shape": (3, 3, 3), "strides": (1, 1, 1), "dilations": (1, 1, 1),
+             "pads": (1, 1, 1, 1, 1, 1), "group": groups, "channels_last": True}
+    node = Node("Conv", "n0", ["x", "w"], ["y"], attrs)
+    call = REGISTRY["Conv"].emit(node, Graph("g", tensors, [node], ["x"], ["y"]))
+    assert call.function == function
+
+
+def test_blocked_weights_layout():
+    """wb[blk, kd, kh, kw, ic, j] = w[8 * blk + j, kd, kh, kw, ic], zero past out_c."""
+    w = np.arange(10 * 2 * 3 * 1 * 4, dtype=np.float32).reshape(10, 2, 3, 1, 4)
+    wb = blocked_weights(w)
+    assert wb.shape == (2, 2, 3, 1, 4, 8)
+    assert wb[1, 1, 2, 0, 3, 1] == w[9, 1, 2, 0, 3] and wb[0, 0, 1, 0, 2, 5] == w[5, 0, 1, 0, 2]
+    assert not wb[1, ..., 2:].any()
 
 
 def conv_transpose_ref(x, w, b, case: ConvCase) -> np.ndarray:
