@@ -7,49 +7,52 @@
  */
 #include "tc_binary.h"
 
-/* The bits x[b] < t[b * t_step] of b < n (t_step 0: one threshold for all), as a word.  The bit
- * is set under the comparison's condition rather than computed and shifted in: a compare, a
- * status move and a conditional OR per value on a Cortex-M4F. */
-static inline uint32_t pack_word_f32(const float *x, const float *t, int32_t t_step, int32_t n)
-{
-    uint32_t word = 0, bit = 1;
-    for (int32_t b = 0; b < n; ++b, bit <<= 1, t += t_step) {
-        if (x[b] < *t) {
-            word |= bit;
-        }
+/* pack_word_<suffix>(x, t, t_step, n): the bits x[b] < t[b * t_step] of b < n (t_step 0: one
+ * threshold for all) as a word.  The bit is set under the comparison's condition rather than
+ * computed and shifted in: a compare (and on the FPU a status move) and a conditional OR per
+ * value on a Cortex-M4F. */
+#define TC_PACK_WORD(suffix, X, T)                                                             \
+    static inline uint32_t pack_word_##suffix(const X *x, const T *t, int32_t t_step,           \
+                                              int32_t n)                                       \
+    {                                                                                          \
+        uint32_t word = 0, bit = 1;                                                            \
+        for (int32_t b = 0; b < n; ++b, bit <<= 1, t += t_step) {                              \
+            if ((T)x[b] < *t) {                                                                \
+                word |= bit;                                                                   \
+            }                                                                                  \
+        }                                                                                      \
+        return word;                                                                           \
     }
-    return word;
-}
+TC_PACK_WORD(f32, float, float)
+TC_PACK_WORD(s8, int8_t, int32_t)
+#undef TC_PACK_WORD
+
+/* Packs x [outer, channels] against thr [channels] (or the single threshold t0 when thr is
+ * NULL) into y, one word per 32 channels. */
+#define TC_BITPACK(suffix, X, T, t0)                                                           \
+    do {                                                                                       \
+        const int32_t channels = p->channels;                                                  \
+        const T *t = thr != NULL ? thr : &(t0);                                                \
+        const int32_t t_step = thr != NULL ? 1 : 0;                                            \
+        for (int32_t i = 0; i < p->outer; ++i, x += channels) {                                \
+            for (int32_t c0 = 0; c0 < channels; c0 += 32, ++y) {                               \
+                const int32_t n = channels - c0 < 32 ? channels - c0 : 32;                     \
+                *y = pack_word_##suffix(x + c0, t + c0 * t_step, t_step, n);                   \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
 
 void tc_bitpack_f32(const tc_bitpack_params_t *p, const float *x, const float *thr, uint32_t *y)
 {
-    const int32_t channels = p->channels;
-    const float *t = thr != NULL ? thr : &p->threshold_f32;
-    const int32_t t_step = thr != NULL ? 1 : 0;
-    for (int32_t i = 0; i < p->outer; ++i, x += channels) {
-        for (int32_t c0 = 0; c0 < channels; c0 += 32, ++y) {
-            const int32_t n = channels - c0 < 32 ? channels - c0 : 32;
-            *y = pack_word_f32(x + c0, t + c0 * t_step, t_step, n);
-        }
-    }
+    TC_BITPACK(f32, float, float, p->threshold_f32);
 }
 
 void tc_bitpack_s8(const tc_bitpack_params_t *p, const int8_t *x, const int32_t *thr, uint32_t *y)
 {
-    const int32_t channels = p->channels;
-    const int32_t t0 = p->threshold_s8;
-    for (int32_t i = 0; i < p->outer; ++i, x += channels) {
-        for (int32_t c0 = 0; c0 < channels; c0 += 32, ++y) {
-            const int32_t n = channels - c0 < 32 ? channels - c0 : 32;
-            uint32_t word = 0;
-            for (int32_t b = 0; b < n; ++b) {
-                const int32_t t = thr != NULL ? thr[c0 + b] : t0;
-                word |= (uint32_t)((int32_t)x[c0 + b] < t) << b;
-            }
-            *y = word;
-        }
-    }
+    TC_BITPACK(s8, int8_t, int32_t, p->threshold_s8);
 }
+
+#undef TC_BITPACK
 
 void tc_bitunpack_f32(const tc_bitunpack_params_t *p, const uint32_t *x, float *y)
 {
