@@ -538,24 +538,36 @@ void tc_conv_gemm_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const i
 
 /* ---- tc_depthwise_conv_planar_s8 ---------------------------------------------------------- */
 
-size_t tc_depthwise_conv_planar_s8_scratch_size(const tc_depthwise_conv_planar_s8_params_t *p)
+/* The number of 4-value groups of one channel's weights (k_d * k_h rows of 2 * k_pairs). */
+static int32_t planar_weight_groups(const tc_depthwise_conv_planar_s8_params_t *p)
 {
-    const size_t plane = ((size_t)p->plane_h * (size_t)p->plane_w + 2u + 1u) / 2u * 4u;
-    return plane + (size_t)p->chunk_rows * (size_t)p->out_w * sizeof(int32_t);
+    return (p->k_d * p->k_h * p->k_pairs + 1) / 2;
 }
 
-/* The dot product of a window (top-left value win, plane rows plane_w apart) with one
- * channel's weights (k_h rows of k_pairs int16 pairs). */
-static int32_t planar_window(const int16_t *win, int32_t plane_w, const int16_t *w,
-                             int32_t k_h, int32_t k_pairs, int32_t acc)
+size_t tc_depthwise_conv_planar_s8_scratch_size(const tc_depthwise_conv_planar_s8_params_t *p)
 {
-    for (int32_t kh = 0; kh < k_h; ++kh, win += plane_w) {
-        for (int32_t j = 0; j < k_pairs; ++j, w += 2) {
+    const size_t plane =
+        ((size_t)p->plane_d * (size_t)p->plane_h * (size_t)p->plane_w + 2u + 1u) / 2u * 4u;
+    const size_t weights = (size_t)planar_weight_groups(p) * 8u;
+    return plane + weights + (size_t)p->chunk_rows * (size_t)p->out_w * sizeof(int32_t);
+}
+
+/* The dot product of a window (front top-left value win, plane rows plane_w apart, depth
+ * slices slice apart) with one channel's weights (k_d * k_h rows of k_pairs int16 pairs). */
+static int32_t planar_window(const tc_depthwise_conv_planar_s8_params_t *p, const int16_t *win,
+                             const int16_t *w, int32_t acc)
+{
+    const int32_t slice_step = p->plane_h * p->plane_w;
+    for (int32_t kd = 0; kd < p->k_d; ++kd, win += slice_step) {
+        const int16_t *row = win;
+        for (int32_t kh = 0; kh < p->k_h; ++kh, row += p->plane_w) {
+            for (int32_t j = 0; j < p->k_pairs; ++j, w += 2) {
 #if TC_DSP
-            acc = __smlad(tc_load_s32(win + 2 * j), tc_load_s32(w), acc);
+                acc = __smlad(tc_load_s32(row + 2 * j), tc_load_s32(w), acc);
 #else
-            acc += (int32_t)win[2 * j] * w[0] + (int32_t)win[2 * j + 1] * w[1];
+                acc += (int32_t)row[2 * j] * w[0] + (int32_t)row[2 * j + 1] * w[1];
 #endif
+            }
         }
     }
     return acc;
@@ -566,22 +578,30 @@ static void planar_channel(const tc_depthwise_conv_planar_s8_params_t *p,
                            const int16_t *plane, const int16_t *wc, int32_t bias,
                            const tc_requant_channel_t *q, int8_t *yc)
 {
-    for (int32_t oh = 0; oh < p->out_h; ++oh) {
-        const int16_t *row = plane + oh * p->stride_h * p->plane_w;
-        for (int32_t ow = 0; ow < p->out_w; ++ow, yc += p->c) {
-            const int32_t acc = planar_window(row + ow * p->stride_w, p->plane_w, wc, p->k_h,
-                                              p->k_pairs, bias);
-            *yc = conv_output(tc_requantize(acc, q), p->output_offset, p->act_min, p->act_max);
+    for (int32_t od = 0; od < p->out_d; ++od) {
+        const int16_t *slice = plane + od * p->stride_d * p->plane_h * p->plane_w;
+        for (int32_t oh = 0; oh < p->out_h; ++oh) {
+            const int16_t *row = slice + oh * p->stride_h * p->plane_w;
+            for (int32_t ow = 0; ow < p->out_w; ++ow, yc += p->c) {
+                const int32_t acc = planar_window(p, row + ow * p->stride_w, wc, bias);
+                *yc = conv_output(tc_requantize(acc, q), p->output_offset, p->act_min,
+                                  p->act_max);
+            }
         }
     }
 }
 
 #if TC_DSP
 /* One output of a 3x3 window: three row pointers, each advanced by the stride (S bytes) with
- * the load of its row's first pair. */
-#define PLANAR_3X3_ONE(S, OFFSET)                                                              \
-    "ldr     %[t], [%[r0]], #" S "\n\t"                                                      \
-    "smuad   %[a], %[t], %[w00]\n\t"                                                          \
+ * the load of its row's first pair; FIRST starts the sum (PLANAR_SET) or adds it to the one
+ * already in acc (PLANAR_ADD: a further depth slice of a 3-D window). */
+#define PLANAR_SET "smuad   %[a], %[t], %[w00]\n\t"
+#define PLANAR_ADD                                                                            \
+    "ldr     %[a], [%[acc]]\n\t"                                                              \
+    "smlad   %[a], %[t], %[w00], %[a]\n\t"
+
+#define PLANAR_3X3_ONE(S, OFFSET, FIRST)                                                       \
+    "ldr     %[t], [%[r0]], #" S "\n\t" FIRST                                                \
     "ldr     %[t], [%[r0], #" OFFSET "]\n\t"                                                 \
     "smlad   %[a], %[t], %[w01], %[a]\n\t"                                                    \
     "ldr     %[t], [%[r1]], #" S "\n\t"                                                      \
@@ -595,8 +615,8 @@ static void planar_channel(const tc_depthwise_conv_planar_s8_params_t *p,
     "str     %[a], [%[acc]], #4\n\t"
 
 /* Two outputs per iteration (count even); the end pointer stays in memory (12 registers). */
-#define PLANAR_3X3_LOOP(S, OFFSET)                                                             \
-    "1:\n\t" PLANAR_3X3_ONE(S, OFFSET) PLANAR_3X3_ONE(S, OFFSET)                               \
+#define PLANAR_3X3_LOOP(S, OFFSET, FIRST)                                                      \
+    "1:\n\t" PLANAR_3X3_ONE(S, OFFSET, FIRST) PLANAR_3X3_ONE(S, OFFSET, FIRST)                 \
     "ldr     %[t], %[end]\n\t"                                                                \
     "cmp     %[acc], %[t]\n\t"                                                                \
     "bne     1b\n\t"
@@ -607,12 +627,23 @@ static void planar_channel(const tc_depthwise_conv_planar_s8_params_t *p,
       [w21] "r"(w21), [end] "m"(end)                                                          \
     : "cc", "memory"
 
+/* One output row: an odd output first, then pairs. */
+#define PLANAR_3X3_ROW(S, OFFSET, FIRST)                                                       \
+    do {                                                                                      \
+        if (out_w & 1) {                                                                      \
+            __asm__ volatile(PLANAR_3X3_ONE(S, OFFSET, FIRST) PLANAR_3X3_OPERANDS);            \
+        }                                                                                     \
+        if (acc != end) {                                                                     \
+            __asm__ volatile(PLANAR_3X3_LOOP(S, OFFSET, FIRST) PLANAR_3X3_OPERANDS);           \
+        }                                                                                     \
+    } while (0)
+
 /* The window sums (without the bias) of `rows` output rows of out_w outputs, the first row's
- * window starting at row0, of a 3x3 kernel (weights: the channel's six pairs; stride_w 1 or
- * 2). */
+ * window starting at row0, of one depth slice of a 3x3 kernel (weights: the slice's six
+ * pairs; stride_w 1 or 2), stored into acc (add 0) or added to it (add 1). */
 static TC_NOINLINE void planar_rows_3x3(const int16_t *row0, int32_t plane_w, int32_t stride_w,
                                         int32_t row_step, int32_t rows, int32_t out_w,
-                                        const int16_t *wc, int32_t *acc)
+                                        const int16_t *wc, int32_t *acc, int32_t add)
 {
     const int32_t w00 = tc_load_s32(wc + 0);
     const int32_t w01 = tc_load_s32(wc + 2);
@@ -627,20 +658,14 @@ static TC_NOINLINE void planar_rows_3x3(const int16_t *row0, int32_t plane_w, in
         const int32_t *end = acc + out_w;
         int32_t a;
         int32_t t;
-        if (stride_w == 1) {
-            if (out_w & 1) {
-                __asm__ volatile(PLANAR_3X3_ONE("2", "2") PLANAR_3X3_OPERANDS);
-            }
-            if (acc != end) {
-                __asm__ volatile(PLANAR_3X3_LOOP("2", "2") PLANAR_3X3_OPERANDS);
-            }
+        if (stride_w == 1 && !add) {
+            PLANAR_3X3_ROW("2", "2", PLANAR_SET);
+        } else if (stride_w == 1) {
+            PLANAR_3X3_ROW("2", "2", PLANAR_ADD);
+        } else if (!add) {
+            PLANAR_3X3_ROW("4", "0", PLANAR_SET);
         } else {
-            if (out_w & 1) {
-                __asm__ volatile(PLANAR_3X3_ONE("4", "0") PLANAR_3X3_OPERANDS);
-            }
-            if (acc != end) {
-                __asm__ volatile(PLANAR_3X3_LOOP("4", "0") PLANAR_3X3_OPERANDS);
-            }
+            PLANAR_3X3_ROW("4", "0", PLANAR_ADD);
         }
     }
 }
@@ -677,77 +702,111 @@ static TC_NOINLINE void planar_store_clamp(const int32_t *acc, int32_t count, in
     planar_store(acc, count, bias, q, offset, act_min, act_max, y, step, 0);
 }
 
-/* All outputs of one channel of a 3x3 kernel with shift < 0, chunk_rows output rows at a
- * time: first their accumulators (weights in registers), then their output stage (its
- * constants in registers). */
+/* All outputs of one channel of a 3x3 kernel (any k_d) with shift < 0, chunk_rows output rows
+ * of one output depth at a time: first their accumulators (weights in registers, one depth
+ * slice of the kernel after the other), then their output stage (its constants in
+ * registers). */
 static void planar_channel_3x3(const tc_depthwise_conv_planar_s8_params_t *p,
                                const int16_t *plane, const int16_t *wc, int32_t bias,
                                const tc_requant_channel_t *q, int8_t *yc, int32_t *acc)
 {
     const int32_t full_range = p->act_min == INT8_MIN && p->act_max == INT8_MAX;
     const int32_t row_step = p->stride_h * p->plane_w;
-    for (int32_t oh = 0; oh < p->out_h; oh += p->chunk_rows) {
-        const int32_t rows = p->out_h - oh < p->chunk_rows ? p->out_h - oh : p->chunk_rows;
-        const int32_t count = rows * p->out_w;
-        planar_rows_3x3(plane + oh * row_step, p->plane_w, p->stride_w, row_step, rows,
-                        p->out_w, wc, acc);
-        int8_t *y = yc + oh * p->out_w * p->c;
-        if (full_range) {
-            planar_store_full(acc, count, bias, q, p->output_offset, y, p->c);
-        } else {
-            planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min, p->act_max, y,
-                               p->c);
+    const int32_t slice_step = p->plane_h * p->plane_w;
+    for (int32_t od = 0; od < p->out_d; ++od) {
+        const int16_t *slice = plane + od * p->stride_d * slice_step;
+        for (int32_t oh = 0; oh < p->out_h; oh += p->chunk_rows) {
+            const int32_t rows = p->out_h - oh < p->chunk_rows ? p->out_h - oh : p->chunk_rows;
+            const int32_t count = rows * p->out_w;
+            for (int32_t kd = 0; kd < p->k_d; ++kd) {
+                planar_rows_3x3(slice + kd * slice_step + oh * row_step, p->plane_w,
+                                p->stride_w, row_step, rows, p->out_w, wc + kd * 12, acc, kd > 0);
+            }
+            int8_t *y = yc + ((od * p->out_h) + oh) * p->out_w * p->c;
+            if (full_range) {
+                planar_store_full(acc, count, bias, q, p->output_offset, y, p->c);
+            } else {
+                planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min,
+                                   p->act_max, y, p->c);
+            }
         }
     }
 }
 #endif
 
+/* Copies one input row of channel c (src: its first value, values step apart) into dst. */
+static const int8_t *planar_load_row(const int8_t *src, int32_t step, int32_t in_w, int16_t *d)
+{
+    for (const int16_t *end = d + (in_w & ~1); d != end; d += 2, src += 2 * step) {
+#if TC_DSP
+        tc_store_s32(d, tc_pkhbt16(src[0], src[step])); /* two values, one store */
+#else
+        d[0] = src[0];
+        d[1] = src[step];
+#endif
+    }
+    if (in_w & 1) {
+        *d = *src;
+        src += step;
+    }
+    return src;
+}
+
 /* Copies channel c of image xn into the plane's interior. */
-static void planar_load(const tc_depthwise_conv_planar_s8_params_t *p, const int8_t *xn,
-                        int32_t c, int16_t *plane)
+static TC_NOINLINE void planar_load(const tc_depthwise_conv_planar_s8_params_t *p,
+                                    const int8_t *xn, int32_t c, int16_t *plane)
 {
     const int8_t *src = xn + c;
     const int32_t step = p->c;
     const int32_t in_w = p->in_w;
-    const int32_t in_h = p->in_h;
-    int16_t *dst = plane + p->pad_h * p->plane_w + p->pad_w;
-    for (int32_t i = 0; i < in_h; ++i, dst += p->plane_w) {
-        int16_t *d = dst;
-        for (const int16_t *end = dst + (in_w & ~1); d != end; d += 2, src += 2 * step) {
-#if TC_DSP
-            tc_store_s32(d, tc_pkhbt16(src[0], src[step])); /* two values, one store */
-#else
-            d[0] = src[0];
-            d[1] = src[step];
-#endif
-        }
-        if (in_w & 1) {
-            *d = *src;
-            src += step;
+    const int32_t plane_w = p->plane_w;
+    const int32_t slice_rows = p->in_h * plane_w;
+    const int32_t slice_gap = (p->plane_h - p->in_h) * plane_w;
+    int16_t *dst = plane + (p->pad_d * p->plane_h + p->pad_h) * plane_w + p->pad_w;
+    for (int32_t d = 0; d < p->in_d; ++d, dst += slice_gap) {
+        for (const int16_t *end = dst + slice_rows; dst != end; dst += plane_w) {
+            src = planar_load_row(src, step, in_w, dst);
         }
     }
 }
 
+/* One channel's weights (groups of 4 int8 in sxtb16 order) as int16 in natural order. */
+static void planar_weights(const int8_t *wc, int32_t groups, int16_t *dst)
+{
+    for (const int8_t *end = wc + 4 * groups; wc != end; wc += 4, dst += 4) {
+#if TC_DSP
+        int32_t lo;
+        int32_t hi;
+        tc_expand_word_dsp(wc, &lo, &hi);
+        tc_store_s32(dst, lo);
+        tc_store_s32(dst + 2, hi);
+#else
+        tc_expand_s8x4(wc, dst);
+#endif
+    }
+}
+
 void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
-                                 const int8_t *x, const int16_t *w, int8_t *y, void *scratch)
+                                 const int8_t *x, const int8_t *w, int8_t *y, void *scratch)
 {
     int16_t *plane = (int16_t *)scratch;
     const int32_t channels = p->c;
-    const int32_t plane_size = p->plane_h * p->plane_w + 2;
+    const int32_t plane_size = p->plane_d * p->plane_h * p->plane_w + 2;
+    int16_t *wc = plane + (plane_size + 1) / 2 * 2;
+    const int32_t groups = planar_weight_groups(p);
 #if TC_DSP
-    int32_t *row_acc = (int32_t *)scratch + (plane_size + 1) / 2;
+    int32_t *row_acc = (int32_t *)(wc + 4 * groups);
 #endif
-    const int32_t w_per_channel = p->k_h * 2 * p->k_pairs;
     for (int32_t i = 0; i < plane_size; ++i) { /* the padding; the interior is overwritten */
         plane[i] = (int16_t)p->input_zero_point;
     }
     for (int32_t n = 0; n < p->batch; ++n) {
-        const int8_t *xn = x + n * p->in_h * p->in_w * channels;
-        int8_t *yn = y + n * p->out_h * p->out_w * channels;
+        const int8_t *xn = x + n * p->in_d * p->in_h * p->in_w * channels;
+        int8_t *yn = y + n * p->out_d * p->out_h * p->out_w * channels;
         for (int32_t c = 0; c < channels; ++c) {
             const tc_requant_channel_t *q = &p->requant[p->per_channel ? c : 0];
             const int32_t bias = p->bias[c];
-            const int16_t *wc = w + c * w_per_channel;
+            planar_weights(w + c * 4 * groups, groups, wc);
             planar_load(p, xn, c, plane);
 #if TC_DSP
             if (p->k_h == 3 && p->k_pairs == 2 && p->stride_w <= 2 && q->shift_code >= 0) {

@@ -1,5 +1,5 @@
 /*
- * tinyc runtime: optimized int8 2-D / 3-D convolution and 2-D depthwise convolution,
+ * tinyc runtime: optimized int8 2-D / 3-D convolution and 2-D / 3-D depthwise convolution,
  * channels-last, with exactly the results of tc_conv_s8 / tc_depthwise_conv_s8 (hence of
  * TFLite Micro) for every input.  The compiler picks them per layer (tinyc/ops/fast_s8.py) and
  * lays their constants out ahead of time (tinyc/quant/fast.py); the portable kernels stay the
@@ -46,24 +46,35 @@
  *            and 4 of slack for whole-word fills), then, for 3-D layers, the frame (rounded up
  *            to a word, and 4 bytes of slack for the word reads past a run's end).
  *
- * tc_depthwise_conv_planar_s8 (depth multiplier 1, dilation 1; any kernel, stride, padding):
- *   one channel at a time: the channel's input plane is copied into scratch as int16 with its
+ * tc_depthwise_conv_planar_s8 (depth multiplier 1, dilation 1; any kernel, stride, padding;
+ * 2-D or 3-D):
+ *   one channel at a time: the channel's input volume is copied into scratch as int16 with its
  *   padding (the input zero point) around it,
- *     plane[plane_h][plane_w]:  plane[i + pad_h][j + pad_w] = x[n, i, j, c]
- *   so that horizontally adjacent taps are adjacent int16 pairs: each output is k_h * k_pairs
- *   SMLADs of a plane pair with a weight pair (the weights of a row zero-padded to an even
- *   count, so an odd kernel's last pair reads one value past the window against weight 0).
- *   w        [channels, k_h, 2 * k_pairs] int16 (4-byte aligned), k_pairs = ceil(k_w / 2).
- *   The DSP build computes the accumulators of chunk_rows output rows first (into scratch),
+ *     plane[plane_d][plane_h][plane_w]:
+ *       plane[d + pad_d][i + pad_h][j + pad_w] = x[n, d, i, j, c]
+ *   so that horizontally adjacent taps are adjacent int16 pairs: each output is
+ *   k_d * k_h * k_pairs SMLADs of a plane pair with a weight pair (the channel's weights,
+ *   expanded into scratch as int16: k_d * k_h rows of 2 * k_pairs values, k_pairs =
+ *   ceil(k_w / 2), each row zero-padded to its even length, so an odd kernel's last pair reads
+ *   one value past the window against weight 0).  2-D layers have in_d = out_d = k_d =
+ *   plane_d = 1.
+ *   w        [channels, groups, 4] int8, groups = ceil(k_d * k_h * k_pairs / 2): per channel
+ *            those padded rows flattened, zero-padded to whole groups of 4 and each group
+ *            stored in sxtb16 order (tc_dsp.h: values v0 v1 v2 v3 as bytes v0 v2 v1 v3), so
+ *            that one word expands into two int16 pairs in natural order.
+ *   The DSP build computes the accumulators of chunk_rows output rows of one output depth
+ *   first (into scratch; a 3x3 kernel adds one depth slice of the window after the other),
  *   then requantizes them, so that each loop keeps its own constants in registers.
  *   scratch  tc_depthwise_conv_planar_s8_scratch_size(p) bytes, 4-byte aligned: the plane plus
- *            two int16 of slack for that last over-read, rounded up to a word, then
- *            chunk_rows * out_w int32 accumulators.
- *   plane_h >= (out_h - 1) * stride_h + k_h and plane_w >= (out_w - 1) * stride_w + k_w,
- *   each at least the padded input extent (tinyc/quant/fast.py computes them).
+ *            two int16 of slack for that last over-read, rounded up to a word, then the
+ *            channel's weights (4 * groups int16), then chunk_rows * out_w int32
+ *            accumulators.
+ *   plane_d >= (out_d - 1) * stride_d + k_d, plane_h >= (out_h - 1) * stride_h + k_h and
+ *   plane_w >= (out_w - 1) * stride_w + k_w, each at least the padded input extent
+ *   (tinyc/quant/fast.py computes them).
  *
  * Layouts as tc_conv_s8.h: x [batch, in_d, in_h, in_w, in_c], y [batch, out_d, out_h, out_w,
- * out_c] int8 (tc_depthwise_conv_planar_s8: in_d = out_d = 1).
+ * out_c] int8.
  */
 #ifndef TC_CONV_FAST_S8_H
 #define TC_CONV_FAST_S8_H
@@ -96,12 +107,12 @@ void tc_conv_gemm_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const i
 
 typedef struct {
     int32_t batch;
-    int32_t in_h, in_w, c;
-    int32_t out_h, out_w;
-    int32_t k_h, k_w;
-    int32_t stride_h, stride_w;
-    int32_t pad_h, pad_w;                   /* leading (top / left) padding */
-    int32_t plane_h, plane_w;               /* the padded plane in scratch */
+    int32_t in_d, in_h, in_w, c;
+    int32_t out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w;
+    int32_t stride_d, stride_h, stride_w;
+    int32_t pad_d, pad_h, pad_w;            /* leading (front / top / left) padding */
+    int32_t plane_d, plane_h, plane_w;      /* the padded volume in scratch */
     int32_t k_pairs;                        /* (k_w + 1) / 2 */
     int32_t chunk_rows;                     /* output rows per accumulator pass (>= 1) */
     int32_t input_zero_point;
@@ -115,6 +126,6 @@ typedef struct {
 size_t tc_depthwise_conv_planar_s8_scratch_size(const tc_depthwise_conv_planar_s8_params_t *p);
 
 void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
-                                 const int8_t *x, const int16_t *w, int8_t *y, void *scratch);
+                                 const int8_t *x, const int8_t *w, int8_t *y, void *scratch);
 
 #endif /* TC_CONV_FAST_S8_H */

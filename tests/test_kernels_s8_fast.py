@@ -135,20 +135,24 @@ def conv_case(rng, name, batch, in_hw, in_c, out_c, k, stride=(1, 1), dilation=(
 
 def depthwise_case(rng, name, batch, in_hw, c, k, stride=(1, 1), pads=((0, 0), (0, 0)),
                    per_channel=True, big_multiplier=False) -> Case:
-    out_hw = _conv_geometry(rng, in_hw, k, stride, (1, 1), pads)
-    assert min(out_hw) >= 1, name
+    """A 2-D layer (in_hw, k, stride, pads over H, W) or a 3-D one (over D, H, W), as
+    conv_case."""
+    in_dhw, k, stride = ((1,) * (3 - len(v)) + tuple(v) for v in (in_hw, k, stride))
+    pads = ((0, 0),) * (3 - len(pads)) + tuple(pads)
+    out_dhw = _conv_geometry(rng, in_dhw, k, stride, (1, 1, 1), pads)
+    assert min(out_dhw) >= 1, name
     s_in, zp_in, s_w, s_out, zp_out = _quant(rng, c, per_channel, big_multiplier)
     lo, hi = _act(rng, zp_out)
-    p = {"batch": batch, "in_d": 1, "in_h": in_hw[0], "in_w": in_hw[1], "in_c": c,
-         "out_d": 1, "out_h": out_hw[0], "out_w": out_hw[1], "out_c": c, "k_d": 1,
-         "k_h": k[0], "k_w": k[1], "stride_d": 1, "stride_h": stride[0], "stride_w": stride[1],
-         "dilation_d": 1, "dilation_h": 1, "dilation_w": 1, "pad_d": 0, "pad_h": pads[0][0],
-         "pad_w": pads[1][0], "groups": c}
+    p = {"batch": batch, "in_c": c, "out_c": c, "groups": c}
+    for i, axis in enumerate("dhw"):
+        p |= {f"in_{axis}": in_dhw[i], f"out_{axis}": out_dhw[i], f"k_{axis}": k[i],
+              f"stride_{axis}": stride[i], f"dilation_{axis}": 1, f"pad_{axis}": pads[i][0]}
     p |= arith.conv_params(s_in, zp_in, s_w, s_out, zp_out, lo, hi)
-    x = rng.integers(-128, 128, (batch, *in_hw, c), dtype=np.int8)
-    w = rng.integers(-127, 128, (1, *k, c), dtype=np.int8)
+    x = rng.integers(-128, 128, (batch, *in_dhw, c), dtype=np.int8)
+    w = rng.integers(-127, 128, (*k, c), dtype=np.int8)
     b = _bias(rng, c)
     expected = arith.depthwise_conv_s8(p, x, w, b)
+    assert fast.depthwise_planar_eligible(p), name
     fp, fw, scratch = fast.depthwise_planar(p, w, b)
     portable = Call("tc_depthwise_conv_s8", "tc_conv_s8_params_t", p,
                     {"multiplier": "int32_t", "shift": "int32_t"}, [x, w, b, "y"])
@@ -296,6 +300,31 @@ def all_cases() -> list[Case]:
         depthwise_case(rng, "dw1x4", 1, (3, 9), 3, (1, 4), pads=((0, 0), (2, 1))),
         depthwise_case(rng, "dw3x3_window_in_padding", 1, (1, 2), 3, (3, 3),
                        pads=((2, 2), (3, 3))),
+    ]
+    # tc_depthwise_conv_planar_s8 in 3-D: the EEG blocks (3x3x3, padding 1 on every axis;
+    # strides 1 and 2), batch 2 (the volume reloaded), asymmetric padding whose windows lie
+    # partly or wholly in the depth padding, a depth stride alone, per-tensor scales, shifts
+    # >= 0 (the general path), and kernels the 3x3 path does not take
+    cases += [
+        depthwise_case(rng, "dw3d_3x3x3_c42_eeg_stride1", 1, (4, 9, 9), 42, (3, 3, 3),
+                       pads=pad1),
+        depthwise_case(rng, "dw3d_3x3x3_c42_eeg_stride2", 1, (4, 9, 9), 42, (3, 3, 3),
+                       (2, 2, 2), pads=pad1),
+        depthwise_case(rng, "dw3d_3x3x3_c84_eeg_2x5x5", 1, (2, 5, 5), 84, (3, 3, 3),
+                       pads=pad1),
+        depthwise_case(rng, "dw3d_3x3x3_batch2_odd_c", 2, (3, 4, 5), 5, (3, 3, 3), pads=pad1),
+        depthwise_case(rng, "dw3d_stride_2x1x2_pads_uneven", 2, (5, 6, 7), 3, (3, 3, 3),
+                       (2, 1, 2), pads=((0, 1), (2, 1), (1, 0))),
+        depthwise_case(rng, "dw3d_window_in_depth_padding", 1, (1, 3, 4), 4, (3, 3, 3),
+                       (1, 1, 1), pads=((2, 2), (1, 1), (1, 1))),
+        depthwise_case(rng, "dw3d_stride_d3_only", 1, (7, 3, 3), 6, (2, 3, 3), (3, 1, 1),
+                       pads=((0, 1), (1, 1), (1, 1)), per_channel=False),
+        depthwise_case(rng, "dw3d_shift_ge_0", 1, (3, 4, 4), 6, (3, 3, 3), pads=pad1,
+                       big_multiplier=True),
+        depthwise_case(rng, "dw3d_2x5x4_general", 1, (3, 6, 7), 3, (2, 5, 4), (1, 2, 1),
+                       pads=((1, 0), (2, 2), (1, 2))),
+        depthwise_case(rng, "dw3d_3x3x3_stride_w3", 1, (3, 5, 10), 2, (3, 3, 3), (1, 1, 3),
+                       pads=pad1),
     ]
     # tc_fully_connected_rows4_s8
     for in_f, out_f in ((1, 1), (3, 5), (4, 4), (5, 8), (8, 3), (13, 9), (64, 10), (65, 12),
@@ -450,6 +479,10 @@ def test_cases_are_varied(cases) -> None:
     assert any(d["k_d"] == 1 for d in framed)
     assert all(c.fast.params["frame_d"] == 0 for c in panels  # 2-D layers read x itself
                if c.fast.params["in_d"] == c.fast.params["out_d"] == c.fast.params["k_d"] == 1)
+    planar = [c.fast.params for c in cases if c.fast.function == "tc_depthwise_conv_planar_s8"]
+    volumes = [(d["k_d"] > 1, d["k_h"] == 3 and d["k_pairs"] == 2 and d["stride_w"] <= 2)
+               for d in planar]
+    assert set(volumes) == {(False, False), (False, True), (True, False), (True, True)}
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not found")
@@ -515,6 +548,15 @@ def test_layouts_are_documented_ones() -> None:
     assert (sp["k_w"], sp["k_padded"], sw.shape) == (3, 28, (2, 28)) and not sw[:, 27:].any()
     assert (sp["frame_d"], sp["frame_h"], sp["frame_w"]) == (6, 11, 11)
     assert s_scratch == 28 * 8 + (28 + 4) + (728 + 4)  # panel, gathering buffer, frame + slack
+    # depthwise 3x3x3 on 2 channels: rows of 3 taps padded to 4, groups in sxtb16 order
+    dw = stem | {"in_c": 2, "out_c": 2, "groups": 2, "per_channel": 0, "multiplier": (1 << 30,),
+                 "shift": (-1,)}
+    taps = np.arange(1, 55, dtype=np.int8).reshape(3, 3, 3, 2)  # [k_d, k_h, k_w, c]
+    dp, dw_weights, dw_scratch = fast.depthwise_planar(dw, taps, None)
+    assert dw_weights.shape == (2, 9, 4) and dp["k_pairs"] == 2
+    assert list(dw_weights[1, 0]) == [2, 6, 4, 0]  # channel 1, row (0, 0): taps 2, 4, 6, 0
+    assert (dp["plane_d"], dp["plane_h"], dp["plane_w"]) == (6, 11, 11)
+    assert dw_scratch == (726 + 2) * 2 + 9 * 8 + 7 * 9 * 4  # plane, weights, 7 rows of sums
     fc = {"batch": 1, "in_features": 6, "out_features": 5, "input_offset": 0,
           "output_offset": 0, "act_min": -128, "act_max": 127, "per_channel": 0,
           "multiplier": (1 << 30,), "shift": (-1,)}

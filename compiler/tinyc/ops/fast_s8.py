@@ -96,12 +96,14 @@ def _depthwise(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
 
 def _planar_in_place(x: str, p: dict) -> tuple[InPlace, ...]:
     """tc_depthwise_conv_planar_s8 copies all of input channel c (of one image) into its
-    scratch plane before writing output channel c, and writes nothing else then.  With as many
-    output as input channels, every byte at an offset = c (mod channels) belongs to channel c
-    of both tensors, so writing channel c over the input only destroys input values of channel
-    c already copied (or of an earlier image, when the output image is no larger than the input
-    image): in place at exactly the input's offset (a lower one would shift the channels)."""
-    in_image, out_image = p["in_h"] * p["in_w"], p["out_h"] * p["out_w"]
+    scratch plane (a volume for 3-D layers) before writing output channel c, and writes
+    nothing else then.  With as many output as input channels, every byte at an offset = c
+    (mod channels) belongs to channel c of both tensors, so writing channel c over the input
+    only destroys input values of channel c already copied (or of an earlier image, when the
+    output image is no larger than the input image): in place at exactly the input's offset (a
+    lower one would shift the channels)."""
+    in_image = p["in_d"] * p["in_h"] * p["in_w"]
+    out_image = p["out_d"] * p["out_h"] * p["out_w"]
     return (InPlace(x, 0, exact=True),) if out_image <= in_image else ()
 
 

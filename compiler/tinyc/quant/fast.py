@@ -174,34 +174,43 @@ def _gemm_frame(p: Params) -> tuple[int, int, int]:
 
 
 def depthwise_planar_eligible(p: Params) -> bool:
-    """2-D depthwise convolution with depth multiplier 1 and no dilation."""
-    return (p["out_c"] == p["in_c"] and p["k_d"] == 1 and p["in_d"] == 1 and p["out_d"] == 1
-            and p["dilation_h"] == 1 and p["dilation_w"] == 1)
+    """2-D or 3-D depthwise convolution with depth multiplier 1 and no dilation."""
+    return (p["out_c"] == p["in_c"]
+            and p["dilation_d"] == p["dilation_h"] == p["dilation_w"] == 1)
 
 
 def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None
                      ) -> tuple[Params, np.ndarray, int]:
     """(params, weights, scratch bytes) of tc_depthwise_conv_planar_s8 for a layer with
-    tc_depthwise_conv_s8 parameters p and weights w [k_h, k_w, c] (TFLite's layout).
+    tc_depthwise_conv_s8 parameters p and weights w [k_d, k_h, k_w, c] (TFLite's layout with
+    the depth in front; 2-D layers: k_d = 1).
 
-    Weights: [c, k_h, 2 * k_pairs] int16, a channel's kernel rows zero-padded to an even
-    length (the pairs the SMLADs read)."""
-    c, kh, kw = p["out_c"], p["k_h"], p["k_w"]
+    Weights: [c, groups, 4] int8: a channel's kernel rows zero-padded to an even length (the
+    pairs the SMLADs read), flattened, zero-padded to whole groups of 4, each group in sxtb16
+    order (v0 v2 v1 v3: the kernel expands a word into two int16 pairs in natural order).  The
+    plane is the padded input volume of one channel (plane_d = 1 for 2-D layers)."""
+    c, kd, kh, kw = p["out_c"], p["k_d"], p["k_h"], p["k_w"]
     k_pairs = (kw + 1) // 2
-    wc = np.asarray(w, np.int8).reshape(kh, kw, c).transpose(2, 0, 1)  # [c, kh, kw]
-    weights = np.zeros((c, kh, 2 * k_pairs), np.int16)
-    weights[:, :, :kw] = wc
-    plane_h = max(p["pad_h"] + p["in_h"], (p["out_h"] - 1) * p["stride_h"] + kh)
-    plane_w = max(p["pad_w"] + p["in_w"], (p["out_w"] - 1) * p["stride_w"] + kw)
-    params = {key: p[key] for key in ("batch", "in_h", "in_w", "out_h", "out_w", "k_h", "k_w",
-                                      "stride_h", "stride_w", "pad_h", "pad_w")}
+    wc = np.asarray(w, np.int8).reshape(kd, kh, kw, c).transpose(3, 0, 1, 2)  # [c, kd, kh, kw]
+    rows = np.zeros((c, kd, kh, 2 * k_pairs), np.int8)
+    rows[..., :kw] = wc
+    groups = round_up(kd * kh * 2 * k_pairs, 4) // 4
+    flat = np.zeros((c, groups * 4), np.int8)
+    flat[:, :rows[0].size] = rows.reshape(c, -1)
+    weights = flat.reshape(c, groups, 4)[:, :, [0, 2, 1, 3]]
+    plane = {f"plane_{a}": max(p[f"pad_{a}"] + p[f"in_{a}"],
+                               (p[f"out_{a}"] - 1) * p[f"stride_{a}"] + p[f"k_{a}"])
+             for a in "dhw"}
+    params = {key: p[key] for key in (
+        "batch", "in_d", "in_h", "in_w", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w",
+        "stride_d", "stride_h", "stride_w", "pad_d", "pad_h", "pad_w")}
     chunk_rows = max(1, min(p["out_h"], PLANAR_CHUNK // p["out_w"]))
-    params |= {"c": c, "plane_h": plane_h, "plane_w": plane_w, "k_pairs": k_pairs,
-               "chunk_rows": chunk_rows, "input_zero_point": -p["input_offset"],
-               "output_offset": p["output_offset"], "act_min": p["act_min"],
-               "act_max": p["act_max"]} | requant_fields(p, fold_bias(bias, wc,
-                                                                  p["input_offset"]))
-    scratch = round_up(plane_h * plane_w + 2, 2) * 2 + chunk_rows * p["out_w"] * 4
+    params |= {"c": c} | plane | {
+        "k_pairs": k_pairs, "chunk_rows": chunk_rows, "input_zero_point": -p["input_offset"],
+        "output_offset": p["output_offset"], "act_min": p["act_min"],
+        "act_max": p["act_max"]} | requant_fields(p, fold_bias(bias, wc, p["input_offset"]))
+    volume = plane["plane_d"] * plane["plane_h"] * plane["plane_w"]
+    scratch = round_up(volume + 2, 2) * 2 + groups * 8 + chunk_rows * p["out_w"] * 4
     return params, weights, scratch
 
 
