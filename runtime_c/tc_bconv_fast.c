@@ -1,10 +1,11 @@
 /*
  * tinyc runtime: fast binary convolutions (see tc_binary.h for the conventions, the layouts and
  * the exact arithmetic they share with the portable tc_bconv_*).  C99: the speed comes from
- * the algorithms, which suit every core (Cortex-M0 to M55 and the host); only the carry-save
- * block of tc_bconv_sparse_* has a Thumb-2 assembly version (Cortex-M3 and up, optimized
- * builds), beside its C version, because GCC spills its registers (about 7.8 instructions per
- * listed word in C, 6.7 in assembly, on qemu-m4).
+ * the algorithms, which suit every core (Cortex-M0 to M55 and the host); only the slice sums
+ * of tc_bconv_sparse_* (hs_sum) have a Thumb-2 assembly version (Cortex-M3 and up), beside
+ * their C version, because GCC spills the planes around the carry-save blocks (about 7.8
+ * instructions per listed word in C, 7 in assembly with the block and slice overhead, on
+ * qemu-m4).
  *
  * tc_bconv_sparse_*: weights packed along the output channels, so one logic operation handles
  * 32 output channels.  Every input row is listed once per layer into a cache of k_d * k_h rows
