@@ -118,7 +118,8 @@ static inline uint32_t *ripple(uint32_t *plane, uint32_t carry, uint32_t *top)
 }
 
 /* A run of listed positions summed in place: len (even) uint16 positions from cache[start],
- * each naming weight word off + position. */
+ * each naming weight word off + position.  (Indices, not pointers: the scratch memory holding
+ * these is sized for 32-bit targets, and the host build runs the same code.) */
 typedef struct {
     int32_t start, len, off;
 } slice_t;
@@ -298,7 +299,7 @@ __asm__(
  * the sixteens is rippled into the higher planes.  Returns the planes in use (>= 5); up to
  * planes[7] the planes above are zero, the others not written. */
 static int32_t hs_sum_c(const uint32_t *w, const uint16_t *cache, const slice_t *sl,
-                      int32_t n_sl, uint32_t *planes)
+                        int32_t n_sl, uint32_t *planes)
 {
     uint32_t ones = 0, twos = 0, fours = 0, eights = 0, sixteens = 0;
     uint32_t *top = planes + 5;
@@ -347,6 +348,78 @@ static int32_t hs_sum_c(const uint32_t *w, const uint16_t *cache, const slice_t 
     return (int32_t)(top - planes);
 }
 #define hs_sum hs_sum_c
+#endif
+
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2 && defined(__ARM_FP) && \
+    (__ARM_FP & 4)
+/* Thumb-2 with a single-precision FPU: emit_word's commonest case (_f32, no clamp, a whole word
+ * of 32 channels, zero padding) in assembly,
+ *   y[c] = (float)(base + k2 * (2 S_c - wv[c])) * mul[c] + bias[c],   c = 0..31,
+ * S_c byte 4 (c % 8) + c / 8 of the transposed counts q (8-bit lanes), the multiply and the add
+ * rounded separately as in tc_bout_f32.  Per 8 channels: mul and bias by one vldm each, two
+ * channels' dots to the FPU by one vmov, the 8 outputs stored by one vstm (about 8.4
+ * instructions per channel, 11.8 in C on qemu-m4).  Registers: r0 the counts (one byte on per
+ * block of 8), r1 wv, r2 mul, r3 bias, r4 y, r5 base, r6 k2, r7 blocks left, r8-r11 two
+ * channels in flight; s0-s7 the outputs, s8-s15 mul, s16-s23 bias. */
+void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul,
+                         const float *bias, float *y, int32_t base, int32_t k2);
+__asm__(
+    ".pushsection .text.tc_bconv_out_f32_t2,\"ax\",%progbits\n"
+    ".syntax unified\n"
+    ".thumb\n"
+    ".macro tc_out_pair m, sa, sb\n" /* channels m, m + 1 of the block: dots into sa, sb */
+    "  ldrb r8, [r0, #4 * \\m]\n"
+    "  ldrb r9, [r0, #4 * \\m + 4]\n"
+    "  ldrh r10, [r1, #2 * \\m]\n"
+    "  ldrh r11, [r1, #2 * \\m + 2]\n"
+    "  rsb r8, r10, r8, lsl #1\n"
+    "  rsb r9, r11, r9, lsl #1\n"
+    "  mla r8, r8, r6, r5\n"
+    "  mla r9, r9, r6, r5\n"
+    "  vmov \\sa, \\sb, r8, r9\n"
+    ".endm\n"
+    ".macro tc_out_one s, m, b\n" /* output s = float(s) * mul m + bias b */
+    "  vcvt.f32.s32 \\s, \\s\n"
+    "  vmul.f32 \\s, \\s, \\m\n"
+    "  vadd.f32 \\s, \\s, \\b\n"
+    ".endm\n"
+    ".global tc_bconv_out_f32_t2\n"
+    ".type tc_bconv_out_f32_t2, %function\n"
+    ".thumb_func\n"
+    "tc_bconv_out_f32_t2:\n"
+    "  push {r4-r11, lr}\n"
+    "  vpush {s16-s23}\n"
+    "  ldr r4, [sp, #68]\n" /* y, base, k2: above 9 + 8 saved words */
+    "  ldr r5, [sp, #72]\n"
+    "  ldr r6, [sp, #76]\n"
+    "  movs r7, #4\n"
+    "1:\n"
+    "  vldmia r2!, {s8-s15}\n"
+    "  vldmia r3!, {s16-s23}\n"
+    "  tc_out_pair 0, s0, s1\n"
+    "  tc_out_pair 2, s2, s3\n"
+    "  tc_out_pair 4, s4, s5\n"
+    "  tc_out_pair 6, s6, s7\n"
+    "  tc_out_one s0, s8, s16\n"
+    "  tc_out_one s1, s9, s17\n"
+    "  tc_out_one s2, s10, s18\n"
+    "  tc_out_one s3, s11, s19\n"
+    "  tc_out_one s4, s12, s20\n"
+    "  tc_out_one s5, s13, s21\n"
+    "  tc_out_one s6, s14, s22\n"
+    "  tc_out_one s7, s15, s23\n"
+    "  vstmia r4!, {s0-s7}\n"
+    "  adds r0, r0, #1\n"
+    "  adds r1, r1, #16\n"
+    "  subs r7, r7, #1\n"
+    "  bne 1b\n"
+    "  vpop {s16-s23}\n"
+    "  pop {r4-r11, pc}\n"
+    ".size tc_bconv_out_f32_t2, .-tc_bconv_out_f32_t2\n"
+    ".purgem tc_out_pair\n"
+    ".purgem tc_out_one\n"
+    ".popsection\n");
+#define BCONV_OUT_F32_ASM 1
 #endif
 
 /* Transposes the bit-sliced counts q[0..rows) in place (rows = 8 or 16; the planes above the
@@ -488,6 +561,13 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
     }
     if (depth <= 8) {
         transpose_counts(q, 8);
+#if BCONV_OUT_F32_ASM
+        if (o->kind == TC_BOUT_F32 && nc == 32 && !clamp && has_wv && pc == NULL) {
+            tc_bconv_out_f32_t2(q, wv, o->mul + oc0, o->bias + oc0, (float *)y + yo + oc0, base,
+                                k2);
+            return;
+        }
+#endif
         if (nc == 32 && !clamp) {
             emit_lanes(o, q, 8, 32, 0, base, k2, has_wv, wv, pc, y, yo, oc0, word);
         } else {
@@ -620,9 +700,11 @@ typedef struct {
 } sparse_sizes_t;
 
 /* A run of taps of one window: n adjacent input pixels from column a of the cached row whose
- * group-0 record is at cache[rec], read by the taps tap .. tap + n - 1 (k_d, k_h, k_w order). */
+ * group-0 record is at cache[rec], read by the taps t .. t + n - 1 (k_d, k_h, k_w order), so that the
+ * weight word of the record's position iw * (cig + 1) + ic is off + position,
+ * off = (t - a) * (cig + 1). */
 typedef struct {
-    int32_t rec, a, n, tap;
+    int32_t rec, a, n, off;
 } seg_t;
 
 static sparse_sizes_t sparse_sizes(const tc_bconv_params_t *p)
@@ -789,6 +871,7 @@ static int32_t window_runs(const tc_bconv_params_t *p, const sparse_sizes_t *z,
                            const int32_t *slot, seg_t *seg)
 {
     const int32_t per_tap = p->dilation_w != 1;
+    const int32_t cig1 = p->in_c / p->groups + 1;
     int32_t s = 0;
     for (int32_t kd = 0, i = 0; kd < wd.count; ++kd) {
         for (int32_t kh = 0; kh < wh.count; ++kh, ++i) {
@@ -797,38 +880,74 @@ static int32_t window_runs(const tc_bconv_params_t *p, const sparse_sizes_t *z,
                 seg[s].rec = slot[i] * z->slot_size;
                 seg[s].a = ww.at + kw * p->dilation_w;
                 seg[s].n = per_tap ? 1 : ww.count;
-                seg[s].tap = tap0 + kw;
+                seg[s].off = (tap0 + kw - seg[s].a) * cig1;
             }
         }
     }
     return s;
 }
 
-/* The 1 bits of group g's slices over the runs. */
+/* The 1 bits of the slices over the runs, in the records g_off after the runs' ones (group g:
+ * g_off = g * REC_SIZE). */
 static BCONV_INLINE int32_t window_ones(const uint16_t *cache, const seg_t *seg, int32_t n_seg,
-                                        int32_t g, int32_t rec)
+                                        int32_t g_off)
 {
     int32_t n1 = 0;
     for (int32_t s = 0; s < n_seg; ++s) {
-        const uint16_t *pre = cache + seg[s].rec + g * rec;
-        n1 += pre[seg[s].a + seg[s].n] - pre[seg[s].a];
+        const uint16_t *pre = cache + seg[s].rec + g_off + seg[s].a;
+        n1 += pre[seg[s].n] - pre[0];
     }
     return n1;
 }
 
-/* The slices of group g's bits equal to b over the runs (padded lists, see the scratch
- * layout); the weight word of position iw * (cig + 1) + ic read by tap t is t * (cig + 1) + ic. */
+/* The slices of the bits equal to b over the runs, in the records g_off after theirs (padded
+ * lists, see the scratch layout). */
 static BCONV_INLINE void window_slices(const uint16_t *cache, const seg_t *seg, int32_t n_seg,
-                                       int32_t g, int32_t in_w, int32_t cig, int32_t b,
+                                       int32_t g_off, int32_t in_w, int32_t rec_size, int32_t b,
                                        slice_t *sl)
 {
-    const int32_t rec = REC_SIZE(in_w, cig);
     for (int32_t s = 0; s < n_seg; ++s) {
-        const int32_t r = seg[s].rec + g * rec, a = seg[s].a, e = a + seg[s].n;
-        const uint16_t *pre = cache + r + (b ? in_w + 1 : 2 * (in_w + 1));
-        sl[s].len = pre[e] - pre[a];
-        sl[s].start = b ? r + REC_PREFIX(in_w) + pre[a] : r + rec - pre[e];
-        sl[s].off = (seg[s].tap - a) * (cig + 1);
+        const int32_t rec = seg[s].rec + g_off;
+        const uint16_t *pre = cache + rec + seg[s].a + (b ? in_w + 1 : 2 * (in_w + 1));
+        const int32_t first = pre[0], end = pre[seg[s].n];
+        sl[s].len = end - first;
+        sl[s].start = b ? rec + REC_PREFIX(in_w) + first : rec + rec_size - end;
+        sl[s].off = seg[s].off;
+    }
+}
+
+/* The outputs of one pixel (at y + yo) from the runs of its window (n_bits valid bits per
+ * group): per group the minority value b, its slices, and per word of 32 output channels their
+ * sums and the output stage.  Inlined with groups and ocw constant where they are 1. */
+static BCONV_INLINE void sparse_pixel(const tc_bconv_params_t *p, const uint32_t *w,
+                                      const uint16_t *wvc, const int32_t *pc,
+                                      const tc_bout_t *out, const uint16_t *cache,
+                                      const seg_t *seg, int32_t n_seg,
+                                      int32_t n_bits, int32_t groups, int32_t ocw, slice_t *sl,
+                                      uint32_t *q, void *y, int32_t yo)
+{
+    const int32_t cig = p->in_c / groups;
+    const int32_t cog = p->out_c / groups;
+    const int32_t rec_size = REC_SIZE(p->in_w, cig);
+    const int32_t block = p->k_d * p->k_h * p->k_w * (cig + 1); /* words per 32 channels */
+    uint32_t word = 0; /* _b1: the output word being assembled */
+    for (int32_t g = 0; g < groups; ++g) {
+        const int32_t n1 = window_ones(cache, seg, n_seg, g * rec_size);
+        const int32_t b = 2 * n1 <= n_bits;
+        window_slices(cache, seg, n_seg, g * rec_size, p->in_w, rec_size, b, sl);
+        const int32_t base = n_bits - 2 * n1;
+        const int32_t k2 = b ? 2 : -2; /* dot = base + pc + k2 * (2 S - Wv) */
+        for (int32_t qw = 0; qw < ocw; ++qw) {
+            const int32_t nc = cog - 32 * qw < 32 ? cog - 32 * qw : 32;
+            const int32_t oc0 = g * cog + 32 * qw;
+            const int32_t depth = hs_sum(w + (g * ocw + qw) * block, cache, sl, n_seg, q);
+            if (pc == NULL) { /* each call inlined for its own case */
+                emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, NULL, y, yo, oc0, &word);
+            } else {
+                emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, pc + oc0, y, yo, oc0,
+                          &word);
+            }
+        }
     }
 }
 
@@ -840,9 +959,8 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
     const sparse_sizes_t z = sparse_sizes(p);
     const int32_t groups = p->groups;
     const int32_t cig = p->in_c / groups;
-    const int32_t cog = p->out_c / groups;
-    const int32_t ocw = tc_bwords(cog);
-    const int32_t block = z.taps * (cig + 1); /* weight words per 32 output channels */
+    const int32_t ocw = tc_bwords(p->out_c / groups);
+    const int32_t single = groups == 1 && ocw == 1;
     const int32_t y_step = out->kind == TC_BOUT_B1 ? tc_bwords(p->out_c) : p->out_c;
     const int32_t cls_h = p->lead_h + 1 + p->trail_h;
     const int32_t cls_w = p->lead_w + 1 + p->trail_w;
@@ -873,6 +991,7 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
                     if (ow > p->lead_w && cw == p->lead_w) { /* interior, as ow - 1 was */
                         for (int32_t s = 0; s < n_seg; ++s) {
                             seg[s].a += p->stride_w;
+                            seg[s].off -= p->stride_w * (cig + 1);
                         }
                     } else {
                         const tc_window_axis_t ww = tc_window_axis(
@@ -883,26 +1002,12 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
                     const int32_t cls = (cd * cls_h + ch) * cls_w + cw;
                     const uint16_t *wvc = wv + cls * p->out_c;
                     const int32_t *pc = pad_corr == NULL ? NULL : pad_corr + cls * p->out_c;
-                    uint32_t word = 0; /* _b1: the output word being assembled */
-                    for (int32_t g = 0; g < groups; ++g) {
-                        const int32_t n1 = window_ones(cache, seg, n_seg, g, z.rec);
-                        const int32_t b = 2 * n1 <= n_bits;
-                        window_slices(cache, seg, n_seg, g, p->in_w, cig, b, sl);
-                        const int32_t base = n_bits - 2 * n1;
-                        const int32_t k2 = b ? 2 : -2; /* dot = base + pc + k2 * (2 S - Wv) */
-                        for (int32_t qw = 0; qw < ocw; ++qw) {
-                            const uint32_t *wq = w + (g * ocw + qw) * block;
-                            const int32_t nc = cog - 32 * qw < 32 ? cog - 32 * qw : 32;
-                            const int32_t oc0 = g * cog + 32 * qw;
-                            const int32_t depth = hs_sum(wq, cache, sl, n_seg, q);
-                            if (pc == NULL) { /* each call inlined for its own case */
-                                emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, NULL, y, yo,
-                                          oc0, &word);
-                            } else {
-                                emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, pc + oc0, y,
-                                          yo, oc0, &word);
-                            }
-                        }
+                    if (single) {
+                        sparse_pixel(p, w, wvc, pc, out, cache, seg, n_seg, n_bits, 1, 1, sl, q,
+                                     y, yo);
+                    } else {
+                        sparse_pixel(p, w, wvc, pc, out, cache, seg, n_seg, n_bits, groups, ocw,
+                                     sl, q, y, yo);
                     }
                 }
             }

@@ -42,9 +42,10 @@ from tinyc.emulator import QEMU_BINARY
 
 SOURCES = ["tc_bconv.c", "tc_bconv_fast.c", "tc_bfc.c"]
 QEMU_BOARDS = ["qemu-m4", "qemu-m7", "qemu-m3"]
-KINDS = ("s32", "f32", "s8", "b1")
+KINDS = ("s32", "f32", "f32u", "s8", "b1")  # f32u: _f32 with no clamp (its own fast path)
 SEED = 20251122
 ACT = (-7.5, 40.0)  # _f32 clamp
+NO_ACT = (-np.inf, np.inf)
 OUT_RANGE = (-100, 90)  # _s8 clamp
 
 
@@ -169,6 +170,7 @@ def make_layer(case: Case, seed: int) -> Layer:
     expected = {
         "s32": dot.astype(np.int32),
         "f32": B.transform_f32(dot, mul, bias, *ACT).astype(np.float32),
+        "f32u": B.transform_f32(dot, mul, bias, *NO_ACT).astype(np.float32),
         "s8": B.transform_s8(dot, mul, bias, *OUT_RANGE).astype(np.int8),
         "b1": B.pack_bits(B.transform_b1(dot, thr, flip)).astype(np.uint32),
     }
@@ -203,6 +205,7 @@ def make_fc_layer(rows: int, in_c: int, out_c: int, ones: float, seed: int) -> L
     expected = {
         "s32": dot.astype(np.int32),
         "f32": B.transform_f32(dot, mul, bias, *ACT).astype(np.float32),
+        "f32u": B.transform_f32(dot, mul, bias, *NO_ACT).astype(np.float32),
         "s8": B.transform_s8(dot, mul, bias, *OUT_RANGE).astype(np.int8),
         "b1": B.pack_bits(B.transform_b1(dot, thr, flip)).astype(np.uint32),
     }
@@ -233,25 +236,27 @@ def _tables(kind: str, prefix: str) -> str:
 
 
 def _calls(layer: Layer, prefix: str, kind: str) -> tuple[str, str]:
-    """(portable call, fast call) writing to `out`."""
+    """(portable call, fast call) writing to `out`; f32u calls the _f32 kernels with the
+    unclamped parameters (<prefix>_pu)."""
+    fn = "f32" if kind == "f32u" else kind
     y = {"s32": "(int32_t *)out", "f32": "(float *)out", "s8": "(int8_t *)out",
-         "b1": "(uint32_t *)out"}[kind]
+         "b1": "(uint32_t *)out"}[fn]
     pad = f"{prefix}_pad_corr" if "pad_corr" in layer.arrays else "NULL"
-    head = f"&{prefix}_p, {prefix}_x"
+    head = f"&{prefix}_{'pu' if kind == 'f32u' else 'p'}, {prefix}_x"
+    tables = _tables(fn, prefix)
     if layer.family == "sliced":
-        sliced_tables = (f"{prefix}_thr_planes, {prefix}_flip, " if kind == "b1"
-                         else _tables(kind, prefix))
-        return (f"tc_bfc_{kind}({head}, {prefix}_w, {_tables(kind, prefix)}{y});",
-                f"tc_bfc_sliced_{kind}({head}, {prefix}_w_fast, {sliced_tables}{y});")
-    portable = f"tc_bconv_{kind}({head}, {prefix}_w, {pad}, {_tables(kind, prefix)}{y});"
-    if layer.family == "dw" and kind == "b1":
+        sliced_tables = f"{prefix}_thr_planes, {prefix}_flip, " if fn == "b1" else tables
+        return (f"tc_bfc_{fn}({head}, {prefix}_w, {tables}{y});",
+                f"tc_bfc_sliced_{fn}({head}, {prefix}_w_fast, {sliced_tables}{y});")
+    portable = f"tc_bconv_{fn}({head}, {prefix}_w, {pad}, {tables}{y});"
+    if layer.family == "dw" and fn == "b1":
         fast = (f"tc_bconv_dw_b1({head}, {prefix}_w_fast, {prefix}_thr_class, "
                 f"{prefix}_thr_planes, {prefix}_flip, {y});")
     elif layer.family == "dw":
-        fast = f"tc_bconv_dw_{kind}({head}, {prefix}_w_fast, {pad}, {_tables(kind, prefix)}{y});"
+        fast = f"tc_bconv_dw_{fn}({head}, {prefix}_w_fast, {pad}, {tables}{y});"
     else:
-        fast = (f"tc_bconv_sparse_{kind}({head}, {prefix}_w_fast, {prefix}_wv, {pad}, "
-                f"{_tables(kind, prefix)}{y}, scratch);")
+        fast = (f"tc_bconv_sparse_{fn}({head}, {prefix}_w_fast, {prefix}_wv, {pad}, "
+                f"{tables}{y}, scratch);")
     return portable, fast
 
 
@@ -269,9 +274,11 @@ def harness_source(layers: list[Layer]) -> str:
                 else ", ".join(str(int(v)) + ("u" if flat.dtype.kind == "u" else "")
                                for v in flat)
             decls.append(f"static const {C_TYPES[flat.dtype]} {prefix}_{name}[] = {{{values}}};\n")
-        fields = ", ".join(f".{k} = {c_value(v)}" for k, v in layer.params.items())
         params_type = "tc_bfc_params_t" if layer.family == "sliced" else "tc_bconv_params_t"
-        decls.append(f"static const {params_type} {prefix}_p = {{{fields}}};\n")
+        unclamped = {**layer.params, "act_min": NO_ACT[0], "act_max": NO_ACT[1]}
+        for name, params in (("p", layer.params), ("pu", unclamped)):
+            fields = ", ".join(f".{k} = {c_value(v)}" for k, v in params.items())
+            decls.append(f"static const {params_type} {prefix}_{name} = {{{fields}}};\n")
         if layer.family == "sparse":  # the kernel's own account of its scratch memory
             body.append(f"    size = (uint32_t)tc_bconv_sparse_scratch_size(&{prefix}_p);")
             body.append("    ok = ok && fwrite(&size, sizeof size, 1, f) == 1;")
