@@ -353,14 +353,16 @@ static int32_t hs_sum_c(const uint32_t *w, const uint16_t *cache, const slice_t 
 #if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2 && defined(__ARM_FP) && \
     (__ARM_FP & 4)
 /* Thumb-2 with a single-precision FPU: emit_word's commonest case (_f32, no clamp, a whole word
- * of 32 channels, zero padding) in assembly,
+ * of 32 channels, zero padding, counts below 256) in assembly: the 8 planes q are transposed in
+ * registers (transpose_counts, rows 8) and written back, then
  *   y[c] = (float)(base + k2 * (2 S_c - wv[c])) * mul[c] + bias[c],   c = 0..31,
- * S_c byte 4 (c % 8) + c / 8 of the transposed counts q (8-bit lanes), the multiply and the add
+ * S_c byte 4 (c % 8) + c / 8 of the transposed counts (8-bit lanes), the multiply and the add
  * rounded separately as in tc_bout_f32.  Per 8 channels: mul and bias by one vldm each, two
  * channels' dots to the FPU by one vmov, the 8 outputs stored by one vstm (about 8.4
  * instructions per channel, 11.8 in C on qemu-m4).  Registers: r0 the counts (one byte on per
  * block of 8), r1 wv, r2 mul, r3 bias, r4 y, r5 base, r6 k2, r7 blocks left, r8-r11 two
- * channels in flight; s0-s7 the outputs, s8-s15 mul, s16-s23 bias. */
+ * channels in flight (r4-r11 the planes and r12 the swaps' temporary during the transpose);
+ * s0-s7 the outputs, s8-s15 mul, s16-s23 bias. */
 void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul,
                          const float *bias, float *y, int32_t base, int32_t k2);
 __asm__(
@@ -378,6 +380,12 @@ __asm__(
     "  mla r9, r9, r6, r5\n"
     "  vmov \\sa, \\sb, r8, r9\n"
     ".endm\n"
+    ".macro tc_out_swap a, b, s, mask\n" /* transpose_counts' swap of rows a and b = a + s */
+    "  eor r12, \\b, \\a, lsr #\\s\n"
+    "  and r12, r12, #\\mask\n"
+    "  eor \\b, \\b, r12\n"
+    "  eor \\a, \\a, r12, lsl #\\s\n"
+    ".endm\n"
     ".macro tc_out_one s, m, b\n" /* output s = float(s) * mul m + bias b */
     "  vcvt.f32.s32 \\s, \\s\n"
     "  vmul.f32 \\s, \\s, \\m\n"
@@ -389,6 +397,20 @@ __asm__(
     "tc_bconv_out_f32_t2:\n"
     "  push {r4-r11, lr}\n"
     "  vpush {s16-s23}\n"
+    "  ldm r0, {r4-r11}\n"
+    "  tc_out_swap r4, r8, 4, 0x0F0F0F0F\n"
+    "  tc_out_swap r5, r9, 4, 0x0F0F0F0F\n"
+    "  tc_out_swap r6, r10, 4, 0x0F0F0F0F\n"
+    "  tc_out_swap r7, r11, 4, 0x0F0F0F0F\n"
+    "  tc_out_swap r4, r6, 2, 0x33333333\n"
+    "  tc_out_swap r5, r7, 2, 0x33333333\n"
+    "  tc_out_swap r8, r10, 2, 0x33333333\n"
+    "  tc_out_swap r9, r11, 2, 0x33333333\n"
+    "  tc_out_swap r4, r5, 1, 0x55555555\n"
+    "  tc_out_swap r6, r7, 1, 0x55555555\n"
+    "  tc_out_swap r8, r9, 1, 0x55555555\n"
+    "  tc_out_swap r10, r11, 1, 0x55555555\n"
+    "  stm r0, {r4-r11}\n"
     "  ldr r4, [sp, #68]\n" /* y, base, k2: above 9 + 8 saved words */
     "  ldr r5, [sp, #72]\n"
     "  ldr r6, [sp, #76]\n"
@@ -417,6 +439,7 @@ __asm__(
     "  pop {r4-r11, pc}\n"
     ".size tc_bconv_out_f32_t2, .-tc_bconv_out_f32_t2\n"
     ".purgem tc_out_pair\n"
+    ".purgem tc_out_swap\n"
     ".purgem tc_out_one\n"
     ".popsection\n");
 #define BCONV_OUT_F32_ASM 1
@@ -559,15 +582,14 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
     for (int32_t k = depth; k < 16 && depth > 8; ++k) {
         q[k] = 0;
     }
+#if BCONV_OUT_F32_ASM
+    if (o->kind == TC_BOUT_F32 && depth <= 8 && nc == 32 && !clamp && has_wv && pc == NULL) {
+        tc_bconv_out_f32_t2(q, wv, o->mul + oc0, o->bias + oc0, (float *)y + yo + oc0, base, k2);
+        return;
+    }
+#endif
     if (depth <= 8) {
         transpose_counts(q, 8);
-#if BCONV_OUT_F32_ASM
-        if (o->kind == TC_BOUT_F32 && nc == 32 && !clamp && has_wv && pc == NULL) {
-            tc_bconv_out_f32_t2(q, wv, o->mul + oc0, o->bias + oc0, (float *)y + yo + oc0, base,
-                                k2);
-            return;
-        }
-#endif
         if (nc == 32 && !clamp) {
             emit_lanes(o, q, 8, 32, 0, base, k2, has_wv, wv, pc, y, yo, oc0, word);
         } else {
@@ -887,42 +909,44 @@ static int32_t window_runs(const tc_bconv_params_t *p, const sparse_sizes_t *z,
     return s;
 }
 
-/* The 1 bits of the slices over the runs, in the records g_off after the runs' ones (group g:
- * g_off = g * REC_SIZE). */
+/* The 1 bits over the runs moved `shift` input columns on (the window slid along the width
+ * since window_runs), in the records g_off after the runs' ones (group g: g_off =
+ * g * REC_SIZE). */
 static BCONV_INLINE int32_t window_ones(const uint16_t *cache, const seg_t *seg, int32_t n_seg,
-                                        int32_t g_off)
+                                        int32_t g_off, int32_t shift)
 {
     int32_t n1 = 0;
     for (int32_t s = 0; s < n_seg; ++s) {
-        const uint16_t *pre = cache + seg[s].rec + g_off + seg[s].a;
+        const uint16_t *pre = cache + seg[s].rec + g_off + seg[s].a + shift;
         n1 += pre[seg[s].n] - pre[0];
     }
     return n1;
 }
 
-/* The slices of the bits equal to b over the runs, in the records g_off after theirs (padded
- * lists, see the scratch layout). */
+/* The slices of the bits equal to b over the runs moved `shift` columns on, in the records g_off
+ * after theirs (padded lists, see the scratch layout); cig1 = cig + 1. */
 static BCONV_INLINE void window_slices(const uint16_t *cache, const seg_t *seg, int32_t n_seg,
-                                       int32_t g_off, int32_t in_w, int32_t rec_size, int32_t b,
-                                       slice_t *sl)
+                                       int32_t g_off, int32_t shift, int32_t in_w, int32_t cig1,
+                                       int32_t rec_size, int32_t b, slice_t *sl)
 {
     for (int32_t s = 0; s < n_seg; ++s) {
         const int32_t rec = seg[s].rec + g_off;
-        const uint16_t *pre = cache + rec + seg[s].a + (b ? in_w + 1 : 2 * (in_w + 1));
+        const uint16_t *pre =
+            cache + rec + seg[s].a + shift + (b ? in_w + 1 : 2 * (in_w + 1));
         const int32_t first = pre[0], end = pre[seg[s].n];
         sl[s].len = end - first;
         sl[s].start = b ? rec + REC_PREFIX(in_w) + first : rec + rec_size - end;
-        sl[s].off = seg[s].off;
+        sl[s].off = seg[s].off - shift * cig1;
     }
 }
 
-/* The outputs of one pixel (at y + yo) from the runs of its window (n_bits valid bits per
- * group): per group the minority value b, its slices, and per word of 32 output channels their
+/* The outputs of one pixel (at y + yo) from the runs of its window, moved `shift` columns on
+ * (n_bits valid bits per group): per group the minority value b, its slices, and per word of 32 output channels their
  * sums and the output stage.  Inlined with groups and ocw constant where they are 1. */
 static BCONV_INLINE void sparse_pixel(const tc_bconv_params_t *p, const uint32_t *w,
                                       const uint16_t *wvc, const int32_t *pc,
                                       const tc_bout_t *out, const uint16_t *cache,
-                                      const seg_t *seg, int32_t n_seg,
+                                      const seg_t *seg, int32_t n_seg, int32_t shift,
                                       int32_t n_bits, int32_t groups, int32_t ocw, slice_t *sl,
                                       uint32_t *q, void *y, int32_t yo)
 {
@@ -932,9 +956,9 @@ static BCONV_INLINE void sparse_pixel(const tc_bconv_params_t *p, const uint32_t
     const int32_t block = p->k_d * p->k_h * p->k_w * (cig + 1); /* words per 32 channels */
     uint32_t word = 0; /* _b1: the output word being assembled */
     for (int32_t g = 0; g < groups; ++g) {
-        const int32_t n1 = window_ones(cache, seg, n_seg, g * rec_size);
+        const int32_t n1 = window_ones(cache, seg, n_seg, g * rec_size, shift);
         const int32_t b = 2 * n1 <= n_bits;
-        window_slices(cache, seg, n_seg, g * rec_size, p->in_w, rec_size, b, sl);
+        window_slices(cache, seg, n_seg, g * rec_size, shift, p->in_w, cig + 1, rec_size, b, sl);
         const int32_t base = n_bits - 2 * n1;
         const int32_t k2 = b ? 2 : -2; /* dot = base + pc + k2 * (2 S - Wv) */
         for (int32_t qw = 0; qw < ocw; ++qw) {
@@ -985,15 +1009,13 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
                     tc_window_axis(oh, p->stride_h, p->pad_h, p->dilation_h, p->k_h, p->in_h);
                 const int32_t ch = tc_bconv_pad_class(oh, p->lead_h, p->trail_h, p->out_h);
                 cache_rows(p, &z, x, n, wd, wh, tag, rows, slot, cache);
-                int32_t n_seg = 0, n_bits = 0;
+                int32_t n_seg = 0, n_bits = 0, shift = 0;
                 for (int32_t ow = 0; ow < p->out_w; ++ow, yo += y_step) {
                     const int32_t cw = tc_bconv_pad_class(ow, p->lead_w, p->trail_w, p->out_w);
                     if (ow > p->lead_w && cw == p->lead_w) { /* interior, as ow - 1 was */
-                        for (int32_t s = 0; s < n_seg; ++s) {
-                            seg[s].a += p->stride_w;
-                            seg[s].off -= p->stride_w * (cig + 1);
-                        }
+                        shift += p->stride_w;
                     } else {
+                        shift = 0;
                         const tc_window_axis_t ww = tc_window_axis(
                             ow, p->stride_w, p->pad_w, p->dilation_w, p->k_w, p->in_w);
                         n_seg = window_runs(p, &z, wd, wh, ww, slot, seg);
@@ -1003,11 +1025,11 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
                     const uint16_t *wvc = wv + cls * p->out_c;
                     const int32_t *pc = pad_corr == NULL ? NULL : pad_corr + cls * p->out_c;
                     if (single) {
-                        sparse_pixel(p, w, wvc, pc, out, cache, seg, n_seg, n_bits, 1, 1, sl, q,
-                                     y, yo);
-                    } else {
-                        sparse_pixel(p, w, wvc, pc, out, cache, seg, n_seg, n_bits, groups, ocw,
+                        sparse_pixel(p, w, wvc, pc, out, cache, seg, n_seg, shift, n_bits, 1, 1,
                                      sl, q, y, yo);
+                    } else {
+                        sparse_pixel(p, w, wvc, pc, out, cache, seg, n_seg, shift, n_bits, groups,
+                                     ocw, sl, q, y, yo);
                     }
                 }
             }
