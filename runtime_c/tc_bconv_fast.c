@@ -350,53 +350,96 @@ static int32_t hs_sum_c(const uint32_t *w, const uint16_t *cache, const slice_t 
 #define hs_sum hs_sum_c
 #endif
 
-#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2 && defined(__ARM_FP) && \
-    (__ARM_FP & 4)
-/* Thumb-2 with a single-precision FPU: emit_word's commonest case (_f32, no clamp, a whole word
- * of 32 channels, zero padding, counts below 256) in assembly: the 8 planes q are transposed in
- * registers (transpose_counts, rows 8) and written back, then
- *   y[c] = (float)(base + k2 * (2 S_c - wv[c])) * mul[c] + bias[c],   c = 0..31,
- * S_c byte 4 (c % 8) + c / 8 of the transposed counts (8-bit lanes), the multiply and the add
- * rounded separately as in tc_bout_f32.  Per 8 channels: mul and bias by one vldm each, two
- * channels' dots to the FPU by one vmov, the 8 outputs stored by one vstm (about 8.4
- * instructions per channel, 11.8 in C on qemu-m4).  Registers: r0 the counts (one byte on per
- * block of 8), r1 wv, r2 mul, r3 bias, r4 y, r5 base, r6 k2, r7 blocks left, r8-r11 two
- * channels in flight (r4-r11 the planes and r12 the swaps' temporary during the transpose);
- * s0-s7 the outputs, s8-s15 mul, s16-s23 bias. */
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
+/* Thumb-2: emit_word's commonest cases in assembly: a whole word of 32 channels (aligned to a
+ * word of the output for _b1), zero padding, counts below 256 (8 planes), and for _f32 no clamp
+ * and a single-precision FPU.  Both first transpose the planes q in registers
+ * (transpose_counts, rows 8: one ldm, 12 swaps, one stm), so that S_c is byte
+ * 4 (c % 8) + c / 8 of q, then per channel dot = base + k2 * (2 S_c - wv[c]):
+ *   _b1:  bit c of the word = dot < thr[c], built from channel 31 down by one adc per
+ *         channel (8 instructions per channel, about 11 in C on qemu-m4); the word ^ flip is
+ *         stored at *y;
+ *   _f32: y[c] = (float)dot * mul[c] + bias[c], the multiply and the add rounded separately as
+ *         in tc_bout_f32.  Per 8 channels: mul and bias by one vldm each, two channels' dots to
+ *         the FPU by one vmov, the 8 outputs stored by one vstm (about 8.4 instructions per
+ *         channel, 11.8 in C).
+ * Registers after the transpose (r4-r11 the planes, r12 the swaps' temporary): r0 the counts
+ * (one byte on per block of 8 channels), r1 wv, r5 base, r6 k2, r7 blocks left, r8-r11 the
+ * channels in flight; _b1: r2 thr, r3 y, r4 the word; _f32: r2 mul, r3 bias, r4 y, s0-s7 the
+ * outputs, s8-s15 mul, s16-s23 bias. */
+void tc_bconv_out_b1_t2(const uint32_t *q, const uint16_t *wv, const int32_t *thr, uint32_t *y,
+                        uint32_t flip, int32_t base, int32_t k2);
+#if defined(__ARM_FP) && (__ARM_FP & 4)
 void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul,
                          const float *bias, float *y, int32_t base, int32_t k2);
+#define BCONV_OUT_F32_ASM 1
+#define BCONV_OUT_F32_TEXT                                                                     \
+    ".macro tc_out_pair m, sa, sb\n" /* channels m, m + 1 of the block: dots into sa, sb */  \
+    "  ldrb r8, [r0, #4 * \\m]\n"                                                              \
+    "  ldrb r9, [r0, #4 * \\m + 4]\n"                                                          \
+    "  ldrh r10, [r1, #2 * \\m]\n"                                                             \
+    "  ldrh r11, [r1, #2 * \\m + 2]\n"                                                         \
+    "  rsb r8, r10, r8, lsl #1\n"                                                              \
+    "  rsb r9, r11, r9, lsl #1\n"                                                              \
+    "  mla r8, r8, r6, r5\n"                                                                   \
+    "  mla r9, r9, r6, r5\n"                                                                   \
+    "  vmov \\sa, \\sb, r8, r9\n"                                                              \
+    ".endm\n"                                                                                  \
+    ".macro tc_out_one s, m, b\n" /* output s = float(s) * mul m + bias b */                  \
+    "  vcvt.f32.s32 \\s, \\s\n"                                                                \
+    "  vmul.f32 \\s, \\s, \\m\n"                                                               \
+    "  vadd.f32 \\s, \\s, \\b\n"                                                               \
+    ".endm\n"                                                                                  \
+    ".global tc_bconv_out_f32_t2\n"                                                            \
+    ".type tc_bconv_out_f32_t2, %function\n"                                                   \
+    ".thumb_func\n"                                                                            \
+    "tc_bconv_out_f32_t2:\n"                                                                   \
+    "  push {r4-r11, lr}\n"                                                                    \
+    "  vpush {s16-s23}\n"                                                                      \
+    "  tc_out_transpose\n"                                                                     \
+    "  ldr r4, [sp, #68]\n" /* y, base, k2: above 9 + 8 saved words */                        \
+    "  ldr r5, [sp, #72]\n"                                                                    \
+    "  ldr r6, [sp, #76]\n"                                                                    \
+    "  movs r7, #4\n"                                                                          \
+    "1:\n"                                                                                     \
+    "  vldmia r2!, {s8-s15}\n"                                                                 \
+    "  vldmia r3!, {s16-s23}\n"                                                                \
+    "  tc_out_pair 0, s0, s1\n"                                                                \
+    "  tc_out_pair 2, s2, s3\n"                                                                \
+    "  tc_out_pair 4, s4, s5\n"                                                                \
+    "  tc_out_pair 6, s6, s7\n"                                                                \
+    "  tc_out_one s0, s8, s16\n"                                                               \
+    "  tc_out_one s1, s9, s17\n"                                                               \
+    "  tc_out_one s2, s10, s18\n"                                                              \
+    "  tc_out_one s3, s11, s19\n"                                                              \
+    "  tc_out_one s4, s12, s20\n"                                                              \
+    "  tc_out_one s5, s13, s21\n"                                                              \
+    "  tc_out_one s6, s14, s22\n"                                                              \
+    "  tc_out_one s7, s15, s23\n"                                                              \
+    "  vstmia r4!, {s0-s7}\n"                                                                  \
+    "  adds r0, r0, #1\n"                                                                      \
+    "  adds r1, r1, #16\n"                                                                     \
+    "  subs r7, r7, #1\n"                                                                      \
+    "  bne 1b\n"                                                                               \
+    "  vpop {s16-s23}\n"                                                                       \
+    "  pop {r4-r11, pc}\n"                                                                     \
+    ".size tc_bconv_out_f32_t2, .-tc_bconv_out_f32_t2\n"                                       \
+    ".purgem tc_out_pair\n"                                                                    \
+    ".purgem tc_out_one\n"
+#else
+#define BCONV_OUT_F32_TEXT ""
+#endif
 __asm__(
-    ".pushsection .text.tc_bconv_out_f32_t2,\"ax\",%progbits\n"
+    ".pushsection .text.tc_bconv_out_t2,\"ax\",%progbits\n"
     ".syntax unified\n"
     ".thumb\n"
-    ".macro tc_out_pair m, sa, sb\n" /* channels m, m + 1 of the block: dots into sa, sb */
-    "  ldrb r8, [r0, #4 * \\m]\n"
-    "  ldrb r9, [r0, #4 * \\m + 4]\n"
-    "  ldrh r10, [r1, #2 * \\m]\n"
-    "  ldrh r11, [r1, #2 * \\m + 2]\n"
-    "  rsb r8, r10, r8, lsl #1\n"
-    "  rsb r9, r11, r9, lsl #1\n"
-    "  mla r8, r8, r6, r5\n"
-    "  mla r9, r9, r6, r5\n"
-    "  vmov \\sa, \\sb, r8, r9\n"
-    ".endm\n"
     ".macro tc_out_swap a, b, s, mask\n" /* transpose_counts' swap of rows a and b = a + s */
     "  eor r12, \\b, \\a, lsr #\\s\n"
     "  and r12, r12, #\\mask\n"
     "  eor \\b, \\b, r12\n"
     "  eor \\a, \\a, r12, lsl #\\s\n"
     ".endm\n"
-    ".macro tc_out_one s, m, b\n" /* output s = float(s) * mul m + bias b */
-    "  vcvt.f32.s32 \\s, \\s\n"
-    "  vmul.f32 \\s, \\s, \\m\n"
-    "  vadd.f32 \\s, \\s, \\b\n"
-    ".endm\n"
-    ".global tc_bconv_out_f32_t2\n"
-    ".type tc_bconv_out_f32_t2, %function\n"
-    ".thumb_func\n"
-    "tc_bconv_out_f32_t2:\n"
-    "  push {r4-r11, lr}\n"
-    "  vpush {s16-s23}\n"
+    ".macro tc_out_transpose\n" /* q[0..8) at r0, transposed in place */
     "  ldm r0, {r4-r11}\n"
     "  tc_out_swap r4, r8, 4, 0x0F0F0F0F\n"
     "  tc_out_swap r5, r9, 4, 0x0F0F0F0F\n"
@@ -411,38 +454,55 @@ __asm__(
     "  tc_out_swap r8, r9, 1, 0x55555555\n"
     "  tc_out_swap r10, r11, 1, 0x55555555\n"
     "  stm r0, {r4-r11}\n"
-    "  ldr r4, [sp, #68]\n" /* y, base, k2: above 9 + 8 saved words */
-    "  ldr r5, [sp, #72]\n"
-    "  ldr r6, [sp, #76]\n"
+    ".endm\n"
+    ".macro tc_out_bit m\n" /* word = 2 word + (dot < thr) for channel m of the block */
+    "  ldrb r8, [r0, #4 * \\m]\n"
+    "  ldrh r9, [r1, #2 * \\m]\n"
+    "  rsb r8, r9, r8, lsl #1\n"
+    "  mla r8, r8, r6, r5\n"
+    "  ldr r9, [r2, #4 * \\m]\n"
+    "  subs r8, r8, r9\n"
+    "  lsls r8, r8, #1\n" /* carry = the sign of dot - thr */
+    "  adc r4, r4, r4\n"
+    ".endm\n"
+    ".global tc_bconv_out_b1_t2\n"
+    ".type tc_bconv_out_b1_t2, %function\n"
+    ".thumb_func\n"
+    "tc_bconv_out_b1_t2:\n"
+    "  push {r4-r11, lr}\n"
+    "  tc_out_transpose\n"
+    "  ldr r5, [sp, #40]\n" /* flip, base, k2: above 9 saved words */
+    "  ldr r6, [sp, #44]\n"
+    "  movs r4, #0\n"
+    "  adds r0, r0, #3\n" /* channels 24..31 first */
+    "  adds r1, r1, #48\n"
+    "  adds r2, r2, #96\n"
     "  movs r7, #4\n"
     "1:\n"
-    "  vldmia r2!, {s8-s15}\n"
-    "  vldmia r3!, {s16-s23}\n"
-    "  tc_out_pair 0, s0, s1\n"
-    "  tc_out_pair 2, s2, s3\n"
-    "  tc_out_pair 4, s4, s5\n"
-    "  tc_out_pair 6, s6, s7\n"
-    "  tc_out_one s0, s8, s16\n"
-    "  tc_out_one s1, s9, s17\n"
-    "  tc_out_one s2, s10, s18\n"
-    "  tc_out_one s3, s11, s19\n"
-    "  tc_out_one s4, s12, s20\n"
-    "  tc_out_one s5, s13, s21\n"
-    "  tc_out_one s6, s14, s22\n"
-    "  tc_out_one s7, s15, s23\n"
-    "  vstmia r4!, {s0-s7}\n"
-    "  adds r0, r0, #1\n"
-    "  adds r1, r1, #16\n"
+    "  tc_out_bit 7\n"
+    "  tc_out_bit 6\n"
+    "  tc_out_bit 5\n"
+    "  tc_out_bit 4\n"
+    "  tc_out_bit 3\n"
+    "  tc_out_bit 2\n"
+    "  tc_out_bit 1\n"
+    "  tc_out_bit 0\n"
+    "  subs r0, r0, #1\n"
+    "  subs r1, r1, #16\n"
+    "  subs r2, r2, #32\n"
     "  subs r7, r7, #1\n"
     "  bne 1b\n"
-    "  vpop {s16-s23}\n"
+    "  ldr r8, [sp, #36]\n"
+    "  eors r4, r4, r8\n"
+    "  str r4, [r3]\n"
     "  pop {r4-r11, pc}\n"
-    ".size tc_bconv_out_f32_t2, .-tc_bconv_out_f32_t2\n"
-    ".purgem tc_out_pair\n"
+    ".size tc_bconv_out_b1_t2, .-tc_bconv_out_b1_t2\n"
+    BCONV_OUT_F32_TEXT
+    ".purgem tc_out_bit\n"
+    ".purgem tc_out_transpose\n"
     ".purgem tc_out_swap\n"
-    ".purgem tc_out_one\n"
     ".popsection\n");
-#define BCONV_OUT_F32_ASM 1
+#define BCONV_OUT_B1_ASM 1
 #endif
 
 /* Transposes the bit-sliced counts q[0..rows) in place (rows = 8 or 16; the planes above the
@@ -585,6 +645,14 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
 #if BCONV_OUT_F32_ASM
     if (o->kind == TC_BOUT_F32 && depth <= 8 && nc == 32 && !clamp && has_wv && pc == NULL) {
         tc_bconv_out_f32_t2(q, wv, o->mul + oc0, o->bias + oc0, (float *)y + yo + oc0, base, k2);
+        return;
+    }
+#endif
+#if BCONV_OUT_B1_ASM
+    if (o->kind == TC_BOUT_B1 && depth <= 8 && nc == 32 && (oc0 & 31) == 0 && has_wv &&
+        pc == NULL) { /* *word is 0: the channels before oc0 filled whole words */
+        tc_bconv_out_b1_t2(q, wv, o->thr + oc0, (uint32_t *)y + yo + (oc0 >> 5),
+                           o->flip[oc0 >> 5], base, k2);
         return;
     }
 #endif
