@@ -643,8 +643,10 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
         q[k] = 0;
     }
 #if BCONV_OUT_F32_ASM
-    if (o->kind == TC_BOUT_F32 && depth <= 8 && nc == 32 && !clamp && has_wv && pc == NULL) {
-        tc_bconv_out_f32_t2(q, wv, o->mul + oc0, o->bias + oc0, (float *)y + yo + oc0, base, k2);
+    if (o->kind == TC_BOUT_F32 && depth <= 8 && nc == 32 && !clamp && pc == NULL) {
+        static const uint16_t no_wv[32]; /* dot = base + 2 k2 S without Wv */
+        tc_bconv_out_f32_t2(q, has_wv ? wv : no_wv, o->mul + oc0, o->bias + oc0,
+                            (float *)y + yo + oc0, base, k2);
         return;
     }
 #endif
