@@ -374,11 +374,11 @@ void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul
                          const float *bias, float *y, int32_t base, int32_t k2);
 #define BCONV_OUT_F32_ASM 1
 #define BCONV_OUT_F32_TEXT                                                                     \
-    ".macro tc_out_pair m, sa, sb\n" /* channels m, m + 1 of the block: dots into sa, sb */  \
-    "  ldrb r8, [r0, #4 * \\m]\n"                                                              \
-    "  ldrb r9, [r0, #4 * \\m + 4]\n"                                                          \
-    "  ldrh r10, [r1, #2 * \\m]\n"                                                             \
-    "  ldrh r11, [r1, #2 * \\m + 2]\n"                                                         \
+    ".macro tc_out_pair j, m, sa, sb\n" /* channels m, m + 1 of block j: dots into sa, sb */ \
+    "  ldrb r8, [r0, #4 * \\m + \\j]\n"                                                       \
+    "  ldrb r9, [r0, #4 * \\m + 4 + \\j]\n"                                                   \
+    "  ldrh r10, [r1, #2 * \\m + 16 * \\j]\n"                                                 \
+    "  ldrh r11, [r1, #2 * \\m + 2 + 16 * \\j]\n"                                             \
     "  rsb r8, r10, r8, lsl #1\n"                                                              \
     "  rsb r9, r11, r9, lsl #1\n"                                                              \
     "  mla r8, r8, r6, r5\n"                                                                   \
@@ -390,6 +390,23 @@ void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul
     "  vmul.f32 \\s, \\s, \\m\n"                                                               \
     "  vadd.f32 \\s, \\s, \\b\n"                                                               \
     ".endm\n"                                                                                  \
+    ".macro tc_out_block j\n" /* channels 8 j .. 8 j + 7; r0, r1 at block 0 */                 \
+    "  vldmia r2!, {s8-s15}\n"                                                                 \
+    "  vldmia r3!, {s16-s23}\n"                                                                \
+    "  tc_out_pair \\j, 0, s0, s1\n"                                                           \
+    "  tc_out_pair \\j, 2, s2, s3\n"                                                           \
+    "  tc_out_pair \\j, 4, s4, s5\n"                                                           \
+    "  tc_out_pair \\j, 6, s6, s7\n"                                                           \
+    "  tc_out_one s0, s8, s16\n"                                                               \
+    "  tc_out_one s1, s9, s17\n"                                                               \
+    "  tc_out_one s2, s10, s18\n"                                                              \
+    "  tc_out_one s3, s11, s19\n"                                                              \
+    "  tc_out_one s4, s12, s20\n"                                                              \
+    "  tc_out_one s5, s13, s21\n"                                                              \
+    "  tc_out_one s6, s14, s22\n"                                                              \
+    "  tc_out_one s7, s15, s23\n"                                                              \
+    "  vstmia r4!, {s0-s7}\n"                                                                  \
+    ".endm\n"                                                                                  \
     ".global tc_bconv_out_f32_t2\n"                                                            \
     ".type tc_bconv_out_f32_t2, %function\n"                                                   \
     ".thumb_func\n"                                                                            \
@@ -400,30 +417,18 @@ void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul
     "  ldr r4, [sp, #68]\n" /* y, base, k2: above 9 + 8 saved words */                        \
     "  ldr r5, [sp, #72]\n"                                                                    \
     "  ldr r6, [sp, #76]\n"                                                                    \
-    "  movs r7, #4\n"                                                                          \
+    "  movs r7, #2\n"                                                                          \
     "1:\n"                                                                                     \
-    "  vldmia r2!, {s8-s15}\n"                                                                 \
-    "  vldmia r3!, {s16-s23}\n"                                                                \
-    "  tc_out_pair 0, s0, s1\n"                                                                \
-    "  tc_out_pair 2, s2, s3\n"                                                                \
-    "  tc_out_pair 4, s4, s5\n"                                                                \
-    "  tc_out_pair 6, s6, s7\n"                                                                \
-    "  tc_out_one s0, s8, s16\n"                                                               \
-    "  tc_out_one s1, s9, s17\n"                                                               \
-    "  tc_out_one s2, s10, s18\n"                                                              \
-    "  tc_out_one s3, s11, s19\n"                                                              \
-    "  tc_out_one s4, s12, s20\n"                                                              \
-    "  tc_out_one s5, s13, s21\n"                                                              \
-    "  tc_out_one s6, s14, s22\n"                                                              \
-    "  tc_out_one s7, s15, s23\n"                                                              \
-    "  vstmia r4!, {s0-s7}\n"                                                                  \
-    "  adds r0, r0, #1\n"                                                                      \
-    "  adds r1, r1, #16\n"                                                                     \
+    "  tc_out_block 0\n"                                                                       \
+    "  tc_out_block 1\n"                                                                       \
+    "  adds r0, r0, #2\n"                                                                      \
+    "  adds r1, r1, #32\n"                                                                     \
     "  subs r7, r7, #1\n"                                                                      \
     "  bne 1b\n"                                                                               \
     "  vpop {s16-s23}\n"                                                                       \
     "  pop {r4-r11, pc}\n"                                                                     \
     ".size tc_bconv_out_f32_t2, .-tc_bconv_out_f32_t2\n"                                       \
+    ".purgem tc_out_block\n"                                                                   \
     ".purgem tc_out_pair\n"                                                                    \
     ".purgem tc_out_one\n"
 #else
@@ -455,15 +460,25 @@ __asm__(
     "  tc_out_swap r10, r11, 1, 0x55555555\n"
     "  stm r0, {r4-r11}\n"
     ".endm\n"
-    ".macro tc_out_bit m\n" /* word = 2 word + (dot < thr) for channel m of the block */
-    "  ldrb r8, [r0, #4 * \\m]\n"
-    "  ldrh r9, [r1, #2 * \\m]\n"
+    ".macro tc_out_bit j, m\n" /* word = 2 word + (dot < thr), channel m of block j */
+    "  ldrb r8, [r0, #4 * \\m + \\j]\n"
+    "  ldrh r9, [r1, #2 * \\m + 16 * \\j]\n"
     "  rsb r8, r9, r8, lsl #1\n"
     "  mla r8, r8, r6, r5\n"
-    "  ldr r9, [r2, #4 * \\m]\n"
+    "  ldr r9, [r2, #4 * \\m + 32 * \\j]\n"
     "  subs r8, r8, r9\n"
     "  lsls r8, r8, #1\n" /* carry = the sign of dot - thr */
     "  adc r4, r4, r4\n"
+    ".endm\n"
+    ".macro tc_out_bits j\n" /* channels 8 j + 7 down to 8 j; r0-r2 at block 0 */
+    "  tc_out_bit \\j, 7\n"
+    "  tc_out_bit \\j, 6\n"
+    "  tc_out_bit \\j, 5\n"
+    "  tc_out_bit \\j, 4\n"
+    "  tc_out_bit \\j, 3\n"
+    "  tc_out_bit \\j, 2\n"
+    "  tc_out_bit \\j, 1\n"
+    "  tc_out_bit \\j, 0\n"
     ".endm\n"
     ".global tc_bconv_out_b1_t2\n"
     ".type tc_bconv_out_b1_t2, %function\n"
@@ -474,22 +489,16 @@ __asm__(
     "  ldr r5, [sp, #40]\n" /* flip, base, k2: above 9 saved words */
     "  ldr r6, [sp, #44]\n"
     "  movs r4, #0\n"
-    "  adds r0, r0, #3\n" /* channels 24..31 first */
-    "  adds r1, r1, #48\n"
-    "  adds r2, r2, #96\n"
-    "  movs r7, #4\n"
+    "  adds r0, r0, #2\n" /* blocks 3 and 2 (channels 31 down to 16), then 1 and 0 */
+    "  adds r1, r1, #32\n"
+    "  adds r2, r2, #64\n"
+    "  movs r7, #2\n"
     "1:\n"
-    "  tc_out_bit 7\n"
-    "  tc_out_bit 6\n"
-    "  tc_out_bit 5\n"
-    "  tc_out_bit 4\n"
-    "  tc_out_bit 3\n"
-    "  tc_out_bit 2\n"
-    "  tc_out_bit 1\n"
-    "  tc_out_bit 0\n"
-    "  subs r0, r0, #1\n"
-    "  subs r1, r1, #16\n"
-    "  subs r2, r2, #32\n"
+    "  tc_out_bits 1\n"
+    "  tc_out_bits 0\n"
+    "  subs r0, r0, #2\n"
+    "  subs r1, r1, #32\n"
+    "  subs r2, r2, #64\n"
     "  subs r7, r7, #1\n"
     "  bne 1b\n"
     "  ldr r8, [sp, #36]\n"
@@ -498,6 +507,7 @@ __asm__(
     "  pop {r4-r11, pc}\n"
     ".size tc_bconv_out_b1_t2, .-tc_bconv_out_b1_t2\n"
     BCONV_OUT_F32_TEXT
+    ".purgem tc_out_bits\n"
     ".purgem tc_out_bit\n"
     ".purgem tc_out_transpose\n"
     ".purgem tc_out_swap\n"
@@ -865,8 +875,9 @@ static BCONV_INLINE void list_bits(uint32_t v, int32_t n, uint32_t base2, uint16
  * list_bits (positions in both 16-bit halves of a word: no carry, they stay below 2^16); the
  * gap of LIST_GAP positions between the lists takes the stores that reach past them.  After
  * each pixel the padding position goes to both lists, kept by the one with an odd count. */
-static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t groups,
-                     int32_t cig, uint16_t *rec)
+static BCONV_INLINE void list_row_fields(const uint32_t *xr, int32_t in_w, int32_t in_words,
+                                         int32_t groups, int32_t cig, uint16_t *rec,
+                                         int32_t whole_words)
 {
     for (int32_t g = 0; g < groups; ++g, rec += REC_SIZE(in_w, cig)) {
         uint16_t *const pre_ones = rec;
@@ -885,8 +896,9 @@ static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t
             pre_list1[iw] = (uint16_t)(ones - pos);
             pre_list0[iw] = (uint16_t)(end - zeros);
             for (int32_t done = 0; done < cig; done += 32) {
-                const int32_t n = cig - done < 32 ? cig - done : 32;
-                const uint32_t v = tc_bits_get(px, g * cig + done, n) & tc_bmask(n);
+                const int32_t n = whole_words || cig - done >= 32 ? 32 : cig - done;
+                const uint32_t v = whole_words ? px[(g * cig + done) >> 5]
+                                               : tc_bits_get(px, g * cig + done, n) & tc_bmask(n);
                 if (n == 32) { /* inlined with n constant: no bounds checks */
                     list_bits(v, 32, base2, &ones, &zeros);
                 } else {
@@ -910,6 +922,151 @@ static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t
         pre_list0[in_w] = (uint16_t)(end - zeros);
     }
 }
+
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
+/* Thumb-2: list_row_fields of one group whose channels are whole words (cig % 32 == 0) in
+ * assembly, 13 instructions per nibble and about 30 per pixel around them (GCC spills the
+ * pointers: about 15.5 and 60).  Per pixel: its three prefix entries, then per word 8 nibbles
+ * as list_bits (r9 the word, r10 the nibble then its 1 bits, r11 / r12 its positions 0-1 /
+ * 2-3), then the padding position to both lists, kept by the one with an odd count (cig is
+ * even, so both counts are odd or neither).  Registers: r0 the pixel's words, r1 the prefix
+ * entry, r2 the 1 list's end, r3 the 0 list's start, r4 the base position (twice), r5 the 1
+ * bits so far, r6 / r7 NIBBLE_POS's positions 0-1 / 2-3, r8 NIBBLE_ONES; the stack holds the
+ * counts, strides and list origins. */
+typedef struct {
+    uint16_t *pos, *end;        /* the record's lists: 1s up from pos, 0s down from end */
+    const uint16_t *nibble_pos; /* NIBBLE_POS */
+    const uint8_t *nibble_ones; /* NIBBLE_ONES */
+    int32_t in_w, skip, words; /* pixels, bytes from one's last word read to the next, words */
+} list_job_t;
+
+void tc_bconv_list_row_t2(const uint32_t *px, uint16_t *pre, const list_job_t *job);
+__asm__(
+    ".pushsection .text.tc_bconv_list_row_t2,\"ax\",%progbits\n"
+    ".syntax unified\n"
+    ".thumb\n"
+    ".macro tc_list_nibble j\n"
+    "  ubfx r10, r9, #4 * \\j, #4\n"
+    "  ldr r11, [r6, r10, lsl #3]\n"
+    "  ldr r12, [r7, r10, lsl #3]\n"
+    "  ldrb r10, [r8, r10]\n"
+    "  add r11, r11, r4\n"
+    "  add r12, r12, r4\n"
+    "  str r11, [r2]\n"
+    "  str r12, [r2, #4]\n"
+    "  str r11, [r3, #-8 * \\j - 8]\n"
+    "  str r12, [r3, #-8 * \\j - 4]\n"
+    "  add r2, r2, r10, lsl #1\n"
+    "  add r3, r3, r10, lsl #1\n"
+    "  add r4, r4, #0x40004\n"
+    ".endm\n"
+    ".macro tc_list_prefix\n" /* the prefix entries of the pixel at r1 */
+    "  ldr lr, [sp, #4]\n"
+    "  strh r5, [r1]\n"
+    "  ldr r10, [sp, #16]\n"
+    "  sub r10, r2, r10\n"
+    "  lsr r10, r10, #1\n"
+    "  strh r10, [r1, lr]\n"
+    "  ldr r10, [sp, #20]\n"
+    "  sub r10, r10, r3\n"
+    "  lsr r10, r10, #1\n"
+    "  strh r10, [r1, lr, lsl #1]\n"
+    ".endm\n"
+    ".global tc_bconv_list_row_t2\n"
+    ".type tc_bconv_list_row_t2, %function\n"
+    ".thumb_func\n"
+    "tc_bconv_list_row_t2:\n"
+    "  push {r4-r11, lr}\n"
+    "  sub sp, sp, #32\n"
+    "  ldr r3, [r2, #16]\n"
+    "  str r3, [sp, #0]\n"        /* pixels left */
+    "  add r3, r3, #1\n"
+    "  lsl r3, r3, #1\n"
+    "  str r3, [sp, #4]\n"        /* bytes from one prefix table to the next */
+    "  ldr r3, [r2, #20]\n"
+    "  str r3, [sp, #8]\n"        /* bytes from a pixel's last word read to the next pixel */
+    "  ldr r3, [r2, #24]\n"
+    "  str r3, [sp, #12]\n"       /* words per pixel */
+    "  ldr r6, [r2, #8]\n"
+    "  add r7, r6, #4\n"
+    "  ldr r8, [r2, #12]\n"
+    "  ldr r3, [r2, #4]\n"
+    "  str r3, [sp, #20]\n"       /* end */
+    "  ldr r2, [r2, #0]\n"
+    "  str r2, [sp, #16]\n"       /* pos */
+    "  movs r4, #0\n"
+    "  movs r5, #0\n"
+    "1:\n"
+    "  tc_list_prefix\n"
+    "  add r1, r1, #2\n"
+    "  str r2, [sp, #28]\n"       /* the pixel's 1 list */
+    "  ldr r10, [sp, #12]\n"
+    "  str r10, [sp, #24]\n"      /* words left */
+    "2:\n"
+    "  ldr r9, [r0], #4\n"
+    "  tc_list_nibble 0\n"
+    "  tc_list_nibble 1\n"
+    "  tc_list_nibble 2\n"
+    "  tc_list_nibble 3\n"
+    "  tc_list_nibble 4\n"
+    "  tc_list_nibble 5\n"
+    "  tc_list_nibble 6\n"
+    "  tc_list_nibble 7\n"
+    "  sub r3, r3, #64\n"
+    "  ldr r10, [sp, #24]\n"
+    "  subs r10, r10, #1\n"
+    "  str r10, [sp, #24]\n"
+    "  bne 2b\n"
+    "  ldr r10, [sp, #28]\n"
+    "  sub r10, r2, r10\n"        /* 2 k1 */
+    "  strh r4, [r2]\n"
+    "  strh r4, [r3, #-2]\n"
+    "  and r11, r10, #2\n"
+    "  add r2, r2, r11\n"
+    "  sub r3, r3, r11\n"
+    "  add r4, r4, #0x10001\n"
+    "  add r5, r5, r10, lsr #1\n"
+    "  ldr r11, [sp, #8]\n"
+    "  add r0, r0, r11\n"
+    "  ldr r10, [sp, #0]\n"
+    "  subs r10, r10, #1\n"
+    "  str r10, [sp, #0]\n"
+    "  bne 1b\n"
+    "  tc_list_prefix\n"
+    "  add sp, sp, #32\n"
+    "  pop {r4-r11, pc}\n"
+    ".size tc_bconv_list_row_t2, .-tc_bconv_list_row_t2\n"
+    ".purgem tc_list_nibble\n"
+    ".purgem tc_list_prefix\n"
+    ".popsection\n");
+
+/* list_row, its fields read as whole words where the groups' channels are (cig % 32 == 0). */
+static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t groups,
+                     int32_t cig, uint16_t *rec)
+{
+    if ((cig & 31) == 0) {
+        for (int32_t g = 0; g < groups; ++g, rec += REC_SIZE(in_w, cig)) {
+            uint16_t *const pos = rec + REC_PREFIX(in_w);
+            const list_job_t job = {pos, pos + in_w * (cig + 2) + LIST_GAP, &NIBBLE_POS[0][0],
+                                    NIBBLE_ONES, in_w, (in_words - cig / 32) * 4, cig / 32};
+            tc_bconv_list_row_t2(xr + g * cig / 32, rec, &job);
+        }
+    } else {
+        list_row_fields(xr, in_w, in_words, groups, cig, rec, 0);
+    }
+}
+#else
+/* list_row, its fields read as whole words where the groups' channels are (cig % 32 == 0). */
+static void list_row(const uint32_t *xr, int32_t in_w, int32_t in_words, int32_t groups,
+                     int32_t cig, uint16_t *rec)
+{
+    if ((cig & 31) == 0) {
+        list_row_fields(xr, in_w, in_words, groups, cig, rec, 1);
+    } else {
+        list_row_fields(xr, in_w, in_words, groups, cig, rec, 0);
+    }
+}
+#endif
 
 /* Whether row is among rows[0..n). */
 static int32_t row_needed(int32_t row, const int32_t *rows, int32_t n)
@@ -994,19 +1151,30 @@ static BCONV_INLINE int32_t window_ones(const uint16_t *cache, const seg_t *seg,
 }
 
 /* The slices of the bits equal to b over the runs moved `shift` columns on, in the records g_off
- * after theirs (padded lists, see the scratch layout); cig1 = cig + 1. */
-static BCONV_INLINE void window_slices(const uint16_t *cache, const seg_t *seg, int32_t n_seg,
-                                       int32_t g_off, int32_t shift, int32_t in_w, int32_t cig1,
-                                       int32_t rec_size, int32_t b, slice_t *sl)
+ * after theirs (padded lists, see the scratch layout); cig1 = cig + 1.  Inlined per b. */
+static BCONV_INLINE void window_slices_b(const uint16_t *cache, const seg_t *seg, int32_t n_seg,
+                                         int32_t g_off, int32_t shift, int32_t in_w,
+                                         int32_t cig1, int32_t rec_size, int32_t b, slice_t *sl)
 {
+    const int32_t list = b ? in_w + 1 : 2 * (in_w + 1); /* the prefix table of b's list */
     for (int32_t s = 0; s < n_seg; ++s) {
         const int32_t rec = seg[s].rec + g_off;
-        const uint16_t *pre =
-            cache + rec + seg[s].a + shift + (b ? in_w + 1 : 2 * (in_w + 1));
+        const uint16_t *pre = cache + rec + seg[s].a + shift + list;
         const int32_t first = pre[0], end = pre[seg[s].n];
         sl[s].len = end - first;
         sl[s].start = b ? rec + REC_PREFIX(in_w) + first : rec + rec_size - end;
         sl[s].off = seg[s].off - shift * cig1;
+    }
+}
+
+static BCONV_INLINE void window_slices(const uint16_t *cache, const seg_t *seg, int32_t n_seg,
+                                       int32_t g_off, int32_t shift, int32_t in_w, int32_t cig1,
+                                       int32_t rec_size, int32_t b, slice_t *sl)
+{
+    if (b) {
+        window_slices_b(cache, seg, n_seg, g_off, shift, in_w, cig1, rec_size, 1, sl);
+    } else {
+        window_slices_b(cache, seg, n_seg, g_off, shift, in_w, cig1, rec_size, 0, sl);
     }
 }
 

@@ -11,11 +11,12 @@ fast == portable == reference, byte for byte.
 Cases are seeded and named after the edge they cover: channel counts across the word boundaries
 (1, 3, 31, 32, 33, 63, 64, 65, 100), output channels that leave a partial word of 32, strides,
 dilations, asymmetric zero / one / minus-one padding (windows entirely in the padding
-included), groups whose slices straddle words, the sparse kernel's in-place runs (whole blocks
-and ragged ends, of 1 and of 0 bits; one run per tap with dilation along the width; input rows
-near its 16-bit position limit), depthwise 1-D/2-D/3-D, batch > 1, input
-padding bits set to garbage (they must be ignored), and inputs whose window holds mostly 1 bits
-(the sparse kernel's complement path).  A failure names the case, kernel and output.
+included), groups whose slices straddle words or are whole words (listed by the assembly), the
+sparse kernel's in-place runs (whole blocks and ragged ends, of 1 and of 0 bits; one run per tap
+with dilation along the width; input rows near its 16-bit position limit), depthwise
+1-D/2-D/3-D, batch > 1, input padding bits set to garbage (they must be ignored), and inputs
+whose window holds mostly 1 bits (the sparse kernel's complement path).  A failure names the
+case, kernel and output.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ NAMED = [
     Case("c100_o31_1d", (1, 13), 100, 31, (5,), pad=(2,), pad_end=(2,), pad_value=1),
     Case("c31_o28_3d", (1, 3, 4, 4), 31, 28, (3, 3, 3), pad=(1, 1, 1), pad_end=(1, 1, 1)),
     Case("c66_o64_g2_cig33", (1, 5, 5), 66, 64, (3, 3), pad=(1, 1), pad_end=(1, 1), groups=2),
+    Case("c192_o96_g3_cig64_words", (1, 4, 6), 192, 96, (3, 3), pad=(1, 1), pad_end=(1, 1),
+         groups=3, ones=0.6),
     Case("c200_o64_g2_cig100", (1, 4, 4), 200, 64, (3, 3), pad=(1, 1), pad_end=(1, 1),
          groups=2, pad_value=1),
     Case("c63_o32_window_in_padding", (1, 2, 3), 63, 32, (3, 3), stride=(2, 2), pad=(3, 3),
