@@ -407,6 +407,7 @@ void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul
     "  tc_out_one s7, s15, s23\n"                                                              \
     "  vstmia r4!, {s0-s7}\n"                                                                  \
     ".endm\n"                                                                                  \
+    ".pushsection .text.tc_bconv_out_f32_t2,\"ax\",%progbits\n"                                \
     ".global tc_bconv_out_f32_t2\n"                                                            \
     ".type tc_bconv_out_f32_t2, %function\n"                                                   \
     ".thumb_func\n"                                                                            \
@@ -428,6 +429,7 @@ void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul
     "  vpop {s16-s23}\n"                                                                       \
     "  pop {r4-r11, pc}\n"                                                                     \
     ".size tc_bconv_out_f32_t2, .-tc_bconv_out_f32_t2\n"                                       \
+    ".popsection\n"                                                                            \
     ".purgem tc_out_block\n"                                                                   \
     ".purgem tc_out_pair\n"                                                                    \
     ".purgem tc_out_one\n"
@@ -435,8 +437,7 @@ void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul
 #define BCONV_OUT_F32_TEXT ""
 #endif
 __asm__(
-    ".pushsection .text.tc_bconv_out_t2,\"ax\",%progbits\n"
-    ".syntax unified\n"
+    ".syntax unified\n" /* each function in its own section: only those used are linked */
     ".thumb\n"
     ".macro tc_out_swap a, b, s, mask\n" /* transpose_counts' swap of rows a and b = a + s */
     "  eor r12, \\b, \\a, lsr #\\s\n"
@@ -480,6 +481,7 @@ __asm__(
     "  tc_out_bit \\j, 1\n"
     "  tc_out_bit \\j, 0\n"
     ".endm\n"
+    ".pushsection .text.tc_bconv_out_b1_t2,\"ax\",%progbits\n"
     ".global tc_bconv_out_b1_t2\n"
     ".type tc_bconv_out_b1_t2, %function\n"
     ".thumb_func\n"
@@ -506,12 +508,12 @@ __asm__(
     "  str r4, [r3]\n"
     "  pop {r4-r11, pc}\n"
     ".size tc_bconv_out_b1_t2, .-tc_bconv_out_b1_t2\n"
+    ".popsection\n"
     BCONV_OUT_F32_TEXT
     ".purgem tc_out_bits\n"
     ".purgem tc_out_bit\n"
     ".purgem tc_out_transpose\n"
-    ".purgem tc_out_swap\n"
-    ".popsection\n");
+    ".purgem tc_out_swap\n");
 #define BCONV_OUT_B1_ASM 1
 #endif
 
