@@ -1,11 +1,13 @@
 /*
  * tinyc runtime: fast binary convolutions (see tc_binary.h for the conventions, the layouts and
  * the exact arithmetic they share with the portable tc_bconv_*).  C99: the speed comes from
- * the algorithms, which suit every core (Cortex-M0 to M55 and the host); only the slice sums
- * of tc_bconv_sparse_* (hs_sum) have a Thumb-2 assembly version (Cortex-M3 and up), beside
- * their C version, because GCC spills the planes around the carry-save blocks (about 7.8
+ * the algorithms, which suit every core (Cortex-M0 to M55 and the host).  Where GCC spills
+ * registers in the hot paths, Thumb-2 assembly (Cortex-M3 and up) replaces the C, which stays
+ * beside it for the other cores and the host and gives the same bytes (tests/
+ * test_binary_fast.py runs both): the slice sums of tc_bconv_sparse_* (hs_sum: about 7.8
  * instructions per listed word in C, 7 in assembly with the block and slice overhead, on
- * qemu-m4).
+ * qemu-m4), its row listing for groups of whole words (list_row), and the output stage of a
+ * whole word of 32 channels (emit_word: _b1, and _f32 with an FPU).
  *
  * tc_bconv_sparse_*: weights packed along the output channels, so one logic operation handles
  * 32 output channels.  Every input row is listed once per layer into a cache of k_d * k_h rows
