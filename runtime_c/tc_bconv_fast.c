@@ -741,15 +741,15 @@ static void window_at(const tc_bconv_params_t *p, const xstrides_t *s, int32_t o
     }
 }
 
-/* The valid taps of a window: for each, the word offset of its pixel in the batch item and its
- * tap index (kd * k_h + kh) * k_w + kw.  Returns their number (win->taps). */
+/* The valid taps of a window: for each, the word offset of its pixel from the window's first
+ * (win->x0) and its tap index (kd * k_h + kh) * k_w + kw.  Returns their number (win->taps). */
 static int32_t list_taps(const tc_bconv_params_t *p, const xstrides_t *s, const window_t *win,
                          int32_t *x_off, int32_t *tap)
 {
     int32_t t = 0;
     for (int32_t kd = 0; kd < win->n[0]; ++kd) {
         for (int32_t kh = 0; kh < win->n[1]; ++kh) {
-            const int32_t x_row = win->x0 + kd * s->x_t[0] + kh * s->x_t[1];
+            const int32_t x_row = kd * s->x_t[0] + kh * s->x_t[1];
             const int32_t tap0 = ((win->k0[0] + kd) * p->k_h + win->k0[1] + kh) * p->k_w +
                                  win->k0[2];
             for (int32_t kw = 0; kw < win->n[2]; ++kw, ++t) {
@@ -763,17 +763,13 @@ static int32_t list_taps(const tc_bconv_params_t *p, const xstrides_t *s, const 
 
 /* The window and taps (list_taps) of output position (od, oh, ow), for ow in increasing order
  * with the same od, oh and win as at ow - 1: when ow - 1 and ow are both interior along w (the
- * same padding class), the taps are the same and their pixels one stride further, so they are
- * moved instead of listed anew.  Returns 1 when they were listed anew. */
+ * same padding class), the taps are the same and only the window's first pixel moves a stride
+ * on.  Returns 1 when they were listed anew. */
 static int32_t next_window(const tc_bconv_params_t *p, const xstrides_t *s, int32_t od,
                            int32_t oh, int32_t ow, window_t *win, int32_t *x_off, int32_t *tap)
 {
     if (ow > p->lead_w && ow < p->out_w - p->trail_w) {
-        const int32_t step = p->stride_w * s->x_s[2];
-        for (int32_t t = 0; t < win->taps; ++t) {
-            x_off[t] += step;
-        }
-        win->x0 += step;
+        win->x0 += p->stride_w * s->x_s[2];
         return 0;
     }
     window_at(p, s, od, oh, ow, win);
@@ -1336,26 +1332,26 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                             tap[t] *= cw; /* the tap's weight words */
                         }
                     }
-                    const int32_t taps = win.taps;
+                    const int32_t taps = win.taps, x0 = win.x0;
                     const int32_t *corr = pad_corr == NULL ? NULL : pad_corr + win.cls * channels;
                     uint32_t word = 0;
                     for (int32_t j = 0; j < cw; ++j) {
-                        const uint32_t *xj = xn + j;
+                        const uint32_t *xj = xn + j; /* taps read xj[x0 + x_off[t]] */
                         const uint32_t *wj = w + j;
                         uint32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0;
                         int32_t t = 0;
                         for (; t + 4 <= taps; t += 4) { /* four taps: three carry-save adders */
                             uint32_t twos_a, twos_b, fours;
-                            csa(&twos_a, &p0, p0, xj[x_off[t]] ^ wj[tap[t]],
-                                xj[x_off[t + 1]] ^ wj[tap[t + 1]]);
-                            csa(&twos_b, &p0, p0, xj[x_off[t + 2]] ^ wj[tap[t + 2]],
-                                xj[x_off[t + 3]] ^ wj[tap[t + 3]]);
+                            csa(&twos_a, &p0, p0, xj[x0 + x_off[t]] ^ wj[tap[t]],
+                                xj[x0 + x_off[t + 1]] ^ wj[tap[t + 1]]);
+                            csa(&twos_b, &p0, p0, xj[x0 + x_off[t + 2]] ^ wj[tap[t + 2]],
+                                xj[x0 + x_off[t + 3]] ^ wj[tap[t + 3]]);
                             csa(&fours, &p1, p1, twos_a, twos_b);
                             fours = half_add(&p2, fours);
                             p4 ^= half_add(&p3, fours); /* taps <= 31: no carry out of p4 */
                         }
                         for (; t < taps; ++t) {
-                            uint32_t d = xj[x_off[t]] ^ wj[tap[t]];
+                            uint32_t d = xj[x0 + x_off[t]] ^ wj[tap[t]];
                             uint32_t c = p0 & d; /* vertical increment by d */
                             p0 ^= d;
                             d = p1 & c;
