@@ -1332,26 +1332,28 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                             tap[t] *= cw; /* the tap's weight words */
                         }
                     }
-                    const int32_t taps = win.taps, x0 = win.x0;
+                    const int32_t taps = win.taps;
+                    /* the window's first pixel (none when it lies wholly in the padding) */
+                    const uint32_t *xw = xn + (taps > 0 ? win.x0 : 0);
                     const int32_t *corr = pad_corr == NULL ? NULL : pad_corr + win.cls * channels;
                     uint32_t word = 0;
                     for (int32_t j = 0; j < cw; ++j) {
-                        const uint32_t *xj = xn + j; /* taps read xj[x0 + x_off[t]] */
+                        const uint32_t *xj = xw + j;
                         const uint32_t *wj = w + j;
                         uint32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0;
                         int32_t t = 0;
                         for (; t + 4 <= taps; t += 4) { /* four taps: three carry-save adders */
                             uint32_t twos_a, twos_b, fours;
-                            csa(&twos_a, &p0, p0, xj[x0 + x_off[t]] ^ wj[tap[t]],
-                                xj[x0 + x_off[t + 1]] ^ wj[tap[t + 1]]);
-                            csa(&twos_b, &p0, p0, xj[x0 + x_off[t + 2]] ^ wj[tap[t + 2]],
-                                xj[x0 + x_off[t + 3]] ^ wj[tap[t + 3]]);
+                            csa(&twos_a, &p0, p0, xj[x_off[t]] ^ wj[tap[t]],
+                                xj[x_off[t + 1]] ^ wj[tap[t + 1]]);
+                            csa(&twos_b, &p0, p0, xj[x_off[t + 2]] ^ wj[tap[t + 2]],
+                                xj[x_off[t + 3]] ^ wj[tap[t + 3]]);
                             csa(&fours, &p1, p1, twos_a, twos_b);
                             fours = half_add(&p2, fours);
                             p4 ^= half_add(&p3, fours); /* taps <= 31: no carry out of p4 */
                         }
                         for (; t < taps; ++t) {
-                            uint32_t d = xj[x0 + x_off[t]] ^ wj[tap[t]];
+                            uint32_t d = xj[x_off[t]] ^ wj[tap[t]];
                             uint32_t c = p0 & d; /* vertical increment by d */
                             p0 ^= d;
                             d = p1 & c;
