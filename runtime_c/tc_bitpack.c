@@ -6,53 +6,127 @@
  * the last word of a vector holds only the channels left, so its padding bits are zero.
  */
 #include "tc_binary.h"
+#include "tc_dsp.h"
 
-/* pack_word_<suffix>(x, t, t_step, n): the bits x[b] < t[b * t_step] of b < n (t_step 0: one
- * threshold for all) as a word.  The bit is set under the comparison's condition rather than
- * computed and shifted in: a compare (and on the FPU a status move) and a conditional OR per
- * value on a Cortex-M4F. */
-#define TC_PACK_WORD(suffix, X, T)                                                             \
-    static inline uint32_t pack_word_##suffix(const X *x, const T *t, int32_t t_step,           \
-                                              int32_t n)                                       \
-    {                                                                                          \
-        uint32_t word = 0, bit = 1;                                                            \
-        for (int32_t b = 0; b < n; ++b, bit <<= 1, t += t_step) {                              \
-            if ((T)x[b] < *t) {                                                                \
-                word |= bit;                                                                   \
-            }                                                                                  \
-        }                                                                                      \
-        return word;                                                                           \
+/* The bits x[b] < t[b * t_step] of b < n (t_step 0: one threshold for all) as a word.  The bit
+ * is set under the comparison's condition rather than computed and shifted in: a compare, a
+ * status move and a conditional OR per value on a Cortex-M4F. */
+static inline uint32_t pack_word_f32(const float *x, const float *t, int32_t t_step, int32_t n)
+{
+    uint32_t word = 0, bit = 1;
+    for (int32_t b = 0; b < n; ++b, bit <<= 1, t += t_step) {
+        if (x[b] < *t) {
+            word |= bit;
+        }
     }
-TC_PACK_WORD(f32, float, float)
-TC_PACK_WORD(s8, int8_t, int32_t)
-#undef TC_PACK_WORD
-
-/* Packs x [outer, channels] against thr [channels] (or the single threshold t0 when thr is
- * NULL) into y, one word per 32 channels. */
-#define TC_BITPACK(suffix, X, T, t0)                                                           \
-    do {                                                                                       \
-        const int32_t channels = p->channels;                                                  \
-        const T *t = thr != NULL ? thr : &(t0);                                                \
-        const int32_t t_step = thr != NULL ? 1 : 0;                                            \
-        for (int32_t i = 0; i < p->outer; ++i, x += channels) {                                \
-            for (int32_t c0 = 0; c0 < channels; c0 += 32, ++y) {                               \
-                const int32_t n = channels - c0 < 32 ? channels - c0 : 32;                     \
-                *y = pack_word_##suffix(x + c0, t + c0 * t_step, t_step, n);                   \
-            }                                                                                  \
-        }                                                                                      \
-    } while (0)
+    return word;
+}
 
 void tc_bitpack_f32(const tc_bitpack_params_t *p, const float *x, const float *thr, uint32_t *y)
 {
-    TC_BITPACK(f32, float, float, p->threshold_f32);
+    const int32_t channels = p->channels;
+    const float *t = thr != NULL ? thr : &p->threshold_f32;
+    const int32_t t_step = thr != NULL ? 1 : 0;
+    for (int32_t i = 0; i < p->outer; ++i, x += channels) {
+        for (int32_t c0 = 0; c0 < channels; c0 += 32, ++y) {
+            const int32_t n = channels - c0 < 32 ? channels - c0 : 32;
+            *y = pack_word_f32(x + c0, t + c0 * t_step, t_step, n);
+        }
+    }
 }
 
-void tc_bitpack_s8(const tc_bitpack_params_t *p, const int8_t *x, const int32_t *thr, uint32_t *y)
+/* The constants of nibble_below (DSP builds), kept in registers across a loop (an empty asm
+ * hides their values, so GCC does not rematerialize them at every use). */
+typedef struct {
+    uint32_t zero, lane_bits;
+} nibble_consts_t;
+
+#if TC_DSP
+
+/* The bits x[b] < t[b] of four signed bytes as a nibble (bit b): SSUB8 sets GE in the lanes
+ * where x - t >= 0 (exact: the lanes' differences have nine bits), SEL leaves the lane's bit
+ * value 1, 2, 4 or 8 in the others, and USAD8 (absolute differences from zero, summed) adds
+ * the four lanes. */
+static inline uint32_t nibble_below(const int8_t *x, const int8_t *t, const nibble_consts_t *k)
 {
-    TC_BITPACK(s8, int8_t, int32_t, p->threshold_s8);
+    uint32_t m;
+    __asm__("ssub8   %0, %1, %2\n\t"
+            "sel     %0, %3, %4\n\t"
+            "usad8   %0, %0, %3"
+            : "=&r"(m)
+            : "r"(tc_load_s32(x)), "r"(tc_load_s32(t)), "r"(k->zero), "r"(k->lane_bits)
+            : "cc");
+    return m;
+}
+#endif
+
+/* The bits x[b] < t[b] of b < n (n <= 32) as a word. */
+static inline uint32_t pack_word_s8(const int8_t *x, const int8_t *t, int32_t n,
+                                    const nibble_consts_t *k)
+{
+#if TC_DSP
+    if (n >= 4) {
+        /* From the top down, each group of four shifting the word up by its nibble: first the
+         * n % 4 values of a ragged end (the top bits of the last four values' nibble), then
+         * the whole groups, unrolled (a jump into the sequence by their count). */
+        const int32_t rest = n & 3;
+        uint32_t word = rest != 0 ? nibble_below(x + n - 4, t + n - 4, k) >> (4 - rest) : 0u;
+#define TC_PACK_GROUP(g)                                                                       \
+    case (g) + 1:                                                                              \
+        word = (word << 4) | nibble_below(x + 4 * (g), t + 4 * (g), k);
+        switch (n >> 2) {
+            TC_PACK_GROUP(7) TC_FALLTHROUGH;
+            TC_PACK_GROUP(6) TC_FALLTHROUGH;
+            TC_PACK_GROUP(5) TC_FALLTHROUGH;
+            TC_PACK_GROUP(4) TC_FALLTHROUGH;
+            TC_PACK_GROUP(3) TC_FALLTHROUGH;
+            TC_PACK_GROUP(2) TC_FALLTHROUGH;
+            TC_PACK_GROUP(1) TC_FALLTHROUGH;
+            TC_PACK_GROUP(0)
+            break;
+        default:
+            break;
+        }
+#undef TC_PACK_GROUP
+        return word;
+    }
+#endif
+    (void)k;
+    uint32_t word = 0;
+    for (int32_t b = 0; b < n; ++b) {
+        word |= (uint32_t)(x[b] < t[b]) << b;
+    }
+    return word;
 }
 
-#undef TC_BITPACK
+void tc_bitpack_s8(const tc_bitpack_params_t *p, const int8_t *x, const int8_t *thr,
+                   const uint32_t *always, uint32_t *y)
+{
+    const int32_t channels = p->channels;
+    const int32_t words = tc_bwords(channels);
+    int8_t one[32]; /* the scalar threshold, for every channel of a word */
+    uint32_t all = 0; /* the scalar threshold is above 127: every bit set */
+    if (thr == NULL) {
+        const int32_t t = p->threshold_s8;
+        memset(one, t < INT8_MIN ? INT8_MIN : t > INT8_MAX ? INT8_MAX : t, sizeof one);
+        all = t > INT8_MAX ? ~0u : 0u;
+    }
+    nibble_consts_t consts = {0u, 0x08040201u};
+#if TC_DSP
+    __asm__("" : "+r"(consts.zero), "+r"(consts.lane_bits));
+#endif
+    /* word k of every vector in turn: its thresholds, count and forced bits stay put */
+    for (int32_t k = 0; k < words; ++k) {
+        const int32_t n = channels - 32 * k < 32 ? channels - 32 * k : 32;
+        const int8_t *t = thr != NULL ? thr + 32 * k : one;
+        const uint32_t set = (always != NULL ? always[k] : 0u) | (all & tc_bmask(n));
+        const int8_t *xk = x + 32 * k;
+        uint32_t *yk = y + k;
+        for (int32_t i = 0; i < p->outer; ++i, xk += channels, yk += words) {
+            *yk = pack_word_s8(xk, t, n, &consts) | set;
+        }
+    }
+}
 
 void tc_bitunpack_f32(const tc_bitunpack_params_t *p, const uint32_t *x, float *y)
 {

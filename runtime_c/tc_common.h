@@ -30,6 +30,14 @@
 #define TC_NOINLINE
 #endif
 
+/* A switch case that falls through into the next on purpose (unrolled sequences entered by a
+ * count). */
+#if defined(__GNUC__) && __GNUC__ >= 7
+#define TC_FALLTHROUGH __attribute__((fallthrough))
+#else
+#define TC_FALLTHROUGH ((void)0)
+#endif
+
 /* The highest tensor rank that strided kernels (broadcast, transpose, slice, pad, reduce)
  * accept.  The compiler refuses larger ranks with a clear message. */
 #define TC_MAX_DIMS 6

@@ -66,7 +66,7 @@ KERNELS = {
     "tc_bfc_s32": (BFcParams, 3), "tc_bfc_f32": (BFcParams, 5),
     "tc_bfc_s8": (BFcParams, 5), "tc_bfc_b1": (BFcParams, 5),
     "tc_bmaxpool_b1": (BMaxPoolParams, 2),
-    "tc_bitpack_f32": (BitpackParams, 3), "tc_bitpack_s8": (BitpackParams, 3),
+    "tc_bitpack_f32": (BitpackParams, 3), "tc_bitpack_s8": (BitpackParams, 4),
     "tc_bitunpack_f32": (BitunpackParams, 2), "tc_bitunpack_s8": (BitunpackParams, 2),
 }
 
@@ -205,13 +205,21 @@ def test_bitpack_f32(lib, channels):
 def test_bitpack_s8_and_unpack_roundtrip(lib, channels):
     rng = np.random.default_rng(100 + channels)
     x = rng.integers(-128, 128, (4, channels), dtype=np.int8)
-    thr = rng.integers(-129, 129, channels).astype(np.int32)
-    for threshold, scalar in ((None, 0), (None, -5), (None, 128), (thr, 0)):
+    x.flat[::5] = -128
+    x.flat[1::7] = 127
+    thr = rng.integers(-130, 131, channels)
+    thr[:3] = (-129, 128, 300)[:channels]  # below -128: no bit; above 127: every bit
+    thr8 = np.clip(thr, -128, 127).astype(np.int8)
+    always = B.pack_bits(thr > 127)
+    for threshold, mask, scalar in ((None, None, 0), (None, None, -5), (None, None, -128),
+                                    (None, None, -129), (None, None, 127), (None, None, 128),
+                                    (thr8, always, 0)):
         p = make(BitpackParams, {"outer": 4, "channels": channels, "threshold_f32": 0.0,
                                  "threshold_s8": scalar})
         y = np.full((4, B.words(channels)), 0xFFFFFFFF, dtype=np.uint32)
-        lib.tc_bitpack_s8(ctypes.byref(p), ptr(x), ptr(threshold), ptr(y))
-        assert_same(y, B.pack_signs(x, scalar if threshold is None else thr), "pack s8")
+        lib.tc_bitpack_s8(ctypes.byref(p), ptr(x), ptr(threshold), ptr(mask), ptr(y))
+        assert_same(y, B.pack_signs(x, scalar if threshold is None else thr),
+                    f"pack s8 threshold {scalar if threshold is None else 'per channel'}")
 
     # Unpack ignores padding bits: set them all.
     packed = y | ~B.pack_bits(np.ones((4, channels), bool))

@@ -182,32 +182,43 @@ def _signpack(node: Node, graph: Graph) -> BinaryKernel:
         q = per_tensor(graph, x.name, node)
         if real is None:
             params["threshold_s8"] = B.s8_sign_threshold(q.zp, q.s, node.attrs["threshold"])
-            thr: Operand = ""
+            operands: list[Operand] = [x.name, "", ""]
         else:
-            ints = [B.s8_sign_threshold(q.zp, q.s, float(v)) for v in real.reshape(-1)]
-            thr = DerivedConst("threshold_s8", np.array(ints, np.int32))
+            ints = np.array([B.s8_sign_threshold(q.zp, q.s, float(v)) for v in real.reshape(-1)])
+            operands = [x.name, *_s8_thresholds(ints)]
         function = "tc_bitpack_s8"
     elif x.dtype == "float32":
         params["threshold_f32"] = float(node.attrs.get("threshold", 0.0))
-        thr = thr_name
+        operands = [x.name, thr_name]
         function = "tc_bitpack_f32"
     else:
         raise UnsupportedOperator(f"SignPack node '{node.name}': {x.dtype} input (float32 and "
                                   "int8 are supported)")
 
-    def reference(p: dict, xv: np.ndarray, tv: np.ndarray | None) -> np.ndarray:
-        key = "threshold_s8" if function == "tc_bitpack_s8" else "threshold_f32"
-        t = p[key] if tv is None else tv
-        if function == "tc_bitpack_s8":
-            return B.pack_bits(xv.astype(np.int32) < np.asarray(t, np.int32))
-        return B.pack_bits(xv < np.asarray(t, np.float32))
+    def reference(p: dict, xv: np.ndarray, tv: np.ndarray | None,
+                  always: np.ndarray | None = None) -> np.ndarray:
+        if function == "tc_bitpack_f32":
+            return B.pack_bits(xv < np.asarray(p["threshold_f32"] if tv is None else tv,
+                                               np.float32))
+        bits = B.pack_bits(xv.astype(np.int32) < np.asarray(
+            p["threshold_s8"] if tv is None else tv, np.int32))
+        return bits if always is None else bits | always
 
-    how = "per-channel thresholds" if thr else (
+    how = "per-channel thresholds" if thr_name else (
         f"threshold {params['threshold_s8']}" if x.dtype == "int8"
         else f"threshold {params['threshold_f32']:g}")
-    return BinaryKernel(function, "tc_bitpack.c", "tc_bitpack_params_t", params,
-                        [x.name, thr], reference,
+    return BinaryKernel(function, "tc_bitpack.c", "tc_bitpack_params_t", params, operands,
+                        reference,
                         f"SignPack {_typed_shape(graph, x.name)} -> bin, bit = x < t, {how}")
+
+
+def _s8_thresholds(t: np.ndarray) -> tuple[Operand, Operand]:
+    """tc_bitpack_s8's per-channel operands for the integer thresholds t: thr int8 (t clamped to
+    [-128, 127]: below -128 no value is below t, as below -128) and, when some t exceeds 127
+    (every value below it), the always mask with those channels' bits (else no operand)."""
+    thr = DerivedConst("threshold_s8", np.clip(t, INT8_MIN, INT8_MAX).astype(np.int8))
+    above = t > INT8_MAX
+    return thr, DerivedConst("always", B.pack_bits(above)) if above.any() else ""
 
 
 def _infer_unpack(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
