@@ -1364,7 +1364,11 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                             p3 ^= c;
                             p4 ^= d;
                         }
-                        uint32_t q[MAX_PLANES] = {p0, p1, p2, p3, p4, 0, 0, 0};
+                        /* the planes and zeros up to emit_word's 8 rows (not a full
+                         * initializer: that would clear all MAX_PLANES words per word) */
+                        uint32_t q[MAX_PLANES];
+                        q[0] = p0, q[1] = p1, q[2] = p2, q[3] = p3, q[4] = p4;
+                        q[5] = q[6] = q[7] = 0;
                         const int32_t nc = channels - 32 * j < 32 ? channels - 32 * j : 32;
                         if (out->kind == TC_BOUT_B1) { /* M >= T on the planes, no transpose */
                             const uint32_t ge = lanes_at_least(
