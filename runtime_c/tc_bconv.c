@@ -184,27 +184,27 @@ static void bconv_run(const tc_bconv_params_t *p, const uint32_t *x, const uint3
 void tc_bconv_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                   const int32_t *pad_corr, int32_t *y)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S32, NULL, NULL, NULL, NULL);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S32, NULL, NULL);
     bconv_run(p, x, w, pad_corr, &out, y);
 }
 
 void tc_bconv_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                   const int32_t *pad_corr, const float *mul, const float *bias, float *y)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_F32, mul, bias, NULL, NULL);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_F32, mul, bias);
     bconv_run(p, x, w, pad_corr, &out, y);
 }
 
 void tc_bconv_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                 const int32_t *pad_corr, const float *mul, const float *bias, int8_t *y)
+                 const int32_t *pad_corr, const int32_t *mul, const int32_t *bias, int8_t *y)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S8, mul, bias, NULL, NULL);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S8, mul, bias);
     bconv_run(p, x, w, pad_corr, &out, y);
 }
 
 void tc_bconv_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                  const int32_t *pad_corr, const int32_t *thr, const uint32_t *flip, uint32_t *y)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, NULL, NULL, thr, flip);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, thr, flip);
     bconv_run(p, x, w, pad_corr, &out, y);
 }

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "tc_binary.h"
+#include "tc_dsp.h"
 
 /* The drivers are inlined into each public function, where the output kind is a constant. */
 #if defined(__GNUC__)
@@ -591,8 +592,9 @@ static inline void put_bits(const tc_bout_t *o, uint32_t *yb, int32_t oc0, int32
     *word = acc;
 }
 
-/* emit_word with the lane width (rows), the channel count (nc) and whether the _f32 clamp is
- * applied as constants after inlining. */
+/* emit_word with the lane width (rows), the channel count (nc) and whether the clamp is
+ * applied (_f32: act_min / act_max; _s8: out_min / out_max narrower than [-128, 127], else one
+ * saturation) as constants after inlining. */
 static BCONV_INLINE void emit_lanes(const tc_bout_t *o, const uint32_t *q, int32_t rows,
                                     int32_t nc, int32_t clamp, int32_t base, int32_t k2,
                                     int32_t has_wv, const uint16_t *wv, const int32_t *pc,
@@ -600,6 +602,7 @@ static BCONV_INLINE void emit_lanes(const tc_bout_t *o, const uint32_t *q, int32
 {
     const uint32_t lane_mask = rows == 8 ? 0xFFu : 0xFFFFu;
     const float *mul = o->mul + oc0, *bias = o->bias + oc0;
+    const int32_t *mul_s8 = o->mul_s8 + oc0, *bias_s8 = o->bias_s8 + oc0;
     uint32_t cmp = 0;
     for (int32_t m = 0; m < rows && m < nc; ++m) {
         const uint32_t v = q[m];
@@ -626,7 +629,9 @@ static BCONV_INLINE void emit_lanes(const tc_bout_t *o, const uint32_t *q, int32
                 break;
             case TC_BOUT_S8:
                 ((int8_t *)y)[yo + oc0 + c] =
-                    tc_bout_s8(dot, mul[c], bias[c], o->out_min, o->out_max);
+                    clamp ? tc_bout_s8(dot, mul_s8[c], bias_s8[c], o->out_shift, o->out_min,
+                                       o->out_max)
+                          : (int8_t)tc_sat_s8((dot * mul_s8[c] + bias_s8[c]) >> o->out_shift);
                 break;
             case TC_BOUT_B1:
                 lane_bits |= (uint32_t)(dot < o->thr[oc0 + c]) << (rows * j);
@@ -651,8 +656,9 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
                                    const int32_t *pc, void *y, int32_t yo, int32_t oc0,
                                    uint32_t *word)
 {
-    const int32_t clamp = o->kind == TC_BOUT_F32 &&
-                          !(o->act_min == -INFINITY && o->act_max == INFINITY);
+    const int32_t clamp =
+        (o->kind == TC_BOUT_F32 && !(o->act_min == -INFINITY && o->act_max == INFINITY)) ||
+        (o->kind == TC_BOUT_S8 && !(o->out_min == INT8_MIN && o->out_max == INT8_MAX));
     for (int32_t k = depth; k < 16 && depth > 8; ++k) {
         q[k] = 0;
     }
@@ -1279,7 +1285,7 @@ void tc_bconv_sparse_s32(const tc_bconv_params_t *p, const uint32_t *x, const ui
                          const uint16_t *wv, const int32_t *pad_corr, int32_t *y,
                          void *scratch)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S32, NULL, NULL, NULL, NULL);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S32, NULL, NULL);
     sparse_run(p, x, w, wv, pad_corr, &out, y, scratch);
 }
 
@@ -1287,15 +1293,15 @@ void tc_bconv_sparse_f32(const tc_bconv_params_t *p, const uint32_t *x, const ui
                          const uint16_t *wv, const int32_t *pad_corr, const float *mul,
                          const float *bias, float *y, void *scratch)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_F32, mul, bias, NULL, NULL);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_F32, mul, bias);
     sparse_run(p, x, w, wv, pad_corr, &out, y, scratch);
 }
 
 void tc_bconv_sparse_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                        const uint16_t *wv, const int32_t *pad_corr, const float *mul,
-                        const float *bias, int8_t *y, void *scratch)
+                        const uint16_t *wv, const int32_t *pad_corr, const int32_t *mul,
+                        const int32_t *bias, int8_t *y, void *scratch)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S8, mul, bias, NULL, NULL);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S8, mul, bias);
     sparse_run(p, x, w, wv, pad_corr, &out, y, scratch);
 }
 
@@ -1303,7 +1309,7 @@ void tc_bconv_sparse_b1(const tc_bconv_params_t *p, const uint32_t *x, const uin
                         const uint16_t *wv, const int32_t *pad_corr, const int32_t *thr,
                         const uint32_t *flip, uint32_t *y, void *scratch)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, NULL, NULL, thr, flip);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, thr, flip);
     sparse_run(p, x, w, wv, pad_corr, &out, y, scratch);
 }
 
@@ -1388,21 +1394,21 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
 void tc_bconv_dw_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                      const int32_t *pad_corr, int32_t *y)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S32, NULL, NULL, NULL, NULL);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S32, NULL, NULL);
     dw_run(p, x, w, pad_corr, NULL, NULL, &out, y);
 }
 
 void tc_bconv_dw_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                      const int32_t *pad_corr, const float *mul, const float *bias, float *y)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_F32, mul, bias, NULL, NULL);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_F32, mul, bias);
     dw_run(p, x, w, pad_corr, NULL, NULL, &out, y);
 }
 
 void tc_bconv_dw_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                    const int32_t *pad_corr, const float *mul, const float *bias, int8_t *y)
+                    const int32_t *pad_corr, const int32_t *mul, const int32_t *bias, int8_t *y)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S8, mul, bias, NULL, NULL);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S8, mul, bias);
     dw_run(p, x, w, pad_corr, NULL, NULL, &out, y);
 }
 
@@ -1410,7 +1416,7 @@ void tc_bconv_dw_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_
                     const uint16_t *thr_class, const uint32_t *thr_planes,
                     const uint32_t *flip, uint32_t *y)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, NULL, NULL, NULL, flip);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, NULL, flip);
     dw_run(p, x, w, NULL, thr_class, thr_planes, &out, y);
 }
 
@@ -1488,29 +1494,27 @@ static BCONV_INLINE void bfc_sliced_run(const tc_bfc_params_t *p, const uint32_t
 void tc_bfc_sliced_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
                        int32_t *y)
 {
-    const tc_bout_t out = {TC_BOUT_S32, NULL, NULL, NULL, NULL, 0.0f, 0.0f, 0, 0, p->out_c};
+    const tc_bout_t out = tc_bfc_out(p, TC_BOUT_S32, NULL, NULL);
     bfc_sliced_run(p, x, w, NULL, &out, y);
 }
 
 void tc_bfc_sliced_f32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
                        const float *mul, const float *bias, float *y)
 {
-    const tc_bout_t out = {TC_BOUT_F32, mul,        bias,       NULL, NULL, p->act_min,
-                           p->act_max,  p->out_min, p->out_max, p->out_c};
+    const tc_bout_t out = tc_bfc_out(p, TC_BOUT_F32, mul, bias);
     bfc_sliced_run(p, x, w, NULL, &out, y);
 }
 
 void tc_bfc_sliced_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
-                      const float *mul, const float *bias, int8_t *y)
+                      const int32_t *mul, const int32_t *bias, int8_t *y)
 {
-    const tc_bout_t out = {TC_BOUT_S8, mul,        bias,       NULL, NULL, p->act_min,
-                           p->act_max, p->out_min, p->out_max, p->out_c};
+    const tc_bout_t out = tc_bfc_out(p, TC_BOUT_S8, mul, bias);
     bfc_sliced_run(p, x, w, NULL, &out, y);
 }
 
 void tc_bfc_sliced_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
                       const uint32_t *thr_planes, const uint32_t *flip, uint32_t *y)
 {
-    const tc_bout_t out = {TC_BOUT_B1, NULL, NULL, NULL, flip, 0.0f, 0.0f, 0, 0, p->out_c};
+    const tc_bout_t out = tc_bfc_out(p, TC_BOUT_B1, NULL, flip);
     bfc_sliced_run(p, x, w, thr_planes, &out, y);
 }

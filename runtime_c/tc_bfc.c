@@ -23,8 +23,7 @@ static int32_t row_mismatches(const uint32_t *x, const uint32_t *w, int32_t full
 }
 
 static void bfc_run(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
-                    tc_bout_kind_t kind, const float *mul, const float *bias,
-                    const int32_t *thr, const uint32_t *flip, void *y)
+                    tc_bout_kind_t kind, const void *t1, const void *t2, void *y)
 {
     const int32_t in_c = p->in_c;
     const int32_t out_c = p->out_c;
@@ -32,8 +31,7 @@ static void bfc_run(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t 
     const int32_t full_words = in_c / 32;
     const int32_t tail_bits = in_c % 32;
     const int32_t y_step = kind == TC_BOUT_B1 ? tc_bwords(out_c) : out_c;
-    const tc_bout_t out = {kind, mul, bias, thr, flip, p->act_min, p->act_max, p->out_min,
-                           p->out_max, out_c};
+    const tc_bout_t out = tc_bfc_out(p, kind, t1, t2);
 
     for (int32_t n = 0, yo = 0; n < p->batch; ++n, x += in_words, yo += y_step) {
         uint32_t word = 0; /* _b1: the output word being assembled */
@@ -47,23 +45,23 @@ static void bfc_run(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t 
 
 void tc_bfc_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, int32_t *y)
 {
-    bfc_run(p, x, w, TC_BOUT_S32, NULL, NULL, NULL, NULL, y);
+    bfc_run(p, x, w, TC_BOUT_S32, NULL, NULL, y);
 }
 
 void tc_bfc_f32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, const float *mul,
                 const float *bias, float *y)
 {
-    bfc_run(p, x, w, TC_BOUT_F32, mul, bias, NULL, NULL, y);
+    bfc_run(p, x, w, TC_BOUT_F32, mul, bias, y);
 }
 
-void tc_bfc_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, const float *mul,
-               const float *bias, int8_t *y)
+void tc_bfc_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, const int32_t *mul,
+               const int32_t *bias, int8_t *y)
 {
-    bfc_run(p, x, w, TC_BOUT_S8, mul, bias, NULL, NULL, y);
+    bfc_run(p, x, w, TC_BOUT_S8, mul, bias, y);
 }
 
 void tc_bfc_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
                const int32_t *thr, const uint32_t *flip, uint32_t *y)
 {
-    bfc_run(p, x, w, TC_BOUT_B1, NULL, NULL, thr, flip, y);
+    bfc_run(p, x, w, TC_BOUT_B1, thr, flip, y);
 }

@@ -28,12 +28,13 @@
  *         a BatchNorm and any per-channel scale folded together: BN(dot * s) = dot * (s * g /
  *         sqrt(v + eps)) + (beta - mean * g / sqrt(v + eps)).  float(dot) is exact while
  *         |dot| <= 2^24, which the compiler checks.
- *   _s8   y = clamp(round(float(dot) * mul[c] + bias[c]), out_min, out_max)   as int8
- *         The float value is formed as for _f32, clamped to [out_min, out_max] (integers within
- *         [-128, 127]), then rounded to the nearest integer with ties rounded AWAY from zero
- *         (TFLite / CMSIS-NN rounding).  Clamping first makes the rounding exact and free of
- *         overflow.  For an int8 consumer with output scale s and zero point z,
- *         mul = m / s and bias = b / s + z.
+ *   _s8   y = clamp((dot * mul[c] + bias[c]) >> out_shift, out_min, out_max)   as int8
+ *         Integer only (no FPU needed): int32 mul and bias, one shift per layer (arithmetic:
+ *         floor), the clamp within [-128, 127].  The compiler (binary.py requant_s8) makes
+ *         (mul, bias, shift) the fixed-point form of the int8 requantization of a real output
+ *         dot * m + b for a consumer of scale s and zero point z, rounded half up:
+ *         mul = round(m / s * 2^shift), bias = round((b / s + z) * 2^shift) + 2^(shift-1),
+ *         with shift as large as |dot * mul + bias| < 2^31 allows for |dot| <= N.
  *   _b1   bit = (dot < thr[c]) XOR flip bit c        packed output, -1 where bit = 1
  *         This is sign(BN(dot)) with sign(0) = +1 fused into one integer comparison: with
  *         BN(dot) = a * dot + b, the output is -1 exactly when a * dot + b < 0, i.e.
@@ -46,8 +47,8 @@
  *         output's padding bits stay zero.
  *
  * Accumulator bound.  |dot| <= N = k_d * k_h * k_w * in_c / groups (conv) or in_c (fully
- * connected), for any padding, so int32 never overflows while N < 2^31; the _f32 and _s8
- * transforms need N <= 2^24 (exact float(dot)).  The compiler refuses larger layers.
+ * connected), for any padding, so int32 never overflows while N < 2^31; the _f32 transform
+ * needs N <= 2^24 (exact float(dot)).  The compiler refuses larger layers.
  *
  * Popcount.  Cortex-M0 to M33 have no population-count instruction and __builtin_popcount
  * becomes a libgcc call on Thumb, so tc_popcount_u32 is the portable SWAR count (shifts, masks,
@@ -102,21 +103,6 @@ static inline uint32_t tc_bits_get(const uint32_t *v, int32_t bit, int32_t n)
 
 /* ---- output transforms ------------------------------------------------------------------------ */
 
-/* v rounded to the nearest integer, ties away from zero; requires |v| < 2^31.  Exact: for
- * |v| < 2^23 the fraction v - trunc(v) is representable, above it v is already an integer. */
-static inline int32_t tc_round_half_away_f32(float v)
-{
-    const int32_t t = (int32_t)v; /* truncates toward zero */
-    const float frac = v - (float)t;
-    if (frac >= 0.5f) {
-        return t + 1;
-    }
-    if (frac <= -0.5f) {
-        return t - 1;
-    }
-    return t;
-}
-
 /* The _f32 transform of the header. */
 static inline float tc_bout_f32(int32_t dot, float mul, float bias, float act_min, float act_max)
 {
@@ -124,13 +110,12 @@ static inline float tc_bout_f32(int32_t dot, float mul, float bias, float act_mi
     return tc_clamp_f32(scaled + bias, act_min, act_max);
 }
 
-/* The _s8 transform of the header (out_min <= out_max, both within [-128, 127]). */
-static inline int8_t tc_bout_s8(int32_t dot, float mul, float bias, int32_t out_min,
-                                int32_t out_max)
+/* The _s8 transform of the header (out_min <= out_max, both within [-128, 127]; the compiler
+ * guarantees that dot * mul + bias fits in int32). */
+static inline int8_t tc_bout_s8(int32_t dot, int32_t mul, int32_t bias, int32_t shift,
+                                int32_t out_min, int32_t out_max)
 {
-    const float scaled = (float)dot * mul;
-    const float v = tc_clamp_f32(scaled + bias, (float)out_min, (float)out_max);
-    return (int8_t)tc_round_half_away_f32(v);
+    return (int8_t)tc_clamp_s32((dot * mul + bias) >> shift, out_min, out_max);
 }
 
 /* The output stage of tc_bconv_* and tc_bfc_*: one of the four transforms, chosen per call. */
@@ -138,13 +123,37 @@ typedef enum { TC_BOUT_S32 = 0, TC_BOUT_F32 = 1, TC_BOUT_S8 = 2, TC_BOUT_B1 = 3 
 
 typedef struct {
     tc_bout_kind_t kind;
-    const float *mul, *bias;  /* _f32, _s8 */
-    const int32_t *thr;       /* _b1 */
-    const uint32_t *flip;     /* _b1 */
-    float act_min, act_max;   /* _f32 clamp */
-    int32_t out_min, out_max; /* _s8 clamp */
+    const float *mul, *bias;         /* _f32 */
+    const int32_t *mul_s8, *bias_s8; /* _s8 */
+    const int32_t *thr;              /* _b1 */
+    const uint32_t *flip;            /* _b1 */
+    float act_min, act_max;          /* _f32 clamp */
+    int32_t out_min, out_max;        /* _s8 clamp */
+    int32_t out_shift;               /* _s8 */
     int32_t out_c;
 } tc_bout_t;
+
+/* An output stage of kind `kind` with its two tables t1, t2 (_f32: mul, bias float; _s8: mul,
+ * bias int32_t; _b1: thr int32_t, flip uint32_t; _s32: none) and the clamps and shift of the
+ * layer's parameters. */
+static inline tc_bout_t tc_bout(tc_bout_kind_t kind, const void *t1, const void *t2,
+                                float act_min, float act_max, int32_t out_min, int32_t out_max,
+                                int32_t out_shift, int32_t out_c)
+{
+    tc_bout_t o = {kind, NULL, NULL, NULL, NULL, NULL, NULL, act_min, act_max,
+                   out_min, out_max, out_shift, out_c};
+    if (kind == TC_BOUT_F32) {
+        o.mul = (const float *)t1;
+        o.bias = (const float *)t2;
+    } else if (kind == TC_BOUT_S8) {
+        o.mul_s8 = (const int32_t *)t1;
+        o.bias_s8 = (const int32_t *)t2;
+    } else if (kind == TC_BOUT_B1) {
+        o.thr = (const int32_t *)t1;
+        o.flip = (const uint32_t *)t2;
+    }
+    return o;
+}
 
 /* Writes output channel oc of the pixel whose outputs start at y + yo (elements; words for
  * _b1).  _b1 assembles the bits in *word, which must start at 0, and stores each word (XOR
@@ -160,7 +169,8 @@ static inline void tc_bout_store(const tc_bout_t *o, void *y, int32_t yo, int32_
         ((float *)y)[yo + oc] = tc_bout_f32(dot, o->mul[oc], o->bias[oc], o->act_min, o->act_max);
         break;
     case TC_BOUT_S8:
-        ((int8_t *)y)[yo + oc] = tc_bout_s8(dot, o->mul[oc], o->bias[oc], o->out_min, o->out_max);
+        ((int8_t *)y)[yo + oc] = tc_bout_s8(dot, o->mul_s8[oc], o->bias_s8[oc], o->out_shift,
+                                            o->out_min, o->out_max);
         break;
     case TC_BOUT_B1:
         *word |= (uint32_t)(dot < o->thr[oc]) << (oc & 31);
@@ -258,8 +268,8 @@ void tc_bitunpack_s8(const tc_bitunpack_params_t *p, const uint32_t *x, int8_t *
  *        padding bits zero.  When cig is a multiple of 32 each tap starts on a word boundary
  *        (Larq's OHWI packing); for small cig (depthwise: cig = 1) it wastes no flash.
  *   pad_corr int32_t [cls_d, cls_h, cls_w, out_c] or NULL (zero padding)
- *   _f32, _s8: mul, bias float [out_c];  _b1: thr int32_t [out_c], flip uint32_t
- *   [tc_bwords(out_c)]
+ *   _f32: mul, bias float [out_c];  _s8: mul, bias int32_t [out_c];  _b1: thr int32_t [out_c],
+ *   flip uint32_t [tc_bwords(out_c)]
  *   y    _s32: int32_t, _f32: float, _s8: int8_t [batch, out_d, out_h, out_w, out_c];
  *        _b1: uint32_t [batch, out_d, out_h, out_w, tc_bwords(out_c)] packed, padding bits zero.
  * 1-D convolution is in_d = in_h = 1; 2-D is in_d = 1.  Depthwise is groups = in_c (any channel
@@ -281,6 +291,7 @@ typedef struct {
     int32_t trail_d, trail_h, trail_w;
     float act_min, act_max;   /* _f32 clamp */
     int32_t out_min, out_max; /* _s8 clamp, within [-128, 127] */
+    int32_t out_shift;        /* _s8 */
 } tc_bconv_params_t;
 
 void tc_bconv_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
@@ -288,7 +299,7 @@ void tc_bconv_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t 
 void tc_bconv_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                   const int32_t *pad_corr, const float *mul, const float *bias, float *y);
 void tc_bconv_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                 const int32_t *pad_corr, const float *mul, const float *bias, int8_t *y);
+                 const int32_t *pad_corr, const int32_t *mul, const int32_t *bias, int8_t *y);
 void tc_bconv_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                  const int32_t *pad_corr, const int32_t *thr, const uint32_t *flip,
                  uint32_t *y);
@@ -305,14 +316,12 @@ static inline int32_t tc_bconv_pad_class(int32_t o, int32_t lead, int32_t trail,
     return lead;
 }
 
-/* The output stage of a tc_bconv_* call (the tables a kind does not use are NULL). */
+/* The output stage of a tc_bconv_* call with the kind's tables (tc_bout). */
 static inline tc_bout_t tc_bconv_out(const tc_bconv_params_t *p, tc_bout_kind_t kind,
-                                     const float *mul, const float *bias, const int32_t *thr,
-                                     const uint32_t *flip)
+                                     const void *t1, const void *t2)
 {
-    const tc_bout_t o = {kind, mul, bias, thr, flip, p->act_min, p->act_max, p->out_min,
-                         p->out_max, p->out_c};
-    return o;
+    return tc_bout(kind, t1, t2, p->act_min, p->act_max, p->out_min, p->out_max, p->out_shift,
+                   p->out_c);
 }
 
 /* ---- fast binary convolutions (tc_bconv_fast.c) ---------------------------------------------- */
@@ -358,8 +367,8 @@ void tc_bconv_sparse_f32(const tc_bconv_params_t *p, const uint32_t *x, const ui
                          const uint16_t *wv, const int32_t *pad_corr, const float *mul,
                          const float *bias, float *y, void *scratch);
 void tc_bconv_sparse_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                        const uint16_t *wv, const int32_t *pad_corr, const float *mul,
-                        const float *bias, int8_t *y, void *scratch);
+                        const uint16_t *wv, const int32_t *pad_corr, const int32_t *mul,
+                        const int32_t *bias, int8_t *y, void *scratch);
 void tc_bconv_sparse_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                         const uint16_t *wv, const int32_t *pad_corr, const int32_t *thr,
                         const uint32_t *flip, uint32_t *y, void *scratch);
@@ -369,7 +378,7 @@ void tc_bconv_dw_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32
 void tc_bconv_dw_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                      const int32_t *pad_corr, const float *mul, const float *bias, float *y);
 void tc_bconv_dw_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                    const int32_t *pad_corr, const float *mul, const float *bias, int8_t *y);
+                    const int32_t *pad_corr, const int32_t *mul, const int32_t *bias, int8_t *y);
 void tc_bconv_dw_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                     const uint16_t *thr_class, const uint32_t *thr_planes,
                     const uint32_t *flip, uint32_t *y);
@@ -381,8 +390,8 @@ void tc_bconv_dw_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_
  * transform of the header.
  *   x    uint32_t [batch, tc_bwords(in_c)]     packed
  *   w    uint32_t [out_c, tc_bwords(in_c)]     packed rows (const, in flash), padding bits zero
- *   _f32, _s8: mul, bias float [out_c];  _b1: thr int32_t [out_c], flip uint32_t
- *   [tc_bwords(out_c)]
+ *   _f32: mul, bias float [out_c];  _s8: mul, bias int32_t [out_c];  _b1: thr int32_t [out_c],
+ *   flip uint32_t [tc_bwords(out_c)]
  *   y    _s32 int32_t / _f32 float / _s8 int8_t [batch, out_c]; _b1 uint32_t
  *        [batch, tc_bwords(out_c)]
  * A flattened channels-last feature map [N, D, H, W, C] is a valid x only when C is a multiple
@@ -393,13 +402,22 @@ typedef struct {
     int32_t in_c, out_c;
     float act_min, act_max;   /* _f32 clamp */
     int32_t out_min, out_max; /* _s8 clamp */
+    int32_t out_shift;        /* _s8 */
 } tc_bfc_params_t;
+
+/* The output stage of a tc_bfc_* call with the kind's tables (tc_bout). */
+static inline tc_bout_t tc_bfc_out(const tc_bfc_params_t *p, tc_bout_kind_t kind,
+                                   const void *t1, const void *t2)
+{
+    return tc_bout(kind, t1, t2, p->act_min, p->act_max, p->out_min, p->out_max, p->out_shift,
+                   p->out_c);
+}
 
 void tc_bfc_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, int32_t *y);
 void tc_bfc_f32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, const float *mul,
                 const float *bias, float *y);
-void tc_bfc_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, const float *mul,
-               const float *bias, int8_t *y);
+void tc_bfc_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w, const int32_t *mul,
+               const int32_t *bias, int8_t *y);
 void tc_bfc_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
                const int32_t *thr, const uint32_t *flip, uint32_t *y);
 
@@ -422,7 +440,7 @@ void tc_bfc_sliced_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32
 void tc_bfc_sliced_f32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
                        const float *mul, const float *bias, float *y);
 void tc_bfc_sliced_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
-                      const float *mul, const float *bias, int8_t *y);
+                      const int32_t *mul, const int32_t *bias, int8_t *y);
 void tc_bfc_sliced_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
                       const uint32_t *thr_planes, const uint32_t *flip, uint32_t *y);
 

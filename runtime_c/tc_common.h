@@ -42,6 +42,13 @@
  * accept.  The compiler refuses larger ranks with a clear message. */
 #define TC_MAX_DIMS 6
 
+/* Clamp v to [lo, hi] (lo <= hi). */
+static inline int32_t tc_clamp_s32(int32_t v, int32_t lo, int32_t hi)
+{
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
 /* Clamp v to [lo, hi] as min(max(v, lo), hi) (ONNX Clip): when lo > hi the result is hi.
  * With lo = -INFINITY and hi = +INFINITY it returns v unchanged (NaN included, since both
  * comparisons are false). */

@@ -32,13 +32,6 @@ static inline int32_t tc_wrap_sub_s32(int32_t a, int32_t b)
     return (int32_t)((uint32_t)a - (uint32_t)b);
 }
 
-/* Clamp v to [lo, hi] (lo <= hi). */
-static inline int32_t tc_clamp_s32(int32_t v, int32_t lo, int32_t hi)
-{
-    v = v < lo ? lo : v;
-    return v > hi ? hi : v;
-}
-
 /* Saturating rounding doubling high multiply (gemmlowp SaturatingRoundingDoublingHighMul, Arm
  * VQRDMULH): round(a * b / 2^31) with ties rounded half UP (towards +infinity: the 64-bit
  * product gets + 2^30 when >= 0, + 1 - 2^30 when < 0, then is divided by 2^31 truncating),

@@ -43,7 +43,8 @@ from tinyc.emulator import QEMU_BINARY
 
 SOURCES = ["tc_bconv.c", "tc_bconv_fast.c", "tc_bfc.c"]
 QEMU_BOARDS = ["qemu-m4", "qemu-m7", "qemu-m3"]
-KINDS = ("s32", "f32", "f32u", "s8", "b1")  # f32u: _f32 with no clamp (its own fast path)
+# f32u / s8u: _f32 with no clamp, _s8 with the full int8 range (their own fast paths)
+KINDS = ("s32", "f32", "f32u", "s8", "s8u", "b1")
 SEED = 20251122
 ACT = (-7.5, 40.0)  # _f32 clamp
 NO_ACT = (-np.inf, np.inf)
@@ -161,7 +162,9 @@ def make_layer(case: Case, seed: int) -> Layer:
     thr = rng.integers(-geom.n_max - 1, geom.n_max + 2, case.out_c).astype(np.int32)
     thr[::3] = 0
     flip = rng.random(case.out_c) < 0.3
-    arrays = {"x": x, "w": w, "mul": mul, "bias": bias, "thr": thr, "flip": B.pack_flip(flip)}
+    fixed = B.requant_s8(mul, bias, 1.0, 0, geom.n_max, *OUT_RANGE)
+    arrays = {"x": x, "w": w, "mul": mul, "bias": bias, "mul_s8": fixed.mul,
+              "bias_s8": fixed.bias, "thr": thr, "flip": B.pack_flip(flip)}
     if pad_corr is not None:
         arrays["pad_corr"] = pad_corr
     if family == "dw":
@@ -174,11 +177,12 @@ def make_layer(case: Case, seed: int) -> Layer:
         "s32": dot.astype(np.int32),
         "f32": B.transform_f32(dot, mul, bias, *ACT).astype(np.float32),
         "f32u": B.transform_f32(dot, mul, bias, *NO_ACT).astype(np.float32),
-        "s8": B.transform_s8(dot, mul, bias, *OUT_RANGE).astype(np.int8),
+        "s8": B.transform_s8(dot, fixed.mul, fixed.bias, fixed.shift, *OUT_RANGE),
+        "s8u": B.transform_s8(dot, fixed.mul, fixed.bias, fixed.shift),
         "b1": B.pack_bits(B.transform_b1(dot, thr, flip)).astype(np.uint32),
     }
     params = geom.c_params(case.x[0], act_min=ACT[0], act_max=ACT[1], out_min=OUT_RANGE[0],
-                           out_max=OUT_RANGE[1])
+                           out_max=OUT_RANGE[1], out_shift=fixed.shift)
     return Layer(case, geom, family, params, arrays, expected)
 
 
@@ -202,18 +206,22 @@ def make_fc_layer(rows: int, in_c: int, out_c: int, ones: float, seed: int) -> L
     thr = rng.integers(-in_c - 3, in_c + 4, out_c).astype(np.int32)
     thr[::3] = 0
     flip = rng.random(out_c) < 0.3
-    arrays = {"x": x, "w": w, "mul": mul, "bias": bias, "thr": thr, "flip": B.pack_flip(flip),
+    fixed = B.requant_s8(mul, bias, 1.0, 0, in_c, *OUT_RANGE)
+    arrays = {"x": x, "w": w, "mul": mul, "bias": bias, "mul_s8": fixed.mul,
+              "bias_s8": fixed.bias, "thr": thr, "flip": B.pack_flip(flip),
               "w_fast": binary_fast.sliced_fc_weights(w, in_c, out_c),
               "thr_planes": binary_fast.sliced_fc_thresholds(thr, in_c)}
     expected = {
         "s32": dot.astype(np.int32),
         "f32": B.transform_f32(dot, mul, bias, *ACT).astype(np.float32),
         "f32u": B.transform_f32(dot, mul, bias, *NO_ACT).astype(np.float32),
-        "s8": B.transform_s8(dot, mul, bias, *OUT_RANGE).astype(np.int8),
+        "s8": B.transform_s8(dot, fixed.mul, fixed.bias, fixed.shift, *OUT_RANGE),
+        "s8u": B.transform_s8(dot, fixed.mul, fixed.bias, fixed.shift),
         "b1": B.pack_bits(B.transform_b1(dot, thr, flip)).astype(np.uint32),
     }
     params = {"batch": rows, "in_c": in_c, "out_c": out_c, "act_min": ACT[0],
-              "act_max": ACT[1], "out_min": OUT_RANGE[0], "out_max": OUT_RANGE[1]}
+              "act_max": ACT[1], "out_min": OUT_RANGE[0], "out_max": OUT_RANGE[1],
+              "out_shift": fixed.shift}
     case = Case(f"fc_r{rows}_i{in_c}_o{out_c}", (rows,), in_c, out_c, (1,), ones=ones)
     return Layer(case, None, "sliced", params, arrays, expected)
 
@@ -235,17 +243,18 @@ C_TYPES = {np.dtype(np.uint32): "uint32_t", np.dtype(np.int32): "int32_t",
 def _tables(kind: str, prefix: str) -> str:
     """The transform's table arguments of a _<kind> call."""
     real = f"{prefix}_mul, {prefix}_bias, "
-    return {"s32": "", "f32": real, "s8": real, "b1": f"{prefix}_thr, {prefix}_flip, "}[kind]
+    return {"s32": "", "f32": real, "s8": f"{prefix}_mul_s8, {prefix}_bias_s8, ",
+            "b1": f"{prefix}_thr, {prefix}_flip, "}[kind]
 
 
 def _calls(layer: Layer, prefix: str, kind: str) -> tuple[str, str]:
-    """(portable call, fast call) writing to `out`; f32u calls the _f32 kernels with the
-    unclamped parameters (<prefix>_pu)."""
-    fn = "f32" if kind == "f32u" else kind
+    """(portable call, fast call) writing to `out`; f32u and s8u call the _f32 and _s8 kernels
+    with the unclamped parameters (<prefix>_pu)."""
+    fn = kind.rstrip("u")
     y = {"s32": "(int32_t *)out", "f32": "(float *)out", "s8": "(int8_t *)out",
          "b1": "(uint32_t *)out"}[fn]
     pad = f"{prefix}_pad_corr" if "pad_corr" in layer.arrays else "NULL"
-    head = f"&{prefix}_{'pu' if kind == 'f32u' else 'p'}, {prefix}_x"
+    head = f"&{prefix}_{'pu' if kind.endswith('u') else 'p'}, {prefix}_x"
     tables = _tables(fn, prefix)
     if layer.family == "sliced":
         sliced_tables = f"{prefix}_thr_planes, {prefix}_flip, " if fn == "b1" else tables
@@ -278,7 +287,8 @@ def harness_source(layers: list[Layer]) -> str:
                                for v in flat)
             decls.append(f"static const {C_TYPES[flat.dtype]} {prefix}_{name}[] = {{{values}}};\n")
         params_type = "tc_bfc_params_t" if layer.family == "sliced" else "tc_bconv_params_t"
-        unclamped = {**layer.params, "act_min": NO_ACT[0], "act_max": NO_ACT[1]}
+        unclamped = {**layer.params, "act_min": NO_ACT[0], "act_max": NO_ACT[1],
+                     "out_min": -128, "out_max": 127}
         for name, params in (("p", layer.params), ("pu", unclamped)):
             fields = ", ".join(f".{k} = {c_value(v)}" for k, v in params.items())
             decls.append(f"static const {params_type} {prefix}_{name} = {{{fields}}};\n")

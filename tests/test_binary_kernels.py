@@ -51,9 +51,11 @@ _SPATIAL = ("in_d in_h in_w {c} out_d out_h out_w {o}k_d k_h k_w stride_d stride
 BConvParams = c_struct(
     "tc_bconv_params_t",
     "batch " + _SPATIAL.format(c="in_c", o="out_c ")
-    + " groups lead_d lead_h lead_w trail_d trail_h trail_w act_min:f act_max:f out_min out_max",
+    + " groups lead_d lead_h lead_w trail_d trail_h trail_w act_min:f act_max:f out_min out_max"
+    + " out_shift",
 )
-BFcParams = c_struct("tc_bfc_params_t", "batch in_c out_c act_min:f act_max:f out_min out_max")
+BFcParams = c_struct("tc_bfc_params_t",
+                     "batch in_c out_c act_min:f act_max:f out_min out_max out_shift")
 BMaxPoolParams = c_struct("tc_bmaxpool_params_t", "batch " + _SPATIAL.format(c="c", o=""))
 BitpackParams = c_struct("tc_bitpack_params_t", "outer channels threshold_f32:f threshold_s8")
 BitunpackParams = c_struct("tc_bitunpack_params_t", "outer channels plus_s8 minus_s8")
@@ -74,7 +76,6 @@ SHIM = """
 #include "tc_binary.h"
 int32_t shim_popcount(uint32_t v) { return tc_popcount_u32(v); }
 uint32_t shim_bits_get(const uint32_t *v, int32_t bit, int32_t n) { return tc_bits_get(v, bit, n); }
-int32_t shim_round_half_away(float v) { return tc_round_half_away_f32(v); }
 """
 
 
@@ -123,8 +124,6 @@ def lib(tmp_path_factory) -> ctypes.CDLL:
     library.shim_popcount.restype = ctypes.c_int32
     library.shim_bits_get.argtypes = [P, ctypes.c_int32, ctypes.c_int32]
     library.shim_bits_get.restype = ctypes.c_uint32
-    library.shim_round_half_away.argtypes = [ctypes.c_float]
-    library.shim_round_half_away.restype = ctypes.c_int32
     return library
 
 
@@ -166,17 +165,6 @@ def test_bits_get_reads_fields_across_words(lib):
             got = lib.shim_bits_get(ptr(stream), start, n) & ((1 << n) - 1)
             expected = sum(int(b) << i for i, b in enumerate(bits[start:start + n]))
             assert got == expected, f"bits [{start}, {start + n}): {got:#x} != {expected:#x}"
-
-
-def test_round_half_away_from_zero(lib):
-    f32 = np.float32
-    cases = [0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999997, -0.49999997, 126.5, -127.5, 0.0, -0.0,
-             float(np.nextafter(f32(0.5), f32(1))), 3.0, -3.0, 8388607.5, 1e9]
-    expected = B.round_half_away(np.array(cases, dtype=np.float32))
-    for v, e in zip(cases, expected, strict=True):
-        got = lib.shim_round_half_away(float(f32(v)))
-        assert got == e, f"round({v!r}) = {got}, expected {e}"
-    assert list(expected[:6]) == [1, -1, 2, -2, 3, -3]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -404,15 +392,17 @@ def test_bconv_f32(lib, case):
 def test_bconv_s8(lib, case):
     run = ConvRun.create(case, seed=4)
     rng = np.random.default_rng(5)
-    # Multipliers of 1/2 and 1/4 make exact ties, rounded away from zero.
+    # Multipliers of 1/2 and 1/4 make exact ties, rounded half up.
     mul = rng.choice([0.5, -0.25, 0.37, 3.0], case.out_c).astype(np.float32)
     bias = rng.choice([0.0, 0.5, -3.0, 1.25], case.out_c).astype(np.float32)
     lo, hi = (-128, 127) if case.in_c % 2 else (-20, 100)
+    fixed = B.requant_s8(mul, bias, 1.0, 0, run.geom.n_max, lo, hi)
     y = np.zeros(run.out_shape(), dtype=np.int8)
-    p = run.params(out_min=lo, out_max=hi)
-    lib.tc_bconv_s8(ctypes.byref(p), ptr(run.x), ptr(run.w), ptr(run.corr), ptr(mul), ptr(bias),
-                    ptr(y))
-    assert_same(y, B.transform_s8(run.dot, mul, bias, lo, hi), "s8 output")
+    p = run.params(out_min=lo, out_max=hi, out_shift=fixed.shift)
+    lib.tc_bconv_s8(ctypes.byref(p), ptr(run.x), ptr(run.w), ptr(run.corr), ptr(fixed.mul),
+                    ptr(fixed.bias), ptr(y))
+    assert_same(y, B.transform_s8(run.dot, fixed.mul, fixed.bias, fixed.shift, lo, hi),
+                "s8 output")
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
@@ -508,7 +498,7 @@ def test_bfc_all_outputs(lib, in_c):
         thr = rng.integers(-in_c - 1, in_c + 2, out_c).astype(np.int32)
         flip = rng.random(out_c) < 0.5
         base = {"batch": 3, "in_c": in_c, "out_c": out_c, "act_min": -INF, "act_max": INF,
-                "out_min": -128, "out_max": 127}
+                "out_min": -128, "out_max": 127, "out_shift": 0}
         p = make(BFcParams, base)
         y32 = np.zeros((3, out_c), np.int32)
         lib.tc_bfc_s32(ctypes.byref(p), ptr(x), ptr(w), ptr(y32))
@@ -517,28 +507,32 @@ def test_bfc_all_outputs(lib, in_c):
         yf = np.zeros((3, out_c), np.float32)
         lib.tc_bfc_f32(ctypes.byref(pf), ptr(x), ptr(w), ptr(mul), ptr(bias), ptr(yf))
         assert_same(yf, B.transform_f32(dot, mul, bias, -3.0, 2.0), f"f32, out_c {out_c}")
-        ps = make(BFcParams, base | {"out_min": -10, "out_max": 127})
+        fixed = B.requant_s8(mul, bias, 1.0, 0, in_c, -10, 127)
+        ps = make(BFcParams, base | {"out_min": -10, "out_max": 127, "out_shift": fixed.shift})
         ys = np.zeros((3, out_c), np.int8)
-        lib.tc_bfc_s8(ctypes.byref(ps), ptr(x), ptr(w), ptr(mul), ptr(bias), ptr(ys))
-        assert_same(ys, B.transform_s8(dot, mul, bias, -10, 127), f"s8, out_c {out_c}")
+        lib.tc_bfc_s8(ctypes.byref(ps), ptr(x), ptr(w), ptr(fixed.mul), ptr(fixed.bias),
+                      ptr(ys))
+        assert_same(ys, B.transform_s8(dot, fixed.mul, fixed.bias, fixed.shift, -10, 127),
+                    f"s8, out_c {out_c}")
         flip_words = B.pack_flip(flip)
         yb = np.full((3, B.words(out_c)), 0xFFFFFFFF, np.uint32)
         lib.tc_bfc_b1(ctypes.byref(p), ptr(x), ptr(w), ptr(thr), ptr(flip_words), ptr(yb))
         assert_same(yb, B.pack_bits(B.transform_b1(dot, thr, flip)), f"b1, out_c {out_c}")
 
 
-def test_bfc_s8_ties_round_away_from_zero(lib):
+def test_bfc_s8_ties_round_half_up(lib):
     in_c = 8  # dots -8, -6, ..., 8; with mul 0.25 the odd quarters are exact ties
     x_pm1 = np.array([[1] * k + [-1] * (in_c - k) for k in range(in_c + 1)], dtype=np.int8)
     w = B.pack_fc_weights(np.ones((1, in_c)))
     x = B.pack_bits(B.pm1_to_bits(x_pm1))
-    mul, bias = np.float32([0.25]), np.float32([0.0])
+    fixed = B.requant_s8(np.float32([0.25]), np.float32([0.0]), 1.0, 0, in_c)
     p = make(BFcParams, {"batch": in_c + 1, "in_c": in_c, "out_c": 1, "act_min": -INF,
-                         "act_max": INF, "out_min": -128, "out_max": 127})
+                         "act_max": INF, "out_min": -128, "out_max": 127,
+                         "out_shift": fixed.shift})
     y = np.zeros((in_c + 1, 1), np.int8)
-    lib.tc_bfc_s8(ctypes.byref(p), ptr(x), ptr(w), ptr(mul), ptr(bias), ptr(y))
+    lib.tc_bfc_s8(ctypes.byref(p), ptr(x), ptr(w), ptr(fixed.mul), ptr(fixed.bias), ptr(y))
     # dot * 0.25 = -2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2
-    assert y[:, 0].tolist() == [-2, -2, -1, -1, 0, 1, 1, 2, 2]
+    assert y[:, 0].tolist() == [-2, -1, -1, 0, 0, 1, 1, 2, 2]
 
 
 def test_bfc_accumulator_bound_float_exact(lib):
@@ -547,7 +541,7 @@ def test_bfc_accumulator_bound_float_exact(lib):
     x = np.full((1, B.words(in_c)), 0xFFFFFFFF, np.uint32)  # all -1
     w = np.zeros((1, B.words(in_c)), np.uint32)  # all +1
     p = make(BFcParams, {"batch": 1, "in_c": in_c, "out_c": 1, "act_min": -INF, "act_max": INF,
-                         "out_min": -128, "out_max": 127})
+                         "out_min": -128, "out_max": 127, "out_shift": 0})
     y = np.zeros((1, 1), np.float32)
     mul, bias = np.float32([1.0]), np.float32([0.0])
     lib.tc_bfc_f32(ctypes.byref(p), ptr(x), ptr(w), ptr(mul), ptr(bias), ptr(y))
@@ -676,8 +670,33 @@ def test_fold_batch_norm_and_requant():
     mul, bias = B.fold_batch_norm(np.float32([2.0]), np.float32([1.0]), np.float32([3.0]),
                                   np.float32([3.0]), 1.0, scale=np.float32([0.5]))
     assert mul.tolist() == [0.5] and bias.tolist() == [-2.0]  # a = 1: 0.5 * dot + (1 - 3)
-    m, b = B.requant_s8(mul, bias, 0.25, -3)
-    assert m.tolist() == [2.0] and b.tolist() == [-11.0]
+    fixed = B.requant_s8(mul, bias, 0.25, -3, 100)  # 2 * dot - 11
+    assert fixed.shift == 23  # (2 * 100 + 10.5) * 2^23 < 2^31 <= (2 * 100 + 10.5) * 2^24
+    assert fixed.mul.tolist() == [2 << 23] and fixed.bias.tolist() == [(-11 << 23) + (1 << 22)]
+
+
+def test_requant_s8_is_round_half_up_within_its_bound():
+    """The fixed-point _s8 transform against exact rational arithmetic: round half up of
+    dot * m + b, clamped, wherever that value is farther than the stated bound from a tie."""
+    rng = np.random.default_rng(11)
+    n_max = 1134
+    dots = np.arange(-n_max, n_max + 1)[:, None]
+    mul = rng.uniform(-0.4, 0.4, 24).astype(np.float32)
+    mul[:4] = (0.25, -0.5, 0.125, 0.0)  # exact ties at every other dot
+    bias = rng.uniform(-60, 60, 24).astype(np.float32)
+    bias[4:6] = (1e9, -1e9)  # constant channels: clipped, costing the others no precision
+    fixed = B.requant_s8(mul, bias, 0.5, 3, n_max, -100, 120)
+    assert fixed.shift >= 20
+    got = B.transform_s8(dots, fixed.mul, fixed.bias, fixed.shift, -100, 120).astype(np.int64)
+    r = dots * (mul.astype(np.float64) / 0.5) + (bias.astype(np.float64) / 0.5 + 3)
+    want = np.clip(np.floor(r + 0.5), -100, 120)
+    bound = (n_max + 1) * 2.0 ** -(fixed.shift + 1)
+    near_tie = np.abs(r + 0.5 - np.round(r + 0.5)) <= bound
+    assert (got[:, :4] == want[:, :4]).all()  # dyadic constants: exact, ties included
+    assert (got[~near_tie] == want[~near_tie]).all()
+    assert (got[:, 4] == 120).all() and (got[:, 5] == -100).all()
+    with pytest.raises(ValueError, match="exceeds 2"):
+        B.requant_s8(np.float32([1e9]), np.float32([0.0]), 1.0, 0, n_max)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from fractions import Fraction
 import numpy as np
 
 WORD_BITS = 32
-# float(dot) is exact up to here: the limit of N for the _f32 and _s8 output transforms.
+# float(dot) is exact up to here: the limit of N for the _f32 output transform.
 MAX_FLOAT_EXACT_N = 2**24
 MAX_N = 2**31 - 1  # int32 accumulator
 
@@ -216,7 +216,8 @@ class BConvGeometry(_Window):
         return words(self.taps * self.cig)
 
     def c_params(self, batch: int, act_min: float = -math.inf, act_max: float = math.inf,
-                 out_min: int = -128, out_max: int = 127) -> dict[str, int | float]:
+                 out_min: int = -128, out_max: int = 127, out_shift: int = 0
+                 ) -> dict[str, int | float]:
         """The fields of tc_bconv_params_t."""
         lead, trail = self.padding_classes()
         params: dict[str, int | float] = {"batch": int(batch)}
@@ -225,7 +226,7 @@ class BConvGeometry(_Window):
         params |= {f"lead_{axis}": lead[i] for i, axis in enumerate("dhw")}
         params |= {f"trail_{axis}": trail[i] for i, axis in enumerate("dhw")}
         params |= {"act_min": act_min, "act_max": act_max, "out_min": out_min,
-                   "out_max": out_max}
+                   "out_max": out_max, "out_shift": out_shift}
         return params
 
 
@@ -357,15 +358,42 @@ def fold_batch_norm(gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: 
     return mul.astype(np.float32), add.astype(np.float32)
 
 
-def requant_s8(mul: np.ndarray, bias: np.ndarray, out_scale: float,
-               out_zero_point: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mul, bias) float32 of the _s8 transform for an int8 consumer of scale s and zero point z:
-    mul / s and bias / s + z (float64, rounded once).  The kernel then computes
-    clamp(round_half_away(fl(fl(dot * mul') + bias'))) -- the quantization of y = dot * mul +
-    bias up to the float32 roundings of the folded constants."""
+@dataclass(frozen=True)
+class RequantS8:
+    """The _s8 transform's fixed-point constants: y = clamp((dot * mul + bias) >> shift,
+    out_min, out_max) with int32 mul, bias [out_c] and one shift per layer."""
+
+    mul: np.ndarray
+    bias: np.ndarray
+    shift: int
+
+
+def requant_s8(mul: np.ndarray, bias: np.ndarray, out_scale: float, out_zero_point: int,
+               n_max: int, out_min: int = -128, out_max: int = 127) -> RequantS8:
+    """The _s8 transform for an int8 consumer of scale s and zero point z of the real output
+    dot * mul + bias (|dot| <= n_max): the quantized value r = dot * m + b with m = mul / s and
+    b = bias / s + z (float64), rounded half up and clamped, in fixed point:
+    M = round(m * 2^S), B = round(b * 2^S) + 2^(S-1), S the largest shift (at most 30) for which
+    |dot * M + B| < 2^31 on every channel.  The fixed-point value differs from r + 1/2 by at
+    most (n_max + 1) * 2^-(S+1), so y is round-half-up(r), clamped, except that an r within
+    that distance of a rounding boundary (k + 1/2) may round the other way.  Channels whose
+    output is constant over the dots (r beyond the clamp range by more than |m| * n_max) get a
+    b at that bound, so they do not cost the others precision."""
     m = np.asarray(mul, np.float64) / float(out_scale)
     b = np.asarray(bias, np.float64) / float(out_scale) + int(out_zero_point)
-    return m.astype(np.float32), b.astype(np.float32)
+    if not (np.isfinite(m).all() and np.isfinite(b).all()):
+        raise ValueError("requant_s8: mul and bias must be finite")
+    span = np.abs(m) * n_max + 1.0
+    b = np.clip(b, out_min - span, out_max + span)
+    limit = 2**31 - 1
+    for shift in range(30, -1, -1):
+        fixed_m = np.round(m * 2.0**shift).astype(np.int64)
+        fixed_b = np.round(b * 2.0**shift).astype(np.int64) + (1 << shift >> 1)
+        reach = np.abs(fixed_m).astype(np.float64) * n_max + np.abs(fixed_b)  # no int64 wrap
+        if (reach <= limit).all():
+            return RequantS8(fixed_m.astype(np.int32), fixed_b.astype(np.int32), shift)
+    raise ValueError(f"requant_s8: |mul / scale| * {n_max} exceeds 2^31: the int8 output "
+                     "cannot be formed in 32 bits")
 
 
 def sign_thresholds(mul: np.ndarray, bias: np.ndarray, n_max: int,
@@ -536,18 +564,13 @@ def transform_f32(dot: np.ndarray, mul: np.ndarray, bias: np.ndarray,
     return np.where(v > np.float32(act_max), np.float32(act_max), v).astype(np.float32)
 
 
-def round_half_away(v: np.ndarray) -> np.ndarray:
-    """Nearest integer, ties away from zero (exact in float64 for float32 inputs)."""
-    v = np.asarray(v, dtype=np.float64)
-    return np.where(v >= 0, np.floor(v + 0.5), np.ceil(v - 0.5))
-
-
-def transform_s8(dot: np.ndarray, mul: np.ndarray, bias: np.ndarray, out_min: int = -128,
-                 out_max: int = 127) -> np.ndarray:
-    """The _s8 transform: the _f32 value clamped to [out_min, out_max], then rounded half away
-    from zero, as int8."""
-    v = transform_f32(dot, mul, bias, float(out_min), float(out_max))
-    return round_half_away(v).astype(np.int8)
+def transform_s8(dot: np.ndarray, mul: np.ndarray, bias: np.ndarray, shift: int,
+                 out_min: int = -128, out_max: int = 127) -> np.ndarray:
+    """The _s8 transform: clamp((dot * mul + bias) >> shift, out_min, out_max) as int8, the
+    shift arithmetic (floor), per channel along the last axis (RequantS8's constants)."""
+    v = (np.asarray(dot, np.int64) * np.asarray(mul, np.int64) + np.asarray(bias, np.int64))
+    assert (np.abs(v) < 2**31).all(), "the _s8 transform overflows int32"
+    return np.clip(v >> int(shift), out_min, out_max).astype(np.int8)
 
 
 def transform_b1(dot: np.ndarray, thr: np.ndarray, flip: np.ndarray) -> np.ndarray:

@@ -28,8 +28,8 @@ Run-time operators (channels-last, like every tinyc spatial operator):
                 [C_out, k_d*k_h*k_w*C_in/group] (each output channel's bits in (kd, kh, kw, ic)
                 order: tc_bconv's weight layout), then the output transform's constants:
                   out_dtype "float32" / "int8": mul, bias float32 [C_out]:
-                      y = clamp(fl(fl(dot * mul) + bias))       (int8: then requantized to y's
-                      scale and zero point, rounded half away from zero)
+                      y = clamp(fl(fl(dot * mul) + bias))       (int8: requantized to y's
+                      scale and zero point in fixed point, binary.requant_s8)
                   out_dtype "bin": thr int32 [C_out], flip bin [C_out]: bit = (dot < thr) ^ flip
                 attrs kernel_shape, strides, dilations, pads (leading then trailing), group,
                 pad_value (0: PyTorch's zero padding of sign(x), taps outside the input add
@@ -309,7 +309,7 @@ def _transform(kind: str, p: dict, dot: np.ndarray, t1: np.ndarray, t2: np.ndarr
     if kind == "f32":
         return B.transform_f32(dot, t1, t2, p["act_min"], p["act_max"])
     if kind == "s8":
-        return B.transform_s8(dot, t1, t2, p["out_min"], p["out_max"])
+        return B.transform_s8(dot, t1, t2, p["out_shift"], p["out_min"], p["out_max"])
     return B.pack_bits(B.transform_b1(dot, t1, B.unpack_bits(t2, p["out_c"])))
 
 
@@ -321,21 +321,27 @@ def _transform_operands(node: Node, graph: Graph, n_max: int
         raise UnsupportedOperator(f"{node.op} node '{node.name}': output dtype {out.dtype}")
     kind = SUFFIX[out.dtype]
     clamp = {"act_min": float("-inf"), "act_max": float("inf"), "out_min": INT8_MIN,
-             "out_max": INT8_MAX}
+             "out_max": INT8_MAX, "out_shift": 0}
     t1, t2 = node.input(2), node.input(3)
     if kind == "b1":
         return kind, [t1, t2], clamp, "BN + sign as integer thresholds -> packed bits"
-    if n_max > B.MAX_FLOAT_EXACT_N:
-        raise UnsupportedOperator(f"{node.op} node '{node.name}': {n_max} bits per dot product "
-                                  f"exceed 2^24, where float(dot) stops being exact")
     if kind == "f32":
+        if n_max > B.MAX_FLOAT_EXACT_N:
+            raise UnsupportedOperator(f"{node.op} node '{node.name}': {n_max} bits per dot "
+                                      "product exceed 2^24, where float(dot) stops being exact")
         clamp["act_min"], clamp["act_max"] = clamp_of(node)
         return kind, [t1, t2], clamp, "scale/BN folded into float mul, bias"
     q = per_tensor(graph, out.name, node)
     clamp["out_min"], clamp["out_max"] = act_range(node, graph)
-    mul, bias = B.requant_s8(graph.const(t1), graph.const(t2), q.s, q.zp)
-    return kind, [DerivedConst("mul_s8", mul), DerivedConst("bias_s8", bias)], clamp, \
-        f"scale/BN folded and requantized to int8 (scale {q.s:g}, zero point {q.zp})"
+    try:
+        fixed = B.requant_s8(graph.const(t1), graph.const(t2), q.s, q.zp, n_max,
+                             clamp["out_min"], clamp["out_max"])
+    except ValueError as e:
+        raise UnsupportedOperator(f"{node.op} node '{node.name}': {e}") from None
+    clamp["out_shift"] = fixed.shift
+    return kind, [DerivedConst("mul_s8", fixed.mul), DerivedConst("bias_s8", fixed.bias)], \
+        clamp, (f"scale/BN folded and requantized to int8 in fixed point (scale {q.s:g}, zero "
+                f"point {q.zp}, shift {fixed.shift})")
 
 
 def _bconv_kernel(node: Node, graph: Graph, geom: B.BConvGeometry, x: str, summary: str
@@ -409,7 +415,7 @@ def _bfc_kernel(node: Node, graph: Graph, batch: int, in_c: int, summary: str
                 ) -> BinaryKernel:
     kind, tables, clamp, how = _transform_operands(node, graph, in_c)
     params = {"batch": batch, "in_c": in_c, "out_c": shape_of(graph, node.inputs[1])[0]} | {
-        k: clamp[k] for k in ("act_min", "act_max", "out_min", "out_max")}
+        k: clamp[k] for k in ("act_min", "act_max", "out_min", "out_max", "out_shift")}
 
     def reference(p: dict, xv, wv, t1, t2) -> np.ndarray:
         return _transform(kind, p, bfc_reference_dot(p, xv, wv), t1, t2)
