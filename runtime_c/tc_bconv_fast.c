@@ -1441,6 +1441,30 @@ static BCONV_INLINE uint32_t xs8(uint32_t *ones, uint32_t *twos, uint32_t *fours
 }
 #undef XW
 
+/* lanes_at_least with the count's five lowest planes m0..m4 in registers (unrolled) and the
+ * planes from 5 on in m[5..depth) (zero above). */
+static BCONV_INLINE uint32_t lanes_at_least_regs(uint32_t m0, uint32_t m1, uint32_t m2,
+                                                 uint32_t m3, uint32_t m4, const uint32_t *m,
+                                                 int32_t depth, const uint32_t *t,
+                                                 int32_t depth_t)
+{
+    const uint32_t low[5] = {m0, m1, m2, m3, m4};
+    uint32_t borrow = 0;
+#if defined(__GNUC__)
+#pragma GCC unroll 5
+#endif
+    for (int32_t k = 0; k < 5; ++k) {
+        if (k < depth_t) {
+            borrow = (t[k] & ~low[k]) | (borrow & ~(low[k] ^ t[k]));
+        }
+    }
+    for (int32_t k = 5; k < depth_t; ++k) {
+        const uint32_t mk = k < depth ? m[k] : 0u;
+        borrow = (t[k] & ~mk) | (borrow & ~(mk ^ t[k]));
+    }
+    return ~borrow;
+}
+
 static BCONV_INLINE void bfc_sliced_run(const tc_bfc_params_t *p, const uint32_t *x,
                                         const uint32_t *w, const uint32_t *thr_planes,
                                         const tc_bout_t *out, void *y)
@@ -1470,23 +1494,22 @@ static BCONV_INLINE void bfc_sliced_run(const tc_bfc_params_t *p, const uint32_t
                 csa(&carry, &eights, eights, e1, e2);
                 top = ripple(q + 5, half_add(&sixteens, carry), top);
             }
+            if (out->kind == TC_BOUT_B1) {
+                /* bit = (dot < thr) ^ flip with dot = in_c - 2 M, i.e. M >= T: no borrow out
+                 * of M - T, done bit-sliced over the planes (T: the compiler's thr_planes) */
+                const uint32_t ge = lanes_at_least_regs(ones, twos, fours, eights, sixteens, q,
+                                                        (int32_t)(top - q),
+                                                        thr_planes + qw * depth_t, depth_t);
+                ((uint32_t *)y)[yo + qw] = (ge & tc_bmask(nc)) ^ out->flip[qw];
+                continue;
+            }
             q[0] = ones;
             q[1] = twos;
             q[2] = fours;
             q[3] = eights;
             q[4] = sixteens;
-            const int32_t depth = (int32_t)(top - q);
-            if (out->kind == TC_BOUT_B1) {
-                /* bit = (dot < thr) ^ flip with dot = in_c - 2 M, i.e. M >= T: no borrow out
-                 * of M - T, done bit-sliced over the planes (T: the compiler's thr_planes) */
-                for (int32_t k = depth; k < depth_t; ++k) {
-                    q[k] = 0;
-                }
-                const uint32_t ge = lanes_at_least(q, thr_planes + qw * depth_t, depth_t);
-                ((uint32_t *)y)[yo + qw] = (ge & tc_bmask(nc)) ^ out->flip[qw];
-            } else {
-                emit_word(out, q, depth, nc, in_c, -1, 0, NULL, NULL, y, yo, 32 * qw, &word);
-            }
+            emit_word(out, q, (int32_t)(top - q), nc, in_c, -1, 0, NULL, NULL, y, yo, 32 * qw,
+                      &word);
         }
     }
 }

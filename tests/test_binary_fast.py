@@ -188,10 +188,11 @@ def make_layer(case: Case, seed: int) -> Layer:
 
 # tc_bfc_sliced_* (binary fully connected / 1x1 convolution): rows, in_c, out_c, share of 1 bits;
 # input channels across the blocks of 16 and the words of 32, output channels leaving a partial
-# word, counts that reach the higher planes (in_c >= 32) and the threshold clamps.
+# word, counts that reach the higher planes (in_c >= 32), the threshold clamps, and the _b1
+# path for in_c <= 30 (five planes in registers) up to its edge.
 FC_CASES = [(5, 1, 1, 0.5), (7, 14, 42, 0.5), (3, 16, 32, 0.9), (4, 17, 33, 0.1),
-            (6, 31, 70, 0.5), (2, 42, 14, 0.5), (3, 64, 64, 0.3), (2, 100, 40, 0.7),
-            (2, 300, 65, 0.5)]
+            (3, 30, 33, 0.9), (6, 31, 70, 0.5), (2, 42, 14, 0.5), (3, 64, 64, 0.3),
+            (2, 100, 40, 0.7), (2, 300, 65, 0.5)]
 
 
 def make_fc_layer(rows: int, in_c: int, out_c: int, ones: float, seed: int) -> Layer:
