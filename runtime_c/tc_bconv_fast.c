@@ -700,67 +700,67 @@ typedef struct {
     int32_t x0;   /* word offset of the first valid tap's pixel in the batch item */
 } window_t;
 
-/* Word strides of x (per d, h, w pixel) and the per-axis window geometry. */
+/* Word strides of x (per d, h, w pixel) and the per-axis window geometry, gathered once per
+ * call (window_at runs at every change of padding class). */
 typedef struct {
     int32_t in_words;
     int32_t x_s[3];  /* pixel strides in words along d, h, w */
     int32_t x_t[3];  /* tap strides (dilation * pixel stride) */
+    int32_t in[3], k[3], st[3], dil[3], pad[3], out[3], lead[3], trail[3];
 } xstrides_t;
 
 static xstrides_t x_strides(const tc_bconv_params_t *p)
 {
-    xstrides_t s;
-    s.in_words = tc_bwords(p->in_c);
-    s.x_s[2] = s.in_words;
-    s.x_s[1] = p->in_w * s.in_words;
-    s.x_s[0] = p->in_h * s.x_s[1];
-    s.x_t[0] = p->dilation_d * s.x_s[0];
-    s.x_t[1] = p->dilation_h * s.x_s[1];
-    s.x_t[2] = p->dilation_w * s.x_s[2];
+    const xstrides_t s = {
+        tc_bwords(p->in_c),
+        {p->in_h * p->in_w * tc_bwords(p->in_c), p->in_w * tc_bwords(p->in_c),
+         tc_bwords(p->in_c)},
+        {p->dilation_d * p->in_h * p->in_w * tc_bwords(p->in_c),
+         p->dilation_h * p->in_w * tc_bwords(p->in_c), p->dilation_w * tc_bwords(p->in_c)},
+        {p->in_d, p->in_h, p->in_w},
+        {p->k_d, p->k_h, p->k_w},
+        {p->stride_d, p->stride_h, p->stride_w},
+        {p->dilation_d, p->dilation_h, p->dilation_w},
+        {p->pad_d, p->pad_h, p->pad_w},
+        {p->out_d, p->out_h, p->out_w},
+        {p->lead_d, p->lead_h, p->lead_w},
+        {p->trail_d, p->trail_h, p->trail_w},
+    };
     return s;
 }
 
-static void window_at(const tc_bconv_params_t *p, const xstrides_t *s, int32_t od, int32_t oh,
-                      int32_t ow, window_t *win)
+static void window_at(const xstrides_t *s, int32_t od, int32_t oh, int32_t ow, window_t *win)
 {
     const int32_t o[3] = {od, oh, ow};
-    const int32_t in[3] = {p->in_d, p->in_h, p->in_w};
-    const int32_t k[3] = {p->k_d, p->k_h, p->k_w};
-    const int32_t st[3] = {p->stride_d, p->stride_h, p->stride_w};
-    const int32_t dil[3] = {p->dilation_d, p->dilation_h, p->dilation_w};
-    const int32_t pad[3] = {p->pad_d, p->pad_h, p->pad_w};
-    const int32_t out[3] = {p->out_d, p->out_h, p->out_w};
-    const int32_t lead[3] = {p->lead_d, p->lead_h, p->lead_w};
-    const int32_t trail[3] = {p->trail_d, p->trail_h, p->trail_w};
     win->taps = 1;
     win->cls = 0;
     win->x0 = 0;
     for (int32_t a = 0; a < 3; ++a) {
-        const int32_t i0 = o[a] * st[a] - pad[a];
+        const int32_t i0 = o[a] * s->st[a] - s->pad[a];
         int32_t k1;
-        tc_window_range(i0, dil[a], k[a], in[a], &win->k0[a], &k1);
+        tc_window_range(i0, s->dil[a], s->k[a], s->in[a], &win->k0[a], &k1);
         win->n[a] = k1 - win->k0[a];
         win->taps *= win->n[a];
-        win->cls = win->cls * (lead[a] + 1 + trail[a]) +
-                   tc_bconv_pad_class(o[a], lead[a], trail[a], out[a]);
-        win->x0 += (i0 + win->k0[a] * dil[a]) * s->x_s[a];
+        win->cls = win->cls * (s->lead[a] + 1 + s->trail[a]) +
+                   tc_bconv_pad_class(o[a], s->lead[a], s->trail[a], s->out[a]);
+        win->x0 += (i0 + win->k0[a] * s->dil[a]) * s->x_s[a];
     }
 }
 
 /* The valid taps of a window: for each, the word offset of its pixel from the window's first
- * (win->x0) and its tap index (kd * k_h + kh) * k_w + kw.  Returns their number (win->taps). */
-static int32_t list_taps(const tc_bconv_params_t *p, const xstrides_t *s, const window_t *win,
-                         int32_t *x_off, int32_t *tap)
+ * (win->x0) and the offset of its weight words, in_words * ((kd * k_h + kh) * k_w + kw) (the
+ * depthwise weights: one word per 32 channels per tap).  Returns their number (win->taps). */
+static int32_t list_taps(const xstrides_t *s, const window_t *win, int32_t *x_off, int32_t *tap)
 {
     int32_t t = 0;
     for (int32_t kd = 0; kd < win->n[0]; ++kd) {
         for (int32_t kh = 0; kh < win->n[1]; ++kh) {
             const int32_t x_row = kd * s->x_t[0] + kh * s->x_t[1];
-            const int32_t tap0 = ((win->k0[0] + kd) * p->k_h + win->k0[1] + kh) * p->k_w +
-                                 win->k0[2];
-            for (int32_t kw = 0; kw < win->n[2]; ++kw, ++t) {
+            int32_t w_off = (((win->k0[0] + kd) * s->k[1] + win->k0[1] + kh) * s->k[2] +
+                             win->k0[2]) * s->in_words;
+            for (int32_t kw = 0; kw < win->n[2]; ++kw, ++t, w_off += s->in_words) {
                 x_off[t] = x_row + kw * s->x_t[2];
-                tap[t] = tap0 + kw;
+                tap[t] = w_off;
             }
         }
     }
@@ -770,17 +770,16 @@ static int32_t list_taps(const tc_bconv_params_t *p, const xstrides_t *s, const 
 /* The window and taps (list_taps) of output position (od, oh, ow), for ow in increasing order
  * with the same od, oh and win as at ow - 1: when ow - 1 and ow are both interior along w (the
  * same padding class), the taps are the same and only the window's first pixel moves a stride
- * on.  Returns 1 when they were listed anew. */
-static int32_t next_window(const tc_bconv_params_t *p, const xstrides_t *s, int32_t od,
-                           int32_t oh, int32_t ow, window_t *win, int32_t *x_off, int32_t *tap)
+ * on. */
+static void next_window(const xstrides_t *s, int32_t od, int32_t oh, int32_t ow, window_t *win,
+                        int32_t *x_off, int32_t *tap)
 {
-    if (ow > p->lead_w && ow < p->out_w - p->trail_w) {
-        win->x0 += p->stride_w * s->x_s[2];
-        return 0;
+    if (ow > s->lead[2] && ow < s->out[2] - s->trail[2]) {
+        win->x0 += s->st[2] * s->x_s[2];
+        return;
     }
-    window_at(p, s, od, oh, ow, win);
-    list_taps(p, s, win, x_off, tap);
-    return 1;
+    window_at(s, od, oh, ow, win);
+    list_taps(s, win, x_off, tap);
 }
 
 /* ---- tc_bconv_sparse_* ----------------------------------------------------------------------- */
@@ -1333,11 +1332,7 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
             for (int32_t oh = 0; oh < p->out_h; ++oh) {
                 window_t win;
                 for (int32_t ow = 0; ow < p->out_w; ++ow, yo += y_step) {
-                    if (next_window(p, &s, od, oh, ow, &win, x_off, tap)) {
-                        for (int32_t t = 0; t < win.taps; ++t) {
-                            tap[t] *= cw; /* the tap's weight words */
-                        }
-                    }
+                    next_window(&s, od, oh, ow, &win, x_off, tap);
                     const int32_t taps = win.taps;
                     /* the window's first pixel (none when it lies wholly in the padding) */
                     const uint32_t *xw = xn + (taps > 0 ? win.x0 : 0);
