@@ -296,13 +296,18 @@ def test_bireal_blocks_and_int8_real_layers(tmp_path: Path) -> None:
         _check(got[0], want, False, "Bi-Real float")
     calibration = tmp_path / "calibration.npy"
     np.save(calibration, np.stack([s[0] for s in _samples(shapes, 8, 2)]))
-    quantized = _compile(blocks("hardtanh"), shapes, tmp_path,
-                         quantize=Quantization(calibration))
+    int8_model = blocks("hardtanh")
+    sign = next(m for m in int8_model.modules()
+                if isinstance(m, tnn.SignSTE) and m.threshold is not None)
+    with torch.no_grad():  # beyond the int8 range: every bit set (the always mask); no bit
+        sign.threshold.view(-1)[:2] = torch.tensor([1e3, -1e3])
+    quantized = _compile(int8_model, shapes, tmp_path, quantize=Quantization(calibration))
     packs = [n for n in quantized.graph.nodes if n.op == "SignPack"]
     assert packs and all(quantized.graph.tensors[n.inputs[0]].dtype == "int8" for n in packs)
     assert sum(n.op == "BinaryConv" for n in quantized.graph.nodes) == 3
     assert quantized.report["float_fallback"] == []
     _host(quantized, samples, tmp_path / "int8")  # C == simulation, bit for bit
+    assert "_always" in (tmp_path / "int8" / "project" / "weights.c").read_text()
 
 
 def test_onnx_model_verified_against_onnxruntime_exactly(tmp_path: Path) -> None:
