@@ -8,15 +8,16 @@
 #include "tc_binary.h"
 #include "tc_dsp.h"
 
-/* The bits x[b] < t[b * t_step] of b < n (t_step 0: one threshold for all) as a word.  The bit
- * is set under the comparison's condition rather than computed and shifted in: a compare, a
- * status move and a conditional OR per value on a Cortex-M4F. */
-static inline uint32_t pack_word_f32(const float *x, const float *t, int32_t t_step, int32_t n)
+/* The bits x[b] < t[b] of b < n (n <= 32) as a word, the highest channel first, each bit
+ * shifted in (two loads, a compare, a status move and a conditional OR per value on a
+ * Cortex-M4F). */
+static inline uint32_t pack_word_f32(const float *x, const float *t, int32_t n)
 {
-    uint32_t word = 0, bit = 1;
-    for (int32_t b = 0; b < n; ++b, bit <<= 1, t += t_step) {
-        if (x[b] < *t) {
-            word |= bit;
+    uint32_t word = 0;
+    for (int32_t b = n - 1; b >= 0; --b) {
+        word <<= 1;
+        if (x[b] < t[b]) {
+            word |= 1u;
         }
     }
     return word;
@@ -25,12 +26,21 @@ static inline uint32_t pack_word_f32(const float *x, const float *t, int32_t t_s
 void tc_bitpack_f32(const tc_bitpack_params_t *p, const float *x, const float *thr, uint32_t *y)
 {
     const int32_t channels = p->channels;
-    const float *t = thr != NULL ? thr : &p->threshold_f32;
-    const int32_t t_step = thr != NULL ? 1 : 0;
-    for (int32_t i = 0; i < p->outer; ++i, x += channels) {
-        for (int32_t c0 = 0; c0 < channels; c0 += 32, ++y) {
-            const int32_t n = channels - c0 < 32 ? channels - c0 : 32;
-            *y = pack_word_f32(x + c0, t + c0 * t_step, t_step, n);
+    const int32_t words = tc_bwords(channels);
+    float one[32]; /* the scalar threshold, for every channel of a word */
+    if (thr == NULL) {
+        for (int32_t b = 0; b < 32; ++b) {
+            one[b] = p->threshold_f32;
+        }
+    }
+    /* word k of every vector in turn: its thresholds and count stay put */
+    for (int32_t k = 0; k < words; ++k) {
+        const int32_t n = channels - 32 * k < 32 ? channels - 32 * k : 32;
+        const float *t = thr != NULL ? thr + 32 * k : one;
+        const float *xk = x + 32 * k;
+        uint32_t *yk = y + k;
+        for (int32_t i = 0; i < p->outer; ++i, xk += channels, yk += words) {
+            *yk = pack_word_f32(xk, t, n);
         }
     }
 }
