@@ -549,6 +549,13 @@ static BCONV_INLINE void transpose_counts(uint32_t *q, int32_t rows)
     swap_bits(q, rows, 1, 0x55555555u);
 }
 
+/* One plane of the bit-sliced M - T: the borrow out of plane k, from the borrow into it and
+ * the planes m_k of M and t_k of T. */
+static inline uint32_t borrow_step(uint32_t borrow, uint32_t m_k, uint32_t t_k)
+{
+    return (t_k & ~m_k) | (borrow & ~(m_k ^ t_k));
+}
+
 /* The lanes whose count M (bit-sliced: m[0..depth_t), the planes of M and zeros above them)
  * is at least T (t[0..depth_t)): no borrow out of M - T, computed plane by plane from the
  * lowest. */
@@ -556,7 +563,7 @@ static inline uint32_t lanes_at_least(const uint32_t *m, const uint32_t *t, int3
 {
     uint32_t borrow = 0;
     for (int32_t k = 0; k < depth_t; ++k) {
-        borrow = (t[k] & ~m[k]) | (borrow & ~(m[k] ^ t[k]));
+        borrow = borrow_step(borrow, m[k], t[k]);
     }
     return ~borrow;
 }
@@ -631,7 +638,8 @@ static BCONV_INLINE void emit_lanes(const tc_bout_t *o, const uint32_t *q, int32
                 ((int8_t *)y)[yo + oc0 + c] =
                     clamp ? tc_bout_s8(dot, mul_s8[c], bias_s8[c], o->out_shift, o->out_min,
                                        o->out_max)
-                          : (int8_t)tc_sat_s8((dot * mul_s8[c] + bias_s8[c]) >> o->out_shift);
+                          : (int8_t)tc_sat_s8(tc_bout_s8_value(dot, mul_s8[c], bias_s8[c],
+                                                               o->out_shift));
                 break;
             case TC_BOUT_B1:
                 lane_bits |= (uint32_t)(dot < o->thr[oc0 + c]) << (rows * j);
@@ -711,12 +719,13 @@ typedef struct {
 
 static xstrides_t x_strides(const tc_bconv_params_t *p)
 {
+    const int32_t words = tc_bwords(p->in_c);
+    const int32_t row = p->in_w * words;
+    const int32_t slice = p->in_h * row;
     const xstrides_t s = {
-        tc_bwords(p->in_c),
-        {p->in_h * p->in_w * tc_bwords(p->in_c), p->in_w * tc_bwords(p->in_c),
-         tc_bwords(p->in_c)},
-        {p->dilation_d * p->in_h * p->in_w * tc_bwords(p->in_c),
-         p->dilation_h * p->in_w * tc_bwords(p->in_c), p->dilation_w * tc_bwords(p->in_c)},
+        words,
+        {slice, row, words},
+        {p->dilation_d * slice, p->dilation_h * row, p->dilation_w * words},
         {p->in_d, p->in_h, p->in_w},
         {p->k_d, p->k_h, p->k_w},
         {p->stride_d, p->stride_h, p->stride_w},
@@ -1450,12 +1459,11 @@ static BCONV_INLINE uint32_t lanes_at_least_regs(uint32_t m0, uint32_t m1, uint3
 #endif
     for (int32_t k = 0; k < 5; ++k) {
         if (k < depth_t) {
-            borrow = (t[k] & ~low[k]) | (borrow & ~(low[k] ^ t[k]));
+            borrow = borrow_step(borrow, low[k], t[k]);
         }
     }
     for (int32_t k = 5; k < depth_t; ++k) {
-        const uint32_t mk = k < depth ? m[k] : 0u;
-        borrow = (t[k] & ~mk) | (borrow & ~(mk ^ t[k]));
+        borrow = borrow_step(borrow, k < depth ? m[k] : 0u, t[k]);
     }
     return ~borrow;
 }

@@ -110,12 +110,18 @@ static inline float tc_bout_f32(int32_t dot, float mul, float bias, float act_mi
     return tc_clamp_f32(scaled + bias, act_min, act_max);
 }
 
-/* The _s8 transform of the header (out_min <= out_max, both within [-128, 127]; the compiler
- * guarantees that dot * mul + bias fits in int32). */
+/* The _s8 transform of the header before its clamp (the compiler guarantees that
+ * dot * mul + bias fits in int32). */
+static inline int32_t tc_bout_s8_value(int32_t dot, int32_t mul, int32_t bias, int32_t shift)
+{
+    return (dot * mul + bias) >> shift;
+}
+
+/* The _s8 transform of the header (out_min <= out_max, both within [-128, 127]). */
 static inline int8_t tc_bout_s8(int32_t dot, int32_t mul, int32_t bias, int32_t shift,
                                 int32_t out_min, int32_t out_max)
 {
-    return (int8_t)tc_clamp_s32((dot * mul + bias) >> shift, out_min, out_max);
+    return (int8_t)tc_clamp_s32(tc_bout_s8_value(dot, mul, bias, shift), out_min, out_max);
 }
 
 /* The output stage of tc_bconv_* and tc_bfc_*: one of the four transforms, chosen per call. */
