@@ -118,7 +118,7 @@ void tc_bitpack_s8(const tc_bitpack_params_t *p, const int8_t *x, const int8_t *
     uint32_t all = 0; /* the scalar threshold is above 127: every bit set */
     if (thr == NULL) {
         const int32_t t = p->threshold_s8;
-        memset(one, t < INT8_MIN ? INT8_MIN : t > INT8_MAX ? INT8_MAX : t, sizeof one);
+        memset(one, tc_clamp_s32(t, INT8_MIN, INT8_MAX), sizeof one); /* two's complement byte */
         all = t > INT8_MAX ? ~0u : 0u;
     }
     nibble_consts_t consts = {0u, 0x08040201u};
