@@ -568,6 +568,29 @@ static inline uint32_t lanes_at_least(const uint32_t *m, const uint32_t *t, int3
     return ~borrow;
 }
 
+/* lanes_at_least with the count's five lowest planes m0..m4 in registers (unrolled) and the
+ * planes from 5 on in m[5..depth) (zero above). */
+static BCONV_INLINE uint32_t lanes_at_least_regs(uint32_t m0, uint32_t m1, uint32_t m2,
+                                                 uint32_t m3, uint32_t m4, const uint32_t *m,
+                                                 int32_t depth, const uint32_t *t,
+                                                 int32_t depth_t)
+{
+    const uint32_t low[5] = {m0, m1, m2, m3, m4};
+    uint32_t borrow = 0;
+#if defined(__GNUC__)
+#pragma GCC unroll 5
+#endif
+    for (int32_t k = 0; k < 5; ++k) {
+        if (k < depth_t) {
+            borrow = borrow_step(borrow, low[k], t[k]);
+        }
+    }
+    for (int32_t k = 5; k < depth_t; ++k) {
+        borrow = borrow_step(borrow, k < depth ? m[k] : 0u, t[k]);
+    }
+    return ~borrow;
+}
+
 /* Bit length of v >= 0: the planes of a count up to v. */
 static inline int32_t bit_length(int32_t v)
 {
@@ -756,20 +779,27 @@ static void window_at(const xstrides_t *s, int32_t od, int32_t oh, int32_t ow, w
     }
 }
 
-/* The valid taps of a window: for each, the word offset of its pixel from the window's first
- * (win->x0) and the offset of its weight words, in_words * ((kd * k_h + kh) * k_w + kw) (the
- * depthwise weights: one word per 32 channels per tap).  Returns their number (win->taps). */
-static int32_t list_taps(const xstrides_t *s, const window_t *win, int32_t *x_off, int32_t *tap)
+/* The valid taps of a window, as pairs {x, w} (one 8-byte load each): the word offset of the
+ * tap's pixel from the window's first (win->x0) and that of its weight words,
+ * in_words * ((kd * k_h + kh) * k_w + kw) (the depthwise weights: one word per 32 channels per
+ * tap).  Returns their number (win->taps). */
+typedef struct {
+    int32_t x, w;
+} tap_t;
+
+static int32_t list_taps(const xstrides_t *s, const window_t *win, tap_t *tap)
 {
     int32_t t = 0;
     for (int32_t kd = 0; kd < win->n[0]; ++kd) {
         for (int32_t kh = 0; kh < win->n[1]; ++kh) {
-            const int32_t x_row = kd * s->x_t[0] + kh * s->x_t[1];
+            int32_t x_off = kd * s->x_t[0] + kh * s->x_t[1];
             int32_t w_off = (((win->k0[0] + kd) * s->k[1] + win->k0[1] + kh) * s->k[2] +
                              win->k0[2]) * s->in_words;
-            for (int32_t kw = 0; kw < win->n[2]; ++kw, ++t, w_off += s->in_words) {
-                x_off[t] = x_row + kw * s->x_t[2];
-                tap[t] = w_off;
+            for (int32_t kw = 0; kw < win->n[2]; ++kw, ++t) {
+                tap[t].x = x_off;
+                tap[t].w = w_off;
+                x_off += s->x_t[2];
+                w_off += s->in_words;
             }
         }
     }
@@ -781,14 +811,14 @@ static int32_t list_taps(const xstrides_t *s, const window_t *win, int32_t *x_of
  * same padding class), the taps are the same and only the window's first pixel moves a stride
  * on. */
 static void next_window(const xstrides_t *s, int32_t od, int32_t oh, int32_t ow, window_t *win,
-                        int32_t *x_off, int32_t *tap)
+                        tap_t *tap)
 {
     if (ow > s->lead[2] && ow < s->out[2] - s->trail[2]) {
         win->x0 += s->st[2] * s->x_s[2];
         return;
     }
     window_at(s, od, oh, ow, win);
-    list_taps(s, win, x_off, tap);
+    list_taps(s, win, tap);
 }
 
 /* ---- tc_bconv_sparse_* ----------------------------------------------------------------------- */
@@ -1323,6 +1353,18 @@ void tc_bconv_sparse_b1(const tc_bconv_params_t *p, const uint32_t *x, const uin
 
 /* ---- tc_bconv_dw_* --------------------------------------------------------------------------- */
 
+/* Adds the carry c of weight 2 into the planes p1 .. p4 (counts <= 31). */
+static inline void dw_carry_twos(uint32_t *p1, uint32_t *p2, uint32_t *p3, uint32_t *p4,
+                                 uint32_t c)
+{
+    c = half_add(p1, c);
+    c = half_add(p2, c);
+    *p4 ^= half_add(p3, c);
+}
+
+/* The mismatch words x ^ w of one tap: 32 channels. */
+#define DW_TAP(tp) (xj[(tp).x] ^ wj[(tp).w])
+
 static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                                  const uint32_t *w, const int32_t *pad_corr,
                                  const uint16_t *thr_class, const uint32_t *thr_planes,
@@ -1333,7 +1375,7 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
     const int32_t depth_t = bit_length(p->k_d * p->k_h * p->k_w + 1); /* _b1 */
     const int32_t y_step = out->kind == TC_BOUT_B1 ? cw : channels;
     const xstrides_t s = x_strides(p);
-    int32_t x_off[DW_MAX_TAPS], tap[DW_MAX_TAPS];
+    tap_t tap[DW_MAX_TAPS];
 
     for (int32_t n = 0, yo = 0; n < p->batch; ++n) {
         const uint32_t *xn = x + n * p->in_d * s.x_s[0];
@@ -1341,50 +1383,60 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
             for (int32_t oh = 0; oh < p->out_h; ++oh) {
                 window_t win;
                 for (int32_t ow = 0; ow < p->out_w; ++ow, yo += y_step) {
-                    next_window(&s, od, oh, ow, &win, x_off, tap);
+                    next_window(&s, od, oh, ow, &win, tap);
                     const int32_t taps = win.taps;
                     /* the window's first pixel (none when it lies wholly in the padding) */
                     const uint32_t *xw = xn + (taps > 0 ? win.x0 : 0);
                     const int32_t *corr = pad_corr == NULL ? NULL : pad_corr + win.cls * channels;
+                    const tap_t *end4 = tap + (taps & ~3);
                     uint32_t word = 0;
                     for (int32_t j = 0; j < cw; ++j) {
                         const uint32_t *xj = xw + j;
                         const uint32_t *wj = w + j;
                         uint32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0;
-                        int32_t t = 0;
-                        for (; t + 4 <= taps; t += 4) { /* four taps: three carry-save adders */
+                        const tap_t *tp = tap;
+                        for (; tp < end4; tp += 4) { /* four taps: three carry-save adders */
                             uint32_t twos_a, twos_b, fours;
-                            csa(&twos_a, &p0, p0, xj[x_off[t]] ^ wj[tap[t]],
-                                xj[x_off[t + 1]] ^ wj[tap[t + 1]]);
-                            csa(&twos_b, &p0, p0, xj[x_off[t + 2]] ^ wj[tap[t + 2]],
-                                xj[x_off[t + 3]] ^ wj[tap[t + 3]]);
+                            csa(&twos_a, &p0, p0, DW_TAP(tp[0]), DW_TAP(tp[1]));
+                            csa(&twos_b, &p0, p0, DW_TAP(tp[2]), DW_TAP(tp[3]));
                             csa(&fours, &p1, p1, twos_a, twos_b);
                             fours = half_add(&p2, fours);
                             p4 ^= half_add(&p3, fours); /* taps <= 31: no carry out of p4 */
                         }
-                        for (; t < taps; ++t) {
-                            uint32_t d = xj[x_off[t]] ^ wj[tap[t]];
-                            uint32_t c = p0 & d; /* vertical increment by d */
-                            p0 ^= d;
-                            d = p1 & c;
-                            p1 ^= c;
-                            c = p2 & d;
-                            p2 ^= d;
-                            d = p3 & c;
-                            p3 ^= c;
-                            p4 ^= d;
+                        /* the last taps % 4: a carry-save adder for two or three; the
+                         * carry into the twos rippled up */
+                        uint32_t twos;
+                        switch (taps & 3) {
+                        case 3: {
+                            uint32_t fours;
+                            csa(&twos, &p0, p0, DW_TAP(tp[0]), DW_TAP(tp[1]));
+                            csa(&fours, &p1, p1, twos, half_add(&p0, DW_TAP(tp[2])));
+                            fours = half_add(&p2, fours);
+                            p4 ^= half_add(&p3, fours);
+                            break;
                         }
-                        /* the planes and zeros up to emit_word's 8 rows (not a full
-                         * initializer: that would clear all MAX_PLANES words per word) */
-                        uint32_t q[MAX_PLANES];
-                        q[0] = p0, q[1] = p1, q[2] = p2, q[3] = p3, q[4] = p4;
-                        q[5] = q[6] = q[7] = 0;
+                        case 2:
+                            csa(&twos, &p0, p0, DW_TAP(tp[0]), DW_TAP(tp[1]));
+                            dw_carry_twos(&p1, &p2, &p3, &p4, twos);
+                            break;
+                        case 1:
+                            dw_carry_twos(&p1, &p2, &p3, &p4, half_add(&p0, DW_TAP(tp[0])));
+                            break;
+                        default:
+                            break;
+                        }
                         const int32_t nc = channels - 32 * j < 32 ? channels - 32 * j : 32;
                         if (out->kind == TC_BOUT_B1) { /* M >= T on the planes, no transpose */
-                            const uint32_t ge = lanes_at_least(
-                                q, thr_planes + (thr_class[win.cls] * cw + j) * depth_t, depth_t);
+                            const uint32_t ge = lanes_at_least_regs(
+                                p0, p1, p2, p3, p4, NULL, 5,
+                                thr_planes + (thr_class[win.cls] * cw + j) * depth_t, depth_t);
                             ((uint32_t *)y)[yo + j] = (ge & tc_bmask(nc)) ^ out->flip[j];
                         } else {
+                            /* the planes and zeros up to emit_word's 8 rows (not a full
+                             * initializer: that would clear all MAX_PLANES words per word) */
+                            uint32_t q[MAX_PLANES];
+                            q[0] = p0, q[1] = p1, q[2] = p2, q[3] = p3, q[4] = p4;
+                            q[5] = q[6] = q[7] = 0;
                             emit_word(out, q, 5, nc, taps, -1, 0, NULL,
                                       corr == NULL ? NULL : corr + 32 * j, y, yo, 32 * j, &word);
                         }
@@ -1394,6 +1446,7 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
         }
     }
 }
+#undef DW_TAP
 
 void tc_bconv_dw_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
                      const int32_t *pad_corr, int32_t *y)
@@ -1444,29 +1497,6 @@ static BCONV_INLINE uint32_t xs8(uint32_t *ones, uint32_t *twos, uint32_t *fours
     return eights;
 }
 #undef XW
-
-/* lanes_at_least with the count's five lowest planes m0..m4 in registers (unrolled) and the
- * planes from 5 on in m[5..depth) (zero above). */
-static BCONV_INLINE uint32_t lanes_at_least_regs(uint32_t m0, uint32_t m1, uint32_t m2,
-                                                 uint32_t m3, uint32_t m4, const uint32_t *m,
-                                                 int32_t depth, const uint32_t *t,
-                                                 int32_t depth_t)
-{
-    const uint32_t low[5] = {m0, m1, m2, m3, m4};
-    uint32_t borrow = 0;
-#if defined(__GNUC__)
-#pragma GCC unroll 5
-#endif
-    for (int32_t k = 0; k < 5; ++k) {
-        if (k < depth_t) {
-            borrow = borrow_step(borrow, low[k], t[k]);
-        }
-    }
-    for (int32_t k = 5; k < depth_t; ++k) {
-        borrow = borrow_step(borrow, k < depth ? m[k] : 0u, t[k]);
-    }
-    return ~borrow;
-}
 
 static BCONV_INLINE void bfc_sliced_run(const tc_bfc_params_t *p, const uint32_t *x,
                                         const uint32_t *w, const uint32_t *thr_planes,
