@@ -8,7 +8,8 @@ benchmarked per layer:
           depthwise, tc_bconv_dw_*) and once with the portable SWAR-popcount tc_bconv_*
           (tinyc.binary_fast.ENABLED off);
   int8:   Conv2d -> ReLU -> Conv2d, quantized by tinyc --quantize int8.
-(For 1x1 shapes the binary kernels are tc_bfc_sliced_* and the portable tc_bfc_*.)
+(For 1x1 shapes the fast binary kernel is tc_bfc_sliced_* or tc_bfc_list_*, as the compiler
+chooses, and the portable one tc_bfc_*.)
 The second convolution of each is compared (packed binary input vs int8 input; real output:
 the BatchNorm is folded into the binary kernel's float transform).  The fast binary layer is
 also measured with BatchNorm + sign after it (packed output: thresholds, the binary-to-binary
@@ -50,7 +51,7 @@ class Shape:
     channels: int
     size: int  # height = width
     depthwise: bool = False
-    kernel: int = 3  # 1: pointwise (tc_bfc_sliced_* / tc_bfc_*)
+    kernel: int = 3  # 1: pointwise (tc_bfc_sliced_* or tc_bfc_list_* / tc_bfc_*)
 
     @property
     def groups(self) -> int:
@@ -62,7 +63,8 @@ class Shape:
 
 
 SHAPES = [Shape(32, 16), Shape(64, 16), Shape(128, 8), Shape(256, 8), Shape(64, 16, True),
-          Shape(256, 8, True), Shape(32, 16, kernel=1), Shape(64, 16, kernel=1)]
+          Shape(256, 8, True), Shape(32, 16, kernel=1), Shape(64, 16, kernel=1),
+          Shape(128, 8, kernel=1)]
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,12 @@
  * tc_bfc_sliced_* (1x1 convolutions, binary dense): per row, the words w ^ (x bit ? ~0 : 0) of
  * all input channels through the same carry-save tree, 32 output channels at a time; _b1 tests
  * M >= T on the bit planes directly (no transpose), the others go through the transpose.
+ *
+ * tc_bfc_list_* (the same layers, wide inputs): per row, the positions of its minority bits
+ * listed once, then for each word of 32 output channels their weight words summed by hs_sum
+ * (the sparse kernel's carry-save adders); _b1 compares in the planes against thresholds that
+ * depend on the row's count of 1 bits (a ripple-carry add of that scalar into the borrow chain),
+ * the others take emit_word as the sparse kernel does.
  */
 #include <math.h>
 #include <string.h>
@@ -1573,4 +1579,127 @@ void tc_bfc_sliced_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_
 {
     const tc_bout_t out = tc_bfc_out(p, TC_BOUT_B1, NULL, flip);
     bfc_sliced_run(p, x, w, thr_planes, &out, y);
+}
+
+/* ---- tc_bfc_list_* --------------------------------------------------------------------------- */
+
+size_t tc_bfc_list_scratch_size(const tc_bfc_params_t *p)
+{
+    return (size_t)((p->in_c + 3) & ~1) * sizeof(uint16_t); /* in_c + 1 positions, even */
+}
+
+/* Lists the positions of the bits of x (in_words words, the last masked by tail) equal to b,
+ * padded to even length with position in_c (a zero weight word); returns the length. */
+static int32_t list_row_bits(const uint32_t *x, int32_t in_words, uint32_t tail, uint32_t b,
+                             int32_t in_c, uint16_t *list)
+{
+    int32_t n = 0;
+    for (int32_t j = 0; j < in_words; ++j) {
+        uint32_t v = (b ? x[j] : ~x[j]) & (j == in_words - 1 ? tail : ~0u);
+        const int32_t top = 32 * j + 31; /* the position of bit 31 */
+        while (v != 0) {
+            const int32_t lz = tc_clz_u32(v);
+            list[n++] = (uint16_t)(top - lz);
+            v &= ~(0x80000000u >> lz);
+        }
+    }
+    if (n & 1) {
+        list[n++] = (uint16_t)in_c;
+    }
+    return n;
+}
+
+/* _b1: the lanes whose output bit (before flip) is 1, from the planes s[0..depth) of the listed
+ * sums S: Z = 2 S + z >= C (c: the planes of C for this b), done bit-sliced plane by plane:
+ * Z's planes are formed by a ripple-carry add of the scalar z and fed straight into the borrow
+ * chain of Z - C.  For b = 1 the bit is Z < C, the complement. */
+static BCONV_INLINE uint32_t list_bits_out(const uint32_t *s, int32_t depth, uint32_t z,
+                                           const uint32_t *c, int32_t planes, uint32_t b)
+{
+    uint32_t carry = 0, borrow = 0;
+    for (int32_t k = 0; k < planes; ++k) {
+        const uint32_t a = k == 0 || k > depth ? 0u : s[k - 1]; /* plane k of 2 S */
+        const uint32_t m = 0u - ((z >> k) & 1u);                 /* plane k of z */
+        const uint32_t u = a ^ m;
+        borrow = borrow_step(borrow, u ^ carry, c[k]);
+        carry = (a & m) | (u & carry);
+    }
+    return b ? borrow : ~borrow;
+}
+
+/* Per row: n1 of its in_c bits are 1; b = 1 when n1 <= in_c / 2, else 0; the positions of its b
+ * bits (at most half) are listed once and, for each word of 32 output channels, their weight
+ * words summed bit-sliced (hs_sum: the carry-save adders of tc_bconv_sparse_*) into S, the
+ * channels' 1 weights at the listed positions.  Then, with Wv the channel's 1 weights,
+ *   mismatches M = n1 + Wv - 2 S (b = 1)     M = n1 - Wv + 2 S (b = 0)
+ *   dot = in_c - 2 M = in_c - 2 n1 + (b ? 2 : -2) * (2 S - Wv)
+ * through emit_word for _s32/_f32/_s8; _b1 tests M >= T in the planes, as
+ *   b = 1:  Z = 2 S + in_c - n1 < C1 = Wv - T + in_c + 1
+ *   b = 0:  Z = 2 S + n1 >= C0 = T + Wv
+ * with C0, C1 (0 <= C < 2^P, P the bit length of 2 in_c + 1) the compiler's planes. */
+static BCONV_INLINE void bfc_list_run(const tc_bfc_params_t *p, const uint32_t *x,
+                                      const uint32_t *w, const uint16_t *wv,
+                                      const uint32_t *thr_planes, const tc_bout_t *out,
+                                      void *y, uint16_t *list)
+{
+    const int32_t in_c = p->in_c, out_c = p->out_c;
+    const int32_t in_words = tc_bwords(in_c);
+    const int32_t ocw = tc_bwords(out_c);
+    const int32_t y_step = out->kind == TC_BOUT_B1 ? ocw : out_c;
+    const int32_t planes_c = bit_length(2 * in_c + 1); /* _b1 */
+    const uint32_t tail = tc_bmask(in_c - 32 * (in_words - 1));
+    uint32_t q[MAX_PLANES];
+
+    for (int32_t n = 0, yo = 0; n < p->batch; ++n, x += in_words, yo += y_step) {
+        int32_t n1 = 0;
+        for (int32_t j = 0; j < in_words; ++j) {
+            n1 += tc_popcount_u32(x[j] & (j == in_words - 1 ? tail : ~0u));
+        }
+        const uint32_t b = 2 * n1 <= in_c;
+        const slice_t sl = {0, list_row_bits(x, in_words, tail, b, in_c, list), 0};
+        uint32_t word = 0;
+        for (int32_t qw = 0; qw < ocw; ++qw) {
+            const int32_t nc = out_c - 32 * qw < 32 ? out_c - 32 * qw : 32;
+            const int32_t depth = hs_sum(w + qw * (in_c + 1), list, &sl, 1, q);
+            if (out->kind == TC_BOUT_B1) {
+                const uint32_t z = b ? (uint32_t)(in_c - n1) : (uint32_t)n1;
+                const uint32_t *c = thr_planes + ((int32_t)b * ocw + qw) * planes_c;
+                const uint32_t bits = list_bits_out(q, depth, z, c, planes_c, b);
+                ((uint32_t *)y)[yo + qw] = (bits & tc_bmask(nc)) ^ out->flip[qw];
+                continue;
+            }
+            emit_word(out, q, depth, nc, in_c - 2 * n1, b ? 2 : -2, 1, wv + 32 * qw, NULL, y,
+                      yo, 32 * qw, &word);
+        }
+    }
+}
+
+void tc_bfc_list_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                     const uint16_t *wv, int32_t *y, void *scratch)
+{
+    const tc_bout_t out = tc_bfc_out(p, TC_BOUT_S32, NULL, NULL);
+    bfc_list_run(p, x, w, wv, NULL, &out, y, (uint16_t *)scratch);
+}
+
+void tc_bfc_list_f32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                     const uint16_t *wv, const float *mul, const float *bias, float *y,
+                     void *scratch)
+{
+    const tc_bout_t out = tc_bfc_out(p, TC_BOUT_F32, mul, bias);
+    bfc_list_run(p, x, w, wv, NULL, &out, y, (uint16_t *)scratch);
+}
+
+void tc_bfc_list_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                    const uint16_t *wv, const int32_t *mul, const int32_t *bias, int8_t *y,
+                    void *scratch)
+{
+    const tc_bout_t out = tc_bfc_out(p, TC_BOUT_S8, mul, bias);
+    bfc_list_run(p, x, w, wv, NULL, &out, y, (uint16_t *)scratch);
+}
+
+void tc_bfc_list_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                    const uint32_t *thr_planes, const uint32_t *flip, uint32_t *y, void *scratch)
+{
+    const tc_bout_t out = tc_bfc_out(p, TC_BOUT_B1, NULL, flip);
+    bfc_list_run(p, x, w, NULL, thr_planes, &out, y, (uint16_t *)scratch);
 }

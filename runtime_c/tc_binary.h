@@ -450,6 +450,32 @@ void tc_bfc_sliced_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_
 void tc_bfc_sliced_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
                       const uint32_t *thr_planes, const uint32_t *flip, uint32_t *y);
 
+/*
+ * tc_bfc_list_*: the same dot products and transforms, counted from each row's minority bits:
+ * per row the positions of its 1 bits when at most half are 1, else of its 0 bits, are listed
+ * once, and for each word of 32 output channels the weight words at those positions go through
+ * the carry-save adders of tc_bconv_sparse_* (about 7 instructions per listed position per 32
+ * output channels, where tc_bfc_sliced_* spends about 9 per input channel, every one).
+ *   w          uint32_t [tc_bwords(out_c), in_c + 1]: word (q, ic) holds in bit j the weight bit
+ *              of output channel 32 q + j at input channel ic; word (q, in_c) is zero.
+ *   wv         (not _b1) uint16_t [out_c]: each output channel's 1 weight bits.
+ *   thr_planes (_b1) uint32_t [2, tc_bwords(out_c), P], P the bit length of 2 in_c + 1: bit j of
+ *              plane k of [b, q] is bit k of C_b of channel 32 q + j, C0 = T + Wv and
+ *              C1 = Wv - T + in_c + 1, with T as for tc_bfc_sliced_b1 and Wv as wv.
+ *   scratch    tc_bfc_list_scratch_size(p) bytes, 2-byte aligned: the row's list.
+ */
+size_t tc_bfc_list_scratch_size(const tc_bfc_params_t *p);
+void tc_bfc_list_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                     const uint16_t *wv, int32_t *y, void *scratch);
+void tc_bfc_list_f32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                     const uint16_t *wv, const float *mul, const float *bias, float *y,
+                     void *scratch);
+void tc_bfc_list_s8(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                    const uint16_t *wv, const int32_t *mul, const int32_t *bias, int8_t *y,
+                    void *scratch);
+void tc_bfc_list_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,
+                    const uint32_t *thr_planes, const uint32_t *flip, uint32_t *y, void *scratch);
+
 /* ---- binary max pooling (tc_bmaxpool.c) ---------------------------------------------------------- */
 
 /*

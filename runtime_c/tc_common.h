@@ -136,4 +136,22 @@ static inline int32_t tc_index_next(int32_t rank, const int32_t *shape, int32_t 
     return 0;
 }
 
+/* Count of leading zero bits of a 32-bit word (32 for 0). */
+static inline int32_t tc_clz_u32(uint32_t x)
+{
+#if defined(__GNUC__)
+    return x == 0 ? 32 : (int32_t)__builtin_clz(x);
+#else
+    int32_t n = 0;
+    if (x == 0) {
+        return 32;
+    }
+    while ((x & 0x80000000u) == 0) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+#endif
+}
+
 #endif /* TC_COMMON_H */

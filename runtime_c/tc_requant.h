@@ -75,24 +75,6 @@ static inline int32_t tc_multiply_by_quantized_multiplier(int32_t x, int32_t mul
                                      right);
 }
 
-/* Count of leading zero bits of a 32-bit word (32 for 0). */
-static inline int32_t tc_clz_u32(uint32_t x)
-{
-#if defined(__GNUC__)
-    return x == 0 ? 32 : (int32_t)__builtin_clz(x);
-#else
-    int32_t n = 0;
-    if (x == 0) {
-        return 32;
-    }
-    while ((x & 0x80000000u) == 0) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-#endif
-}
-
 /* ---- Requantization folded ahead of time (the optimized kernels) ------------------------------
  *
  * The optimized int8 kernels requantize every output with one multiply-accumulate of 64 bits

@@ -259,7 +259,7 @@ def test_boundary_channels_packed_chain(tmp_path: Path) -> None:
     assert ops.count("BinaryMaxPool") == 2 and ops[-1] == "BinaryDense", ops
     functions = [layer.function for layer in compiled.program.layers]
     bconv = [f for f in functions if f.startswith("tc_bconv_") and f.endswith("_b1")]
-    bfc = [f for f in functions if f in ("tc_bfc_b1", "tc_bfc_sliced_b1")]  # popcount or sliced
+    bfc = [f for f in functions if f in ("tc_bfc_b1", "tc_bfc_sliced_b1", "tc_bfc_list_b1")]
     assert len(bfc) == 2 and len(bconv) == 6, functions  # portable or fast
     assert exact_outputs(compiled.graph) == [True]
     samples = _samples(shapes, 3, 0)

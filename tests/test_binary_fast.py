@@ -186,13 +186,16 @@ def make_layer(case: Case, seed: int) -> Layer:
     return Layer(case, geom, family, params, arrays, expected)
 
 
-# tc_bfc_sliced_* (binary fully connected / 1x1 convolution): rows, in_c, out_c, share of 1 bits;
-# input channels across the blocks of 16 and the words of 32, output channels leaving a partial
-# word, counts that reach the higher planes (in_c >= 32), the threshold clamps, and the _b1
-# path for in_c <= 30 (five planes in registers) up to its edge.
+# tc_bfc_sliced_* and tc_bfc_list_* (binary fully connected / 1x1 convolution): rows, in_c,
+# out_c, share of 1 bits; input channels across the blocks of 16 and the words of 32, output
+# channels leaving a partial word, counts that reach the higher planes (in_c >= 32), the
+# threshold clamps, the sliced _b1 path for in_c <= 30 (five planes in registers) up to its
+# edge, and for the list: rows of every 1-bit count (ties at in_c / 2, all 0, all 1: lists of
+# 0 and of in_c positions, odd lengths padded) over one and several input words.
 FC_CASES = [(5, 1, 1, 0.5), (7, 14, 42, 0.5), (3, 16, 32, 0.9), (4, 17, 33, 0.1),
             (3, 30, 33, 0.9), (6, 31, 70, 0.5), (2, 42, 14, 0.5), (3, 64, 64, 0.3),
-            (2, 100, 40, 0.7), (2, 300, 65, 0.5)]
+            (2, 100, 40, 0.7), (2, 300, 65, 0.5), (40, 14, 42, 0.5), (33, 32, 33, 0.5),
+            (9, 33, 20, 0.0), (9, 33, 20, 1.0), (24, 64, 40, 0.5)]
 
 
 def make_fc_layer(rows: int, in_c: int, out_c: int, ones: float, seed: int) -> Layer:
@@ -211,7 +214,10 @@ def make_fc_layer(rows: int, in_c: int, out_c: int, ones: float, seed: int) -> L
     arrays = {"x": x, "w": w, "mul": mul, "bias": bias, "mul_s8": fixed.mul,
               "bias_s8": fixed.bias, "thr": thr, "flip": B.pack_flip(flip),
               "w_fast": binary_fast.sliced_fc_weights(w, in_c, out_c),
-              "thr_planes": binary_fast.sliced_fc_thresholds(thr, in_c)}
+              "thr_planes": binary_fast.sliced_fc_thresholds(thr, in_c),
+              "w_list": binary_fast.list_fc_weights(w, in_c, out_c),
+              "wv": binary_fast.fc_weight_ones(w, in_c),
+              "thr_list": binary_fast.list_fc_thresholds(thr, w, in_c)}
     expected = {
         "s32": dot.astype(np.int32),
         "f32": B.transform_f32(dot, mul, bias, *ACT).astype(np.float32),
@@ -248,9 +254,15 @@ def _tables(kind: str, prefix: str) -> str:
             "b1": f"{prefix}_thr, {prefix}_flip, "}[kind]
 
 
-def _calls(layer: Layer, prefix: str, kind: str) -> tuple[str, str]:
-    """(portable call, fast call) writing to `out`; f32u and s8u call the _f32 and _s8 kernels
-    with the unclamped parameters (<prefix>_pu)."""
+def _tags(layer: Layer) -> tuple[str, ...]:
+    """The kernels a layer's outputs come from, in the order _calls writes them."""
+    return ("portable", "sliced", "list") if layer.family == "sliced" else ("portable",
+                                                                             layer.family)
+
+
+def _calls(layer: Layer, prefix: str, kind: str) -> tuple[str, ...]:
+    """The calls of _tags(layer) writing to `out` (the portable kernel first); f32u and s8u call
+    the _f32 and _s8 kernels with the unclamped parameters (<prefix>_pu)."""
     fn = kind.rstrip("u")
     y = {"s32": "(int32_t *)out", "f32": "(float *)out", "s8": "(int8_t *)out",
          "b1": "(uint32_t *)out"}[fn]
@@ -259,8 +271,11 @@ def _calls(layer: Layer, prefix: str, kind: str) -> tuple[str, str]:
     tables = _tables(fn, prefix)
     if layer.family == "sliced":
         sliced_tables = f"{prefix}_thr_planes, {prefix}_flip, " if fn == "b1" else tables
+        list_tables = (f"{prefix}_thr_list, {prefix}_flip, " if fn == "b1"
+                       else f"{prefix}_wv, {tables}")
         return (f"tc_bfc_{fn}({head}, {prefix}_w, {tables}{y});",
-                f"tc_bfc_sliced_{fn}({head}, {prefix}_w_fast, {sliced_tables}{y});")
+                f"tc_bfc_sliced_{fn}({head}, {prefix}_w_fast, {sliced_tables}{y});",
+                f"tc_bfc_list_{fn}({head}, {prefix}_w_list, {list_tables}{y}, scratch);")
     portable = f"tc_bconv_{fn}({head}, {prefix}_w, {pad}, {tables}{y});"
     if layer.family == "dw" and fn == "b1":
         fast = (f"tc_bconv_dw_b1({head}, {prefix}_w_fast, {prefix}_thr_class, "
@@ -273,12 +288,20 @@ def _calls(layer: Layer, prefix: str, kind: str) -> tuple[str, str]:
     return portable, fast
 
 
+def _scratch_bytes(layer: Layer) -> int:
+    """The compiler's account of the fast kernels' working memory (none for dw)."""
+    if layer.family == "sparse":
+        return binary_fast.sparse_scratch_bytes(layer.geom)
+    if layer.family == "sliced":
+        return binary_fast.list_fc_scratch_bytes(layer.params["in_c"])
+    return 0
+
+
 def harness_source(layers: list[Layer]) -> str:
     decls: list[str] = []
     body: list[str] = []
     out_bytes = max(e.nbytes for layer in layers for e in layer.expected.values())
-    scratch = max(binary_fast.sparse_scratch_bytes(layer.geom) for layer in layers
-                  if layer.family == "sparse")
+    scratch = max(_scratch_bytes(layer) for layer in layers)
     for i, layer in enumerate(layers):
         prefix = f"c{i}"
         for name, data in layer.arrays.items():
@@ -293,8 +316,9 @@ def harness_source(layers: list[Layer]) -> str:
         for name, params in (("p", layer.params), ("pu", unclamped)):
             fields = ", ".join(f".{k} = {c_value(v)}" for k, v in params.items())
             decls.append(f"static const {params_type} {prefix}_{name} = {{{fields}}};\n")
-        if layer.family == "sparse":  # the kernel's own account of its scratch memory
-            body.append(f"    size = (uint32_t)tc_bconv_sparse_scratch_size(&{prefix}_p);")
+        if layer.family != "dw":  # the kernel's own account of its scratch memory
+            fn = "tc_bconv_sparse" if layer.family == "sparse" else "tc_bfc_list"
+            body.append(f"    size = (uint32_t){fn}_scratch_size(&{prefix}_p);")
             body.append("    ok = ok && fwrite(&size, sizeof size, 1, f) == 1;")
         for kind in KINDS:
             n = layer.expected[kind].nbytes
@@ -322,15 +346,15 @@ def check_outputs(raw: bytes, layers: list[Layer], where: str) -> None:
     pos = 0
     failures = []
     for layer in layers:
-        if layer.family == "sparse":
+        if layer.family != "dw":
             size = int(np.frombuffer(raw[pos:pos + 4], dtype="<u4")[0])
             pos += 4
-            if size != binary_fast.sparse_scratch_bytes(layer.geom):
+            if size != _scratch_bytes(layer):
                 failures.append(f"{layer.case.name}: C scratch size {size}, compiler's "
-                                f"{binary_fast.sparse_scratch_bytes(layer.geom)}")
+                                f"{_scratch_bytes(layer)}")
         for kind in KINDS:
             want = layer.expected[kind].reshape(-1)
-            for tag in ("portable", layer.family):
+            for tag in _tags(layer):
                 got = np.frombuffer(raw[pos:pos + want.nbytes], dtype=want.dtype)
                 pos += want.nbytes
                 bits = f"u{want.itemsize}"  # compare bit patterns (floats included)
@@ -437,10 +461,14 @@ def test_choice_of_kernel() -> None:
     # an input row's padded lists: in_w * (cig + 2) + 4 <= 65535
     assert binary_fast.choose(B.conv_geometry((1927,), 32, 32, (3,))) == "sparse"
     assert binary_fast.choose(B.conv_geometry((1928,), 32, 32, (3,))) is None
-    # 1x1 / dense: bit-sliced where many output channels share the input (measured rule)
-    assert binary_fast.sliced_fc_pays(14, 42, packed_output=True)  # the EEG expand layers
-    assert binary_fast.sliced_fc_pays(42, 14, packed_output=False)  # ... and projections
-    assert not binary_fast.sliced_fc_pays(132, 10, packed_output=False)  # a classifier
+    # 1x1 / dense, by the measured cost model: bit-sliced where many output channels share a
+    # few inputs, the minority-bit list for wide inputs, popcount for a classifier
+    assert binary_fast.fc_kernel(14, 42, "b1") == "sliced"  # the EEG expand layers
+    assert binary_fast.fc_kernel(32, 32, "f32") == "sliced"
+    assert binary_fast.fc_kernel(84, 28, "s8") == "sliced"  # ... and projections (list -10%)
+    assert binary_fast.fc_kernel(128, 128, "f32") == "list"  # wide layers: -30% or more
+    assert binary_fast.fc_kernel(256, 64, "b1") == "list"
+    assert binary_fast.fc_kernel(132, 10, "f32") == "popcount"  # a classifier
 
 
 CORES = {"cortex-m3": ["-mcpu=cortex-m3"],

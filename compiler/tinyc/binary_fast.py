@@ -20,10 +20,12 @@ states both); what changes is the layout of their constants, prepared here:
   (SPARSE_MAX_INPUT_ROW; the choice rule falls back to the portable kernel otherwise);
 - tc_bconv_dw_* (depthwise): the weight bits of all channels per tap (`depthwise_weights`); its
   padding table is the portable one;
-- tc_bfc_sliced_* (1x1 convolutions and binary dense layers, in place of the popcount tc_bfc_*
-  where `sliced_fc_pays` says it is cheaper): weights packed along the output channels
-  (`sliced_fc_weights`) and, for packed output, the thresholds as bit planes of mismatch counts
-  (`sliced_fc_thresholds`).
+- tc_bfc_sliced_* and tc_bfc_list_* (1x1 convolutions and binary dense layers, in place of the
+  popcount tc_bfc_* where `fc_kernel` says one is cheaper): weights packed along the output
+  channels (`sliced_fc_weights`, `list_fc_weights`) and, for packed output, the thresholds as
+  bit planes of counts (`sliced_fc_thresholds`, `list_fc_thresholds`); tc_bfc_list_* also
+  takes each channel's 1 weight bits (`fc_weight_ones`) and a row's list as scratch
+  (`list_fc_scratch_bytes`).
 
 `choose` picks the kernel per layer; tests/test_binary_fast.py runs both C versions against the
 NumPy reference on the host and on QEMU (Cortex-M3, M4, M7).
@@ -42,6 +44,7 @@ SPARSE_MAX_ROW = 65535  # tc_bconv_sparse_*: Wv, the 1 weight bits of a row, is 
 SPARSE_MAX_INPUT_ROW = 65535  # ... and so are a cached record's positions and list lengths
 LIST_GAP = 4  # tc_bconv_sparse_*: uint16 between a cached record's 1 and 0 lists
 DW_MAX_TAPS = 31  # tc_bconv_dw_*: a five-plane counter per channel
+LIST_MIN_SAVING = 0.15  # tc_bfc_list_* over tc_bfc_sliced_*: worth its code (fc_kernel)
 SPARSE_MAX_WASTE = 1.25  # weight bits stored / needed: 32 output channels per word, so cog
 #                          is rounded up to a multiple of 32 (flash matters to a BNN)
 
@@ -122,24 +125,72 @@ def depthwise_weights(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray
     return B.pack_bits(bits.T)
 
 
-def sliced_fc_pays(in_c: int, out_c: int, packed_output: bool) -> bool:
-    """Whether tc_bfc_sliced_* beats the popcount tc_bfc_* on this layer, by a cost model fitted
-    to per-row instruction counts measured on qemu-m4 (arm-none-eabi-gcc -O2), model / measured:
-      in->out  output   sliced          popcount
-       14->42  packed    636/542        2,520/2,448
-       42->14  float    872/888         1,120/1,182
-       64->16  float  1,064/1,068       1,280/1,345
-      128->24  float  1,832/1,802       2,880/2,912
-       64->64  packed  1,644/1,580      5,120/5,170
-      132->10  float  1,832/-           1,400/1,425   (the popcount kernel is kept)
-    sliced: about 10.5 instructions per input channel (rounded up to 16) per word of 32 output
-    channels plus its output stage; popcount: about 40 + 20 per word of input per channel."""
+def fc_kernel(in_c: int, out_c: int, kind: str) -> str:
+    """The cheapest kernel for a binary dense / 1x1 layer with output `kind` (s32, f32, s8, b1):
+    "popcount" (tc_bfc_*), "sliced" (tc_bfc_sliced_*) or "list" (tc_bfc_list_*), by a cost
+    model fitted to instruction counts per row measured on qemu-m4 (arm-none-eabi-gcc -O2,
+    random inputs, about half of the bits 1: the list's worst case), model / measured:
+      in->out  output  sliced        list
+       14->42  b1        506/492       703/679
+       28->84  b1      1,263/1,193   1,245/1,183
+       32->32  b1        421/439       544/580
+       64->64  b1      1,514/1,502   1,324/1,329
+       96->96  b1      3,279/3,190   2,338/2,282
+      256->64  b1      5,546/5,550   3,704/3,720
+       42->14  f32       872/879       854/860
+       84->28  f32     1,544/1,503   1,388/1,366
+       32->32  f32       666/734       729/744
+      128->128 f32     6,696/6,690   4,329/4,180
+      132->10  f32     1,832/1,880   1,591/1,680   (popcount 1,400/1,600: kept)
+    popcount: about 40 + 20 per word of input per output channel; sliced: about 10.5 per input
+    channel (rounded up to 16) per word of 32 output channels; list: about 5 per input channel
+    to list a row, then per word of 32 output channels about 3.7 per input channel (7 per
+    listed bit) and 120 (b1: 265, the compare with the scalar n1 included); both plus the
+    output stage of a word (b1: 85 for the sliced kernel; f32 of 32 channels: 330, in
+    assembly; otherwise 200 + 12 per channel).  The list's code is large (its slice sums
+    2.1 KiB, shared with tc_bconv_sparse_*; each output kind 0.6-2.1 KiB; arm-none-eabi-gcc
+    -O2, Cortex-M4), so it is taken only where it saves LIST_MIN_SAVING of the sliced kernel's
+    instructions: on EEG-sized layers (14-84 channels) it wins by 1-10% and would add 2.6 KiB
+    to a 23 KiB model."""
     if not ENABLED:
-        return False
-    output = 150 if packed_output else 200 + 12 * min(out_c, 32)
-    sliced = B.words(out_c) * (10.5 * 16 * -(-in_c // 16) + output)
-    popcount = out_c * (40 + 20 * B.words(in_c))
-    return sliced < popcount
+        return "popcount"
+    words = B.words(out_c)
+    nc = min(out_c, 32)
+    output = 330 if kind == "f32" and out_c % 32 == 0 else 200 + 12 * nc
+    costs = {"popcount": out_c * (40 + 20 * B.words(in_c)),
+             "sliced": words * (10.5 * 16 * -(-in_c // 16) + (85 if kind == "b1" else output)),
+             "list": 5.04 * in_c + words * (3.68 * in_c + (265 if kind == "b1" else
+                                                            120 + output))}
+    if costs["list"] > (1 - LIST_MIN_SAVING) * costs["sliced"]:
+        del costs["list"]
+    return min(costs, key=costs.__getitem__)
+
+
+def list_fc_weights(w_packed: np.ndarray, in_c: int, out_c: int) -> np.ndarray:
+    """tc_bfc_list_*'s weights uint32 [words(out_c), in_c + 1] from tc_bfc_*'s rows: word
+    (q, ic) bit j = the weight bit of output channel 32 q + j at input ic; word (q, in_c) zero
+    (the position a row's odd list is padded with)."""
+    sliced = sliced_fc_weights(w_packed, in_c, out_c)[:, :in_c]
+    return np.concatenate([sliced, np.zeros((sliced.shape[0], 1), np.uint32)], axis=1)
+
+
+def fc_weight_ones(w_packed: np.ndarray, in_c: int) -> np.ndarray:
+    """tc_bfc_list_*'s wv uint16 [out_c]: each output channel's 1 weight bits."""
+    return B.unpack_bits(np.asarray(w_packed, np.uint32), in_c).sum(axis=1).astype(np.uint16)
+
+
+def list_fc_thresholds(thr: np.ndarray, w_packed: np.ndarray, in_c: int) -> np.ndarray:
+    """tc_bfc_list_b1's thr_planes uint32 [2, words(out_c), P], P = bit length of 2 in_c + 1:
+    C0 = T + Wv (rows listing their 0 bits) and C1 = Wv - T + in_c + 1 (their 1 bits), with T
+    as in sliced_fc_thresholds and Wv the channel's 1 weight bits (see tc_binary.h)."""
+    t = np.clip((in_c - np.asarray(thr, np.int64)) // 2 + 1, 0, in_c + 1)
+    wv = fc_weight_ones(w_packed, in_c).astype(np.int64)
+    return _threshold_planes(np.stack([t + wv, wv - t + in_c + 1]), (2 * in_c + 1).bit_length())
+
+
+def list_fc_scratch_bytes(in_c: int) -> int:
+    """tc_bfc_list_scratch_size: a row's list of in_c + 1 uint16 positions, rounded up to even."""
+    return 2 * ((in_c + 3) & ~1)
 
 
 def sliced_fc_weights(w_packed: np.ndarray, in_c: int, out_c: int) -> np.ndarray:

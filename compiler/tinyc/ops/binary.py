@@ -423,24 +423,35 @@ def _bfc_kernel(node: Node, graph: Graph, batch: int, in_c: int, summary: str
     portable = BinaryKernel(f"tc_bfc_{kind}", "tc_bfc.c", "tc_bfc_params_t", params,
                             [node.inputs[0], node.inputs[1], *tables], reference,
                             f"{summary}, {how}")
-    if not binary_fast.sliced_fc_pays(in_c, params["out_c"], kind == "b1"):
+    choice = binary_fast.fc_kernel(in_c, params["out_c"], kind)
+    if choice == "popcount":
         return portable
     w = graph.const(node.inputs[1])
-    if kind == "b1":  # the thresholds as bit planes of mismatch counts; flip kept
-        tables = [DerivedConst("thr_planes",
-                               binary_fast.sliced_fc_thresholds(graph.const(tables[0]), in_c)),
-                  tables[1]]
+    if kind == "b1":  # the thresholds as bit planes of counts; flip kept
+        thr = graph.const(tables[0])
+        planes = (binary_fast.sliced_fc_thresholds(thr, in_c) if choice == "sliced"
+                  else binary_fast.list_fc_thresholds(thr, w, in_c))
+        tables = [DerivedConst("thr_planes", planes), tables[1]]
 
-    def sliced_reference(p: dict, xv, _w, *values) -> np.ndarray:
-        t1, t2 = (graph.const(node.input(2)), values[-1]) if kind == "b1" else values
+    def fast_reference(p: dict, xv, *values) -> np.ndarray:
+        t1, t2 = (graph.const(node.input(2)), values[-1]) if kind == "b1" else values[-2:]
         return reference(p, xv, w, t1, t2)
 
-    return BinaryKernel(f"tc_bfc_sliced_{kind}", "tc_bconv_fast.c", "tc_bfc_params_t", params,
-                        [node.inputs[0],
-                         DerivedConst("weight_sliced",
-                                      binary_fast.sliced_fc_weights(w, in_c, params["out_c"])),
-                         *tables], sliced_reference,
-                        f"{summary}, {how} (bit-sliced over output channels)")
+    if choice == "sliced":
+        return BinaryKernel(f"tc_bfc_sliced_{kind}", "tc_bconv_fast.c", "tc_bfc_params_t",
+                            params, [node.inputs[0], DerivedConst(
+                                "weight_sliced",
+                                binary_fast.sliced_fc_weights(w, in_c, params["out_c"])),
+                                *tables], fast_reference,
+                            f"{summary}, {how} (bit-sliced over output channels)")
+    ones = [] if kind == "b1" else [DerivedConst("weight_ones",
+                                                 binary_fast.fc_weight_ones(w, in_c))]
+    return BinaryKernel(f"tc_bfc_list_{kind}", "tc_bconv_fast.c", "tc_bfc_params_t", params,
+                        [node.inputs[0], DerivedConst(
+                            "weight_list", binary_fast.list_fc_weights(w, in_c, params["out_c"])),
+                         *ones, *tables], fast_reference,
+                        f"{summary}, {how} (minority bits listed, bit-sliced over output "
+                        "channels)", binary_fast.list_fc_scratch_bytes(in_c))
 
 
 def _bconv(node: Node, graph: Graph) -> BinaryKernel:
