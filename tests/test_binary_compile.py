@@ -269,6 +269,33 @@ def test_boundary_channels_packed_chain(tmp_path: Path) -> None:
         _check(got[0], want, True, "packed chain")
 
 
+def test_wide_pointwise_layers_take_the_minority_list(tmp_path: Path) -> None:
+    """1x1 binary convolutions with wide inputs compile to tc_bfc_list_* (the cost model's
+    choice there: packed and float outputs, and int8 with --quantize int8), whose C equals
+    tinyc's simulation bit for bit and PyTorch as exactly as the graph promises."""
+    torch.manual_seed(5)
+    model = nn.Sequential(
+        tnn.BinaryConv2d(3, 96, 3, padding=1), nn.BatchNorm2d(96), tnn.SignSTE(),
+        tnn.BinaryConv2d(96, 128, 1, input_is_binary=True), nn.BatchNorm2d(128), tnn.SignSTE(),
+        tnn.BinaryConv2d(128, 64, 1, input_is_binary=True), nn.BatchNorm2d(64)).eval()
+    _randomize(model, torch.Generator().manual_seed(6))
+    shapes = [(1, 3, 6, 5)]
+    compiled = _compile(model, shapes, tmp_path)
+    functions = [layer.function for layer in compiled.program.layers]
+    assert {"tc_bfc_list_b1", "tc_bfc_list_f32"} <= set(functions), functions
+    exact = exact_outputs(compiled.graph)[0]
+    samples = _samples(shapes, 3, 3)
+    for sample, got in zip(samples, _host(compiled, samples, tmp_path), strict=True):
+        with torch.no_grad():
+            want = model(torch.from_numpy(sample[0])).numpy()
+        _check(got[0], want, exact, "wide 1x1")
+    calibration = tmp_path / "calibration.npy"
+    np.save(calibration, np.stack([s[0] for s in _samples(shapes, 8, 4)]))
+    quantized = _compile(model, shapes, tmp_path, quantize=Quantization(calibration))
+    assert "tc_bfc_list_s8" in [layer.function for layer in quantized.program.layers]
+    _host(quantized, samples, tmp_path / "int8")  # C == simulation, bit for bit
+
+
 def test_bireal_blocks_and_int8_real_layers(tmp_path: Path) -> None:
     """Bi-Real / ReActNet blocks (real residual stream, RPReLU, avg-pool shortcut) compile with
     float first and last layers (within tolerance), and with `--quantize int8` the real layers
