@@ -21,9 +21,10 @@ states both); what changes is the layout of their constants, prepared here:
 - tc_bconv_dw_* (depthwise): the weight bits of all channels per tap (`depthwise_weights`); its
   padding table is the portable one;
 - tc_bfc_sliced_* and tc_bfc_list_* (1x1 convolutions and binary dense layers, in place of the
-  popcount tc_bfc_* where `fc_kernel` says one is cheaper): weights packed along the output
-  channels (`sliced_fc_weights`, `list_fc_weights`) and, for packed output, the thresholds as
-  bit planes of counts (`sliced_fc_thresholds`, `list_fc_thresholds`); tc_bfc_list_* also
+  popcount tc_bfc_* where `fc_kernel` says one is cheaper, the list only in models where it
+  pays for its code: `list_pays`): weights packed along the output channels
+  (`sliced_fc_weights`, `list_fc_weights`) and, for packed output, the thresholds as bit planes
+  of counts (`sliced_fc_thresholds`, `list_fc_thresholds`); tc_bfc_list_* also
   takes each channel's 1 weight bits (`fc_weight_ones`) and a row's list as scratch
   (`list_fc_scratch_bytes`).
 
@@ -44,7 +45,8 @@ SPARSE_MAX_ROW = 65535  # tc_bconv_sparse_*: Wv, the 1 weight bits of a row, is 
 SPARSE_MAX_INPUT_ROW = 65535  # ... and so are a cached record's positions and list lengths
 LIST_GAP = 4  # tc_bconv_sparse_*: uint16 between a cached record's 1 and 0 lists
 DW_MAX_TAPS = 31  # tc_bconv_dw_*: a five-plane counter per channel
-LIST_MIN_SAVING = 0.15  # tc_bfc_list_* over tc_bfc_sliced_*: worth its code (fc_kernel)
+LIST_MIN_SAVING = 0.15  # tc_bfc_list_* over tc_bfc_sliced_*, per layer (list_saving) ...
+LIST_MIN_MODEL_SAVING = 120_000  # ... and instructions per inference over the model (list_pays)
 SPARSE_MAX_WASTE = 1.25  # weight bits stored / needed: 32 output channels per word, so cog
 #                          is rounded up to a multiple of 32 (flash matters to a BNN)
 
@@ -125,11 +127,11 @@ def depthwise_weights(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray
     return B.pack_bits(bits.T)
 
 
-def fc_kernel(in_c: int, out_c: int, kind: str) -> str:
-    """The cheapest kernel for a binary dense / 1x1 layer with output `kind` (s32, f32, s8, b1):
-    "popcount" (tc_bfc_*), "sliced" (tc_bfc_sliced_*) or "list" (tc_bfc_list_*), by a cost
-    model fitted to instruction counts per row measured on qemu-m4 (arm-none-eabi-gcc -O2,
-    random inputs, about half of the bits 1: the list's worst case), model / measured:
+def _fc_costs(in_c: int, out_c: int, kind: str) -> dict[str, float]:
+    """Instructions per row of a binary dense / 1x1 layer with output `kind` (s32, f32, s8, b1)
+    for "popcount" (tc_bfc_*), "sliced" (tc_bfc_sliced_*) and "list" (tc_bfc_list_*), by a cost
+    model fitted to counts measured on qemu-m4 (arm-none-eabi-gcc -O2, random inputs, about
+    half of the bits 1: the list's worst case), model / measured:
       in->out  output  sliced        list
        14->42  b1        506/492       703/679
        28->84  b1      1,263/1,193   1,245/1,183
@@ -147,23 +149,46 @@ def fc_kernel(in_c: int, out_c: int, kind: str) -> str:
     to list a row, then per word of 32 output channels about 3.7 per input channel (7 per
     listed bit) and 120 (b1: 265, the compare with the scalar n1 included); both plus the
     output stage of a word (b1: 85 for the sliced kernel; f32 of 32 channels: 330, in
-    assembly; otherwise 200 + 12 per channel).  The list's code is large (its slice sums
-    2.1 KiB, shared with tc_bconv_sparse_*; each output kind 0.6-2.1 KiB; arm-none-eabi-gcc
-    -O2, Cortex-M4), so it is taken only where it saves LIST_MIN_SAVING of the sliced kernel's
-    instructions: on EEG-sized layers (14-84 channels) it wins by 1-10% and would add 2.6 KiB
-    to a 23 KiB model."""
-    if not ENABLED:
-        return "popcount"
+    assembly; otherwise 200 + 12 per channel)."""
     words = B.words(out_c)
     nc = min(out_c, 32)
     output = 330 if kind == "f32" and out_c % 32 == 0 else 200 + 12 * nc
-    costs = {"popcount": out_c * (40 + 20 * B.words(in_c)),
-             "sliced": words * (10.5 * 16 * -(-in_c // 16) + (85 if kind == "b1" else output)),
-             "list": 5.04 * in_c + words * (3.68 * in_c + (265 if kind == "b1" else
-                                                            120 + output))}
-    if costs["list"] > (1 - LIST_MIN_SAVING) * costs["sliced"]:
+    return {"popcount": out_c * (40 + 20 * B.words(in_c)),
+            "sliced": words * (10.5 * 16 * -(-in_c // 16) + (85 if kind == "b1" else output)),
+            "list": 5.04 * in_c + words * (3.68 * in_c + (265 if kind == "b1" else
+                                                           120 + output))}
+
+
+def list_saving(rows: int, in_c: int, out_c: int, kind: str) -> float:
+    """Instructions per inference that tc_bfc_list_* saves on a layer of `rows` rows over the
+    cheaper of the other two, counted only where it saves at least LIST_MIN_SAVING of the
+    sliced kernel's (else 0)."""
+    costs = _fc_costs(in_c, out_c, kind)
+    other = min(costs["popcount"], costs["sliced"])
+    if costs["list"] > (1 - LIST_MIN_SAVING) * costs["sliced"] or costs["list"] >= other:
+        return 0.0
+    return rows * (other - costs["list"])
+
+
+def fc_kernel(in_c: int, out_c: int, kind: str, list_allowed: bool = True) -> str:
+    """The kernel of a binary dense / 1x1 layer: the cheapest by _fc_costs, the list only where
+    list_saving counts it and the model allows it (list_pays)."""
+    if not ENABLED:
+        return "popcount"
+    costs = _fc_costs(in_c, out_c, kind)
+    if not (list_allowed and list_saving(1, in_c, out_c, kind) > 0):
         del costs["list"]
     return min(costs, key=costs.__getitem__)
+
+
+def list_pays(saving: float) -> bool:
+    """Whether a model whose layers would save `saving` instructions per inference (the sum of
+    list_saving) takes tc_bfc_list_*.  Its code is large (the slice sums 2.1 KiB, shared with
+    tc_bconv_sparse_*; each output kind 0.6-2.1 KiB; arm-none-eabi-gcc -O2, Cortex-M4) and a
+    binary model is small: it must save LIST_MIN_MODEL_SAVING, about 30 instructions per byte.
+    The EEG example's 25k network would save 73,000 of 2.1 M with 5.3 KiB more flash (25.5
+    -> 30.8 KiB); a 128-channel 1x1 layer of 8x8 pixels alone saves 130,000-150,000."""
+    return saving >= LIST_MIN_MODEL_SAVING
 
 
 def list_fc_weights(w_packed: np.ndarray, in_c: int, out_c: int) -> np.ndarray:

@@ -411,6 +411,36 @@ def _pointwise(geom: B.BConvGeometry) -> bool:
             and not any(geom.pads_begin + geom.pads_end))
 
 
+def _fc_shape(node: Node, graph: Graph) -> tuple[int, int] | None:
+    """(rows, in_c) of a BinaryConv / BinaryDense node that runs as a binary fully connected
+    layer (a 1x1 convolution per pixel, a dense layer per row), else None."""
+    if node.op == "BinaryConv":
+        geom = conv_geometry(node, graph)
+        if not _pointwise(geom):
+            return None
+        return graph.tensors[node.inputs[0]].size // geom.in_c, geom.in_c
+    x = shape_of(graph, node.inputs[0])
+    if node.attrs.get("flatten") and len(x) > 2 and x[-1] % B.WORD_BITS:
+        return None  # a whole-map convolution (_bdense)
+    features = _dense_features(node, graph)
+    return int(np.prod(x)) // features, features
+
+
+def _list_pays(graph: Graph) -> bool:
+    """Whether the model's binary fully connected layers together save enough with
+    tc_bfc_list_* to pay for its code (binary_fast.list_pays)."""
+    saving = 0.0
+    for node in graph.nodes:
+        out = graph.tensors[node.outputs[0]]
+        if node.op not in ("BinaryConv", "BinaryDense") or out.dtype not in OUT_DTYPES:
+            continue
+        shape = _fc_shape(node, graph)
+        if shape is not None:
+            saving += binary_fast.list_saving(*shape, shape_of(graph, node.inputs[1])[0],
+                                              SUFFIX[out.dtype])
+    return binary_fast.list_pays(saving)
+
+
 def _bfc_kernel(node: Node, graph: Graph, batch: int, in_c: int, summary: str
                 ) -> BinaryKernel:
     kind, tables, clamp, how = _transform_operands(node, graph, in_c)
@@ -423,7 +453,7 @@ def _bfc_kernel(node: Node, graph: Graph, batch: int, in_c: int, summary: str
     portable = BinaryKernel(f"tc_bfc_{kind}", "tc_bfc.c", "tc_bfc_params_t", params,
                             [node.inputs[0], node.inputs[1], *tables], reference,
                             f"{summary}, {how}")
-    choice = binary_fast.fc_kernel(in_c, params["out_c"], kind)
+    choice = binary_fast.fc_kernel(in_c, params["out_c"], kind, _list_pays(graph))
     if choice == "popcount":
         return portable
     w = graph.const(node.inputs[1])
@@ -466,10 +496,9 @@ def _bconv(node: Node, graph: Graph) -> BinaryKernel:
                + (f" groups {a['group']}" if a["group"] != 1 else "")
                + f", {_typed_shape(graph, node.inputs[0])} -> "
                f"{_typed_shape(graph, node.outputs[0])}")
-    if _pointwise(geom):
-        x = graph.tensors[node.inputs[0]]
-        return _bfc_kernel(node, graph, x.size // geom.in_c, geom.in_c,
-                           summary + " (per pixel: binary fully connected)")
+    fc = _fc_shape(node, graph)
+    if fc is not None:
+        return _bfc_kernel(node, graph, *fc, summary + " (per pixel: binary fully connected)")
     return _bconv_kernel(node, graph, geom, node.inputs[0], summary)
 
 
@@ -499,13 +528,14 @@ def _bdense(node: Node, graph: Graph) -> BinaryKernel:
                                   f"{features} input features")
     summary = (f"BinaryDense {features} -> {w.shape[0]}, {_typed_shape(graph, node.inputs[0])}"
                f" -> {_typed_shape(graph, node.outputs[0])}")
-    if node.attrs.get("flatten") and len(x) > 2 and x[-1] % B.WORD_BITS:
+    fc = _fc_shape(node, graph)
+    if fc is None:
         # Pixels of C % 32 != 0 channels are not one bit stream: a convolution whose window
         # is the whole feature map reads them where they are.
         geom = B.conv_geometry(x[1:-1], x[-1], w.shape[0], x[1:-1])
         return _bconv_kernel(node, graph, geom, node.inputs[0],
                              summary + " (as a whole-map binary convolution)")
-    return _bfc_kernel(node, graph, int(np.prod(x)) // features, features, summary)
+    return _bfc_kernel(node, graph, *fc, summary)
 
 
 def _macs_bdense(node: Node, graph: Graph) -> int:
