@@ -466,13 +466,30 @@ static TC_NOINLINE void gemm_panel(const tc_conv_gemm_s8_params_t *p, const pane
     }
 }
 
+/* All output channels of the panel's first `valid` pixels (outputs at y, out_c apart). */
+static TC_ALWAYS_INLINE void gemm_outputs(const tc_conv_gemm_s8_params_t *p,
+                                          const panel_t *panel, const int8_t *w, int8_t *y,
+                                          int32_t valid)
+{
+    if (valid == GEMM_PIXELS) {
+        gemm_panel(p, panel, w, y);
+        return;
+    }
+    for (int32_t oc = 0; oc < p->out_c; ++oc, w += p->k_padded, ++y) { /* the last panel */
+        const tc_requant_channel_t *q = &p->requant[p->per_channel ? oc : 0];
+        const int32_t b = p->bias[oc];
+        int32_t acc[GEMM_PIXELS] = {b, b, b, b};
+        gemm_dot4(panel, w, p->k_padded / 4, acc);
+        gemm_store4(p, q, acc[0], acc[1], acc[2], acc[3], y, valid);
+    }
+}
+
 /* The driver, specialised for layers read from x (framed 0, 2-D) and from the frame (3-D). */
 static TC_ALWAYS_INLINE void gemm_run(const tc_conv_gemm_s8_params_t *p, const int8_t *x,
                                       const int8_t *w, int8_t *y, void *scratch, int framed)
 {
     panel_t *panel = (panel_t *)scratch;
     int8_t *col = (int8_t *)scratch + (size_t)p->k_padded * 2u * GEMM_PIXELS;
-    const int32_t groups = p->k_padded / 4;
     const int32_t pixels = p->batch * p->out_d * p->out_h * p->out_w;
     const int32_t image = p->in_d * p->in_h * p->in_w * p->in_c;
     int8_t *frame = col + (p->in_c % 4 != 0 ? p->k_padded + 4 : 0);
@@ -510,19 +527,21 @@ static TC_ALWAYS_INLINE void gemm_run(const tc_conv_gemm_s8_params_t *p, const i
                 }
             }
         }
-        int8_t *yo = y + p0 * p->out_c;
-        if (valid < GEMM_PIXELS) { /* the last, partial panel */
-            const int8_t *wo = w;
-            for (int32_t oc = 0; oc < p->out_c; ++oc, wo += p->k_padded, ++yo) {
-                const tc_requant_channel_t *q = &p->requant[p->per_channel ? oc : 0];
-                const int32_t b = p->bias[oc];
-                int32_t acc[GEMM_PIXELS] = {b, b, b, b};
-                gemm_dot4(panel, wo, groups, acc);
-                gemm_store4(p, q, acc[0], acc[1], acc[2], acc[3], yo, valid);
-            }
-        } else {
-            gemm_panel(p, panel, w, yo);
+        gemm_outputs(p, panel, w, y + p0 * p->out_c, valid);
+    }
+}
+
+void tc_conv_gemm_1x1_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const int8_t *w,
+                         int8_t *y, void *scratch)
+{
+    panel_t *panel = (panel_t *)scratch;
+    const int32_t pixels = p->batch * p->out_h * p->out_w;
+    for (int32_t p0 = 0; p0 < pixels; p0 += GEMM_PIXELS, x += GEMM_PIXELS * p->in_c) {
+        const int32_t valid = pixels - p0 < GEMM_PIXELS ? pixels - p0 : GEMM_PIXELS;
+        for (int32_t i = 0; i < valid; ++i) {
+            panel_expand(x + i * p->in_c, p->in_c / 4, panel + i * PANEL_SLOT);
         }
+        gemm_outputs(p, panel, w, y + p0 * p->out_c, valid);
     }
 }
 

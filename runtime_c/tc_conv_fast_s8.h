@@ -45,6 +45,11 @@
  *            bytes), then, when in_c % 4 != 0, one int8 window to gather into (k_padded bytes
  *            and 4 of slack for whole-word fills), then, for 3-D layers, the frame (rounded up
  *            to a word, and 4 bytes of slack for the word reads past a run's end).
+ * tc_conv_gemm_1x1_s8: the same for 2-D 1x1 layers of stride 1 without padding and with
+ *   in_c % 4 == 0 (k_h = k_w = 1, pad_h = pad_w = 0, frame_d = 0; the compiler checks): output
+ *   pixel i reads input pixel i, so each panel is expanded straight from 4 consecutive pixels
+ *   with no window bookkeeping (about 10 instructions per pixel where the general driver takes
+ *   about 130 on 8 channels).  Same params, weights and scratch.
  *
  * tc_depthwise_conv_planar_s8 (depth multiplier 1, dilation 1; any kernel, stride, padding;
  * 2-D or 3-D):
@@ -104,6 +109,8 @@ size_t tc_conv_gemm_s8_scratch_size(const tc_conv_gemm_s8_params_t *p);
 
 void tc_conv_gemm_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const int8_t *w,
                      int8_t *y, void *scratch);
+void tc_conv_gemm_1x1_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, const int8_t *w,
+                         int8_t *y, void *scratch);
 
 typedef struct {
     int32_t batch;

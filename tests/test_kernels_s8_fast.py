@@ -128,8 +128,8 @@ def conv_case(rng, name, batch, in_hw, in_c, out_c, k, stride=(1, 1), dilation=(
     fp, fw, scratch = fast.conv_gemm(p, w, b)
     portable = Call("tc_conv_s8", "tc_conv_s8_params_t", p,
                     {"multiplier": "int32_t", "shift": "int32_t"}, [x, w, b, "y"])
-    optimized = Call("tc_conv_gemm_s8", "tc_conv_gemm_s8_params_t", fp, _fast_arrays(),
-                     [x, fw, "y", "scratch"], scratch)
+    optimized = Call(fast.conv_gemm_function(fp), "tc_conv_gemm_s8_params_t", fp,
+                     _fast_arrays(), [x, fw, "y", "scratch"], scratch)
     return Case(name, expected, portable, optimized)
 
 
@@ -232,6 +232,7 @@ def all_cases() -> list[Case]:
         conv_case(rng, "conv3x3_window_in_padding", 1, (2, 2), 4, 3, (3, 3), (1, 1),
                   pads=((3, 3), (3, 3))),
         conv_case(rng, "conv1x1_per_tensor", 1, (3, 5), 8, 6, (1, 1), per_channel=False),
+        conv_case(rng, "conv1x1_batch3_panels_across_images", 3, (3, 3), 12, 5, (1, 1)),
         conv_case(rng, "conv3x3_shift_ge_0", 1, (4, 5), 8, 6, (3, 3), pads=((1, 1), (1, 1)),
                   big_multiplier=True),
         conv_case(rng, "conv1x1_k_odd_groups_64", 1, (4, 3), 20, 5, (1, 1)),
@@ -408,8 +409,9 @@ def harness_source(cases: list[Case]) -> str:
             body.append(f"    {invocation}")
             body.append(f"    ok = ok && fwrite(out, 1, {n}, f) == {n};")
     for i, case in enumerate(cases):  # the kernels' own account of their scratch memory
-        if case.fast.scratch:
-            body.append(f"    size = (uint32_t){case.fast.function}_scratch_size(&c{i}_fast_p);")
+        if case.fast.scratch:  # one size function per parameter struct
+            size_fn = case.fast.params_type.removesuffix("_params_t") + "_scratch_size"
+            body.append(f"    size = (uint32_t){size_fn}(&c{i}_fast_p);")
             body.append("    ok = ok && fwrite(&size, sizeof size, 1, f) == 1;")
     return (
         "#include <stdint.h>\n#include <stdio.h>\n#include <string.h>\n"
@@ -465,6 +467,9 @@ def test_cases_are_varied(cases) -> None:
     assert min(codes) < 0 <= max(codes)  # both requantization paths are exercised
     panels = [c for c in cases if c.fast.function == "tc_conv_gemm_s8"]
     assert any(c.expected.size // c.fast.params["out_c"] % fast.GEMM_PIXELS for c in panels)
+    pointwise = [c for c in cases if c.fast.function == "tc_conv_gemm_1x1_s8"]
+    assert any(c.expected.size // c.fast.params["out_c"] % fast.GEMM_PIXELS for c in pointwise)
+    assert any(c.fast.params["batch"] > 1 for c in pointwise)  # panels across images
     in_c = [(c.fast.params["in_c"], c.fast.params["k_w"], c.portable.params["k_w"])
             for c in panels]
     assert any(c % 4 == 0 for c, _, _ in in_c)  # taps straight from x

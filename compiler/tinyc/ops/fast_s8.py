@@ -68,12 +68,13 @@ def _conv(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
     if w is None or (b_op != "" and b is None) or not fast.conv_gemm_eligible(geometry):
         return None
     params, weights, scratch = fast.conv_gemm(geometry, w, b)
+    function = fast.conv_gemm_function(params)
     _as_arrays(params)
     # Each panel of GEMM_PIXELS output pixels is gathered into the scratch before any of its
     # outputs is written (3-D layers copy a whole image into their frame even earlier).
     in_place = window_in_place(x, graph, geometry, (geometry["in_c"], geometry["out_c"]), 1,
                                group=GEMM_PIXELS, rereads=False)
-    return S8Kernel("tc_conv_gemm_s8", *_RUNTIME, "tc_conv_gemm_s8_params_t", params,
+    return S8Kernel(function, *_RUNTIME, "tc_conv_gemm_s8_params_t", params,
                     [x, DerivedConst("weight_gemm", weights)],
                     _keeping_reference(kernel, [w, b]), kernel.summary,
                     scratch_bytes=scratch, in_place=in_place)

@@ -135,6 +135,16 @@ def conv_gemm(p: Params, w: np.ndarray, bias: np.ndarray | None
     return params, weights, scratch
 
 
+def conv_gemm_function(params: Params) -> str:
+    """tc_conv_gemm_1x1_s8 for the params of a 2-D 1x1 layer of stride 1 without padding on
+    channels in whole groups of 4 (each panel straight from 4 consecutive pixels), else
+    tc_conv_gemm_s8."""
+    pointwise = (params["frame_d"] == 0 and params["k_h"] == params["k_w"] == 1
+                 and params["stride_h"] == params["stride_w"] == 1
+                 and params["pad_h"] == params["pad_w"] == 0 and params["in_c"] % 4 == 0)
+    return "tc_conv_gemm_1x1_s8" if pointwise else "tc_conv_gemm_s8"
+
+
 def _is_2d(p: Params) -> bool:
     return p["in_d"] == p["out_d"] == p["k_d"] == 1
 
