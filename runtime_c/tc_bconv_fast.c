@@ -785,8 +785,8 @@ static void window_at(const xstrides_t *s, int32_t od, int32_t oh, int32_t ow, w
     }
 }
 
-/* The valid taps of a window, as pairs {x, w} (one 8-byte load each): the word offset of the
- * tap's pixel from the window's first (win->x0) and that of its weight words,
+/* The valid taps of a window, as pairs {x, w} side by side: the word offset of the tap's pixel
+ * from the window's first (win->x0) and that of its weight words,
  * in_words * ((kd * k_h + kh) * k_w + kw) (the depthwise weights: one word per 32 channels per
  * tap).  Returns their number (win->taps). */
 typedef struct {
@@ -1585,7 +1585,8 @@ void tc_bfc_sliced_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_
 
 size_t tc_bfc_list_scratch_size(const tc_bfc_params_t *p)
 {
-    return (size_t)((p->in_c + 3) & ~1) * sizeof(uint16_t); /* in_c + 1 positions, even */
+    /* at most in_c / 2 minority bits, and a padding position to make the length even */
+    return (size_t)((p->in_c / 2 + 2) & ~1) * sizeof(uint16_t);
 }
 
 /* Lists the positions of the bits of x (in_words words, the last masked by tail) equal to b,

@@ -462,7 +462,8 @@ void tc_bfc_sliced_b1(const tc_bfc_params_t *p, const uint32_t *x, const uint32_
  *   thr_planes (_b1) uint32_t [2, tc_bwords(out_c), P], P the bit length of 2 in_c + 1: bit j of
  *              plane k of [b, q] is bit k of C_b of channel 32 q + j, C0 = T + Wv and
  *              C1 = Wv - T + in_c + 1, with T as for tc_bfc_sliced_b1 and Wv as wv.
- *   scratch    tc_bfc_list_scratch_size(p) bytes, 2-byte aligned: the row's list.
+ *   scratch    tc_bfc_list_scratch_size(p) bytes, 2-byte aligned: the row's list (its minority
+ *              bits, at most in_c / 2, padded to even length).
  */
 size_t tc_bfc_list_scratch_size(const tc_bfc_params_t *p);
 void tc_bfc_list_s32(const tc_bfc_params_t *p, const uint32_t *x, const uint32_t *w,

@@ -208,14 +208,15 @@ def list_fc_thresholds(thr: np.ndarray, w_packed: np.ndarray, in_c: int) -> np.n
     """tc_bfc_list_b1's thr_planes uint32 [2, words(out_c), P], P = bit length of 2 in_c + 1:
     C0 = T + Wv (rows listing their 0 bits) and C1 = Wv - T + in_c + 1 (their 1 bits), with T
     as in sliced_fc_thresholds and Wv the channel's 1 weight bits (see tc_binary.h)."""
-    t = np.clip((in_c - np.asarray(thr, np.int64)) // 2 + 1, 0, in_c + 1)
+    t = _mismatch_threshold(thr, in_c)
     wv = fc_weight_ones(w_packed, in_c).astype(np.int64)
     return _threshold_planes(np.stack([t + wv, wv - t + in_c + 1]), (2 * in_c + 1).bit_length())
 
 
 def list_fc_scratch_bytes(in_c: int) -> int:
-    """tc_bfc_list_scratch_size: a row's list of in_c + 1 uint16 positions, rounded up to even."""
-    return 2 * ((in_c + 3) & ~1)
+    """tc_bfc_list_scratch_size: a row's list of uint16 positions, its minority bits (at most
+    in_c // 2) padded to even length."""
+    return 2 * ((in_c // 2 + 2) & ~1)
 
 
 def sliced_fc_weights(w_packed: np.ndarray, in_c: int, out_c: int) -> np.ndarray:
@@ -238,12 +239,16 @@ def _threshold_planes(t: np.ndarray, planes: int) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(packed, -1, -2))
 
 
+def _mismatch_threshold(thr: np.ndarray, in_c: int) -> np.ndarray:
+    """T = clamp(floor((in_c - thr) / 2) + 1, 0, in_c + 1) per channel: dot = in_c - 2 M < thr
+    exactly when the mismatch count M >= T."""
+    return np.clip((in_c - np.asarray(thr, np.int64)) // 2 + 1, 0, in_c + 1)
+
+
 def sliced_fc_thresholds(thr: np.ndarray, in_c: int) -> np.ndarray:
     """tc_bfc_sliced_b1's thr_planes uint32 [words(out_c), P] from the int32 thresholds: bit k of
-    T = clamp(floor((in_c - thr) / 2) + 1, 0, in_c + 1), as dot = in_c - 2 M < thr exactly when
-    the mismatch count M >= T; P = bit length of in_c + 1."""
-    t = np.clip((in_c - np.asarray(thr, np.int64)) // 2 + 1, 0, in_c + 1)
-    return _threshold_planes(t, (in_c + 1).bit_length())
+    T (_mismatch_threshold); P = bit length of in_c + 1."""
+    return _threshold_planes(_mismatch_threshold(thr, in_c), (in_c + 1).bit_length())
 
 
 def depthwise_thresholds(thr: np.ndarray, w_packed: np.ndarray, geom: B.BConvGeometry
