@@ -22,7 +22,11 @@
  *   order (tc_dsp.h), interleaved by groups of 4 values:
  *     panel[g][p][0..3] = window p's values 4g, 4g+2, 4g+1, 4g+3      (int16, 32 bytes per g)
  *   then, for each output channel, runs the 4 dot products at once: per group one weight word
- *   (SXTB16 twice) against 4 pixels (LDM twice, SMLAD 8 times).
+ *   (SXTB16 twice) against 4 pixels (LDM twice, SMLAD 8 times).  On Thumb-2 cores with the DSP
+ *   extension, a layer whose channels all requantize in one step (shift < 0) into [-128, 127]
+ *   runs each full panel, all its output channels, through one assembly routine with the same
+ *   arithmetic (tc_gemm_panel_full_t2: about 19 instructions per channel and panel around the
+ *   SMLADs and the output stage, where the C driver spends about 37).
  *   2-D layers (in_d = out_d = k_d = 1; frame_d = 0) read their windows from x, checking every
  *   row and tap against the image: a tap (in_c % 4 == 0) or a whole kernel row (k_w * in_c %
  *   4 == 0, dilation_w 1) at a time straight into the panel; other layers are gathered into an

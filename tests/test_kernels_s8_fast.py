@@ -470,6 +470,14 @@ def test_cases_are_varied(cases) -> None:
     pointwise = [c for c in cases if c.fast.function == "tc_conv_gemm_1x1_s8"]
     assert any(c.expected.size // c.fast.params["out_c"] % fast.GEMM_PIXELS for c in pointwise)
     assert any(c.fast.params["batch"] > 1 for c in pointwise)  # panels across images
+    # tc_gemm_panel_full_t2 (every channel shift < 0, clamp [-128, 127]): per-channel and
+    # per-tensor records, odd and even numbers of groups, a single group
+    full = [c.fast.params for c in panels + pointwise
+            if (c.fast.params["act_min"], c.fast.params["act_max"]) == (-128, 127)
+            and min(r[3] for r in c.fast.params["requant"]) >= 0]
+    assert {f["per_channel"] for f in full} == {0, 1}
+    assert {f["k_padded"] // 4 % 2 for f in full} == {0, 1}
+    assert any(f["k_padded"] == 4 for f in full)
     in_c = [(c.fast.params["in_c"], c.fast.params["k_w"], c.portable.params["k_w"])
             for c in panels]
     assert any(c % 4 == 0 for c, _, _ in in_c)  # taps straight from x
