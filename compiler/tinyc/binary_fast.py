@@ -195,8 +195,7 @@ def list_fc_weights(w_packed: np.ndarray, in_c: int, out_c: int) -> np.ndarray:
     """tc_bfc_list_*'s weights uint32 [words(out_c), in_c + 1] from tc_bfc_*'s rows: word
     (q, ic) bit j = the weight bit of output channel 32 q + j at input ic; word (q, in_c) zero
     (the position a row's odd list is padded with)."""
-    sliced = sliced_fc_weights(w_packed, in_c, out_c)[:, :in_c]
-    return np.concatenate([sliced, np.zeros((sliced.shape[0], 1), np.uint32)], axis=1)
+    return _channel_words(w_packed, in_c, out_c, in_c + 1)
 
 
 def fc_weight_ones(w_packed: np.ndarray, in_c: int) -> np.ndarray:
@@ -219,14 +218,20 @@ def list_fc_scratch_bytes(in_c: int) -> int:
     return 2 * ((in_c // 2 + 2) & ~1)
 
 
-def sliced_fc_weights(w_packed: np.ndarray, in_c: int, out_c: int) -> np.ndarray:
-    """tc_bfc_sliced_*'s weights uint32 [words(out_c), 16 * ceil(in_c / 16)] from tc_bfc_*'s rows
-    uint32 [out_c, words(in_c)]."""
+def _channel_words(w_packed: np.ndarray, in_c: int, out_c: int, width: int) -> np.ndarray:
+    """uint32 [words(out_c), width] from tc_bfc_*'s rows uint32 [out_c, words(in_c)]: bit j of
+    word (q, ic) is the weight bit of output channel 32 q + j at input ic, zero from in_c on."""
     bits = B.unpack_bits(np.asarray(w_packed, np.uint32), in_c)  # [out_c, in_c]
-    padded = np.zeros((32 * B.words(out_c), 16 * -(-in_c // 16)), bool)
+    padded = np.zeros((32 * B.words(out_c), width), bool)
     padded[:out_c, :in_c] = bits
     # [q, j, ic] -> [q, ic, j]: bit j of word (q, ic)
     return B.pack_bits(padded.reshape(B.words(out_c), 32, -1).transpose(0, 2, 1))[..., 0]
+
+
+def sliced_fc_weights(w_packed: np.ndarray, in_c: int, out_c: int) -> np.ndarray:
+    """tc_bfc_sliced_*'s weights uint32 [words(out_c), 16 * ceil(in_c / 16)] from tc_bfc_*'s rows
+    uint32 [out_c, words(in_c)]."""
+    return _channel_words(w_packed, in_c, out_c, 16 * -(-in_c // 16))
 
 
 def _threshold_planes(t: np.ndarray, planes: int) -> np.ndarray:

@@ -431,8 +431,10 @@ def _list_pays(graph: Graph) -> bool:
     tc_bfc_list_* to pay for its code (binary_fast.list_pays)."""
     saving = 0.0
     for node in graph.nodes:
+        if node.op not in ("BinaryConv", "BinaryDense"):
+            continue
         out = graph.tensors[node.outputs[0]]
-        if node.op not in ("BinaryConv", "BinaryDense") or out.dtype not in OUT_DTYPES:
+        if out.dtype not in OUT_DTYPES:
             continue
         shape = _fc_shape(node, graph)
         if shape is not None:
@@ -453,7 +455,10 @@ def _bfc_kernel(node: Node, graph: Graph, batch: int, in_c: int, summary: str
     portable = BinaryKernel(f"tc_bfc_{kind}", "tc_bfc.c", "tc_bfc_params_t", params,
                             [node.inputs[0], node.inputs[1], *tables], reference,
                             f"{summary}, {how}")
-    choice = binary_fast.fc_kernel(in_c, params["out_c"], kind, _list_pays(graph))
+    # the model-wide sum (_list_pays) only for a layer where the list can win at all
+    list_allowed = (binary_fast.list_saving(1, in_c, params["out_c"], kind) > 0
+                    and _list_pays(graph))
+    choice = binary_fast.fc_kernel(in_c, params["out_c"], kind, list_allowed)
     if choice == "popcount":
         return portable
     w = graph.const(node.inputs[1])
