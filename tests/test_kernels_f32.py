@@ -84,6 +84,7 @@ STRUCTS = [
 KERNELS = {
     "tc_conv_f32": (ConvParams, 4),
     "tc_conv_blocked_f32": (ConvParams, 4),
+    "tc_depthwise_conv3x3_f32": (ConvParams, 4),
     "tc_conv_transpose_f32": (ConvParams, 4),
     "tc_pool_f32": (PoolParams, 2),
     "tc_gemm_f32": (GemmParams, 4),
@@ -1196,3 +1197,89 @@ def test_compiles_for_cortex_m4(source, tmp_path):
     self-contained: the object needs no other kernel file, only the C library."""
     undefined = cortex_m4_undefined_symbols(source, tmp_path) or []
     assert not [s for s in undefined if s.startswith("tc_")], undefined
+
+
+# tc_depthwise_conv3x3_f32: plain depthwise 3x3, stride_w 1 or 2, every padding case of a row
+# (windows cut at the top, bottom, left and right; rows and whole windows in the padding),
+# interior runs of every length modulo the unrolling (3 at stride 1, 2 at stride 2), 3-D
+# inputs made of independent slices, batches.
+DEPTHWISE3X3_CASES = [
+    pytest.param(ConvCase((1, 1, 16, 16, 16), 16, (1, 3, 3), pad=(0, 1, 1), pad_end=(0, 1, 1),
+                          groups=16, act=(0.0, 6.0)), id="mobilenet_s1_relu6"),
+    pytest.param(ConvCase((2, 1, 9, 9, 8), 8, (1, 3, 3), stride=(1, 2, 2), pad=(0, 1, 1),
+                          pad_end=(0, 1, 1), groups=8), id="s2_pad1_batch2"),
+    pytest.param(ConvCase((1, 1, 8, 8, 5), 5, (1, 3, 3), stride=(1, 2, 2), pad=(0, 0, 0),
+                          pad_end=(0, 1, 1), groups=5), id="s2_same_upper"),
+    pytest.param(ConvCase((1, 1, 7, 10, 3), 3, (1, 3, 3), groups=3, bias=False),
+                 id="s1_valid_run8"),
+    pytest.param(ConvCase((1, 1, 5, 11, 4), 4, (1, 3, 3), pad=(0, 2, 2), pad_end=(0, 2, 2),
+                          groups=4), id="pad2_rows_in_padding"),
+    pytest.param(ConvCase((1, 1, 2, 2, 6), 6, (1, 3, 3), stride=(1, 3, 1), pad=(0, 3, 1),
+                          pad_end=(0, 3, 1), groups=6), id="whole_windows_in_padding"),
+    pytest.param(ConvCase((1, 1, 6, 12, 7), 7, (1, 3, 3), stride=(1, 1, 2), pad=(0, 1, 1),
+                          pad_end=(0, 1, 0), groups=7, act=(-0.5, 0.75)), id="s2_rows_s1"),
+    pytest.param(ConvCase((1, 1, 3, 2, 2), 2, (1, 3, 3), pad=(0, 1, 1), pad_end=(0, 1, 1),
+                          groups=2), id="narrower_than_kernel"),
+    pytest.param(ConvCase((2, 3, 6, 7, 9), 9, (1, 3, 3), stride=(1, 2, 1), pad=(0, 1, 1),
+                          pad_end=(0, 0, 1), groups=9), id="3d_slices_batch2"),
+]
+
+
+@pytest.mark.parametrize("case", DEPTHWISE3X3_CASES)
+def test_depthwise3x3_equals_conv(lib, case):
+    """tc_depthwise_conv3x3_f32 sums in tc_conv_f32's order: the same outputs bit for bit."""
+    x, w, b, y = run_conv(lib, case, seed=6)
+    yd = np.full_like(y, np.nan)
+    lib.tc_depthwise_conv3x3_f32(ctypes.byref(case.params(case.conv_out())), ptr(x), ptr(w),
+                                 ptr(b), ptr(yd))
+    assert_equal(yd, y)
+    assert_close(yd, conv_ref(x, w, b, case))
+
+
+def depthwise_graph(x_shape, stride: int, pad: tuple[int, int]) -> tuple[Graph, Node]:
+    """One 2-D depthwise 3x3 Conv (channels-last) of the given input, stride and (begin, end)
+    padding, as the compiler sees it."""
+    c = x_shape[-1]
+    out = [(n + sum(pad) - 3) // stride + 1 for n in x_shape[1:3]]
+    w_shape = (c, 3, 3, 1)
+    tensors = {"x": Tensor("x", x_shape), "y": Tensor("y", (x_shape[0], *out, c)),
+               "w": Tensor("w", w_shape, data=np.ones(w_shape, np.float32))}
+    attrs = {"kernel_shape": (3, 3), "strides": (stride, stride), "dilations": (1, 1),
+             "pads": (pad[0], pad[0], pad[1], pad[1]), "group": c, "channels_last": True}
+    node = Node("Conv", "n0", ["x", "w"], ["y"], attrs)
+    return Graph("g", tensors, [node], ["x"], ["y"]), node
+
+
+@pytest.mark.parametrize(("x_shape", "stride", "pad", "function"), [
+    ((1, 16, 16, 16), 1, (1, 1), "tc_depthwise_conv3x3_f32"),
+    ((1, 16, 16, 32), 2, (1, 1), "tc_depthwise_conv3x3_f32"),
+    ((1, 9, 9, 8), 2, (0, 1), "tc_depthwise_conv3x3_f32"),  # TensorFlow's SAME at stride 2
+    ((1, 8, 8, 8), 1, (2, 2), "tc_depthwise_conv3x3_f32"),
+    ((1, 4, 4, 64), 1, (1, 1), "tc_conv_f32"),  # rows too short to pay for the set-up
+    ((1, 8, 8, 8), 2, (2, 2), "tc_conv_f32"),  # two padding columns at stride 2
+    ((1, 8, 8, 8), 1, (3, 3), "tc_conv_f32"),
+])
+def test_compiler_picks_the_depthwise3x3_kernel(x_shape, stride, pad, function):
+    graph, node = depthwise_graph(x_shape, stride, pad)
+    assert REGISTRY["Conv"].emit(node, graph).function == function
+
+
+@pytest.mark.parametrize(("x_shape", "stride"), [((1, 8, 9, 16), 1), ((2, 9, 8, 12), 2),
+                                                 ((1, 6, 7, 3), 1)])
+def test_depthwise3x3_in_place_at_the_compilers_shift(lib, x_shape, stride):
+    """tc_depthwise_conv3x3_f32 writes channel after channel, so the compiler lets it overwrite
+    its input only at an exact shift of whole pixels: there it gives the out-of-place outputs
+    bit for bit."""
+    graph, _ = depthwise_graph(x_shape, stride, (1, 1))
+    (declared,) = kernel_memory(graph)[1]["n0"]
+    c = x_shape[-1]
+    assert declared.exact and declared.shift < 0 and declared.shift % (4 * c) == 0
+    case = ConvCase((x_shape[0], 1, *x_shape[1:]), c, (1, 3, 3), stride=(1, stride, stride),
+                    pad=(0, 1, 1), pad_end=(0, 1, 1), groups=c, act=(0.0, 6.0))
+    x, w, b, expected = run_conv(lib, case, seed=7)
+    x_at, y_size = -declared.shift // 4, expected.size
+    arena = np.full(max(x_at + x.size, y_size), np.nan, np.float32)
+    arena[x_at:x_at + x.size] = x.reshape(-1)
+    lib.tc_depthwise_conv3x3_f32(ctypes.byref(case.params(case.conv_out())),
+                                 arena[x_at:].ctypes.data, ptr(w), ptr(b), arena.ctypes.data)
+    assert_equal(arena[:y_size].reshape(expected.shape), expected)

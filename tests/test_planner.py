@@ -106,11 +106,15 @@ def _one_node(op: str, attrs: dict, x_shape: tuple, w_shape: tuple, y_shape: tup
 def test_depthwise_conv_in_place_one_row_and_two_pixels_below() -> None:
     """tc_conv_f32 writes output pixel (h, w) of a 3x3 / pad 1 window while it still reads
     input rows h-1.. from column w-1 on: the output must start W + 2 pixels (C floats each)
-    below the input.  8x8x4 input: 10 pixels x 16 B = 160 B."""
+    below the input; 4x4x4 input: 6 pixels x 16 B = 96 B.  tc_depthwise_conv3x3_f32 (rows of
+    at least 5 columns) writes each channel's pixels in the same order, a channel after the
+    other: exactly a whole number of pixels below, 8x8x4: 10 pixels = 160 B."""
     attrs = {"kernel_shape": (3, 3), "strides": (1, 1), "dilations": (1, 1),
              "pads": (1, 1, 1, 1), "group": 4, "channels_last": True}
+    graph = _one_node("Conv", attrs, (1, 4, 4, 4), (4, 3, 3, 1), (1, 4, 4, 4))
+    assert kernel_memory(graph)[1] == {"n0": (InPlace("x", -96),)}
     graph = _one_node("Conv", attrs, (1, 8, 8, 4), (4, 3, 3, 1), (1, 8, 8, 4))
-    assert kernel_memory(graph)[1] == {"n0": (InPlace("x", -160),)}
+    assert kernel_memory(graph)[1] == {"n0": (InPlace("x", -160, exact=True),)}
     attrs = {"kernel_shape": (2, 2), "strides": (2, 2), "dilations": (1, 1),
              "pads": (0, 0, 0, 0), "ceil_mode": 0, "channels_last": True}
     # tc_pool_f32 starts each output pixel (4 floats) by writing its initial value.

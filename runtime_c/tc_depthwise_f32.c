@@ -1,0 +1,229 @@
+/*
+ * tinyc runtime: float32 depthwise 3x3 convolution, channels-last (see tc_conv_f32.h).
+ *
+ * One channel at a time, output row by output row.  The channel's nine weights stay in
+ * registers; along a row the window slides one column at a time (two at stride 2) and each
+ * output loads only the column(s) entering its window, three (six) loads for nine
+ * multiply-adds, where tc_conv_f32 loads a weight and an input value for every one.  The
+ * register rotation is unrolled so that no value is ever moved: at stride 1 three outputs per
+ * pass (the columns a b c, b c a, c a b), at stride 2 two.
+ *
+ * Same sums as tc_conv_f32: each output adds its valid taps from 0 in the order kh, kw (one
+ * multiply, then one add, each rounded), then the bias, then the clamp.  Here every output
+ * adds all nine taps in that order, the padding ones as +-0: a window row in the top or bottom
+ * padding is read from a valid row against three zero weights, a column in the left or right
+ * padding (the first and last outputs of a row, dw_cut) is zero.  Adding +-0 to a sum that
+ * is never -0 (it starts at +0) changes nothing for finite inputs; windows wholly in the
+ * padding give the clamped bias, as in tc_conv_f32.
+ *
+ * In place: channel c's outputs are written in tc_conv_f32's pixel order and only over
+ * channel c of the input when the output sits a whole number of pixels below the input (the
+ * compiler places it so: tinyc/ops/conv.py).
+ */
+#include "tc_conv_f32.h"
+
+/* The nine weights of one channel for one output row, kh-major, rows in the padding zero. */
+typedef struct {
+    float w00, w01, w02, w10, w11, w12, w20, w21, w22;
+} dw_kernel_t;
+
+/* One column of the window: its rows 0, 1, 2. */
+typedef struct {
+    float r0, r1, r2;
+} dw_column_t;
+
+/* One output from its window's columns a b c: tc_conv_f32's sum, plus the bias, clamped. */
+static TC_ALWAYS_INLINE float dw_output(const dw_kernel_t *k, dw_column_t a, dw_column_t b,
+                                        dw_column_t c, float bias, float lo, float hi)
+{
+    float acc = 0.0f;
+    acc += a.r0 * k->w00;
+    acc += b.r0 * k->w01;
+    acc += c.r0 * k->w02;
+    acc += a.r1 * k->w10;
+    acc += b.r1 * k->w11;
+    acc += c.r1 * k->w12;
+    acc += a.r2 * k->w20;
+    acc += b.r2 * k->w21;
+    acc += c.r2 * k->w22;
+    return tc_clamp_f32(acc + bias, lo, hi);
+}
+
+/* The three window rows of one output row, at input column 0 (a row in the padding points at
+ * a valid one). */
+typedef struct {
+    const float *r0, *r1, *r2;
+} dw_rows_t;
+
+/* The column at x, then x moves on by col floats. */
+static TC_ALWAYS_INLINE dw_column_t dw_next(dw_rows_t *x, int32_t col)
+{
+    const dw_column_t v = {*x->r0, *x->r1, *x->r2};
+    x->r0 += col;
+    x->r1 += col;
+    x->r2 += col;
+    return v;
+}
+
+/* The per-layer constants of a row. */
+typedef struct {
+    int32_t c;     /* channels: the step from one column to the next */
+    int32_t in_w, out_w, pad_w;
+    int32_t real;  /* outputs before the first whose window's right column is padding */
+    float lo, hi;
+} dw_geometry_t;
+
+/* Column j of the rows (x at column 0), or zeros when j is in the padding. */
+static TC_ALWAYS_INLINE dw_column_t dw_column(const dw_geometry_t *g, dw_rows_t x, int32_t j)
+{
+    const dw_column_t zero = {0.0f, 0.0f, 0.0f};
+    if (j < 0 || j >= g->in_w) {
+        return zero;
+    }
+    const dw_column_t v = {x.r0[j * g->c], x.r1[j * g->c], x.r2[j * g->c]};
+    return v;
+}
+
+/* One output row at stride 1 (pad_w <= 2 on both sides): the first window's two left columns
+ * (zero in the padding), then one load per output for `real` outputs, the rest of the row
+ * with zero right columns.  The columns rotate by three outputs per pass: no value is moved. */
+static void dw_row_s1(const dw_geometry_t *g, const dw_kernel_t *k, dw_rows_t x, float bias,
+                      float *y)
+{
+    const int32_t col = g->c;
+    const float lo = g->lo;
+    const float hi = g->hi;
+    dw_column_t a = dw_column(g, x, -g->pad_w);
+    dw_column_t b = dw_column(g, x, 1 - g->pad_w);
+    dw_column_t c;
+    const int32_t skip = (2 - g->pad_w) * col;
+    dw_rows_t at = {x.r0 + skip, x.r1 + skip, x.r2 + skip};
+    int32_t n = g->real;
+    for (; n >= 3; n -= 3, y += 3 * col) {
+        c = dw_next(&at, col);
+        y[0] = dw_output(k, a, b, c, bias, lo, hi);
+        a = dw_next(&at, col);
+        y[col] = dw_output(k, b, c, a, bias, lo, hi);
+        b = dw_next(&at, col);
+        y[2 * col] = dw_output(k, c, a, b, bias, lo, hi);
+    }
+    for (; n > 0; --n, y += col) {
+        c = dw_next(&at, col);
+        *y = dw_output(k, a, b, c, bias, lo, hi);
+        a = b;
+        b = c;
+    }
+    const dw_column_t zero = {0.0f, 0.0f, 0.0f};
+    for (n = g->out_w - g->real; n > 0; --n, y += col) {
+        *y = dw_output(k, a, b, zero, bias, lo, hi);
+        a = b;
+        b = zero;
+    }
+}
+
+/* The same at stride 2 (pad_w <= 1 on both sides): the right column of one window is the left
+ * of the next, two loads per output. */
+static void dw_row_s2(const dw_geometry_t *g, const dw_kernel_t *k, dw_rows_t x, float bias,
+                      float *y)
+{
+    const int32_t col = g->c;
+    const float lo = g->lo;
+    const float hi = g->hi;
+    dw_column_t a = dw_column(g, x, -g->pad_w);
+    dw_column_t b;
+    dw_column_t c;
+    const int32_t skip = (1 - g->pad_w) * col;
+    dw_rows_t at = {x.r0 + skip, x.r1 + skip, x.r2 + skip};
+    int32_t n = g->real;
+    for (; n >= 2; n -= 2, y += 2 * col) {
+        b = dw_next(&at, col);
+        c = dw_next(&at, col);
+        y[0] = dw_output(k, a, b, c, bias, lo, hi);
+        b = dw_next(&at, col);
+        a = dw_next(&at, col);
+        y[col] = dw_output(k, c, b, a, bias, lo, hi);
+    }
+    if (n > 0) {
+        b = dw_next(&at, col);
+        c = dw_next(&at, col);
+        *y = dw_output(k, a, b, c, bias, lo, hi);
+        y += col;
+    }
+    for (int32_t ow = g->real; ow < g->out_w; ++ow, y += col) { /* the right column cut */
+        const int32_t j = 2 * ow - g->pad_w;
+        *y = dw_output(k, dw_column(g, x, j), dw_column(g, x, j + 1), dw_column(g, x, j + 2),
+                       bias, lo, hi);
+    }
+}
+
+/* w's nine weights with the rows outside [first, first + count) zero. */
+static dw_kernel_t dw_kernel(const float *w, int32_t first, int32_t count)
+{
+    const int32_t end = first + count;
+    const int v0 = first == 0;
+    const int v1 = first <= 1 && end > 1;
+    const int v2 = end > 2;
+    const dw_kernel_t k = {
+        v0 ? w[0] : 0.0f, v0 ? w[1] : 0.0f, v0 ? w[2] : 0.0f,
+        v1 ? w[3] : 0.0f, v1 ? w[4] : 0.0f, v1 ? w[5] : 0.0f,
+        v2 ? w[6] : 0.0f, v2 ? w[7] : 0.0f, v2 ? w[8] : 0.0f,
+    };
+    return k;
+}
+
+void tc_depthwise_conv3x3_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
+                              const float *bias, float *y)
+{
+    dw_geometry_t g;
+    g.c = p->in_c;
+    g.in_w = p->in_w;
+    g.out_w = p->out_w;
+    g.pad_w = p->pad_w;
+    g.lo = p->act_min;
+    g.hi = p->act_max;
+    /* Output ow's right column ow * stride_w - pad_w + 2 is inside while < in_w. */
+    const int32_t room = p->in_w - 3 + p->pad_w;
+    const int32_t real = room < 0 ? 0 : room / p->stride_w + 1;
+    g.real = real < p->out_w ? real : p->out_w;
+
+    const int32_t c = p->in_c;
+    const int32_t row_step = p->in_w * c;
+    const int32_t x_slice = p->in_h * row_step;
+    const int32_t y_row = p->out_w * c;
+    for (int32_t n = 0; n < p->batch; ++n) {
+        for (int32_t ch = 0; ch < c; ++ch) {
+            const float b = bias != NULL ? bias[ch] : 0.0f;
+            const float *wc = w + ch * 9;
+            const dw_kernel_t full = dw_kernel(wc, 0, 3);
+            const float *xs = x + n * p->in_d * x_slice + ch;
+            float *yr = y + n * p->out_d * p->out_h * y_row + ch;
+            for (int32_t d = 0; d < p->out_d; ++d, xs += x_slice) {
+                for (int32_t oh = 0; oh < p->out_h; ++oh, yr += y_row) {
+                    const tc_window_axis_t rows =
+                        tc_window_axis(oh, p->stride_h, p->pad_h, 1, 3, p->in_h);
+                    if (rows.count == 0) { /* the whole window in the padding */
+                        for (int32_t ow = 0; ow < p->out_w; ++ow) {
+                            yr[ow * c] = tc_clamp_f32(b, g.lo, g.hi);
+                        }
+                        continue;
+                    }
+                    /* Row kh reads input row at + kh - first, or row at when outside. */
+                    const float *top = xs + rows.at * row_step;
+                    const int32_t end = rows.first + rows.count;
+                    const dw_rows_t xr = {
+                        top,
+                        top + (rows.first <= 1 && end > 1 ? 1 - rows.first : 0) * row_step,
+                        top + (end > 2 ? 2 - rows.first : 0) * row_step,
+                    };
+                    const dw_kernel_t cut = dw_kernel(wc, rows.first, rows.count);
+                    const dw_kernel_t *k = rows.count == 3 ? &full : &cut;
+                    if (p->stride_w == 1) {
+                        dw_row_s1(&g, k, xr, b, yr);
+                    } else {
+                        dw_row_s2(&g, k, xr, b, yr);
+                    }
+                }
+            }
+        }
+    }
+}
