@@ -55,6 +55,13 @@ typedef struct {
     const float *r0, *r1, *r2;
 } dw_rows_t;
 
+/* The rows moved on by `floats`. */
+static TC_ALWAYS_INLINE dw_rows_t dw_rows_at(dw_rows_t x, int32_t floats)
+{
+    const dw_rows_t at = {x.r0 + floats, x.r1 + floats, x.r2 + floats};
+    return at;
+}
+
 /* The column at x, then x moves on by col floats. */
 static TC_ALWAYS_INLINE dw_column_t dw_next(dw_rows_t *x, int32_t col)
 {
@@ -96,8 +103,7 @@ static void dw_row_s1(const dw_geometry_t *g, const dw_kernel_t *k, dw_rows_t x,
     dw_column_t a = dw_column(g, x, -g->pad_w);
     dw_column_t b = dw_column(g, x, 1 - g->pad_w);
     dw_column_t c;
-    const int32_t skip = (2 - g->pad_w) * col;
-    dw_rows_t at = {x.r0 + skip, x.r1 + skip, x.r2 + skip};
+    dw_rows_t at = dw_rows_at(x, (2 - g->pad_w) * col);
     int32_t n = g->real;
     for (; n >= 3; n -= 3, y += 3 * col) {
         c = dw_next(&at, col);
@@ -132,8 +138,7 @@ static void dw_row_s2(const dw_geometry_t *g, const dw_kernel_t *k, dw_rows_t x,
     dw_column_t a = dw_column(g, x, -g->pad_w);
     dw_column_t b;
     dw_column_t c;
-    const int32_t skip = (1 - g->pad_w) * col;
-    dw_rows_t at = {x.r0 + skip, x.r1 + skip, x.r2 + skip};
+    dw_rows_t at = dw_rows_at(x, (1 - g->pad_w) * col);
     int32_t n = g->real;
     for (; n >= 2; n -= 2, y += 2 * col) {
         b = dw_next(&at, col);
