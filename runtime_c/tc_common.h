@@ -58,6 +58,23 @@ static inline float tc_clamp_f32(float v, float lo, float hi)
     return (v > hi) ? hi : v;
 }
 
+/* acc + a * b, the multiply-add of every float kernel.  Fused (one VFMA, rounded once) where
+ * the build defines TC_FUSED_MAC and the core has a single-precision FMA: tinyc defines it for
+ * cores whose FMA is pipelined, the Cortex-M7 (one issue slot where VMUL + VADD take two;
+ * tinyc/boards.py).  Elsewhere a multiply and an add, each rounded: on the Cortex-M4 a VFMA
+ * holds the FPU for 3 cycles against 1 + 1, so fusing would cost time, and the host build
+ * computes what the M4 does.  The build's -std=c99 turns off the compiler's own contraction
+ * (-ffp-contract=off): the float epilogues (bias, BatchNorm, the binary kernels' scale and
+ * offset) stay two roundings everywhere, as the reference computes them. */
+static inline float tc_mac_f32(float acc, float a, float b)
+{
+#if defined(TC_FUSED_MAC) && defined(__ARM_FEATURE_FMA)
+    return __builtin_fmaf(a, b, acc);
+#else
+    return acc + a * b;
+#endif
+}
+
 /* Taps of a sliding window that land inside [0, size) (convolution, transposed convolution,
  * pooling).  The window's taps are at start + k * dilation for 0 <= k < kernel; start may be
  * negative (leading padding) and the window may run past size (trailing padding).  Sets

@@ -50,7 +50,7 @@ static inline float conv_dot_channels(const conv_window_t *t, const float *x, co
                 const float *xt = x + xw;
                 const float *wt = w + ww;
                 for (int32_t ic = 0; ic < t->cig; ++ic) {
-                    acc += xt[ic] * wt[ic];
+                    acc = tc_mac_f32(acc, xt[ic], wt[ic]);
                 }
             }
         }
@@ -78,10 +78,10 @@ static inline void conv_dot_channels4(const conv_window_t *t, const float *x, co
                 const float *w3 = w2 + w_so;
                 for (int32_t ic = 0; ic < t->cig; ++ic) {
                     const float xv = xt[ic];
-                    a0 += xv * w0[ic];
-                    a1 += xv * w1[ic];
-                    a2 += xv * w2[ic];
-                    a3 += xv * w3[ic];
+                    a0 = tc_mac_f32(a0, xv, w0[ic]);
+                    a1 = tc_mac_f32(a1, xv, w1[ic]);
+                    a2 = tc_mac_f32(a2, xv, w2[ic]);
+                    a3 = tc_mac_f32(a3, xv, w3[ic]);
                 }
             }
         }
@@ -101,7 +101,7 @@ static inline float conv_dot_depthwise(const conv_window_t *t, const float *x, c
             const float *xr = x + xh;
             const float *wr = w + wh;
             for (int32_t kw = 0, xw = 0; kw < t->nw; ++kw, xw += t->x_tw) {
-                acc += xr[xw] * wr[kw];
+                acc = tc_mac_f32(acc, xr[xw], wr[kw]);
             }
         }
     }
@@ -128,7 +128,7 @@ static inline void conv_dot_depthwise_block(const conv_window_t *t, const float 
                 const float *wt = w + wh + kw;
 #pragma GCC unroll 8 /* unrolled: -20% instructions on the demo (GCC's -O2 keeps the loop) */
                 for (int32_t j = 0; j < DW_BLOCK; ++j) {
-                    acc[j] += xt[j] * wt[j * w_so];
+                    acc[j] = tc_mac_f32(acc[j], xt[j], wt[j * w_so]);
                 }
             }
         }
@@ -167,9 +167,9 @@ static TC_ALWAYS_INLINE void conv_dot_blocked(const conv_window_t *t, const floa
 #pragma GCC unroll 8
                     for (int32_t j = 0; j < CONV_BLOCK; ++j) {
                         const float wj = wt[j];
-                        a0[j] += x0 * wj;
+                        a0[j] = tc_mac_f32(a0[j], x0, wj);
                         if (pixels == 2) {
-                            a1[j] += x1 * wj;
+                            a1[j] = tc_mac_f32(a1[j], x1, wj);
                         }
                     }
                 }

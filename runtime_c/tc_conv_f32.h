@@ -5,7 +5,8 @@
  *       x[n, od*sd - pd + kd*dd, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw, g*cig + ic]
  *     * w[oc, kd, kh, kw, ic] )
  * where g = oc / (out_c / groups), cig = in_c / groups, and taps that fall outside the input
- * (the zero padding) contribute nothing.  Accumulation is in float32 in the order kd, kh, kw, ic.
+ * (the zero padding) contribute nothing.  Accumulation is in float32 in the order kd, kh, kw, ic,
+ * each step one tc_mac_f32 (fused on cores with FMA, tc_common.h).
  *
  * Layouts:
  *   x    [batch, in_d, in_h, in_w, in_c]

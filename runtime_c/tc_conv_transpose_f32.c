@@ -10,7 +10,8 @@
  * (skipped when there is none), since an output is complete only after the last input reached it.
  *
  * Each output accumulates in float32 starting from its bias, contributions arriving in input
- * order (n, id, ih, iw), then kd, kh, kw, then ic.  y must not overlap x.
+ * order (n, id, ih, iw), then kd, kh, kw, then ic, each step one tc_mac_f32 (fused on cores
+ * with FMA).  y must not overlap x.
  */
 #include <math.h>
 
@@ -79,7 +80,7 @@ void tc_conv_transpose_f32(const tc_conv_f32_params_t *p, const float *x, const 
                                         const float xv = xp[ci];
                                         const float *wt = w + ci * w_si + ww;
                                         for (int32_t oc = 0; oc < cog; ++oc) {
-                                            yg[oc] += xv * wt[oc];
+                                            yg[oc] = tc_mac_f32(yg[oc], xv, wt[oc]);
                                         }
                                     }
                                 }

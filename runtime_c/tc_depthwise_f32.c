@@ -8,13 +8,12 @@
  * register rotation is unrolled so that no value is ever moved: at stride 1 three outputs per
  * pass (the columns a b c, b c a, c a b), at stride 2 two.
  *
- * Same sums as tc_conv_f32: each output adds its valid taps from 0 in the order kh, kw (one
- * multiply, then one add, each rounded), then the bias, then the clamp.  Here every output
- * adds all nine taps in that order, the padding ones as +-0: a window row in the top or bottom
- * padding is read from a valid row against three zero weights, a column in the left or right
- * padding (the first and last outputs of a row, dw_cut) is zero.  Adding +-0 to a sum that
- * is never -0 (it starts at +0) changes nothing for finite inputs; windows wholly in the
- * padding give the clamped bias, as in tc_conv_f32.
+ * Same sums as tc_conv_f32: each output adds its valid taps from 0 in the order kh, kw (each
+ * a tc_mac_f32), then the bias, then the clamp.  Here every output adds all nine taps in that
+ * order, the padding ones as +-0: a window row in the top or bottom padding is read from a
+ * valid row against three zero weights, a column in the left or right padding (at the ends of
+ * a row) is zero.  Adding +-0 to a sum that is never -0 (it starts at +0) changes nothing for
+ * finite inputs; windows wholly in the padding give the clamped bias, as in tc_conv_f32.
  *
  * In place: channel c's outputs are written in tc_conv_f32's pixel order and only over
  * channel c of the input when the output sits a whole number of pixels below the input (the
@@ -37,15 +36,15 @@ static TC_ALWAYS_INLINE float dw_output(const dw_kernel_t *k, dw_column_t a, dw_
                                         dw_column_t c, float bias, float lo, float hi)
 {
     float acc = 0.0f;
-    acc += a.r0 * k->w00;
-    acc += b.r0 * k->w01;
-    acc += c.r0 * k->w02;
-    acc += a.r1 * k->w10;
-    acc += b.r1 * k->w11;
-    acc += c.r1 * k->w12;
-    acc += a.r2 * k->w20;
-    acc += b.r2 * k->w21;
-    acc += c.r2 * k->w22;
+    acc = tc_mac_f32(acc, a.r0, k->w00);
+    acc = tc_mac_f32(acc, b.r0, k->w01);
+    acc = tc_mac_f32(acc, c.r0, k->w02);
+    acc = tc_mac_f32(acc, a.r1, k->w10);
+    acc = tc_mac_f32(acc, b.r1, k->w11);
+    acc = tc_mac_f32(acc, c.r1, k->w12);
+    acc = tc_mac_f32(acc, a.r2, k->w20);
+    acc = tc_mac_f32(acc, b.r2, k->w21);
+    acc = tc_mac_f32(acc, c.r2, k->w22);
     return tc_clamp_f32(acc + bias, lo, hi);
 }
 

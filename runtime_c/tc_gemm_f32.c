@@ -51,7 +51,7 @@ static void gemm_rows(const tc_gemm_f32_params_t *p, const float *a, const float
             const float av = a_row[ao];
             const float *b_row = b + bo; /* b_stride_n == 1 */
             for (int32_t n = 0; n < cols; ++n) {
-                y[n] += av * b_row[n];
+                y[n] = tc_mac_f32(y[n], av, b_row[n]);
             }
         }
         gemm_epilogue_row(p, c, m, y);
@@ -71,11 +71,11 @@ static void gemm_dots(const tc_gemm_f32_params_t *p, const float *a, const float
             float acc = 0.0f;
             if (ask == 1 && bsk == 1) {
                 for (int32_t k = 0; k < p->k; ++k) {
-                    acc += a_row[k] * b_col[k];
+                    acc = tc_mac_f32(acc, a_row[k], b_col[k]);
                 }
             } else {
                 for (int32_t k = 0, ao = 0, bo = 0; k < p->k; ++k, ao += ask, bo += bsk) {
-                    acc += a_row[ao] * b_col[bo];
+                    acc = tc_mac_f32(acc, a_row[ao], b_col[bo]);
                 }
             }
             y[n] = acc;

@@ -9,7 +9,8 @@
  *   A[b, m, k] = a[sum_i bidx_i * a_batch_strides[i] + m * a_stride_m + k * a_stride_k]
  *   B[b, k, n] = b[sum_i bidx_i * b_batch_strides[i] + k * b_stride_k + n * b_stride_n]
  *   C[m, n]    = c[m * c_stride_m + n * c_stride_n]            (c may be NULL: no bias term)
- * y is dense [batch_shape..., M, N].  Accumulation is float32 in increasing k.
+ * y is dense [batch_shape..., M, N].  Accumulation is float32 in increasing k, each step one
+ * tc_mac_f32 (fused on cores with FMA, tc_common.h).
  * Covers ONNX Gemm (transA/transB/alpha/beta), MatMul (numpy broadcasting) and Linear.
  */
 #ifndef TC_GEMM_F32_H

@@ -13,12 +13,14 @@ from __future__ import annotations
 import ctypes
 import math
 import shutil
+import subprocess
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
 from helpers import RUNTIME, c_struct, cortex_m4_undefined_symbols, kernel_library
+from tinyc.boards import FUSED_MAC_CORES, load_board
 from tinyc.codegen import kernel_memory
 from tinyc.ir import Graph, Node, Tensor
 from tinyc.ops import REGISTRY
@@ -1283,3 +1285,20 @@ def test_depthwise3x3_in_place_at_the_compilers_shift(lib, x_shape, stride):
     lib.tc_depthwise_conv3x3_f32(ctypes.byref(case.params(case.conv_out())),
                                  arena[x_at:].ctypes.data, ptr(w), ptr(b), arena.ctypes.data)
     assert_equal(arena[:y_size].reshape(expected.shape), expected)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-objdump") is None, reason="no arm toolchain")
+@pytest.mark.parametrize("board_id", ["qemu-m4", "qemu-m7", "nucleo-h743zi2", "qemu-m55"])
+def test_float_multiply_adds_fuse_only_where_the_fma_is_pipelined(board_id, tmp_path):
+    """tc_mac_f32 is one VFMA on the Cortex-M7 (pipelined FMA) and a VMUL + VADD elsewhere
+    (the M4's VFMA takes 3 cycles): compiled with the board's own flags, as a project is."""
+    board = load_board(board_id)
+    fused = board.core in FUSED_MAC_CORES
+    assert ("-DTC_FUSED_MAC" in board.cflags) == fused
+    obj = tmp_path / "tc_conv_f32.o"
+    subprocess.run(["arm-none-eabi-gcc", *board.cflags, "-std=c99", "-O2", "-c",
+                    f"-I{RUNTIME}", str(RUNTIME / "tc_conv_f32.c"), "-o", str(obj)], check=True)
+    asm = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True,
+                         text=True, check=True).stdout
+    assert ("vfma.f32" in asm) == fused
+    assert ("vmul.f32" in asm) != fused

@@ -111,6 +111,14 @@ class PlatformIOTarget:
     platform: str
 
 
+# Cores whose single-precision VFMA is pipelined, one issue slot where VMUL + VADD take two (the
+# Cortex-M7: LLVM's ARMScheduleM7.td, FP multiply-accumulate on the pipelined VFP unit): the
+# float kernels fuse their multiply-adds there (tc_common.h, tc_mac_f32).  Not the Cortex-M4,
+# whose VFMA holds the FPU for 3 cycles against 1 + 1 (GCC's cortex-m4-fpu.md): fusing would
+# cut its instruction count by a fifth and cost cycles.
+FUSED_MAC_CORES = frozenset({"cortex-m7"})
+
+
 @dataclass(frozen=True)
 class Board:
     """One board, as described by boards/<id>.yaml. Paths are absolute."""
@@ -184,11 +192,14 @@ class Board:
 
     @property
     def defines(self) -> list[str]:
-        """The -D flags that tell the board support C code about this board."""
+        """The -D flags that tell the board support C code about this board, and the runtime
+        about its core (TC_FUSED_MAC: FUSED_MAC_CORES)."""
         flags = [
             f"-DTINYC_BOARD_CLOCK_HZ={self.clock_hz}u",
             f"-DTINYC_MCU_{self.mcu.upper().replace('-', '_')}",
         ]
+        if self.core in FUSED_MAC_CORES and self.fpu is not None:
+            flags.append("-DTC_FUSED_MAC")
         if self.clock_setup == "pll":
             flags.append("-DTINYC_BOARD_CLOCK_SETUP_PLL")
         if self.emulated:
