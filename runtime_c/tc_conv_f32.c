@@ -135,17 +135,32 @@ static inline void conv_dot_depthwise_block(const conv_window_t *t, const float 
     }
 }
 
-/* conv_dot_channels for the CONV_BLOCK output channels of one weight block of
+/* The output stage of one output channel j of a block: bias b[j] added, clamped, stored at
+ * y[j] (and, for the second pixel, y[y_pw + j]). */
+static TC_ALWAYS_INLINE void blocked_output(float a0, float a1, const float *b, int32_t j,
+                                            float lo, float hi, float *y, int32_t y_pw,
+                                            int pixels)
+{
+    const float bj = b[j]; /* read once: the stores to y could alias b */
+    y[j] = tc_clamp_f32(a0 + bj, lo, hi);
+    if (pixels == 2) {
+        y[y_pw + j] = tc_clamp_f32(a1 + bj, lo, hi);
+    }
+}
+
+/* conv_dot_channels for the `count` (<= CONV_BLOCK) output channels of one weight block of
  * tc_conv_blocked_f32 (w: the block's first valid tap, [.., k_w, cig, CONV_BLOCK]), for one or
  * two output pixels (pixels, a constant once inlined; the second pixel's window has the same
  * valid taps, x_pw values further on in x): each weight is loaded once for `pixels`
  * multiply-adds, each input value once for CONV_BLOCK.  Without groups the valid taps of a
  * kernel row are, with dilation_w 1 (contiguous, a constant too), one run of nw * cig
  * consecutive values in x as in w (one loop instead of two); otherwise a run is one tap's cig
- * channels.  Every sum keeps the order kd, kh, kw, ic. */
-static TC_ALWAYS_INLINE void conv_dot_blocked(const conv_window_t *t, const float *x,
-                                              int32_t x_pw, const float *w, int contiguous,
-                                              int pixels, float acc[2][CONV_BLOCK])
+ * channels.  Every sum keeps the order kd, kh, kw, ic; then the output stage (blocked_output,
+ * biases b), the sums still in registers. */
+static TC_ALWAYS_INLINE void conv_block_outputs(const conv_window_t *t, const float *x,
+                                                int32_t x_pw, const float *w, int contiguous,
+                                                int pixels, const float *b, int32_t count,
+                                                float lo, float hi, float *y, int32_t y_pw)
 {
     float a0[CONV_BLOCK];
     float a1[CONV_BLOCK];
@@ -176,9 +191,15 @@ static TC_ALWAYS_INLINE void conv_dot_blocked(const conv_window_t *t, const floa
             }
         }
     }
-    for (int32_t j = 0; j < CONV_BLOCK; ++j) {
-        acc[0][j] = a0[j];
-        acc[1][j] = a1[j];
+    if (count == CONV_BLOCK && pixels == 2) { /* unrolled: the sums stay in registers */
+#pragma GCC unroll 8
+        for (int32_t j = 0; j < CONV_BLOCK; ++j) {
+            blocked_output(a0[j], a1[j], b, j, lo, hi, y, y_pw, pixels);
+        }
+    } else {
+        for (int32_t j = 0; j < count; ++j) {
+            blocked_output(a0[j], a1[j], b, j, lo, hi, y, y_pw, pixels);
+        }
     }
 }
 
@@ -232,20 +253,14 @@ static TC_ALWAYS_INLINE void conv_pixel_blocked(const tc_conv_f32_params_t *p,
                                                 const float *bias, float *y, int contiguous,
                                                 int pixels)
 {
+    static const float no_bias[CONV_BLOCK]; /* bias NULL: add 0.0f, as tc_conv_f32 does */
     const int32_t out_c = p->out_c;
     const float lo = p->act_min; /* in registers: the stores to y could alias p */
     const float hi = p->act_max;
     for (int32_t oc = 0; oc < out_c; oc += CONV_BLOCK, w += w_so) {
-        float acc[2][CONV_BLOCK];
-        conv_dot_blocked(t, x, x_pw, w, contiguous, pixels, acc);
         const int32_t count = out_c - oc < CONV_BLOCK ? out_c - oc : CONV_BLOCK;
-        for (int32_t j = 0; j < count; ++j) {
-            const float b = bias != NULL ? bias[oc + j] : 0.0f;
-            y[oc + j] = tc_clamp_f32(acc[0][j] + b, lo, hi);
-            if (pixels == 2) {
-                y[out_c + oc + j] = tc_clamp_f32(acc[1][j] + b, lo, hi);
-            }
-        }
+        conv_block_outputs(t, x, x_pw, w, contiguous, pixels, bias != NULL ? bias + oc : no_bias,
+                           count, lo, hi, y + oc, out_c);
     }
 }
 
