@@ -364,3 +364,24 @@ void tc_conv_blocked_f32(const tc_conv_f32_params_t *p, const float *x, const fl
         conv_run(p, x, w, bias, y, CONV_BLOCKED);
     }
 }
+
+/* tc_conv_pointwise_f32 (tc_conv_f32.h): output pixel i reads input pixel i alone, so the
+ * image is one matrix product with no window to work out: pixel pairs from pixel 0 on, across
+ * rows (conv_run's pairs stay within a row; the sums are the same, and the pairs still start
+ * at even pixels, as the in-place contract wants). */
+void tc_conv_pointwise_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
+                           const float *bias, float *y)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t out_c = p->out_c;
+    const conv_window_t t = {1, 1, 1, 0, 0, in_c, 0, 0, in_c};
+    const int32_t pixels = p->batch * p->out_d * p->out_h * p->out_w;
+    const int32_t w_so = in_c * CONV_BLOCK;
+    int32_t i = 0;
+    for (; i + 2 <= pixels; i += 2, x += 2 * in_c, y += 2 * out_c) {
+        conv_pixel_blocked(p, &t, x, in_c, w, w_so, bias, y, 1, 2);
+    }
+    if (i < pixels) {
+        conv_pixel_blocked(p, &t, x, 0, w, w_so, bias, y, 1, 1);
+    }
+}

@@ -51,6 +51,13 @@ void tc_conv_blocked_f32(const tc_conv_f32_params_t *p, const float *x, const fl
                          const float *bias, float *y);
 
 /*
+ * tc_conv_blocked_f32 for 1x1 kernels of stride 1 without padding (out_* = in_*; the compiler
+ * checks): the same weights, sums and results, without the per-pixel window bookkeeping.
+ */
+void tc_conv_pointwise_f32(const tc_conv_f32_params_t *p, const float *x, const float *wb,
+                           const float *bias, float *y);
+
+/*
  * Plain depthwise 3x3 convolution (groups = in_c = out_c), dilation 1, stride_w 1 or 2, k_d 1
  * with stride_d 1 and pad_d 0 (2-D layers, or 3-D ones made of independent depth slices); any
  * stride_h and padding.  Parameters, weights [c, 1, 3, 3, 1] and results as tc_conv_f32 (for

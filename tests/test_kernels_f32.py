@@ -86,6 +86,7 @@ STRUCTS = [
 KERNELS = {
     "tc_conv_f32": (ConvParams, 4),
     "tc_conv_blocked_f32": (ConvParams, 4),
+    "tc_conv_pointwise_f32": (ConvParams, 4),
     "tc_depthwise_conv3x3_f32": (ConvParams, 4),
     "tc_conv_transpose_f32": (ConvParams, 4),
     "tc_pool_f32": (PoolParams, 2),
@@ -418,8 +419,9 @@ def test_conv_blocked_equals_conv(lib, case):
     pytest.param(ConvCase((1, 1, 5, 9, 16), 16, (1, 1, 1)), id="pointwise_in16_out16"),
 ])
 def test_conv_blocked_in_place_at_the_compilers_shift(lib, case):
-    """tc_conv_blocked_f32 writing over its own input at the shift the compiler declares for it
-    (ops.conv: pixel pairs from even pixels on) gives the out-of-place outputs bit for bit."""
+    """tc_conv_blocked_f32 (tc_conv_pointwise_f32 for the 1x1 case) writing over its own input
+    at the shift the compiler declares for it (ops.conv: pixel pairs from even pixels on) gives
+    the out-of-place outputs bit for bit."""
     y_shape = (case.x[0], *case.conv_out(), case.out_c)
     w_shape = (case.out_c, *case.k, case.x[4])
     attrs = {"kernel_shape": case.k, "strides": case.stride, "dilations": case.dil,
@@ -429,14 +431,48 @@ def test_conv_blocked_in_place_at_the_compilers_shift(lib, case):
     graph = Graph("g", tensors, [Node("Conv", "n0", ["x", "w"], ["y"], attrs)], ["x"], ["y"])
     (declared,) = kernel_memory(graph)[1]["n0"]
     assert declared.tensor == "x" and declared.shift < 0
+    kernel = REGISTRY["Conv"].emit(graph.nodes[0], graph).function
+    assert kernel == ("tc_conv_pointwise_f32" if case.k == (1, 1, 1) else "tc_conv_blocked_f32")
     x, wt, b, expected = run_conv(lib, case, seed=5)
     wb = blocked_weights(wt)
     x_at, y_size = -declared.shift // 4, expected.size  # y at the arena's start, x above
     arena = np.full(max(x_at + x.size, y_size), np.nan, np.float32)
     arena[x_at:x_at + x.size] = x.reshape(-1)
-    lib.tc_conv_blocked_f32(ctypes.byref(case.params(case.conv_out())),
-                            arena[x_at:].ctypes.data, ptr(wb), ptr(b), arena.ctypes.data)
+    getattr(lib, kernel)(ctypes.byref(case.params(case.conv_out())),
+                         arena[x_at:].ctypes.data, ptr(wb), ptr(b), arena.ctypes.data)
     assert_equal(arena[:y_size].reshape(y_shape), expected)
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(ConvCase((2, 1, 5, 6, 16), 7, (1, 1, 1)), id="batch2_partial_block"),
+    pytest.param(ConvCase((1, 1, 5, 9, 16), 16, (1, 1, 1), act=(0.0, 6.0)), id="odd_pixels"),
+    pytest.param(ConvCase((1, 3, 4, 5, 8), 20, (1, 1, 1), bias=False), id="3d_no_bias"),
+    pytest.param(ConvCase((1, 1, 1, 1, 3), 8, (1, 1, 1)), id="one_pixel"),
+])
+def test_conv_pointwise_equals_conv(lib, case):
+    """tc_conv_pointwise_f32 pairs pixels across rows but sums each output as tc_conv_f32 does:
+    the same outputs bit for bit."""
+    x, w, b, y = run_conv(lib, case, seed=8)
+    wb = blocked_weights(w)  # kept alive through the call
+    yp = np.full_like(y, np.nan)
+    lib.tc_conv_pointwise_f32(ctypes.byref(case.params(case.conv_out())), ptr(x), ptr(wb),
+                              ptr(b), ptr(yp))
+    assert_equal(yp, y)
+
+
+@pytest.mark.parametrize(("stride", "pad", "function"), [
+    (1, 0, "tc_conv_pointwise_f32"), (2, 0, "tc_conv_blocked_f32"),
+    (1, 1, "tc_conv_blocked_f32"),
+])
+def test_compiler_picks_the_pointwise_kernel(stride, pad, function):
+    size = (9 + 2 * pad - 1) // stride + 1
+    tensors = {"x": Tensor("x", (1, 9, 9, 8)), "y": Tensor("y", (1, size, size, 16)),
+               "w": Tensor("w", (16, 1, 1, 8), data=np.ones((16, 1, 1, 8), np.float32))}
+    attrs = {"kernel_shape": (1, 1), "strides": (stride, stride), "dilations": (1, 1),
+             "pads": (pad,) * 4, "group": 1, "channels_last": True}
+    node = Node("Conv", "n0", ["x", "w"], ["y"], attrs)
+    assert REGISTRY["Conv"].emit(node, Graph("g", tensors, [node], ["x"], ["y"])).function \
+        == function
 
 
 @pytest.mark.parametrize(("in_c", "out_c", "groups", "function"), [
