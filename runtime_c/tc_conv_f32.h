@@ -58,14 +58,18 @@ void tc_conv_pointwise_f32(const tc_conv_f32_params_t *p, const float *x, const 
                            const float *bias, float *y);
 
 /*
- * Plain depthwise 3x3 convolution (groups = in_c = out_c), dilation 1, stride_w 1 or 2, k_d 1
- * with stride_d 1 and pad_d 0 (2-D layers, or 3-D ones made of independent depth slices); any
- * stride_h and padding.  Parameters, weights [c, 1, 3, 3, 1] and results as tc_conv_f32 (for
- * finite inputs: tc_depthwise_f32.c), computed a channel at a time with its nine weights in
- * registers, three loads per output at stride 1.  In place only at a shift of whole pixels.
+ * Plain depthwise convolution (groups = in_c = out_c) with 3x3 windows in h and w, dilation 1,
+ * stride_w 1 (at most 2 padding columns on either side) or 2 (at most 1); any stride_h and
+ * pad_h.  tc_depthwise_conv3x3_f32: k_d = 1 (2-D layers); tc_depthwise_conv3x3_3d_f32: any k_d,
+ * stride_d and pad_d.  Parameters, weights [c, k_d, 3, 3, 1] and results as tc_conv_f32 (for
+ * finite inputs: tc_depthwise_f32.c), computed a channel at a time with a depth slice's nine
+ * weights in registers, three loads per output at stride 1; a 3-D window's slices are added
+ * to the output row one after the other.  In place only at a shift of whole pixels.
  */
 void tc_depthwise_conv3x3_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
                               const float *bias, float *y);
+void tc_depthwise_conv3x3_3d_f32(const tc_conv_f32_params_t *p, const float *x, const float *w,
+                                 const float *bias, float *y);
 
 /*
  * Transposed convolution (the gradient of tc_conv_f32 with respect to its input), channels-last.

@@ -88,6 +88,7 @@ KERNELS = {
     "tc_conv_blocked_f32": (ConvParams, 4),
     "tc_conv_pointwise_f32": (ConvParams, 4),
     "tc_depthwise_conv3x3_f32": (ConvParams, 4),
+    "tc_depthwise_conv3x3_3d_f32": (ConvParams, 4),
     "tc_conv_transpose_f32": (ConvParams, 4),
     "tc_pool_f32": (PoolParams, 2),
     "tc_gemm_f32": (GemmParams, 4),
@@ -1260,16 +1261,32 @@ DEPTHWISE3X3_CASES = [
                           groups=2), id="narrower_than_kernel"),
     pytest.param(ConvCase((2, 3, 6, 7, 9), 9, (1, 3, 3), stride=(1, 2, 1), pad=(0, 1, 1),
                           pad_end=(0, 0, 1), groups=9), id="3d_slices_batch2"),
+    pytest.param(ConvCase((1, 3, 5, 6, 4), 4, (1, 3, 3), stride=(2, 1, 1), pad=(1, 1, 1),
+                          pad_end=(1, 1, 1), groups=4), id="3d_slices_in_depth_padding"),
+    # 3-D windows (the EEG networks' k_d = 3 layers): depth slices added one after the
+    # other, windows cut by the depth padding, depth stride 2, k_d 2, batches.
+    pytest.param(ConvCase((1, 4, 6, 9, 16), 16, (3, 3, 3), pad=(1, 1, 1), pad_end=(1, 1, 1),
+                          groups=16, act=(0.0, 6.0)), id="eeg_k3_pad1"),
+    pytest.param(ConvCase((2, 5, 7, 8, 4), 4, (3, 3, 3), stride=(2, 2, 2), pad=(1, 1, 1),
+                          pad_end=(1, 1, 0), groups=4), id="stride2_batch2"),
+    pytest.param(ConvCase((1, 3, 5, 6, 3), 3, (2, 3, 3), pad=(0, 1, 1), pad_end=(1, 1, 1),
+                          groups=3, bias=False), id="k2_depth_pad_end"),
+    pytest.param(ConvCase((1, 2, 4, 6, 5), 5, (3, 3, 3), stride=(3, 1, 1), pad=(2, 1, 1),
+                          pad_end=(3, 1, 1), groups=5), id="windows_in_depth_padding"),
 ]
+
+
 
 
 @pytest.mark.parametrize("case", DEPTHWISE3X3_CASES)
 def test_depthwise3x3_equals_conv(lib, case):
-    """tc_depthwise_conv3x3_f32 sums in tc_conv_f32's order: the same outputs bit for bit."""
+    """tc_depthwise_conv3x3_f32 (k_d 1) and _3d_f32 (a 3-D window's slices added to the row one
+    after the other) sum in tc_conv_f32's order kd, kh, kw: the same outputs bit for bit."""
     x, w, b, y = run_conv(lib, case, seed=6)
     yd = np.full_like(y, np.nan)
-    lib.tc_depthwise_conv3x3_f32(ctypes.byref(case.params(case.conv_out())), ptr(x), ptr(w),
-                                 ptr(b), ptr(yd))
+    kernel = "tc_depthwise_conv3x3_3d_f32" if case.k[0] > 1 else "tc_depthwise_conv3x3_f32"
+    getattr(lib, kernel)(ctypes.byref(case.params(case.conv_out())), ptr(x), ptr(w), ptr(b),
+                         ptr(yd))
     assert_equal(yd, y)
     assert_close(yd, conv_ref(x, w, b, case))
 
@@ -1338,3 +1355,45 @@ def test_float_multiply_adds_fuse_only_where_the_fma_is_pipelined(board_id, tmp_
                          text=True, check=True).stdout
     assert ("vfma.f32" in asm) == fused
     assert ("vmul.f32" in asm) != fused
+
+
+def test_depthwise3x3_3d_in_place_at_the_compilers_shift(lib):
+    """3-D: each output row is written (set to 0, then each slice added) before its windows are
+    all read, and the compiler's shift allows for that."""
+    case = ConvCase((1, 4, 6, 8, 6), 6, (3, 3, 3), pad=(1, 1, 1), pad_end=(1, 1, 1), groups=6,
+                    act=(0.0, 6.0))
+    y_shape = (1, *case.conv_out(), 6)
+    w_shape = (6, 3, 3, 3, 1)
+    attrs = {"kernel_shape": case.k, "strides": case.stride, "dilations": case.dil,
+             "pads": (*case.pad, *case.pad_end), "group": 6, "channels_last": True}
+    tensors = {"x": Tensor("x", case.x), "y": Tensor("y", y_shape),
+               "w": Tensor("w", w_shape, data=np.zeros(w_shape, np.float32))}
+    graph = Graph("g", tensors, [Node("Conv", "n0", ["x", "w"], ["y"], attrs)], ["x"], ["y"])
+    function = REGISTRY["Conv"].emit(graph.nodes[0], graph).function
+    assert function == "tc_depthwise_conv3x3_3d_f32"
+    (declared,) = kernel_memory(graph)[1]["n0"]
+    assert declared.exact and declared.shift < 0 and declared.shift % (4 * 6) == 0
+    x, w, b, expected = run_conv(lib, case, seed=10)
+    x_at, y_size = -declared.shift // 4, expected.size
+    arena = np.full(max(x_at + x.size, y_size), np.nan, np.float32)
+    arena[x_at:x_at + x.size] = x.reshape(-1)
+    getattr(lib, function)(ctypes.byref(case.params(case.conv_out())),
+                           arena[x_at:].ctypes.data, ptr(w), ptr(b), arena.ctypes.data)
+    assert_equal(arena[:y_size].reshape(y_shape), expected)
+
+
+@pytest.mark.parametrize(("x_shape", "stride", "function"), [
+    ((1, 8, 9, 16, 16), 1, "tc_depthwise_conv3x3_3d_f32"),  # the eeg3dcnn's block
+    ((1, 4, 4, 8, 16), 2, "tc_conv_f32"),  # 4 output columns: the passes cost more
+])
+def test_compiler_picks_the_3d_depthwise_kernel(x_shape, stride, function):
+    c = x_shape[-1]
+    out = [(n + 2 - 3) // stride + 1 for n in x_shape[1:4]]
+    w_shape = (c, 3, 3, 3, 1)
+    tensors = {"x": Tensor("x", x_shape), "y": Tensor("y", (1, *out, c)),
+               "w": Tensor("w", w_shape, data=np.ones(w_shape, np.float32))}
+    attrs = {"kernel_shape": (3, 3, 3), "strides": (stride,) * 3, "dilations": (1, 1, 1),
+             "pads": (1,) * 6, "group": c, "channels_last": True}
+    node = Node("Conv", "n0", ["x", "w"], ["y"], attrs)
+    assert REGISTRY["Conv"].emit(node, Graph("g", tensors, [node], ["x"], ["y"])).function \
+        == function

@@ -301,14 +301,18 @@ def _emit(function: str, source: str):
             kernel = "tc_conv_pointwise_f32" if _pointwise(params) else "tc_conv_blocked_f32"
             weights = DerivedConst("weight_blocked", blocked_weights(w))
         elif depthwise:
-            kernel, sources = "tc_depthwise_conv3x3_f32", ("tc_depthwise_f32.c",)
+            kernel = "tc_depthwise_conv3x3_3d_f32" if params["k_d"] > 1 else \
+                "tc_depthwise_conv3x3_f32"
+            sources = ("tc_depthwise_f32.c",)
         # tc_conv_f32 computes output pixels in order, channel by channel from the window;
         # tc_conv_blocked_f32 pixel pairs from even pixels on, channel block by block from both
         # windows; tc_depthwise_conv3x3_f32 each channel's pixels in order, a channel after the
         # other (ConvTranspose scatters: never in place).
+        # (3-D depthwise adds its depth slices to an output row one after the other: a row
+        # is written before its windows are all read.)
+        group = 2 if blocked else params["out_w"] if depthwise and params["k_d"] > 1 else 1
         in_place = () if node.op != "Conv" else window_in_place(
-            node.inputs[0], graph, params, (x[-1], y[-1]), 4, group=2 if blocked else 1,
-            rereads=True)
+            node.inputs[0], graph, params, (x[-1], y[-1]), 4, group=group, rereads=True)
         if depthwise:
             out_bytes = graph.tensors[node.outputs[0]].size * 4
             in_place = tuple(a for p in in_place if (a := pixel_aligned(p, x[-1] * 4, out_bytes)))
@@ -353,20 +357,22 @@ def _pointwise(params: dict[str, int]) -> bool:
 
 
 def _depthwise3x3(params: dict[str, int]) -> bool:
-    """tc_depthwise_conv3x3_f32 (the same results for finite inputs): plain 2-D depthwise 3x3
-    convolutions (3-D ones only as independent depth slices), dilation 1, stride_w 1 with at
-    most 2 columns of padding on either side or stride_w 2 with at most 1, on input rows of at
-    least 5 columns: its setup per row and channel costs what tc_conv_f32's per pixel saves
-    only on rows that long.  Measured on qemu-m4 (instructions per MAC, tc_conv_f32 ->
-    tc_depthwise_conv3x3_f32), in the demo's MobileNetV2: 16 channels 16x16 stride 1 9.99 ->
-    4.97, 64 channels 8x8 stride 1 9.11 -> 6.33, 32 channels 16x16 -> 8x8 stride 2 9.69 ->
-    6.63, 64 channels 8x8 -> 4x4 stride 2 9.15 -> 8.85; single layers with ReLU6 (with the
-    model's input transpose): 128 channels 4x4 stride 1 10.51 -> 10.66, 2x2 10.50 -> 18.70."""
+    """tc_depthwise_conv3x3_f32 / _3d_f32 (the same results for finite inputs): plain depthwise
+    3x3 (2-D) or k_d x 3 x 3 (3-D) convolutions, dilation 1, stride_w 1 with at most 2 columns
+    of padding on either side or stride_w 2 with at most 1, on input rows of at least 5 columns
+    (3-D: also 5 output columns): its setup per row and channel costs what tc_conv_f32's per
+    pixel saves only on rows that long.  Measured on qemu-m4 (instructions per MAC,
+    tc_conv_f32 -> tc_depthwise_conv3x3_f32), in the demo's MobileNetV2: 16 channels 16x16
+    stride 1 9.99 -> 4.97, 64 channels 8x8 stride 1 9.11 -> 6.33, 32 channels 16x16 -> 8x8
+    stride 2 9.69 -> 6.63, 64 channels 8x8 -> 4x4 stride 2 9.15 -> 8.85; single layers with
+    ReLU6 (with the model's input transpose): 128 channels 4x4 stride 1 10.51 -> 10.66, 2x2
+    10.50 -> 18.70.  3-D, eeg3dcnn: 16 channels 3x3x3 on 8x9x16 6.61 -> 4.56; on 4x4x8 -> 2x2x4
+    stride 2 5.62 -> 7.71 (hence the 5 output columns)."""
     p = params
-    if not (p["groups"] == p["in_c"] == p["out_c"] and (p["k_d"], p["k_h"], p["k_w"]) == (1, 3, 3)
-            and p["dilation_h"] == p["dilation_w"] == 1 and p["stride_d"] == 1
-            and p["pad_d"] == 0 and p["in_d"] == p["out_d"] and p["stride_w"] in (1, 2)
-            and p["in_w"] >= 5):
+    if not (p["groups"] == p["in_c"] == p["out_c"] and (p["k_h"], p["k_w"]) == (3, 3)
+            and p["dilation_d"] == p["dilation_h"] == p["dilation_w"] == 1
+            and p["stride_w"] in (1, 2) and p["in_w"] >= 5
+            and (p["k_d"] == 1 or p["out_w"] >= 5)):
         return False
     pad_end = (p["out_w"] - 1) * p["stride_w"] + 3 - p["in_w"] - p["pad_w"]
     return max(p["pad_w"], pad_end) <= 3 - p["stride_w"]
