@@ -1,5 +1,6 @@
 /*
- * tinyc runtime: float32 depthwise 3x3 convolution, channels-last (see tc_conv_f32.h).
+ * tinyc runtime: float32 depthwise 3x3 and k_d x 3 x 3 convolution, channels-last (see
+ * tc_conv_f32.h).
  *
  * One channel at a time, output row by output row.  The channel's nine weights stay in
  * registers; along a row the window slides one column at a time (two at stride 2) and each
@@ -14,10 +15,11 @@
  *
  * Same sums as tc_conv_f32: each output adds its valid taps from 0 in the order kd, kh, kw
  * (each a tc_mac_f32), then the bias, then the clamp.  Here every output adds all nine taps of
- * a slice in that order, the padding ones as +-0: a window row in the top or bottom padding is read from a
- * valid row against three zero weights, a column in the left or right padding (at the ends of
- * a row) is zero.  Adding +-0 to a sum that is never -0 (it starts at +0) changes nothing for
- * finite inputs; windows wholly in the padding give the clamped bias, as in tc_conv_f32.
+ * a slice in that order, the padding ones as +-0: a window row in the top or bottom padding is
+ * read from a valid row against three zero weights, a column in the left or right padding (at
+ * the ends of a row) is zero.  Adding +-0 to a sum that is never -0 (it starts at +0) changes
+ * nothing for finite inputs; windows wholly in the padding give the clamped bias, as in
+ * tc_conv_f32.
  *
  * In place: channel c's outputs are written in tc_conv_f32's pixel order (3-D: a row at a
  * time, before the row's windows are all read) and only over channel c of the input when the
