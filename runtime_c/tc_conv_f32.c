@@ -27,6 +27,12 @@
  * (the zero weights of a partial last block only feed channels that are not stored).  Both
  * kernels share the pixel loop (conv_run).  Measured on qemu-m4 (instructions per MAC): the
  * EEG stem 3x3x3, 1 -> 14 channels on 4x9x9, 12.1 -> 4.4; 8 -> 16 channels 3.4 -> 2.4.
+ * tc_conv_pointwise_f32 runs the same block computation for 1x1 layers without conv_run's
+ * windows, pixel pairs across rows.  The block's output stage (bias, clamp, store) runs where
+ * its sums are, unrolled for full blocks of pixel pairs, so the sums never leave registers.
+ *
+ * Every multiply-add is tc_mac_f32 (tc_common.h): fused on the Cortex-M7, a multiply and an
+ * add elsewhere; the kernels agree bit for bit on any one build.
  */
 #include "tc_conv_f32.h"
 
