@@ -10,39 +10,41 @@
 
 #include "tc_copy.h"
 
-/* dst[i] = src[i * stride] for i < n, elements of es bytes (stride in elements, any sign). */
-static void copy_strided(uint8_t *dst, const uint8_t *src, int32_t stride, int32_t n, int32_t es)
+/* dst[i * dst_stride] = src[i * src_stride] for i < n, elements of es bytes (strides in
+ * elements; src_stride of any sign). */
+static void copy_strided(uint8_t *dst, int32_t dst_stride, const uint8_t *src, int32_t src_stride,
+                         int32_t n, int32_t es)
 {
-    if (stride == 1) {
+    if (src_stride == 1 && dst_stride == 1) {
         memcpy(dst, src, (size_t)n * (size_t)es);
         return;
     }
-    const ptrdiff_t step = (ptrdiff_t)stride * es;
-    ptrdiff_t s = 0;
+    const ptrdiff_t s_step = (ptrdiff_t)src_stride * es;
+    const ptrdiff_t d_step = (ptrdiff_t)dst_stride * es;
     switch (es) {
     case 1:
-        for (int32_t i = 0; i < n; ++i, s += step) {
-            dst[i] = src[s];
+        for (int32_t i = 0; i < n; ++i, src += s_step, dst += d_step) {
+            *dst = *src;
         }
         break;
     case 2:
-        for (int32_t i = 0; i < n; ++i, s += step) {
-            memcpy(dst + 2 * i, src + s, 2);
+        for (int32_t i = 0; i < n; ++i, src += s_step, dst += d_step) {
+            memcpy(dst, src, 2);
         }
         break;
     case 4:
-        for (int32_t i = 0; i < n; ++i, s += step) {
-            memcpy(dst + 4 * i, src + s, 4);
+        for (int32_t i = 0; i < n; ++i, src += s_step, dst += d_step) {
+            memcpy(dst, src, 4);
         }
         break;
     case 8:
-        for (int32_t i = 0; i < n; ++i, s += step) {
-            memcpy(dst + 8 * i, src + s, 8);
+        for (int32_t i = 0; i < n; ++i, src += s_step, dst += d_step) {
+            memcpy(dst, src, 8);
         }
         break;
     default:
-        for (int32_t i = 0; i < n; ++i, s += step) {
-            memcpy(dst + (ptrdiff_t)i * es, src + s, (size_t)es);
+        for (int32_t i = 0; i < n; ++i, src += s_step, dst += d_step) {
+            memcpy(dst, src, (size_t)es);
         }
         break;
     }
@@ -79,7 +81,10 @@ static void fill(uint8_t *dst, const uint8_t *value, int32_t n, int32_t es)
 }
 
 /* Rows along the last output dimension, each one copy_strided(); the outer dimensions are
- * stepped with tc_index_next(). */
+ * stepped with tc_index_next().  When the input is contiguous along the second-last dimension
+ * and the last one is shorter (NCHW -> NHWC of a few channels: rows of 3 values read 1024
+ * apart), the two swap roles: columns of the second-last dimension, read contiguously and
+ * written shape[rank - 1] apart, so that the per-row cost is paid per long column instead. */
 void tc_strided_copy(const tc_strided_copy_params_t *p, const void *x, void *y)
 {
     const int32_t es = p->elem_size;
@@ -100,8 +105,20 @@ void tc_strided_copy(const tc_strided_copy_params_t *p, const void *x, void *y)
     const ptrdiff_t row_bytes = (ptrdiff_t)inner * es;
     int32_t idx[TC_MAX_DIMS] = {0};
     int32_t xo = p->in_offset;
+    if (rank >= 2 && p->in_strides[rank - 2] == 1 && inner < p->shape[rank - 2]) {
+        const int32_t column = p->shape[rank - 2];
+        do {
+            for (int32_t j = 0; j < inner; ++j) {
+                copy_strided(dst + (ptrdiff_t)j * es, inner,
+                             src + ((ptrdiff_t)xo + (ptrdiff_t)j * inner_stride) * es, 1, column,
+                             es);
+            }
+            dst += row_bytes * column;
+        } while (tc_index_next(rank - 2, p->shape, idx, p->in_strides, &xo, NULL, NULL));
+        return;
+    }
     do {
-        copy_strided(dst, src + (ptrdiff_t)xo * es, inner_stride, inner, es);
+        copy_strided(dst, 1, src + (ptrdiff_t)xo * es, inner_stride, inner, es);
         dst += row_bytes;
     } while (tc_index_next(rank - 1, p->shape, idx, p->in_strides, &xo, NULL, NULL));
 }

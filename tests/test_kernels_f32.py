@@ -25,6 +25,7 @@ from tinyc.codegen import kernel_memory
 from tinyc.ir import Graph, Node, Tensor
 from tinyc.ops import REGISTRY
 from tinyc.ops.conv import CONV_BLOCK, blocked_weights
+from tinyc.ops.movement import merged_dims
 
 try:
     import torch
@@ -1129,14 +1130,16 @@ def random_array(shape, dtype: np.dtype, seed: int) -> np.ndarray:
     return out
 
 
-def run_strided_copy(lib, x: np.ndarray, view: np.ndarray) -> np.ndarray:
+def run_strided_copy(lib, x: np.ndarray, view: np.ndarray, merged: bool = False) -> np.ndarray:
     """Copy `view` (a numpy view into x) with tc_strided_copy, deriving offset and strides
-    from the view itself."""
+    from the view itself (merged: over the fewer dimensions the compiler passes)."""
     es = x.itemsize
     offset = (view.__array_interface__["data"][0] - x.ctypes.data) // es
-    strides = [s // es for s in view.strides]
+    shape, strides = list(view.shape), [s // es for s in view.strides]
+    if merged:
+        shape, strides = merged_dims(shape, strides)
     params = make(
-        StridedCopyParams, elem_size=es, rank=view.ndim, shape=view.shape, in_strides=strides,
+        StridedCopyParams, elem_size=es, rank=len(shape), shape=shape, in_strides=strides,
         in_offset=offset,
     )
     y = np.zeros(view.shape, dtype=x.dtype)
@@ -1154,10 +1157,18 @@ def run_strided_copy(lib, x: np.ndarray, view: np.ndarray) -> np.ndarray:
         pytest.param((3, 4, 5), (0, 1, 2), id="identity_contiguous_rows"),
     ],
 )
-def test_strided_copy_transpose(lib, shape, perm, dtype):
+@pytest.mark.parametrize("merged", [False, True], ids=["raw", "merged"])
+def test_strided_copy_transpose(lib, shape, perm, dtype, merged):
+    """Rows, or columns where the input runs along the second-last dimension (NCHW -> NHWC);
+    with the compiler's merged dimensions too."""
     x = random_array(shape, DTYPES[dtype], seed=19)
-    y = run_strided_copy(lib, x, x.transpose(perm))
+    y = run_strided_copy(lib, x, x.transpose(perm), merged)
     assert_equal(y, np.ascontiguousarray(x.transpose(perm)))
+
+
+def testmerged_dims_make_nchw_to_nhwc_one_column_per_channel():
+    assert merged_dims((1, 32, 32, 3), (3072, 32, 1, 1024)) == ([1024, 3], [1, 1024])
+    assert merged_dims((2, 1, 5), (5, 7, 1)) == ([10], [1])
 
 
 @pytest.mark.parametrize("dtype", ["f32", "i8", "v3"])
@@ -1171,10 +1182,11 @@ def test_strided_copy_transpose(lib, shape, perm, dtype):
         pytest.param((slice(1, 4), slice(0, 7), slice(2, 6)), id="contiguous_rows"),
     ],
 )
-def test_strided_copy_slice(lib, index, dtype):
+@pytest.mark.parametrize("merged", [False, True], ids=["raw", "merged"])
+def test_strided_copy_slice(lib, index, dtype, merged):
     x = random_array((6, 7, 8), DTYPES[dtype], seed=20)
     view = x[index]
-    assert_equal(run_strided_copy(lib, x, view), np.ascontiguousarray(view))
+    assert_equal(run_strided_copy(lib, x, view, merged), np.ascontiguousarray(view))
 
 
 @pytest.mark.parametrize("dtype", ["f32", "i8", "v3"])

@@ -17,6 +17,8 @@ Compile-time only (constant folding must remove them; code generation refuses th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from tinyc.errors import UnsupportedOperator
@@ -59,14 +61,28 @@ def _emit_reshape(node: Node, graph: Graph) -> KernelCall:
 
 
 # ---- strided copies: Transpose, Slice, Expand --------------------------------------------------
+def merged_dims(shape: Sequence[int], strides: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The same row-major walk over fewer dimensions: extent-1 dimensions dropped, and each
+    dimension merged into the one before it where that one's stride steps over it exactly
+    (NCHW -> NHWC: H and W become one run of H * W pixels, read contiguously)."""
+    dims = [(n, st) for n, st in zip(shape, strides, strict=True) if n != 1]
+    merged: list[tuple[int, int]] = []
+    for n, st in dims:
+        if merged and merged[-1][1] == n * st:
+            merged[-1] = (merged[-1][0] * n, st)
+        else:
+            merged.append((n, st))
+    return [n for n, _ in merged], [st for _, st in merged]
+
+
 def _strided_copy(node: Node, graph: Graph, in_strides: list[int], offset: int,
                   summary: str) -> KernelCall:
-    y = shape_of(graph, node.outputs[0])
+    shape, strides = merged_dims(shape_of(graph, node.outputs[0]), in_strides)
     params = {
         "elem_size": _elem_size(graph, node.inputs[0]),
-        "rank": len(y),
-        "shape": list(y),
-        "in_strides": in_strides,
+        "rank": len(shape),
+        "shape": shape,
+        "in_strides": strides,
         "in_offset": offset,
     }
     return KernelCall("tc_strided_copy", ("tc_copy.c",), "tc_copy.h", "tc_strided_copy_params_t",
