@@ -304,18 +304,23 @@ def _emit(function: str, source: str):
             kernel = "tc_depthwise_conv3x3_3d_f32" if params["k_d"] > 1 else \
                 "tc_depthwise_conv3x3_f32"
             sources = ("tc_depthwise_f32.c",)
-        # tc_conv_f32 computes output pixels in order, channel by channel from the window;
-        # tc_conv_blocked_f32 pixel pairs from even pixels on, channel block by block from both
-        # windows; tc_depthwise_conv3x3_f32 each channel's pixels in order, a channel after the
-        # other (ConvTranspose scatters: never in place).
-        # (3-D depthwise adds its depth slices to an output row one after the other: a row
-        # is written before its windows are all read.)
-        group = 2 if blocked else params["out_w"] if depthwise and params["k_d"] > 1 else 1
+        # In-place order: tc_conv_f32 computes output pixels in order, channel by channel from
+        # the window; tc_conv_blocked_f32 pixel pairs from even pixels on, channel block by
+        # block from both windows; the depthwise kernels each channel's pixels in order, a
+        # channel after the other, the 3-D one a row at a time (it adds the depth slices to
+        # the row, so a row is written before its windows are all read).  ConvTranspose
+        # scatters: never in place.
+        group = 1
+        if blocked:
+            group = 2
+        elif depthwise and params["k_d"] > 1:
+            group = params["out_w"]
         in_place = () if node.op != "Conv" else window_in_place(
             node.inputs[0], graph, params, (x[-1], y[-1]), 4, group=group, rereads=True)
         if depthwise:
             out_bytes = graph.tensors[node.outputs[0]].size * 4
-            in_place = tuple(a for p in in_place if (a := pixel_aligned(p, x[-1] * 4, out_bytes)))
+            in_place = tuple(a for p in in_place
+                             if (a := _pixel_aligned(p, x[-1] * 4, out_bytes)))
         return KernelCall(
             function=kernel,
             sources=sources,
@@ -378,7 +383,7 @@ def _depthwise3x3(params: dict[str, int]) -> bool:
     return max(p["pad_w"], pad_end) <= 3 - p["stride_w"]
 
 
-def pixel_aligned(found: InPlace, pixel_bytes: int, out_bytes: int) -> InPlace | None:
+def _pixel_aligned(found: InPlace, pixel_bytes: int, out_bytes: int) -> InPlace | None:
     """A kernel that writes channel after channel, each channel's pixels in the order of a
     pixel-order kernel (found: its InPlace), may overwrite only its own channel: the output
     exactly a whole number of pixels (and of ALIGNMENT) at or below found.shift, or nowhere."""
