@@ -380,7 +380,7 @@ void tc_conv_pointwise_f32(const tc_conv_f32_params_t *p, const float *x, const 
 {
     const int32_t in_c = p->in_c;
     const int32_t out_c = p->out_c;
-    const conv_window_t t = {1, 1, 1, 0, 0, in_c, 0, 0, in_c};
+    const conv_window_t t = {.nd = 1, .nh = 1, .nw = 1, .cig = in_c}; /* one tap, in_c long */
     const int32_t pixels = p->batch * p->out_d * p->out_h * p->out_w;
     const int32_t w_so = in_c * CONV_BLOCK;
     int32_t i = 0;

@@ -10,7 +10,7 @@
  * pass (the columns a b c, b c a, c a b), at stride 2 two.
  *
  * A 3-D window (k_d > 1) takes one pass over the output row per valid depth slice: the row is
- * set to +0, each slice's nine taps are added to it in turn (dw_row_add), then the bias and the
+ * set to +0, each slice's nine taps are added to it in turn (dw_row), then the bias and the
  * clamp (dw_row_3d).
  *
  * Same sums as tc_conv_f32: each output adds its valid taps from 0 in the order kd, kh, kw
@@ -170,25 +170,16 @@ static TC_ALWAYS_INLINE void dw_pass_s2(const dw_geometry_t *g, const dw_kernel_
     }
 }
 
-/* One output row from one depth slice: the outputs (dw_row), or the slice's taps added to the
- * partial sums in y (dw_row_add); two copies, so that each keeps its loop free of the test. */
+/* One output row from one depth slice: the outputs (accumulate 0), or the slice's taps added
+ * to the partial sums in y (1; a constant, so that each copy keeps its loop free of the
+ * test). */
 static TC_ALWAYS_INLINE void dw_row(const dw_geometry_t *g, const dw_kernel_t *k, dw_rows_t x,
-                                    float bias, float *y, int32_t stride_w)
+                                    float bias, float *y, int32_t stride_w, int accumulate)
 {
     if (stride_w == 1) {
-        dw_pass_s1(g, k, x, bias, y, 0);
+        dw_pass_s1(g, k, x, bias, y, accumulate);
     } else {
-        dw_pass_s2(g, k, x, bias, y, 0);
-    }
-}
-
-static TC_ALWAYS_INLINE void dw_row_add(const dw_geometry_t *g, const dw_kernel_t *k,
-                                        dw_rows_t x, float *y, int32_t stride_w)
-{
-    if (stride_w == 1) {
-        dw_pass_s1(g, k, x, 0.0f, y, 1);
-    } else {
-        dw_pass_s2(g, k, x, 0.0f, y, 1);
+        dw_pass_s2(g, k, x, bias, y, accumulate);
     }
 }
 
@@ -235,7 +226,7 @@ static void dw_row_3d(const dw_geometry_t *g, const float *w, const float *x, in
     }
     for (int32_t kd = depth.first; kd < depth.first + depth.count; ++kd, x += x_slice) {
         const dw_kernel_t k = dw_kernel(w + kd * 9, rows.first, rows.count);
-        dw_row_add(g, &k, dw_window_rows(x, rows, row_step), y, stride_w);
+        dw_row(g, &k, dw_window_rows(x, rows, row_step), 0.0f, y, stride_w, 1);
     }
     for (int32_t ow = 0; ow < g->out_w; ++ow) {
         y[ow * c] = tc_clamp_f32(y[ow * c] + bias, g->lo, g->hi);
@@ -281,14 +272,14 @@ static TC_ALWAYS_INLINE void dw_run(const tc_conv_f32_params_t *p, const float *
                         for (int32_t ow = 0; ow < p->out_w; ++ow) {
                             yr[ow * c] = tc_clamp_f32(b, g.lo, g.hi);
                         }
-                    } else if (three_d) { /* (one slice too: this entry has no dw_row) */
+                    } else if (three_d) { /* (one slice too: only accumulating rows linked) */
                         dw_row_3d(&g, wc, xs, x_slice, depth, rows, row_step, p->stride_w, b,
                                   yr);
-                    } else { /* one slice: the outputs in one pass */
-                        const dw_kernel_t cut = depth.first == 0 && rows.count == 3 ?
-                            full : dw_kernel(wc + depth.first * 9, rows.first, rows.count);
+                    } else { /* k_d 1: the outputs in one pass */
+                        const dw_kernel_t cut =
+                            rows.count == 3 ? full : dw_kernel(wc, rows.first, rows.count);
                         dw_row(&g, &cut, dw_window_rows(xs, rows, row_step), b, yr,
-                               p->stride_w);
+                               p->stride_w, 0);
                     }
                 }
             }
