@@ -348,6 +348,35 @@ def run_conv(lib, case: ConvCase, seed: int):
     return x, w, b, y
 
 
+def conv_graph(case: ConvCase) -> Graph:
+    """The case's convolution as the compiler sees it: one channels-last Conv node "n0" with
+    constant (zero) weights, 3-D shapes (a 2-D case has depth 1)."""
+    y_shape = (case.x[0], *case.conv_out(), case.out_c)
+    w_shape = (case.out_c, *case.k, case.x[4] // case.groups)
+    attrs = {"kernel_shape": case.k, "strides": case.stride, "dilations": case.dil,
+             "pads": (*case.pad, *case.pad_end), "group": case.groups, "channels_last": True}
+    tensors = {"x": Tensor("x", case.x), "y": Tensor("y", y_shape),
+               "w": Tensor("w", w_shape, data=np.zeros(w_shape, np.float32))}
+    return Graph("g", tensors, [Node("Conv", "n0", ["x", "w"], ["y"], attrs)], ["x"], ["y"])
+
+
+def compiler_kernel(case: ConvCase) -> str:
+    """The C function the compiler emits for the case."""
+    graph = conv_graph(case)
+    return REGISTRY["Conv"].emit(graph.nodes[0], graph).function
+
+
+def conv_in_place(lib, kernel: str, case: ConvCase, shift: int, x, w, b) -> np.ndarray:
+    """kernel run with its output `shift` bytes (< 0) from its input in one arena (y at the
+    arena's start, x above, the rest NaN): the output region afterwards."""
+    x_at, y_size = -shift // 4, case.x[0] * int(np.prod(case.conv_out())) * case.out_c
+    arena = np.full(max(x_at + x.size, y_size), np.nan, np.float32)
+    arena[x_at:x_at + x.size] = x.reshape(-1)
+    getattr(lib, kernel)(ctypes.byref(case.params(case.conv_out())), arena[x_at:].ctypes.data,
+                         ptr(w), ptr(b), arena.ctypes.data)
+    return arena[:y_size].reshape(case.x[0], *case.conv_out(), case.out_c)
+
+
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv(lib, case):
     x, w, b, y = run_conv(lib, case, seed=1)
@@ -424,25 +453,13 @@ def test_conv_blocked_in_place_at_the_compilers_shift(lib, case):
     """tc_conv_blocked_f32 (tc_conv_pointwise_f32 for the 1x1 case) writing over its own input
     at the shift the compiler declares for it (ops.conv: pixel pairs from even pixels on) gives
     the out-of-place outputs bit for bit."""
-    y_shape = (case.x[0], *case.conv_out(), case.out_c)
-    w_shape = (case.out_c, *case.k, case.x[4])
-    attrs = {"kernel_shape": case.k, "strides": case.stride, "dilations": case.dil,
-             "pads": (*case.pad, *case.pad_end), "group": 1, "channels_last": True}
-    tensors = {"x": Tensor("x", case.x), "y": Tensor("y", y_shape),
-               "w": Tensor("w", w_shape, data=np.zeros(w_shape, np.float32))}
-    graph = Graph("g", tensors, [Node("Conv", "n0", ["x", "w"], ["y"], attrs)], ["x"], ["y"])
-    (declared,) = kernel_memory(graph)[1]["n0"]
+    (declared,) = kernel_memory(conv_graph(case))[1]["n0"]
     assert declared.tensor == "x" and declared.shift < 0
-    kernel = REGISTRY["Conv"].emit(graph.nodes[0], graph).function
+    kernel = compiler_kernel(case)
     assert kernel == ("tc_conv_pointwise_f32" if case.k == (1, 1, 1) else "tc_conv_blocked_f32")
     x, wt, b, expected = run_conv(lib, case, seed=5)
     wb = blocked_weights(wt)
-    x_at, y_size = -declared.shift // 4, expected.size  # y at the arena's start, x above
-    arena = np.full(max(x_at + x.size, y_size), np.nan, np.float32)
-    arena[x_at:x_at + x.size] = x.reshape(-1)
-    getattr(lib, kernel)(ctypes.byref(case.params(case.conv_out())),
-                         arena[x_at:].ctypes.data, ptr(wb), ptr(b), arena.ctypes.data)
-    assert_equal(arena[:y_size].reshape(y_shape), expected)
+    assert_equal(conv_in_place(lib, kernel, case, declared.shift, x, wb, b), expected)
 
 
 @pytest.mark.parametrize("case", [
@@ -467,14 +484,9 @@ def test_conv_pointwise_equals_conv(lib, case):
     (1, 1, "tc_conv_blocked_f32"),
 ])
 def test_compiler_picks_the_pointwise_kernel(stride, pad, function):
-    size = (9 + 2 * pad - 1) // stride + 1
-    tensors = {"x": Tensor("x", (1, 9, 9, 8)), "y": Tensor("y", (1, size, size, 16)),
-               "w": Tensor("w", (16, 1, 1, 8), data=np.ones((16, 1, 1, 8), np.float32))}
-    attrs = {"kernel_shape": (1, 1), "strides": (stride, stride), "dilations": (1, 1),
-             "pads": (pad,) * 4, "group": 1, "channels_last": True}
-    node = Node("Conv", "n0", ["x", "w"], ["y"], attrs)
-    assert REGISTRY["Conv"].emit(node, Graph("g", tensors, [node], ["x"], ["y"])).function \
-        == function
+    case = ConvCase((1, 1, 9, 9, 8), 16, (1, 1, 1), stride=(1, stride, stride),
+                    pad=(0, pad, pad), pad_end=(0, pad, pad))
+    assert compiler_kernel(case) == function
 
 
 @pytest.mark.parametrize(("in_c", "out_c", "groups", "function"), [
@@ -487,14 +499,9 @@ def test_compiler_picks_the_pointwise_kernel(stride, pad, function):
     (8, 16, 2, "tc_conv_f32"),  # groups
 ])
 def test_compiler_picks_the_blocked_kernel_where_faster(in_c, out_c, groups, function):
-    w_shape = (out_c, 3, 3, 3, in_c // groups)
-    tensors = {"x": Tensor("x", (1, 4, 9, 9, in_c)), "y": Tensor("y", (1, 4, 9, 9, out_c)),
-               "w": Tensor("w", w_shape, data=np.ones(w_shape, np.float32))}
-    attrs = {"kernel_shape": (3, 3, 3), "strides": (1, 1, 1), "dilations": (1, 1, 1),
-             "pads": (1, 1, 1, 1, 1, 1), "group": groups, "channels_last": True}
-    node = Node("Conv", "n0", ["x", "w"], ["y"], attrs)
-    call = REGISTRY["Conv"].emit(node, Graph("g", tensors, [node], ["x"], ["y"]))
-    assert call.function == function
+    case = ConvCase((1, 4, 9, 9, in_c), out_c, (3, 3, 3), pad=(1, 1, 1), pad_end=(1, 1, 1),
+                    groups=groups)
+    assert compiler_kernel(case) == function
 
 
 def test_blocked_weights_layout():
@@ -1303,18 +1310,12 @@ def test_depthwise3x3_equals_conv(lib, case):
     assert_close(yd, conv_ref(x, w, b, case))
 
 
-def depthwise_graph(x_shape, stride: int, pad: tuple[int, int]) -> tuple[Graph, Node]:
-    """One 2-D depthwise 3x3 Conv (channels-last) of the given input, stride and (begin, end)
-    padding, as the compiler sees it."""
+def depthwise_case(x_shape, stride: int, pad: tuple[int, int]) -> ConvCase:
+    """A 2-D depthwise 3x3 layer (ReLU6) on an NHWC input, stride and (begin, end) padding."""
     c = x_shape[-1]
-    out = [(n + sum(pad) - 3) // stride + 1 for n in x_shape[1:3]]
-    w_shape = (c, 3, 3, 1)
-    tensors = {"x": Tensor("x", x_shape), "y": Tensor("y", (x_shape[0], *out, c)),
-               "w": Tensor("w", w_shape, data=np.ones(w_shape, np.float32))}
-    attrs = {"kernel_shape": (3, 3), "strides": (stride, stride), "dilations": (1, 1),
-             "pads": (pad[0], pad[0], pad[1], pad[1]), "group": c, "channels_last": True}
-    node = Node("Conv", "n0", ["x", "w"], ["y"], attrs)
-    return Graph("g", tensors, [node], ["x"], ["y"]), node
+    return ConvCase((x_shape[0], 1, *x_shape[1:]), c, (1, 3, 3), stride=(1, stride, stride),
+                    pad=(0, pad[0], pad[0]), pad_end=(0, pad[1], pad[1]), groups=c,
+                    act=(0.0, 6.0))
 
 
 @pytest.mark.parametrize(("x_shape", "stride", "pad", "function"), [
@@ -1327,8 +1328,7 @@ def depthwise_graph(x_shape, stride: int, pad: tuple[int, int]) -> tuple[Graph, 
     ((1, 8, 8, 8), 1, (3, 3), "tc_conv_f32"),
 ])
 def test_compiler_picks_the_depthwise3x3_kernel(x_shape, stride, pad, function):
-    graph, node = depthwise_graph(x_shape, stride, pad)
-    assert REGISTRY["Conv"].emit(node, graph).function == function
+    assert compiler_kernel(depthwise_case(x_shape, stride, pad)) == function
 
 
 @pytest.mark.parametrize(("x_shape", "stride"), [((1, 8, 9, 16), 1), ((2, 9, 8, 12), 2),
@@ -1337,19 +1337,13 @@ def test_depthwise3x3_in_place_at_the_compilers_shift(lib, x_shape, stride):
     """tc_depthwise_conv3x3_f32 writes channel after channel, so the compiler lets it overwrite
     its input only at an exact shift of whole pixels: there it gives the out-of-place outputs
     bit for bit."""
-    graph, _ = depthwise_graph(x_shape, stride, (1, 1))
-    (declared,) = kernel_memory(graph)[1]["n0"]
-    c = x_shape[-1]
-    assert declared.exact and declared.shift < 0 and declared.shift % (4 * c) == 0
-    case = ConvCase((x_shape[0], 1, *x_shape[1:]), c, (1, 3, 3), stride=(1, stride, stride),
-                    pad=(0, 1, 1), pad_end=(0, 1, 1), groups=c, act=(0.0, 6.0))
+    case = depthwise_case(x_shape, stride, (1, 1))
+    (declared,) = kernel_memory(conv_graph(case))[1]["n0"]
+    assert declared.exact and declared.shift < 0 and declared.shift % (4 * case.out_c) == 0
+    assert compiler_kernel(case) == "tc_depthwise_conv3x3_f32"
     x, w, b, expected = run_conv(lib, case, seed=7)
-    x_at, y_size = -declared.shift // 4, expected.size
-    arena = np.full(max(x_at + x.size, y_size), np.nan, np.float32)
-    arena[x_at:x_at + x.size] = x.reshape(-1)
-    lib.tc_depthwise_conv3x3_f32(ctypes.byref(case.params(case.conv_out())),
-                                 arena[x_at:].ctypes.data, ptr(w), ptr(b), arena.ctypes.data)
-    assert_equal(arena[:y_size].reshape(expected.shape), expected)
+    out = conv_in_place(lib, "tc_depthwise_conv3x3_f32", case, declared.shift, x, w, b)
+    assert_equal(out, expected)
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-objdump") is None, reason="no arm toolchain")
@@ -1374,24 +1368,12 @@ def test_depthwise3x3_3d_in_place_at_the_compilers_shift(lib):
     all read, and the compiler's shift allows for that."""
     case = ConvCase((1, 4, 6, 8, 6), 6, (3, 3, 3), pad=(1, 1, 1), pad_end=(1, 1, 1), groups=6,
                     act=(0.0, 6.0))
-    y_shape = (1, *case.conv_out(), 6)
-    w_shape = (6, 3, 3, 3, 1)
-    attrs = {"kernel_shape": case.k, "strides": case.stride, "dilations": case.dil,
-             "pads": (*case.pad, *case.pad_end), "group": 6, "channels_last": True}
-    tensors = {"x": Tensor("x", case.x), "y": Tensor("y", y_shape),
-               "w": Tensor("w", w_shape, data=np.zeros(w_shape, np.float32))}
-    graph = Graph("g", tensors, [Node("Conv", "n0", ["x", "w"], ["y"], attrs)], ["x"], ["y"])
-    function = REGISTRY["Conv"].emit(graph.nodes[0], graph).function
-    assert function == "tc_depthwise_conv3x3_3d_f32"
-    (declared,) = kernel_memory(graph)[1]["n0"]
+    assert compiler_kernel(case) == "tc_depthwise_conv3x3_3d_f32"
+    (declared,) = kernel_memory(conv_graph(case))[1]["n0"]
     assert declared.exact and declared.shift < 0 and declared.shift % (4 * 6) == 0
     x, w, b, expected = run_conv(lib, case, seed=10)
-    x_at, y_size = -declared.shift // 4, expected.size
-    arena = np.full(max(x_at + x.size, y_size), np.nan, np.float32)
-    arena[x_at:x_at + x.size] = x.reshape(-1)
-    getattr(lib, function)(ctypes.byref(case.params(case.conv_out())),
-                           arena[x_at:].ctypes.data, ptr(w), ptr(b), arena.ctypes.data)
-    assert_equal(arena[:y_size].reshape(y_shape), expected)
+    out = conv_in_place(lib, "tc_depthwise_conv3x3_3d_f32", case, declared.shift, x, w, b)
+    assert_equal(out, expected)
 
 
 @pytest.mark.parametrize(("x_shape", "stride", "function"), [
@@ -1400,12 +1382,6 @@ def test_depthwise3x3_3d_in_place_at_the_compilers_shift(lib):
 ])
 def test_compiler_picks_the_3d_depthwise_kernel(x_shape, stride, function):
     c = x_shape[-1]
-    out = [(n + 2 - 3) // stride + 1 for n in x_shape[1:4]]
-    w_shape = (c, 3, 3, 3, 1)
-    tensors = {"x": Tensor("x", x_shape), "y": Tensor("y", (1, *out, c)),
-               "w": Tensor("w", w_shape, data=np.ones(w_shape, np.float32))}
-    attrs = {"kernel_shape": (3, 3, 3), "strides": (stride,) * 3, "dilations": (1, 1, 1),
-             "pads": (1,) * 6, "group": c, "channels_last": True}
-    node = Node("Conv", "n0", ["x", "w"], ["y"], attrs)
-    assert REGISTRY["Conv"].emit(node, Graph("g", tensors, [node], ["x"], ["y"])).function \
-        == function
+    case = ConvCase(x_shape, c, (3, 3, 3), stride=(stride,) * 3, pad=(1, 1, 1),
+                    pad_end=(1, 1, 1), groups=c)
+    assert compiler_kernel(case) == function
