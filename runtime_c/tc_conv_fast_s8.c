@@ -758,69 +758,26 @@ static void planar_channel(const tc_depthwise_conv_planar_s8_params_t *p,
     }
 }
 
-#if TC_DSP
-/* One output of a 3x3 window: three row pointers, each advanced by the stride (S bytes) with
- * the load of its row's first pair; FIRST starts the sum (PLANAR_SET) or adds it to the one
- * already in acc (PLANAR_ADD: a further depth slice of a 3-D window). */
-#define PLANAR_SET "smuad   %[a], %[t], %[w00]\n\t"
-#define PLANAR_ADD                                                                            \
-    "ldr     %[a], [%[acc]]\n\t"                                                              \
-    "smlad   %[a], %[t], %[w00], %[a]\n\t"
-
-#define PLANAR_3X3_ONE(S, OFFSET, FIRST)                                                       \
-    "ldr     %[t], [%[r0]], #" S "\n\t" FIRST                                                \
-    "ldr     %[t], [%[r0], #" OFFSET "]\n\t"                                                 \
-    "smlad   %[a], %[t], %[w01], %[a]\n\t"                                                    \
-    "ldr     %[t], [%[r1]], #" S "\n\t"                                                      \
-    "smlad   %[a], %[t], %[w10], %[a]\n\t"                                                    \
-    "ldr     %[t], [%[r1], #" OFFSET "]\n\t"                                                 \
-    "smlad   %[a], %[t], %[w11], %[a]\n\t"                                                    \
-    "ldr     %[t], [%[r2]], #" S "\n\t"                                                      \
-    "smlad   %[a], %[t], %[w20], %[a]\n\t"                                                    \
-    "ldr     %[t], [%[r2], #" OFFSET "]\n\t"                                                 \
-    "smlad   %[a], %[t], %[w21], %[a]\n\t"                                                    \
-    "str     %[a], [%[acc]], #4\n\t"
-
-/* Two outputs per iteration (count even); the end pointer stays in memory (12 registers). */
-#define PLANAR_3X3_LOOP(S, OFFSET, FIRST)                                                      \
-    "1:\n\t" PLANAR_3X3_ONE(S, OFFSET, FIRST) PLANAR_3X3_ONE(S, OFFSET, FIRST)                 \
-    "ldr     %[t], %[end]\n\t"                                                                \
-    "cmp     %[acc], %[t]\n\t"                                                                \
-    "bne     1b\n\t"
-
-#define PLANAR_3X3_OPERANDS                                                                   \
-    : [a] "=&r"(a), [t] "=&r"(t), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [acc] "+r"(acc) \
-    : [w00] "r"(w00), [w01] "r"(w01), [w10] "r"(w10), [w11] "r"(w11), [w20] "r"(w20),          \
-      [w21] "r"(w21), [end] "m"(end)                                                          \
-    : "cc", "memory"
-
-/* One output row: an odd output first, then pairs. */
-#define PLANAR_3X3_ROW(S, OFFSET, FIRST)                                                       \
-    do {                                                                                      \
-        if (out_w & 1) {                                                                      \
-            __asm__ volatile(PLANAR_3X3_ONE(S, OFFSET, FIRST) PLANAR_3X3_OPERANDS);            \
-        }                                                                                     \
-        if (acc != end) {                                                                     \
-            __asm__ volatile(PLANAR_3X3_LOOP(S, OFFSET, FIRST) PLANAR_3X3_OPERANDS);           \
-        }                                                                                     \
-    } while (0)
-
-#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
-/* Thumb-2 with the DSP extension: the window sums of 3x3 rows at stride_w 1 or 2 (PLANAR_SET
- * only), two neighbouring outputs at a time.  With w01 = (w0, w1) and w12 = (w1, w2) of a
- * kernel row (16-bit halves, bottom first), A, B, C the words at x[s j], x[s j + 2],
- * x[s j + 4]:
+#if TC_DSP && defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
+/* Thumb-2 with the DSP extension: the 3x3 path of tc_depthwise_conv_planar_s8 (shift < 0,
+ * stride_w 1 or 2, any k_d), in two assembly routines that keep their constants in registers.
+ *
+ * tc_planar_rows_3x3_t2: the window sums of one depth slice of the kernel over rows of
+ * outputs, stored into acc (the first slice) or added to it (the others), two neighbouring
+ * outputs at a time.  With w01 = (w0, w1) and w12 = (w1, w2) of a kernel row (16-bit halves,
+ * bottom first), A, B, C the words at x[s j], x[s j + 2], x[s j + 4]:
  *   stride 1: out[j] += A.w01 (SMLAD) + B.bottom * w12.top (SMLABT),
  *             out[j+1] += A.top * w01.bottom (SMLATB) + B.w12 (SMLAD): two loads per row;
  *   stride 2: out[j] += A.w01 + B.bottom * w12.top, out[j+1] += B.w01 + C.bottom * w12.top:
  *             three loads per row,
- * 22 (stride 1) or 25 instructions per pair against 29 for two outputs of PLANAR_3X3_ONE.
- * An odd row's last output takes A.w01 + B.bottom * w12.top (B.top, one value past its
- * window, is read but not used; the plane has two values of slack at its end).  Registers:
- * r0-r2 the kernel rows' pointers, r3 acc, r4-r9 w01 and w12 of the three kernel rows, r10
- * and r11 the sums, r12 and lr the words in flight; the stack holds the pair loop's end, the
- * row gap, the pairs' acc bytes and the end of acc.  The row loop is written for each stride
- * and parity of out_w. */
+ * 22 (stride 1) or 25 instructions per pair (one more when adding), against 29 for two
+ * outputs of six loads and six SMLADs each.  An odd row's last output takes
+ * A.w01 + B.bottom * w12.top (B.top, one value past its window, is read but not used; the
+ * plane has two values of slack at its end).  Registers: r0-r2 the kernel rows' pointers, r3
+ * acc, r4-r9 w01 and w12 of the three kernel rows, r10 and r11 the sums, r12 and lr the words
+ * in flight; the stack holds the pair loop's end, the row gap, the pairs' acc bytes and the
+ * end of acc.  The row loop is written for each stride, parity of out_w and mode (a table
+ * branch picks one of the eight). */
 typedef struct {
     int32_t plane_w;     /* bytes between the kernel rows' first values */
     int32_t gap;         /* bytes from a row's end of pairs to the next output row's start */
@@ -828,6 +785,7 @@ typedef struct {
     int32_t rows;        /* >= 1 */
     const int16_t *wc;   /* the slice's weights: per kernel row w0, w1, w2, 0 */
     int32_t stride_w;    /* 1 or 2 */
+    int32_t add;         /* 0: the sums are stored into acc, 1: added to it */
 } planar_rows_args_t;
 
 void tc_planar_rows_3x3_t2(const int16_t *row0, const planar_rows_args_t *a, int32_t *acc);
@@ -866,7 +824,7 @@ __asm__(
     "  tc_pr_mac r10, r12, \\w01, \\first, smuad, smlad\n"
     "  smlabt r10, lr, \\w12, r10\n"
     ".endm\n"
-    ".macro tc_pr_rows stride, odd\n" /* every output row, then to the exit */
+    ".macro tc_pr_rows stride, odd, add\n" /* every output row, then to the exit */
     "1:\n"
     "  ldr r12, [sp, #8]\n"
     "  add r12, r3, r12\n"
@@ -874,7 +832,10 @@ __asm__(
     "  cmp r3, r12\n"
     "  beq 3f\n"
     "2:\n"
-    "  tc_pr_pair r0, r4, r5, 1, \\stride\n"
+    ".if \\add\n"
+    "  ldrd r10, r11, [r3]\n"
+    ".endif\n"
+    "  tc_pr_pair r0, r4, r5, 1-\\add, \\stride\n"
     "  tc_pr_pair r1, r6, r7, 0, \\stride\n"
     "  tc_pr_pair r2, r8, r9, 0, \\stride\n"
     "  stmia r3!, {r10, r11}\n"
@@ -883,7 +844,10 @@ __asm__(
     "  bne 2b\n"
     "3:\n"
     ".if \\odd\n"
-    "  tc_pr_one r0, r4, r5, 1\n"
+    ".if \\add\n"
+    "  ldr r10, [r3]\n"
+    ".endif\n"
+    "  tc_pr_one r0, r4, r5, 1-\\add\n"
     "  tc_pr_one r1, r6, r7, 0\n"
     "  tc_pr_one r2, r8, r9, 0\n"
     "  str r10, [r3], #4\n"
@@ -903,7 +867,7 @@ __asm__(
     "tc_planar_rows_3x3_t2:\n"
     "  push {r4-r11, lr}\n"
     "  sub sp, sp, #16\n"
-    "  ldm r1, {r4, r5, r6, r7, r8, r11}\n" /* plane_w, gap, out_w, rows, wc, stride_w */
+    "  ldm r1, {r4, r5, r6, r7, r8, r11, r12}\n" /* plane_w, gap, out_w, rows, wc, stride_w, add */
     "  mov r3, r2\n"
     "  add r1, r0, r4\n"
     "  add r2, r1, r4\n"
@@ -915,25 +879,36 @@ __asm__(
     "  add r7, r3, r7, lsl #2\n"
     "  str r7, [sp, #12]\n"               /* the end of acc */
     "  and r10, r6, #1\n"
+    "  add r10, r10, r12, lsl #1\n"
+    "  cmp r11, #2\n"
+    "  it eq\n"
+    "  addeq r10, r10, #4\n"              /* the variant: 4 * (stride_w - 1) + 2 * add + odd */
     "  ldr r4, [r8, #0]\n"
     "  ldr r5, [r8, #2]\n"
     "  ldr r6, [r8, #8]\n"
     "  ldr r7, [r8, #10]\n"
     "  ldr r9, [r8, #18]\n"
     "  ldr r8, [r8, #16]\n"
-    "  cmp r11, #1\n"
-    "  bne 6f\n"
-    "  cmp r10, #0\n"
-    "  bne 5f\n"
-    "  tc_pr_rows 1, 0\n"
-    "5:\n"
-    "  tc_pr_rows 1, 1\n"
-    "6:\n"
-    "  cmp r10, #0\n"
-    "  bne 7f\n"
-    "  tc_pr_rows 2, 0\n"
-    "7:\n"
-    "  tc_pr_rows 2, 1\n"
+    "  tbh [pc, r10, lsl #1]\n"
+    "0:\n"
+    "  .hword (10f - 0b) / 2, (11f - 0b) / 2, (12f - 0b) / 2, (13f - 0b) / 2\n"
+    "  .hword (14f - 0b) / 2, (15f - 0b) / 2, (16f - 0b) / 2, (17f - 0b) / 2\n"
+    "10:\n"
+    "  tc_pr_rows 1, 0, 0\n"
+    "11:\n"
+    "  tc_pr_rows 1, 1, 0\n"
+    "12:\n"
+    "  tc_pr_rows 1, 0, 1\n"
+    "13:\n"
+    "  tc_pr_rows 1, 1, 1\n"
+    "14:\n"
+    "  tc_pr_rows 2, 0, 0\n"
+    "15:\n"
+    "  tc_pr_rows 2, 1, 0\n"
+    "16:\n"
+    "  tc_pr_rows 2, 0, 1\n"
+    "17:\n"
+    "  tc_pr_rows 2, 1, 1\n"
     "9:\n"
     "  add sp, sp, #16\n"
     "  pop {r4-r11, pc}\n"
@@ -944,10 +919,10 @@ __asm__(
     ".purgem tc_pr_rows\n"
     ".popsection\n");
 
-/* Thumb-2 with the DSP extension: planar_store_full, two outputs per iteration with every
- * constant in a register: per output ADD (the bias) and TC_STORE_S8's AND, SUBS, SBC,
- * SMLAL, ASR, ADD, SSAT, STRB, per pair an LDRD, the output pointer's step and the loop test
- * (11 instructions per output against 13.3 for the C).  Registers: r0 acc, r1 y, r2 step,
+/* tc_planar_store_full_t2: the output stage with the clamp [-128, 127], two outputs per
+ * iteration: per output ADD (the bias) and TC_STORE_S8's AND, SUBS, SBC, SMLAL, ASR, ADD,
+ * SSAT, STRB, per pair an LDRD, the output pointer's step and the loop test (11 instructions
+ * per output against 13.3 for the C of planar_store_clamp).  Registers: r0 acc, r1 y, r2 step,
  * r3 bias, r4 round_lo, r5 round_hi, r6 multiplier, r7 shift_code, r8 the output offset,
  * r9 and r10 the sums, r11 and r12 temporaries, lr the end of acc. */
 typedef struct {
@@ -999,83 +974,21 @@ __asm__(
     ".size tc_planar_store_full_t2, .-tc_planar_store_full_t2\n"
     ".purgem tc_pst_one\n"
     ".popsection\n");
-#define PLANAR_ASM 1
-#else
-#define PLANAR_ASM 0
-#endif
-
-/* The window sums (without the bias) of `rows` output rows of out_w outputs, the first row's
- * window starting at row0, of one depth slice of a 3x3 kernel (weights: the slice's six
- * pairs; stride_w 1 or 2), stored into acc (add 0) or added to it (add 1). */
-static TC_NOINLINE void planar_rows_3x3(const int16_t *row0, int32_t plane_w, int32_t stride_w,
-                                        int32_t row_step, int32_t rows, int32_t out_w,
-                                        const int16_t *wc, int32_t *acc, int32_t add)
-{
-#if PLANAR_ASM
-    if (!add) {
-        const planar_rows_args_t a = {2 * plane_w, 2 * (row_step - stride_w * (out_w & ~1)),
-                                      out_w, rows, wc, stride_w};
-        tc_planar_rows_3x3_t2(row0, &a, acc);
-        return;
-    }
-#endif
-    const int32_t w00 = tc_load_s32(wc + 0);
-    const int32_t w01 = tc_load_s32(wc + 2);
-    const int32_t w10 = tc_load_s32(wc + 4);
-    const int32_t w11 = tc_load_s32(wc + 6);
-    const int32_t w20 = tc_load_s32(wc + 8);
-    const int32_t w21 = tc_load_s32(wc + 10);
-    for (int32_t r = 0; r < rows; ++r, row0 += row_step) {
-        const int16_t *r0 = row0;
-        const int16_t *r1 = r0 + plane_w;
-        const int16_t *r2 = r1 + plane_w;
-        const int32_t *end = acc + out_w;
-        int32_t a;
-        int32_t t;
-        if (stride_w == 1 && !add) {
-            PLANAR_3X3_ROW("2", "2", PLANAR_SET);
-        } else if (stride_w == 1) {
-            PLANAR_3X3_ROW("2", "2", PLANAR_ADD);
-        } else if (!add) {
-            PLANAR_3X3_ROW("4", "0", PLANAR_SET);
-        } else {
-            PLANAR_3X3_ROW("4", "0", PLANAR_ADD);
-        }
-    }
-}
 
 /* Adds the bias to count window sums of a channel with shift < 0 and requantizes them into y
- * (count outputs, step apart).  full_range: the clamp is [-128, 127] (one SSAT). */
-static TC_ALWAYS_INLINE void planar_store(const int32_t *acc, int32_t count, int32_t bias,
-                                          const tc_requant_channel_t *q, int32_t offset,
-                                          int32_t act_min, int32_t act_max, int8_t *y,
-                                          int32_t step, int full_range)
-{
-    const int64_t round = tc_requant_round(q);
-    const int32_t multiplier = q->multiplier;
-    const int32_t shift_code = q->shift_code;
-    for (const int32_t *end = acc + count; acc != end; ++acc, y += step) {
-        const int32_t v =
-            tc_requantize_parts(*acc + bias, round, multiplier, shift_code) + offset;
-        *y = (int8_t)(full_range ? tc_sat_s8(v) : tc_clamp_s32(v, act_min, act_max));
-    }
-}
-
-#if !PLANAR_ASM
-static TC_NOINLINE void planar_store_full(const int32_t *acc, int32_t count, int32_t bias,
-                                          const tc_requant_channel_t *q, int32_t offset,
-                                          int8_t *y, int32_t step)
-{
-    planar_store(acc, count, bias, q, offset, INT8_MIN, INT8_MAX, y, step, 1);
-}
-#endif
-
+ * (count outputs, step apart) with the clamp [act_min, act_max] (tc_planar_store_full_t2
+ * does the full range [-128, 127]). */
 static TC_NOINLINE void planar_store_clamp(const int32_t *acc, int32_t count, int32_t bias,
                                            const tc_requant_channel_t *q, int32_t offset,
                                            int32_t act_min, int32_t act_max, int8_t *y,
                                            int32_t step)
 {
-    planar_store(acc, count, bias, q, offset, act_min, act_max, y, step, 0);
+    const int64_t round = tc_requant_round(q);
+    for (const int32_t *end = acc + count; acc != end; ++acc, y += step) {
+        const int32_t v =
+            tc_requantize_parts(*acc + bias, round, q->multiplier, q->shift_code) + offset;
+        *y = (int8_t)tc_clamp_s32(v, act_min, act_max);
+    }
 }
 
 /* All outputs of one channel of a 3x3 kernel (any k_d) with shift < 0, chunk_rows output rows
@@ -1095,18 +1008,16 @@ static void planar_channel_3x3(const tc_depthwise_conv_planar_s8_params_t *p,
             const int32_t rows = p->out_h - oh < p->chunk_rows ? p->out_h - oh : p->chunk_rows;
             const int32_t count = rows * p->out_w;
             for (int32_t kd = 0; kd < p->k_d; ++kd) {
-                planar_rows_3x3(slice + kd * slice_step + oh * row_step, p->plane_w,
-                                p->stride_w, row_step, rows, p->out_w, wc + kd * 12, acc, kd > 0);
+                const planar_rows_args_t a = {
+                    2 * p->plane_w, 2 * (row_step - p->stride_w * (p->out_w & ~1)), p->out_w,
+                    rows, wc + kd * 12, p->stride_w, kd > 0};
+                tc_planar_rows_3x3_t2(slice + kd * slice_step + oh * row_step, &a, acc);
             }
             int8_t *y = yc + ((od * p->out_h) + oh) * p->out_w * p->c;
             if (full_range) {
-#if PLANAR_ASM
                 const planar_store_args_t a = {p->c, bias, q->round_lo, q->round_hi,
                                                q->multiplier, q->shift_code, p->output_offset};
                 tc_planar_store_full_t2(acc, acc + count, y, &a);
-#else
-                planar_store_full(acc, count, bias, q, p->output_offset, y, p->c);
-#endif
             } else {
                 planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min,
                                    p->act_max, y, p->c);
@@ -1114,6 +1025,9 @@ static void planar_channel_3x3(const tc_depthwise_conv_planar_s8_params_t *p,
         }
     }
 }
+#define PLANAR_ASM 1
+#else
+#define PLANAR_ASM 0
 #endif
 
 /* Copies one input row of channel c (src: its first value, values step apart) into dst. */
@@ -1176,7 +1090,7 @@ void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
     const int32_t plane_size = p->plane_d * p->plane_h * p->plane_w + 2;
     int16_t *wc = plane + (plane_size + 1) / 2 * 2;
     const int32_t groups = planar_weight_groups(p);
-#if TC_DSP
+#if PLANAR_ASM
     int32_t *row_acc = (int32_t *)(wc + 4 * groups);
 #endif
     /* the padding (the interior is overwritten), two values per word: the plane takes whole
@@ -1191,7 +1105,7 @@ void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
             const int32_t bias = p->bias[c];
             planar_weights(w + c * 4 * groups, groups, wc);
             planar_load(p, xn, c, plane);
-#if TC_DSP
+#if PLANAR_ASM
             if (p->k_h == 3 && p->k_pairs == 2 && p->stride_w <= 2 && q->shift_code >= 0) {
                 planar_channel_3x3(p, plane, wc, bias, q, yn + c, row_acc);
                 continue;

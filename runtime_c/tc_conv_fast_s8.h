@@ -71,13 +71,12 @@
  *            those padded rows flattened, zero-padded to whole groups of 4 and each group
  *            stored in sxtb16 order (tc_dsp.h: values v0 v1 v2 v3 as bytes v0 v2 v1 v3), so
  *            that one word expands into two int16 pairs in natural order.
- *   The DSP build computes the accumulators of chunk_rows output rows of one output depth
- *   first (into scratch; a 3x3 kernel adds one depth slice of the window after the other),
- *   then requantizes them, so that each loop keeps its own constants in registers.  On
- *   Thumb-2 a 3x3 kernel's first depth slice (every 2-D layer) at stride_w 1 or 2 sums two
- *   neighbouring outputs from shared loads (tc_planar_rows_3x3_t2: 11 or 12.5 instructions per
- *   output against 14.5), and the full-range output stage is one assembly routine
- *   (tc_planar_store_full_t2: 11 per output against 13.3).
+ *   A 3x3 kernel at stride_w 1 or 2 with shift < 0 on Thumb-2 with the DSP extension computes
+ *   the accumulators of chunk_rows output rows of one output depth first (into scratch, one
+ *   depth slice of the kernel after the other; tc_planar_rows_3x3_t2 sums two neighbouring
+ *   outputs from shared loads: 11 or 12.5 instructions per output and slice), then
+ *   requantizes them (tc_planar_store_full_t2 for the full int8 range: 11 per output), so that
+ *   each loop keeps its own constants in registers.
  *   scratch  tc_depthwise_conv_planar_s8_scratch_size(p) bytes, 4-byte aligned: the plane plus
  *            two int16 of slack for that last over-read, rounded up to a word, then the
  *            channel's weights (4 * groups int16), then chunk_rows * out_w int32
