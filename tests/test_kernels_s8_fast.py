@@ -465,6 +465,24 @@ def harness(cases, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.parametrize("stem, framed", [
+    # (in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride, pad_h, pad_w)
+    ((49, 10, 1, 25, 5, 64, 10, 4, 2, 4, 1), True),  # kws01: 52% of its windows at an edge
+    ((32, 32, 3, 32, 32, 16, 3, 3, 1, 1, 1), True),  # ic01: 12%, frame 18% of its tensors
+    ((96, 96, 3, 48, 48, 8, 3, 3, 2, 0, 0), False),  # vww01: 4%, frame 61% of its tensors
+    ((12, 12, 4, 12, 12, 8, 3, 3, 1, 1, 1), False),  # in_c % 4 == 0: taps straight from x
+])
+def test_2d_stems_take_a_frame_where_it_pays(stem, framed) -> None:
+    in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride, pad_h, pad_w = stem
+    p = {"batch": 1, "in_c": in_c, "out_c": out_c, "groups": 1, "in_d": 1, "out_d": 1,
+         "k_d": 1, "stride_d": 1, "dilation_d": 1, "pad_d": 0, "in_h": in_h, "in_w": in_w,
+         "out_h": out_h, "out_w": out_w, "k_h": k_h, "k_w": k_w, "stride_h": stride,
+         "stride_w": stride, "dilation_h": 1, "dilation_w": 1, "pad_h": pad_h, "pad_w": pad_w}
+    p |= arith.conv_params(0.1, 0, np.full(out_c, 0.01), 0.2, 0, -128, 127)
+    params, _, _ = fast.conv_gemm(p, np.zeros((out_c, k_h, k_w, in_c), np.int8), None)
+    assert (params["frame_d"] > 0) == framed
+
+
 def test_cases_are_varied(cases) -> None:
     names = [c.name for c in cases]
     assert len(set(names)) == len(names)
@@ -484,7 +502,7 @@ def test_cases_are_varied(cases) -> None:
     assert {f["k_padded"] // 4 % 2 for f in full} == {0, 1}
     assert any(f["k_padded"] == 4 for f in full)
     in_c = [(c.fast.params["in_c"], c.fast.params["k_w"], c.portable.params["k_w"])
-            for c in panels]
+            for c in panels if not c.fast.params["frame_d"]]  # read from x
     assert any(c % 4 == 0 for c, _, _ in in_c)  # taps straight from x
     assert any(c % 4 and k * c % 4 == 0 for c, k, k0 in in_c if k == k0)  # whole rows
     assert any(k > k0 for _, k, k0 in in_c)  # widened kernels
@@ -495,8 +513,9 @@ def test_cases_are_varied(cases) -> None:
     assert {(run % 4 == 0, dilated) for run, dilated in runs} == {
         (True, False), (True, True), (False, False), (False, True)}  # expanded / copied runs
     assert any(d["k_d"] == 1 for d in framed)
-    assert all(c.fast.params["frame_d"] == 0 for c in panels  # 2-D layers read x itself
-               if c.fast.params["in_d"] == c.fast.params["out_d"] == c.fast.params["k_d"] == 1)
+    flat = [d["frame_d"] > 0 for c in panels
+            if (d := c.fast.params)["in_d"] == d["out_d"] == d["k_d"] == 1]
+    assert set(flat) == {False, True}  # 2-D layers read x, stems with wide padding a frame
     planar = [c.fast.params for c in cases if c.fast.function == "tc_depthwise_conv_planar_s8"]
     volumes = [(d["k_d"] > 1, d["k_h"] == 3 and d["k_pairs"] == 2 and d["stride_w"] <= 2)
                for d in planar]

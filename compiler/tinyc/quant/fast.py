@@ -31,6 +31,8 @@ CHANNEL_TYPE = "tc_requant_channel_t"
 GEMM_PIXELS = 4  # tc_conv_gemm_s8: output pixels per panel
 FC_ROWS = 4  # tc_fully_connected_rows4_s8: output rows per pass
 GATHER_COST = 100  # tc_conv_gemm_s8: instructions per pixel to gather a window (qemu-m4)
+FRAME_MIN_EDGE_SHARE = 0.10  # tc_conv_gemm_s8, 2-D: when a frame pays (_frame_pays)
+FRAME_MAX_RAM_SHARE = 0.25
 PLANAR_CHUNK = 64  # tc_depthwise_conv_planar_s8: accumulators per pass (whole rows, >= 1 row)
 
 
@@ -109,7 +111,7 @@ def conv_gemm(p: Params, w: np.ndarray, bias: np.ndarray | None
 
     Weights: [out_c, k_padded] int8, each output channel's O(D)HWI weights flattened (the order
     of the gathered window), with the kernel rows widened by zero taps (_widened_k_w) and
-    zero-padded to a multiple of 4.  3-D layers get a frame (_gemm_frame)."""
+    zero-padded to a multiple of 4.  3-D layers and 2-D stems get a frame (_gemm_frame)."""
     out_c, in_c, k_w = p["out_c"], p["in_c"], p["k_w"]
     w = np.asarray(w, np.int8).reshape(out_c, p["k_d"], p["k_h"], k_w, in_c)
     k_w_fast = _widened_k_w(p)
@@ -124,7 +126,7 @@ def conv_gemm(p: Params, w: np.ndarray, bias: np.ndarray | None
         "batch", "in_d", "in_h", "in_w", "in_c", "out_d", "out_h", "out_w", "out_c", "k_d",
         "k_h", "stride_d", "stride_h", "stride_w", "dilation_d", "dilation_h", "dilation_w",
         "pad_d", "pad_h", "pad_w")}
-    frame = _gemm_frame(p)
+    frame = _gemm_frame(p | {"k_w": k_w_fast})
     params |= {"k_w": k_w_fast, "k_padded": k_padded} | dict(zip(
         ("frame_d", "frame_h", "frame_w"), frame, strict=True)) | {
         "input_zero_point": -p["input_offset"], "output_offset": p["output_offset"],
@@ -166,16 +168,45 @@ def _widened_k_w(p: Params) -> int:
 
 
 def _gemm_frame(p: Params) -> tuple[int, int, int]:
-    """(frame_d, frame_h, frame_w) of tc_conv_gemm_s8: the extent of the padded input it
-    copies every image into, so that no window needs a bounds check, or (0, 0, 0).  3-D layers
-    take one: their inputs are small and most of their windows touch the padding (the EEG stem,
-    4 x 9 x 9 with padding 1: 70 %); 2-D layers read x itself."""
-    if _is_2d(p):
+    """(frame_d, frame_h, frame_w) of tc_conv_gemm_s8 for params p (k_w: the kernel width it
+    runs, _widened_k_w): the extent of the padded input it copies every image into, so that
+    no window needs a bounds check, or (0, 0, 0).  3-D layers take one: their inputs are small
+    and most of their windows touch the padding (the EEG stem, 4 x 9 x 9 with padding 1: 70 %);
+    2-D layers where _frame_pays, the others read x itself."""
+    if _is_2d(p) and not _frame_pays(p):
         return 0, 0, 0
-    d, h, w = (max(p[f"pad_{a}"] + p[f"in_{a}"],
-                   (p[f"out_{a}"] - 1) * p[f"stride_{a}"] + (p[f"k_{a}"] - 1) * p[f"dilation_{a}"]
-                   + 1) for a in "dhw")
-    return d, h, w
+    return _frame_extent(p, "d"), _frame_extent(p, "h"), _frame_extent(p, "w")
+
+
+def _frame_extent(p: Params, axis: str) -> int:
+    """The frame's extent along axis: the padded input, or as far as the windows reach."""
+    return max(p[f"pad_{axis}"] + p[f"in_{axis}"],
+               (p[f"out_{axis}"] - 1) * p[f"stride_{axis}"]
+               + (p[f"k_{axis}"] - 1) * p[f"dilation_{axis}"] + 1)
+
+
+def _inside(p: Params, axis: str) -> int:
+    """How many output positions along axis (h or w) have their whole window inside the
+    input."""
+    extent = (p[f"k_{axis}"] - 1) * p[f"dilation_{axis}"]
+    starts = (o * p[f"stride_{axis}"] - p[f"pad_{axis}"] for o in range(p[f"out_{axis}"]))
+    return sum(start >= 0 and start + extent < p[f"in_{axis}"] for start in starts)
+
+
+def _frame_pays(p: Params) -> bool:
+    """A 2-D layer takes a frame where its windows are gathered value by value at the edges
+    (in_c not a multiple of 4: the stems), at least FRAME_MIN_EDGE_SHARE of them touch the
+    padding and the frame is at most FRAME_MAX_RAM_SHARE of the layer's input and output
+    bytes (measured on qemu-m4: kws01's stem, 52% edge windows, frame 8% of its tensors:
+    -82k instructions, arena +416 B; ic01's, 12% and 18%: -160k, arena unchanged; vww01's, 4%
+    and 61%, would cost 14 KiB of arena for -78k)."""
+    if p["in_c"] % 4 == 0:
+        return False
+    windows = p["out_h"] * p["out_w"]
+    edge = 1 - _inside(p, "h") * _inside(p, "w") / windows
+    frame = _frame_extent(p, "h") * _frame_extent(p, "w") * p["in_c"]
+    tensors = p["batch"] * (p["in_h"] * p["in_w"] * p["in_c"] + windows * p["out_c"])
+    return edge >= FRAME_MIN_EDGE_SHARE and frame <= FRAME_MAX_RAM_SHARE * tensors
 
 
 # --------------------------------------------------------------------------------------------
