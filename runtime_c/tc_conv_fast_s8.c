@@ -385,27 +385,28 @@ static TC_NOINLINE void gemm_store4(const tc_conv_gemm_s8_params_t *p,
 }
 
 #if TC_DSP
-/* The int8 output of one sum A with shift < 0 and the clamp [-128, 127], stored at ADDR:
- * AND, SUBS, SBC, SMLAL, ASR, ADD, SSAT, STRB (tc_requantize_parts with the record's
- * multiplier M, round_lo LO, round_hi HI and shift_code SH, then the output offset OFF; T and
- * H are clobbered).  The operands are assembler text: registers in the assembly routines,
- * %[name] operands in inline assembly.  The one output stage of the GEMM panels and the
- * depthwise planes. */
-#define TC_STORE_S8(A, ADDR, M, LO, HI, SH, OFF, T, H)                                         \
-    "  and " T ", " A ", #0x80000000\n"                                                       \
-    "  subs " T ", " LO ", " T "\n"                                                           \
-    "  sbc " H ", " HI ", #0\n"                                                               \
-    "  smlal " T ", " H ", " A ", " M "\n"                                                     \
-    "  asr " H ", " H ", " SH "\n"                                                            \
+/* The int8 output of one doubled sum T = 2 * acc of a narrow record (tc_requant.h: multiplier
+ * M, narrow_round RA, narrow_shift R) with the clamp [-128, 127], stored at ADDR: SMMLAR,
+ * ADD, ASR, [ADD of the narrow_offset OFF where the assembler expression ADD is 1], SSAT,
+ * STRB (H is clobbered).  The operands are assembler text: registers in the assembly
+ * routines, %[name] operands in inline assembly.  The one output stage of the GEMM panels and
+ * the depthwise planes. */
+#define TC_STORE_S8(T, ADDR, M, RA, R, H, OFF, ADD)                                            \
+    "  smmlar " H ", " T ", " M ", " RA "\n"                                                  \
+    "  add " H ", " H ", " T ", asr #31\n"                                                     \
+    "  asr " H ", " H ", " R "\n"                                                             \
+    ".if " ADD "\n"                                                                           \
     "  add " H ", " H ", " OFF "\n"                                                           \
+    ".endif\n"                                                                                \
     "  ssat " H ", #8, " H "\n"                                                               \
     "  strb " H ", " ADDR "\n"
 #define GEMM_STORE_ONE(A, ADDR)                                                               \
-    TC_STORE_S8(A, ADDR, "%[m]", "%[lo]", "%[hi]", "%[sh]", "%[off]", "%[t]", "%[h]")
+    "  lsl %[t], " A ", #1\n"                                                                 \
+    TC_STORE_S8("%[t]", ADDR, "%[m]", "%[ra]", "%[r]", "%[h]", "%[off]", "1")
 
 /* Two pixels per statement: the constants stay in registers across both. */
-static TC_ALWAYS_INLINE void gemm_store2_full(int32_t a0, int32_t a1, int32_t lo, int32_t hi,
-                                              int32_t m, int32_t sh, int32_t offset, int8_t *y,
+static TC_ALWAYS_INLINE void gemm_store2_full(int32_t a0, int32_t a1, int32_t m, int32_t ra,
+                                              int32_t r, int32_t offset, int8_t *y,
                                               int32_t out_c)
 {
     int32_t t;
@@ -413,52 +414,56 @@ static TC_ALWAYS_INLINE void gemm_store2_full(int32_t a0, int32_t a1, int32_t lo
     __asm__ volatile(GEMM_STORE_ONE("%[a0]", "[%[y]]")
                      GEMM_STORE_ONE("%[a1]", "[%[y], %[oc]]")
                      : [t] "=&r"(t), [h] "=&r"(h)
-                     : [a0] "r"(a0), [a1] "r"(a1), [lo] "r"(lo), [hi] "r"(hi), [m] "r"(m),
-                       [sh] "r"(sh), [off] "r"(offset), [y] "r"(y), [oc] "r"(out_c)
+                     : [a0] "r"(a0), [a1] "r"(a1), [m] "r"(m), [ra] "r"(ra), [r] "r"(r),
+                       [off] "r"(offset), [y] "r"(y), [oc] "r"(out_c)
                      : "cc", "memory");
 }
 
+/* The 4 outputs of one channel of a narrow record q (tc_requant.h) with the clamp
+ * [-128, 127], offset the layer's narrow_offset; pixel j goes to y[j * out_c]. */
 static TC_ALWAYS_INLINE void gemm_store4_full(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                                               const tc_requant_channel_t *q, int32_t offset,
                                               int8_t *y, int32_t out_c)
 {
-    const int32_t lo = q->round_lo;
-    const int32_t hi = q->round_hi;
     const int32_t m = q->multiplier;
-    const int32_t sh = q->shift_code;
-    gemm_store2_full(a0, a1, lo, hi, m, sh, offset, y, out_c);
-    gemm_store2_full(a2, a3, lo, hi, m, sh, offset, y + 2 * out_c, out_c);
+    const int32_t ra = q->narrow_round;
+    const int32_t r = q->narrow_shift;
+    gemm_store2_full(a0, a1, m, ra, r, offset, y, out_c);
+    gemm_store2_full(a2, a3, m, ra, r, offset, y + 2 * out_c, out_c);
 }
 #else
 static TC_ALWAYS_INLINE void gemm_store4_full(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                                               const tc_requant_channel_t *q, int32_t offset,
                                               int8_t *y, int32_t out_c)
 {
-    const int64_t round = tc_requant_round(q);
-    y[0] = (int8_t)tc_sat_s8(tc_requantize_parts(a0, round, q->multiplier, q->shift_code) +
-                             offset);
-    y[out_c] = (int8_t)tc_sat_s8(tc_requantize_parts(a1, round, q->multiplier, q->shift_code) +
-                                 offset);
-    y[2 * out_c] = (int8_t)tc_sat_s8(
-        tc_requantize_parts(a2, round, q->multiplier, q->shift_code) + offset);
-    y[3 * out_c] = (int8_t)tc_sat_s8(
-        tc_requantize_parts(a3, round, q->multiplier, q->shift_code) + offset);
+    const int32_t acc[GEMM_PIXELS] = {a0, a1, a2, a3};
+    for (int32_t i = 0; i < GEMM_PIXELS; ++i) {
+        const int32_t t = (int32_t)((uint32_t)acc[i] << 1);
+        y[i * out_c] = (int8_t)tc_sat_s8(tc_requantize_narrow(t, q) + offset);
+    }
 }
 #endif
 
-/* A layer whose channels all requantize in one step (shift < 0) into the full range
- * [-128, 127] runs each full panel through one assembly routine (Thumb-2 with the DSP
- * extension): the loop over output channels, the SMLAD dot products and the output stage stay
- * in registers, with the channel state (bias, record and output pointers, counters) in a
- * 36-byte frame; GCC around gemm_dot4 spilled about 37 instructions per channel and panel,
- * the routine spends 19.  Same arithmetic as gemm_dot4 + gemm_store4_full. */
+/* A layer with the clamp [-128, 127] runs each full panel through one assembly routine
+ * (Thumb-2 with the DSP extension): the loop over output channels, the SMLAD dot products and
+ * the output stage stay in registers, with the channel state (bias, record and output
+ * pointers, counters, the offsets) in a 40-byte frame; GCC around gemm_dot4 spilled about 37
+ * instructions per channel and panel, the routine spends 19.  The channel loop is written
+ * three times: every record narrow (tc_requant.h), without or with the ADD of a
+ * narrow_offset, and with a test per channel for the others (vww01 has some in most layers:
+ * huge biases, multipliers of 1/2 or more), which take tc_requantize_parts' 64-bit form
+ * (shift < 0) or a left shift and tc_sat_rounding_doubling_high_mul's (shift >= 0).  Same
+ * arithmetic as gemm_dot4 + gemm_store4_full / gemm_store4. */
 typedef struct {
     int32_t groups;                 /* k_padded / 4 >= 1 */
     int32_t out_c;                  /* >= 1; also the output step between pixels */
-    int32_t offset;                 /* output_offset */
+    int32_t offset;                 /* narrow_offset */
     const int32_t *bias;            /* [out_c] */
     const tc_requant_channel_t *q;  /* [out_c], or [1] with q_step 0 */
     int32_t q_step;                 /* bytes from one channel's record to the next: 16 or 0 */
+    int32_t mode;                   /* 0: every record narrow, no narrow_offset; 1: with one;
+                                       2: some records wide (shift_code >= 0, not narrow) */
+    int32_t output_offset;          /* mode 2: the wide records' offset */
 } gemm_full_args_t;
 
 #if TC_DSP && defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
@@ -484,26 +489,38 @@ __asm__(
     "  smlad r3, r6, r9, r3\n"
     "  smlad r3, r7, r8, r3\n"
     ".endm\n"
-    ".macro tc_gp_store acc, addr\n" /* the output of sum acc, stored at addr */
-    TC_STORE_S8("\\acc", "\\addr", "r4", "r5", "r6", "r7", "r8", "r9", "lr")
+    ".macro tc_gp_store acc, addr, add\n" /* the output of sum acc, stored at addr */
+    "  lsl r9, \\acc, #1\n"
+    TC_STORE_S8("r9", "\\addr", "r4", "r6", "r7", "lr", "r8", "\\add")
     ".endm\n"
-    ".global tc_gemm_panel_full_t2\n"
-    ".type tc_gemm_panel_full_t2, %function\n"
-    ".thumb_func\n"
-    "tc_gemm_panel_full_t2:\n"
-    "  push {r4-r11, lr}\n"
-    "  sub sp, sp, #36\n"
-    "  str r0, [sp, #0]\n"             /* panel */
-    "  str r2, [sp, #4]\n"             /* y of this channel */
-    "  ldm r3, {r4, r5, r6, r7, r8, r9}\n" /* groups, out_c, offset, bias, q, q_step */
-    "  str r5, [sp, #8]\n"             /* channels left */
-    "  str r9, [sp, #12]\n"
-    "  str r7, [sp, #16]\n"
-    "  str r8, [sp, #20]\n"
-    "  str r4, [sp, #24]\n"
-    "  str r5, [sp, #28]\n"
-    "  str r6, [sp, #32]\n"
-    "  mov r11, r1\n"                  /* weights: the rows follow each other */
+    ".macro tc_gp_wide acc, addr\n" /* the output of sum acc of a wide record (multiplier r4,
+                                        shift_code r5, rounding constant r7:r6, offset r8):
+                                        tc_requantize_parts, AND, SUBS, SBC, SMLAL, ASR */
+    "  and r9, \\acc, #0x80000000\n"
+    "  subs r9, r6, r9\n"
+    "  sbc lr, r7, #0\n"
+    "  smlal r9, lr, \\acc, r4\n"
+    "  asr lr, lr, r5\n"
+    "  add lr, lr, r8\n"
+    "  ssat lr, #8, lr\n"
+    "  strb lr, \\addr\n"
+    ".endm\n"
+    ".macro tc_gp_left acc, addr\n" /* the output of sum acc of a record with shift >= 0
+                                        (multiplier r4, shift r5, offset r8):
+                                        tc_sat_rounding_doubling_high_mul(acc << shift), whose
+                                        nudge and truncation are floor((x m + 2^30) / 2^31) */
+    "  lsl r9, \\acc, r5\n"
+    "  smull r6, lr, r9, r4\n"
+    "  adds r6, r6, #0x40000000\n"
+    "  adc lr, lr, #0\n"
+    "  lsl lr, lr, #1\n"
+    "  orr lr, lr, r6, lsr #31\n"
+    "  add lr, lr, r8\n"
+    "  ssat lr, #8, lr\n"
+    "  strb lr, \\addr\n"
+    ".endm\n"
+    ".macro tc_gp_channels add, checked\n" /* every channel, adding the narrow_offset (add 1)
+                                               or not, testing for wide records (checked 1) */
     "1:\n"
     "  ldr lr, [sp, #16]\n"
     "  ldr r0, [lr], #4\n"             /* the bias starts all four sums */
@@ -526,7 +543,7 @@ __asm__(
     "  bne 3b\n"
     "4:\n"
     "  ldr lr, [sp, #20]\n"
-    "  ldm lr, {r4, r5, r6, r7}\n"     /* multiplier, round_lo, round_hi, shift_code */
+    "  ldm lr, {r4, r5, r6, r7}\n"     /* multiplier, shift_code, narrow_round, _shift */
     "  ldr r9, [sp, #12]\n"
     "  add lr, lr, r9\n"
     "  str lr, [sp, #20]\n"
@@ -534,42 +551,111 @@ __asm__(
     "  adds r9, r10, #1\n"
     "  str r9, [sp, #4]\n"
     "  ldr r12, [sp, #28]\n"
+    ".if \\checked\n"
+    "  cmp r7, #0\n"
+    "  beq 6f\n"
+    ".endif\n"
+    ".if \\add\n"
     "  ldr r8, [sp, #32]\n"
-    "  tc_gp_store r0, \"[r10]\"\n"
-    "  tc_gp_store r1, \"[r10, r12]\"\n"
+    ".endif\n"
+    "  tc_gp_store r0, \"[r10]\", \\add\n"
+    "  tc_gp_store r1, \"[r10, r12]\", \\add\n"
     "  add r10, r10, r12, lsl #1\n"
-    "  tc_gp_store r2, \"[r10]\"\n"
-    "  tc_gp_store r3, \"[r10, r12]\"\n"
+    "  tc_gp_store r2, \"[r10]\", \\add\n"
+    "  tc_gp_store r3, \"[r10, r12]\", \\add\n"
+    ".if \\checked\n"
+    "  b 7f\n"
+    "6:\n"
+    "  ldr r8, [sp, #36]\n"
+    "  cmp r5, #0\n"
+    "  blt 10f\n"
+    /* a wide record: its rounding constant 2^30 + 2^(31 + code), 64 bits */
+    "  sub r9, r5, #1\n"
+    "  mov r7, #1\n"
+    "  lsl r7, r7, r9\n"                  /* high word 2^(code - 1) (0 for code 0: LSL 255) */
+    "  add r9, r5, #31\n"
+    "  mov r6, #1\n"
+    "  lsl r6, r6, r9\n"                  /* 2^31 for code 0, else 0 (LSL >= 32) */
+    "  add r6, r6, #0x40000000\n"         /* low word */
+    "  tc_gp_wide r0, \"[r10]\"\n"
+    "  tc_gp_wide r1, \"[r10, r12]\"\n"
+    "  add r10, r10, r12, lsl #1\n"
+    "  tc_gp_wide r2, \"[r10]\"\n"
+    "  tc_gp_wide r3, \"[r10, r12]\"\n"
+    "  b 7f\n"
+    "10:\n"                               /* shift >= 0 */
+    "  mvn r5, r5\n"                      /* -1 - code */
+    "  tc_gp_left r0, \"[r10]\"\n"
+    "  tc_gp_left r1, \"[r10, r12]\"\n"
+    "  add r10, r10, r12, lsl #1\n"
+    "  tc_gp_left r2, \"[r10]\"\n"
+    "  tc_gp_left r3, \"[r10, r12]\"\n"
+    "7:\n"
+    ".endif\n"
     "  ldr r9, [sp, #8]\n"
     "  subs r9, r9, #1\n"
     "  str r9, [sp, #8]\n"
     "  bne 1b\n"
-    "  add sp, sp, #36\n"
+    "  b 9f\n"
+    ".endm\n"
+    ".global tc_gemm_panel_full_t2\n"
+    ".type tc_gemm_panel_full_t2, %function\n"
+    ".thumb_func\n"
+    "tc_gemm_panel_full_t2:\n"
+    "  push {r4-r11, lr}\n"
+    "  sub sp, sp, #40\n"
+    "  str r0, [sp, #0]\n"             /* panel */
+    "  str r2, [sp, #4]\n"             /* y of this channel */
+    "  ldr r10, [r3, #28]\n"
+    "  str r10, [sp, #36]\n"           /* output_offset */
+    "  ldr r10, [r3, #24]\n"           /* mode */
+    "  ldm r3, {r4, r5, r6, r7, r8, r9}\n" /* groups, out_c, offset, bias, q, q_step */
+    "  str r5, [sp, #8]\n"             /* channels left */
+    "  str r9, [sp, #12]\n"
+    "  str r7, [sp, #16]\n"
+    "  str r8, [sp, #20]\n"
+    "  str r4, [sp, #24]\n"
+    "  str r5, [sp, #28]\n"
+    "  str r6, [sp, #32]\n"
+    "  mov r11, r1\n"                  /* weights: the rows follow each other */
+    "  cmp r10, #1\n"
+    "  beq 5f\n"
+    "  bgt 8f\n"
+    "  tc_gp_channels 0, 0\n"
+    "5:\n"
+    "  tc_gp_channels 1, 0\n"
+    "8:\n"
+    "  tc_gp_channels 1, 1\n"
+    "9:\n"
+    "  add sp, sp, #40\n"
     "  pop {r4-r11, pc}\n"
     ".size tc_gemm_panel_full_t2, .-tc_gemm_panel_full_t2\n"
     ".purgem tc_gp_group\n"
     ".purgem tc_gp_store\n"
+    ".purgem tc_gp_channels\n"
+    ".purgem tc_gp_wide\n"
     ".popsection\n");
 #else
 #define GEMM_PANEL_ASM 0
 #endif
 
 /* Fills *a and returns 1 when the whole layer can take tc_gemm_panel_full_t2 (checked once per
- * call: every channel's shift < 0, the clamp [-128, 127]). */
+ * call: the clamp [-128, 127]). */
 static int gemm_full_args(const tc_conv_gemm_s8_params_t *p, gemm_full_args_t *a)
 {
     const int32_t records = p->per_channel ? p->out_c : 1;
     if (!GEMM_PANEL_ASM || p->act_min != INT8_MIN || p->act_max != INT8_MAX) {
         return 0;
     }
+    int32_t wide = 0;
     for (int32_t i = 0; i < records; ++i) {
-        if (p->requant[i].shift_code < 0) {
-            return 0;
-        }
+        wide |= p->requant[i].narrow_shift == 0;
     }
+    a->mode = wide ? 2 : p->narrow_offset != 0;
+    a->output_offset = p->output_offset;
     a->groups = p->k_padded / 4;
     a->out_c = p->out_c;
-    a->offset = p->output_offset;
+    a->offset = p->narrow_offset;
     a->bias = p->bias;
     a->q = p->requant;
     a->q_step = p->per_channel ? (int32_t)sizeof(tc_requant_channel_t) : 0;
@@ -577,14 +663,13 @@ static int gemm_full_args(const tc_conv_gemm_s8_params_t *p, gemm_full_args_t *a
 }
 
 /* Every output channel of a full panel (4 pixels, outputs out_c apart from y on): channels
- * with shift < 0 and the clamp [-128, 127] take the one-step requantization in registers,
+ * with narrow records and the clamp [-128, 127] take the 32-bit requantization in registers,
  * the others the general output stage. */
 static TC_NOINLINE void gemm_panel(const tc_conv_gemm_s8_params_t *p, const panel_t *panel,
                                    const int8_t *w, int8_t *y)
 {
     const int32_t groups = p->k_padded / 4;
     const int32_t out_c = p->out_c;
-    const int32_t offset = p->output_offset;
     const int32_t full_range = p->act_min == INT8_MIN && p->act_max == INT8_MAX;
     const tc_requant_channel_t *q = p->requant;
     const int32_t q_step = p->per_channel;
@@ -593,8 +678,8 @@ static TC_NOINLINE void gemm_panel(const tc_conv_gemm_s8_params_t *p, const pane
         const int32_t b = bias[oc];
         int32_t acc[GEMM_PIXELS] = {b, b, b, b};
         gemm_dot4(panel, w, groups, acc);
-        if (full_range && q->shift_code >= 0) {
-            gemm_store4_full(acc[0], acc[1], acc[2], acc[3], q, offset, y, out_c);
+        if (full_range && q->narrow_shift > 0) {
+            gemm_store4_full(acc[0], acc[1], acc[2], acc[3], q, p->narrow_offset, y, out_c);
         } else {
             gemm_store4(p, q, acc[0], acc[1], acc[2], acc[3], y, GEMM_PIXELS);
         }
@@ -919,18 +1004,20 @@ __asm__(
     ".purgem tc_pr_rows\n"
     ".popsection\n");
 
-/* tc_planar_store_full_t2: the output stage with the clamp [-128, 127], two outputs per
- * iteration: per output ADD (the bias) and TC_STORE_S8's AND, SUBS, SBC, SMLAL, ASR, ADD,
- * SSAT, STRB, per pair an LDRD, the output pointer's step and the loop test (11 instructions
- * per output against 13.3 for the C of planar_store_clamp).  Registers: r0 acc, r1 y, r2 step,
- * r3 bias, r4 round_lo, r5 round_hi, r6 multiplier, r7 shift_code, r8 the output offset,
- * r9 and r10 the sums, r11 and r12 temporaries, lr the end of acc. */
+/* tc_planar_store_full_t2: the output stage of a narrow record (tc_requant.h) with the clamp
+ * [-128, 127], two outputs per iteration: per output an ADD of the doubled bias and the
+ * doubled sum (t = 2 * (acc + bias)) and TC_STORE_S8's SMMLAR, ADD, ASR, [ADD], SSAT, STRB,
+ * per pair an LDRD, the output pointer's step and the loop test (8 instructions per output
+ * where the records carry the output offset, against 13.3 for the C of planar_store_clamp).
+ * Registers: r0 acc, r1 y, r2 step, r3 twice the bias, r4 multiplier, r5 narrow_round, r6
+ * narrow_shift, r7 narrow_offset, r8 and r12 the doubled sums, r9 and r10 the sums, r11
+ * temporary, lr the end of acc.  The loop is written with and without the ADD. */
 typedef struct {
     int32_t step;                   /* bytes between outputs */
-    int32_t bias;
-    int32_t round_lo, round_hi;     /* the channel's tc_requant_channel_t, shift_code >= 0 */
-    int32_t multiplier, shift_code;
-    int32_t offset;                 /* the output offset */
+    int32_t bias2;                  /* twice the channel's bias */
+    int32_t multiplier;             /* the channel's narrow tc_requant_channel_t */
+    int32_t narrow_round, narrow_shift;
+    int32_t offset;                 /* the layer's narrow_offset */
 } planar_store_args_t;
 
 void tc_planar_store_full_t2(const int32_t *acc, const int32_t *end, int8_t *y,
@@ -939,8 +1026,28 @@ __asm__(
     ".pushsection .text.tc_planar_store_full_t2,\"ax\",%progbits\n"
     ".syntax unified\n"
     ".thumb\n"
-    ".macro tc_pst_one a, dst\n" /* the output of sum a (the bias added) into dst */
-    TC_STORE_S8("\\a", "\\dst", "r6", "r4", "r5", "r7", "r8", "r11", "r12")
+    ".macro tc_pst_one a, t, dst, add\n" /* the output of sum a into dst (t: its double) */
+    "  add \\t, r3, \\a, lsl #1\n"
+    TC_STORE_S8("\\t", "\\dst", "r4", "r5", "r6", "r11", "r7", "\\add")
+    ".endm\n"
+    ".macro tc_pst_all add\n" /* every output, then to the exit */
+    "  sub r12, lr, r0\n"
+    "  tst r12, #4\n"
+    "  beq 1f\n"                          /* an odd count: one output first */
+    "  ldr r9, [r0], #4\n"
+    "  tc_pst_one r9, r8, [r1], \\add\n"
+    "  add r1, r1, r2\n"
+    "1:\n"
+    "  cmp r0, lr\n"
+    "  beq 9f\n"
+    "2:\n"
+    "  ldrd r9, r10, [r0], #8\n"
+    "  tc_pst_one r9, r8, [r1], \\add\n"
+    "  tc_pst_one r10, r12, \"[r1, r2]\", \\add\n"
+    "  add r1, r1, r2, lsl #1\n"
+    "  cmp r0, lr\n"
+    "  bne 2b\n"
+    "  b 9f\n"
     ".endm\n"
     ".global tc_planar_store_full_t2\n"
     ".type tc_planar_store_full_t2, %function\n"
@@ -949,30 +1056,17 @@ __asm__(
     "  push {r4-r11, lr}\n"
     "  mov lr, r1\n"
     "  mov r1, r2\n"
-    "  ldm r3, {r2, r3, r4, r5, r6, r7, r8}\n"
-    "  sub r12, lr, r0\n"
-    "  tst r12, #4\n"
-    "  beq 1f\n"                          /* an odd count: one output first */
-    "  ldr r9, [r0], #4\n"
-    "  add r9, r9, r3\n"
-    "  tc_pst_one r9, [r1]\n"
-    "  add r1, r1, r2\n"
-    "1:\n"
-    "  cmp r0, lr\n"
-    "  beq 3f\n"
-    "2:\n"
-    "  ldrd r9, r10, [r0], #8\n"
-    "  add r9, r9, r3\n"
-    "  add r10, r10, r3\n"
-    "  tc_pst_one r9, [r1]\n"
-    "  tc_pst_one r10, \"[r1, r2]\"\n"
-    "  add r1, r1, r2, lsl #1\n"
-    "  cmp r0, lr\n"
-    "  bne 2b\n"
-    "3:\n"
+    "  ldm r3, {r2, r3, r4, r5, r6, r7}\n"
+    "  cmp r7, #0\n"
+    "  bne 5f\n"
+    "  tc_pst_all 0\n"
+    "5:\n"
+    "  tc_pst_all 1\n"
+    "9:\n"
     "  pop {r4-r11, pc}\n"
     ".size tc_planar_store_full_t2, .-tc_planar_store_full_t2\n"
     ".purgem tc_pst_one\n"
+    ".purgem tc_pst_all\n"
     ".popsection\n");
 
 /* Adds the bias to count window sums of a channel with shift < 0 and requantizes them into y
@@ -1014,9 +1108,10 @@ static void planar_channel_3x3(const tc_depthwise_conv_planar_s8_params_t *p,
                 tc_planar_rows_3x3_t2(slice + kd * slice_step + oh * row_step, &a, acc);
             }
             int8_t *y = yc + ((od * p->out_h) + oh) * p->out_w * p->c;
-            if (full_range) {
-                const planar_store_args_t a = {p->c, bias, q->round_lo, q->round_hi,
-                                               q->multiplier, q->shift_code, p->output_offset};
+            if (full_range && q->narrow_shift > 0) {
+                const planar_store_args_t a = {p->c, (int32_t)((uint32_t)bias << 1),
+                                               q->multiplier, q->narrow_round, q->narrow_shift,
+                                               p->narrow_offset};
                 tc_planar_store_full_t2(acc, acc + count, y, &a);
             } else {
                 planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min,

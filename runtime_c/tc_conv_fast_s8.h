@@ -23,18 +23,20 @@
  *     panel[g][p][0..3] = window p's values 4g, 4g+2, 4g+1, 4g+3      (int16, 32 bytes per g)
  *   then, for each output channel, runs the 4 dot products at once: per group one weight word
  *   (SXTB16 twice) against 4 pixels (LDM twice, SMLAD 8 times).  On Thumb-2 cores with the DSP
- *   extension, a layer whose channels all requantize in one step (shift < 0) into [-128, 127]
- *   runs each full panel, all its output channels, through one assembly routine with the same
- *   arithmetic (tc_gemm_panel_full_t2: about 19 instructions per channel and panel around the
- *   SMLADs and the output stage, where the C driver spends about 37).
- *   2-D layers (in_d = out_d = k_d = 1; frame_d = 0) read their windows from x, checking every
- *   row and tap against the image: a tap (in_c % 4 == 0) or a whole kernel row (k_w * in_c %
- *   4 == 0, dilation_w 1) at a time straight into the panel; other layers are gathered into an
- *   int8 buffer first.  The compiler may widen a kernel with zero taps on the right to reach
- *   k_w * in_c % 4 == 0 where the extra multiply-accumulates cost less than the gathering (3x3
- *   on 3 channels, 8 output channels: rows of 4 taps); k_w is then the widened width.
- *   3-D layers (frame_d > 0) first copy each image into a frame in scratch, the image with its
- *   padding (the input zero point) around it:
+ *   extension, a layer with the clamp [-128, 127] runs each full panel, all its output
+ *   channels, through one assembly routine with the same arithmetic (tc_gemm_panel_full_t2:
+ *   about 19 instructions per channel and panel around the SMLADs and the output stage, where
+ *   the C driver spends about 37; the output stage of a narrow record, tc_requant.h, 6 per
+ *   output, or 7 with a narrow_offset to add).
+ *   2-D layers (in_d = out_d = k_d = 1) without a frame read their windows from x, checking
+ *   every row and tap against the image: a tap (in_c % 4 == 0) or a whole kernel row
+ *   (k_w * in_c % 4 == 0, dilation_w 1) at a time straight into the panel; other layers are
+ *   gathered into an int8 buffer first.  The compiler may widen a kernel with zero taps on the
+ *   right to reach k_w * in_c % 4 == 0 where the extra multiply-accumulates cost less than the
+ *   gathering (3x3 on 3 channels, 8 output channels: rows of 4 taps); k_w is then the widened
+ *   width.
+ *   3-D layers and 2-D stems with much padding (frame_d > 0) first copy each image into a
+ *   frame in scratch, the image with its padding (the input zero point) around it:
  *     frame[frame_d][frame_h][frame_w][in_c]:  frame[d + pad_d][h + pad_h][w + pad_w][c]
  *                                                = x[n, d, h, w, c]
  *   (each frame_* >= (out_* - 1) * stride_* + (k_* - 1) * dilation_* + 1 and >= pad_* + in_*,
@@ -75,8 +77,9 @@
  *   the accumulators of chunk_rows output rows of one output depth first (into scratch, one
  *   depth slice of the kernel after the other; tc_planar_rows_3x3_t2 sums two neighbouring
  *   outputs from shared loads: 11 or 12.5 instructions per output and slice), then
- *   requantizes them (tc_planar_store_full_t2 for the full int8 range: 11 per output), so that
- *   each loop keeps its own constants in registers.
+ *   requantizes them (tc_planar_store_full_t2 for narrow records and the full int8 range: 8
+ *   per output, 9 with a narrow_offset), so that each loop keeps its own constants in
+ *   registers.
  *   scratch  tc_depthwise_conv_planar_s8_scratch_size(p) bytes, 4-byte aligned: the plane plus
  *            two int16 of slack for that last over-read, rounded up to a word, then the
  *            channel's weights (4 * groups int16), then chunk_rows * out_w int32
@@ -103,9 +106,11 @@ typedef struct {
     int32_t dilation_d, dilation_h, dilation_w;
     int32_t pad_d, pad_h, pad_w;            /* leading (front / top / left) padding */
     int32_t k_padded;                       /* k_d * k_h * k_w * in_c rounded up to 4k */
-    int32_t frame_d, frame_h, frame_w;      /* 3-D: the frame's extent; 2-D: 0 */
+    int32_t frame_d, frame_h, frame_w;      /* the frame's extent (3-D, 2-D stems), or 0 */
     int32_t input_zero_point;               /* the value of padding taps */
     int32_t output_offset;                  /* output zero point */
+    int32_t narrow_offset;                  /* what the narrow output stage adds (tc_requant.h:
+                                               0 when the records carry output_offset) */
     int32_t act_min, act_max;               /* within [-128, 127] */
     int32_t per_channel;                    /* 1: requant[oc]; 0: requant[0] */
     const int32_t *bias;                    /* [out_c], folded with the input zero point */
@@ -131,6 +136,7 @@ typedef struct {
     int32_t chunk_rows;                     /* output rows per accumulator pass (>= 1) */
     int32_t input_zero_point;
     int32_t output_offset;
+    int32_t narrow_offset;                  /* as tc_conv_gemm_s8_params_t's */
     int32_t act_min, act_max;
     int32_t per_channel;                    /* 1: requant[c]; 0: requant[0] */
     const int32_t *bias;                    /* [c], folded with the input zero point */

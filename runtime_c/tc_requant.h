@@ -88,9 +88,27 @@ static inline int32_t tc_multiply_by_quantized_multiplier(int32_t x, int32_t mul
  *   y = floor((P + 2^30 + 2^(30 + r) - [s < 0] * 2^31) / 2^(31 + r))
  *     = (high word of Q) >> (r - 1),   Q = (2^30 + 2^(30 + r)) - [acc < 0] * 2^31 + P  (int64).
  * [s < 0] may be replaced by [acc < 0]: they differ only when -2^30 <= P < 0, where s = 0 and
- * both give y = 0.  |Q| < 2^63, so nothing overflows.  On a Cortex-M4 this is AND, SUBS, SBC,
- * SMLAL, ASR.  Channels with shift >= 0 (a real multiplier of 1/2 or more, rare) take
- * tc_multiply_by_quantized_multiplier itself.
+ * both give y = 0.  |Q| < 2^63, so nothing overflows.  Channels with shift >= 0 (a real
+ * multiplier of 1/2 or more, rare) take tc_multiply_by_quantized_multiplier itself.
+ *
+ * The Thumb-2 output stages (tc_conv_fast_s8.c's TC_STORE_S8) use a 32-bit form of the same
+ * value where the compiler has bounded the channel's accumulators, |acc| < 2^30 (a "narrow"
+ * record).  Doubling numerator and denominator,
+ *   y = floor((2 P + 2^31 + 2^(31 + r) - [acc < 0] * 2^32) / 2^(32 + r)),
+ * and with t = 2 acc (no overflow) the inner division by 2^32 is exact in 32 bits:
+ *   floor((2 P + ...) / 2^32) = floor((t * multiplier + 2^31) / 2^32) + 2^(r - 1) - [t < 0],
+ * one SMMLAR (its rounding constant is the 2^31) with accumulator 2^(r - 1) and an ADD of
+ * t >> 31, then the arithmetic shift by r.  A kernel may fold its output offset into that
+ * accumulator, (y + offset) * 2^r being added before the shift:
+ *   y + folded = (SMMLAR(t, multiplier, narrow_round) + (t >> 31)) >> r,
+ *   narrow_round = (2 folded + 1) * 2^(r - 1),
+ * where every narrow channel of the layer has r <= 22 (its params' narrow_offset, what is
+ * still to add, is then 0; else folded is 0 and narrow_offset the output offset).  No step
+ * overflows: |floor((t m + 2^31) / 2^32)| <= 2^30, |narrow_round| <= 257 * 2^21 or 2^30.  A
+ * channel whose accumulators never reach half an output step (|acc| m + 2^30 < 2^(30 + r):
+ * s stays within 2^(r - 1) - 1) outputs 0 for all of them; its record has multiplier 0 and
+ * r = 1, which both forms turn into 0.  On a Cortex-M4: LSL (or ADD of the doubled bias and
+ * acc LSL 1), SMMLAR, ADD, ASR, then SSAT.
  *
  * The record is computed by tinyc.quant.fast.channel_record.  The kernels using it also take
  * their bias folded with the input zero point (tinyc.quant.fast.fold_bias): bias + input_offset
@@ -98,16 +116,16 @@ static inline int32_t tc_multiply_by_quantized_multiplier(int32_t x, int32_t mul
  * and skip the offset: sum w * (x + off) + b = sum w * x + (b + off * sum w) exactly in int32
  * arithmetic, where padding taps carry the input zero point (x + off = 0). */
 typedef struct {
-    int32_t multiplier; /* in [2^30, 2^31), as tc_multiply_by_quantized_multiplier's */
-    int32_t round_lo;   /* 2^30 + 2^(30 + r) as a 64-bit value: low word, */
-    int32_t round_hi;   /* high word (0 when shift >= 0) */
-    int32_t shift_code; /* r - 1 >= 0 when shift < 0;  -1 - shift < 0 when shift >= 0 */
+    int32_t multiplier;   /* in [2^30, 2^31), as tc_multiply_by_quantized_multiplier's */
+    int32_t shift_code;   /* r - 1 >= 0 when shift < 0;  -1 - shift < 0 when shift >= 0 */
+    int32_t narrow_round; /* narrow: (2 folded + 1) * 2^(r - 1); else 0 */
+    int32_t narrow_shift; /* narrow: r (>= 1); else 0 */
 } tc_requant_channel_t;
 
-/* The 64-bit rounding constant of a record. */
+/* The 64-bit rounding constant 2^30 + 2^(30 + r) of a record with shift_code >= 0. */
 static inline int64_t tc_requant_round(const tc_requant_channel_t *q)
 {
-    return (int64_t)(((uint64_t)(uint32_t)q->round_hi << 32) | (uint32_t)q->round_lo);
+    return ((int64_t)1 << 30) + ((int64_t)1 << (31 + q->shift_code));
 }
 
 /* The one-step requantization from a record's fields (shift_code >= 0). */
@@ -117,6 +135,16 @@ static inline int32_t tc_requantize_parts(int32_t acc, int64_t round, int32_t mu
     const int64_t negative = (int64_t)((uint32_t)acc & 0x80000000u); /* [acc < 0] * 2^31 */
     const int64_t sum = round - negative + (int64_t)acc * multiplier;
     return (int32_t)(sum >> 32) >> shift_code;
+}
+
+/* The requantized value plus the folded offset by the 32-bit form of a narrow record
+ * (q->narrow_shift > 0), from t = 2 * acc: what TC_STORE_S8 computes before it adds the
+ * narrow_offset and saturates. */
+static inline int32_t tc_requantize_narrow(int32_t t, const tc_requant_channel_t *q)
+{
+    const int64_t product = (int64_t)t * q->multiplier + ((int64_t)1 << 31); /* SMMLAR */
+    const int32_t high = q->narrow_round + (int32_t)(product >> 32);
+    return (high + (t >> 31)) >> q->narrow_shift;
 }
 
 /* tc_multiply_by_quantized_multiplier(acc, multiplier, shift) of a channel with shift < 0

@@ -69,9 +69,13 @@ class Case:
     extra: dict = field(default_factory=dict)
 
 
-def _quant(rng, n_channels: int, per_channel: bool, big_multiplier: bool):
+def _quant(rng, n_channels: int, per_channel: bool, big_multiplier: bool, accs: str = "small"):
     """Scales and zero points; big_multiplier makes some channels' real multiplier >= 1/2
-    (requantization shift >= 0)."""
+    (requantization shift >= 0); accs "dim": channel 0's multiplier 2^-20 of the others'
+    (a right shift past fast.NARROW_MAX_SHIFT, _bias gives it a large bias); "huge": every
+    other channel's 2^-22 (_bias gives them a huge one); "small_values": multipliers about
+    0.1 to 10 and input zero point 0, for inputs and weights in [-8, 8] (outputs of shifts
+    >= 0 in range)."""
     s_in = float(rng.uniform(0.01, 0.1))
     s_w = rng.uniform(0.002, 0.02, n_channels if per_channel else 1)
     s_out = float(rng.uniform(0.05, 0.5))
@@ -81,20 +85,42 @@ def _quant(rng, n_channels: int, per_channel: bool, big_multiplier: bool):
         s_w[:half] *= 80.0
     elif big_multiplier:
         s_out = s_in * float(s_w[0]) * 0.7
+    if accs == "dim":
+        s_w[0] /= 1 << 20
+    if accs == "huge":  # _bias's huge channels, with outputs in range
+        s_w[::2] /= 1 << 22
+    if accs == "small_values":  # about half the channels' multipliers >= 1/2, input zp 0
+        return s_in, 0, s_w, s_in * float(np.median(s_w)) * 0.7, int(rng.integers(-128, 128))
     return s_in, int(rng.integers(-128, 128)), s_w, s_out, int(rng.integers(-128, 128))
 
 
-def _act(rng, zp: int) -> tuple[int, int]:
+def _act(rng, zp: int, full_range: bool = False) -> tuple[int, int]:
+    """The clamp: the full range (always, with full_range: the output stages the records
+    choose between), Relu or Relu6-like."""
     kind = rng.integers(3)
-    if kind == 0:
+    if kind == 0 or full_range:
         return arith.INT8_MIN, arith.INT8_MAX
     if kind == 1:
         return max(arith.INT8_MIN, zp), arith.INT8_MAX  # Relu
     return max(arith.INT8_MIN, zp), min(arith.INT8_MAX, zp + 60)  # Relu6-like
 
 
-def _bias(rng, n: int):
-    return None if rng.random() < 0.2 else rng.integers(-(1 << 18), 1 << 18, n).astype(np.int32)
+def _bias(rng, n: int, accs: str = "small"):
+    """A bias or None.  accs "huge": every other channel's of magnitude about 2^30, so that
+    their records are not narrow (their accumulators may reach fast.NARROW_ACC); "dim": channel
+    0's about 2^28.5 (its accumulators narrow, its outputs not all 0, the layer's offset not
+    folded)."""
+    b = rng.integers(-(1 << 18), 1 << 18, n).astype(np.int32)
+    if accs == "huge":
+        b[::2] = rng.choice([-1, 1], b[::2].size) * rng.integers(1 << 30, (1 << 30) + (1 << 20),
+                                                                 b[::2].size)
+        return b
+    if accs == "dim":
+        b[0] = rng.choice([-1, 1]) * rng.integers(1 << 28, 1 << 29)
+        return b
+    if accs == "small_values":
+        return b >> 12
+    return None if rng.random() < 0.2 else b
 
 
 def _conv_geometry(rng, in_hw, k, stride, dilation, pads):
@@ -105,7 +131,8 @@ def _conv_geometry(rng, in_hw, k, stride, dilation, pads):
 
 
 def conv_case(rng, name, batch, in_hw, in_c, out_c, k, stride=(1, 1), dilation=(1, 1),
-              pads=((0, 0), (0, 0)), per_channel=True, big_multiplier=False) -> Case:
+              pads=((0, 0), (0, 0)), per_channel=True, big_multiplier=False,
+              accs="small", full_range=False) -> Case:
     """A 2-D layer (in_hw, k, stride, dilation, pads over H, W) or a 3-D one (over D, H, W);
     the axes left out are a depth of 1 (stride, dilation and kernel 1, no padding)."""
     in_dhw, k, stride, dilation = ((1,) * (3 - len(v)) + tuple(v)
@@ -113,17 +140,18 @@ def conv_case(rng, name, batch, in_hw, in_c, out_c, k, stride=(1, 1), dilation=(
     pads = ((0, 0),) * (3 - len(pads)) + tuple(pads)
     out_dhw = _conv_geometry(rng, in_dhw, k, stride, dilation, pads)
     assert min(out_dhw) >= 1, name
-    s_in, zp_in, s_w, s_out, zp_out = _quant(rng, out_c, per_channel, big_multiplier)
-    lo, hi = _act(rng, zp_out)
+    s_in, zp_in, s_w, s_out, zp_out = _quant(rng, out_c, per_channel, big_multiplier, accs)
+    lo, hi = _act(rng, zp_out, full_range)
     p = {"batch": batch, "in_c": in_c, "out_c": out_c, "groups": 1}
     for i, axis in enumerate("dhw"):
         p |= {f"in_{axis}": in_dhw[i], f"out_{axis}": out_dhw[i], f"k_{axis}": k[i],
               f"stride_{axis}": stride[i], f"dilation_{axis}": dilation[i],
               f"pad_{axis}": pads[i][0]}
     p |= arith.conv_params(s_in, zp_in, s_w, s_out, zp_out, lo, hi)
-    x = rng.integers(-128, 128, (batch, *in_dhw, in_c), dtype=np.int8)
-    w = rng.integers(-127, 128, (out_c, *k, in_c), dtype=np.int8)
-    b = _bias(rng, out_c)
+    v = 9 if accs == "small_values" else 128
+    x = rng.integers(-v, v, (batch, *in_dhw, in_c), dtype=np.int8)
+    w = rng.integers(1 - v, v, (out_c, *k, in_c), dtype=np.int8)
+    b = _bias(rng, out_c, accs)
     expected = arith.conv_s8(p, x, w, b)
     fp, fw, scratch = fast.conv_gemm(p, w, b)
     portable = Call("tc_conv_s8", "tc_conv_s8_params_t", p,
@@ -134,15 +162,16 @@ def conv_case(rng, name, batch, in_hw, in_c, out_c, k, stride=(1, 1), dilation=(
 
 
 def depthwise_case(rng, name, batch, in_hw, c, k, stride=(1, 1), pads=((0, 0), (0, 0)),
-                   per_channel=True, big_multiplier=False) -> Case:
+                   per_channel=True, big_multiplier=False, accs="small",
+                   full_range=False) -> Case:
     """A 2-D layer (in_hw, k, stride, pads over H, W) or a 3-D one (over D, H, W), as
     conv_case."""
     in_dhw, k, stride = ((1,) * (3 - len(v)) + tuple(v) for v in (in_hw, k, stride))
     pads = ((0, 0),) * (3 - len(pads)) + tuple(pads)
     out_dhw = _conv_geometry(rng, in_dhw, k, stride, (1, 1, 1), pads)
     assert min(out_dhw) >= 1, name
-    s_in, zp_in, s_w, s_out, zp_out = _quant(rng, c, per_channel, big_multiplier)
-    lo, hi = _act(rng, zp_out)
+    s_in, zp_in, s_w, s_out, zp_out = _quant(rng, c, per_channel, big_multiplier, accs)
+    lo, hi = _act(rng, zp_out, full_range)
     p = {"batch": batch, "in_c": c, "out_c": c, "groups": c}
     for i, axis in enumerate("dhw"):
         p |= {f"in_{axis}": in_dhw[i], f"out_{axis}": out_dhw[i], f"k_{axis}": k[i],
@@ -150,7 +179,7 @@ def depthwise_case(rng, name, batch, in_hw, c, k, stride=(1, 1), pads=((0, 0), (
     p |= arith.conv_params(s_in, zp_in, s_w, s_out, zp_out, lo, hi)
     x = rng.integers(-128, 128, (batch, *in_dhw, c), dtype=np.int8)
     w = rng.integers(-127, 128, (*k, c), dtype=np.int8)
-    b = _bias(rng, c)
+    b = _bias(rng, c, accs)
     expected = arith.depthwise_conv_s8(p, x, w, b)
     assert fast.depthwise_planar_eligible(p), name
     fp, fw, scratch = fast.depthwise_planar(p, w, b)
@@ -233,6 +262,12 @@ def all_cases() -> list[Case]:
                   pads=((3, 3), (3, 3))),
         conv_case(rng, "conv1x1_per_tensor", 1, (3, 5), 8, 6, (1, 1), per_channel=False),
         conv_case(rng, "conv1x1_batch3_panels_across_images", 3, (3, 3), 12, 5, (1, 1)),
+        conv_case(rng, "conv3x3_huge_bias", 1, (4, 5), 8, 6, (3, 3), pads=((1, 1), (1, 1)),
+                  accs="huge", full_range=True),
+        conv_case(rng, "conv3x3_dim_channel", 1, (4, 5), 8, 6, (3, 3), pads=((1, 1), (1, 1)),
+                  accs="dim", full_range=True),
+        conv_case(rng, "conv1x1_shift_ge_0_small_values", 1, (4, 6), 8, 12, (1, 1),
+                  pads=((0, 0), (1, 1)), accs="small_values", full_range=True),
         conv_case(rng, "conv3x3_shift_ge_0", 1, (4, 5), 8, 6, (3, 3), pads=((1, 1), (1, 1)),
                   big_multiplier=True),
         conv_case(rng, "conv1x1_k_odd_groups_64", 1, (4, 3), 20, 5, (1, 1)),
@@ -299,6 +334,10 @@ def all_cases() -> list[Case]:
                        per_channel=False),
         depthwise_case(rng, "dw3x3_shift_ge_0", 1, (5, 6), 6, (3, 3), pads=((1, 1), (1, 1)),
                        big_multiplier=True),
+        depthwise_case(rng, "dw3x3_huge_bias", 1, (5, 6), 6, (3, 3), pads=((1, 1), (1, 1)),
+                       accs="huge", full_range=True),
+        depthwise_case(rng, "dw3x3_dim_channel", 1, (5, 7), 6, (3, 3), pads=((1, 1), (1, 1)),
+                       accs="dim", full_range=True),
         depthwise_case(rng, "dw5x5", 1, (7, 8), 5, (5, 5), pads=((2, 2), (2, 2))),
         depthwise_case(rng, "dw2x2_even_width", 1, (5, 5), 4, (2, 2), pads=((0, 1), (0, 1))),
         depthwise_case(rng, "dw3x1_sww_like", 1, (12, 1), 8, (3, 1)),
@@ -486,8 +525,16 @@ def test_2d_stems_take_a_frame_where_it_pays(stem, framed) -> None:
 def test_cases_are_varied(cases) -> None:
     names = [c.name for c in cases]
     assert len(set(names)) == len(names)
-    codes = [r[3] for c in cases if "requant" in c.fast.params for r in c.fast.params["requant"]]
-    assert min(codes) < 0 <= max(codes)  # both requantization paths are exercised
+    records = [r for c in cases if "requant" in c.fast.params for r in c.fast.params["requant"]]
+    assert min(r[1] for r in records) < 0 <= max(r[1] for r in records)  # both requantizations
+    assert {r[3] > 0 for r in records if r[1] >= 0} == {False, True}  # narrow or not
+    narrow = [c.fast.params for c in cases if "narrow_offset" in c.fast.params
+              and all(r[3] for r in c.fast.params["requant"])]
+    assert {f["narrow_offset"] != 0 for f in narrow} == {False, True}  # offset folded or not
+    full = [{"narrow" if r[3] else "wide" if r[1] >= 0 else "left" for r in f["requant"]}
+            for c in cases if (f := c.fast.params).get("act_min") == -128
+            and f["act_max"] == 127 and c.fast.function == "tc_conv_gemm_s8"]
+    assert {"narrow", "wide"} in full and {"narrow", "left"} in full  # the panels' mixed path
     panels = [c for c in cases if c.fast.function == "tc_conv_gemm_s8"]
     assert any(c.expected.size // c.fast.params["out_c"] % fast.GEMM_PIXELS for c in panels)
     pointwise = [c for c in cases if c.fast.function == "tc_conv_gemm_1x1_s8"]
@@ -550,12 +597,66 @@ def test_one_step_requantization_matches_two_roundings() -> None:
                 r = -shift
                 ties = (rng.integers(-(1 << 20), 1 << 20, 200) << r) + (1 << (r - 1))
                 acc = np.concatenate([acc, arith.wrap32(ties)])
-            record = fast.channel_record(multiplier, shift)
+            record = fast.channel_record(multiplier, shift, 1 << 31)
             want = arith.multiply_by_quantized_multiplier(acc, multiplier, shift)
             got = fast.requantize_fast(acc, record)
             bad = np.flatnonzero(got != want)
             assert bad.size == 0, (shift, multiplier, acc[bad[:3]], got[bad[:3]],
                                    want[bad[:3]])
+
+
+def test_narrow_requantization_matches_two_roundings() -> None:
+    """fast.requantize_narrow (the NumPy model of TC_STORE_S8's 32-bit form, and of
+    tc_requantize_narrow) equals multiply_by_quantized_multiplier plus the folded output
+    offset for accumulators of magnitude below NARROW_ACC, the edges and rounding ties
+    included: for every right shift up to NARROW_MAX_SHIFT with the offsets' extremes folded,
+    and for every right shift without.  Larger accumulators or shifts >= 0 are not narrow."""
+    rng = np.random.default_rng(SEED)
+    limit = fast.NARROW_ACC - 1
+    edges = np.array([-limit, -limit + 1, -(1 << 29), -1, 0, 1, 1 << 29, limit - 1, limit],
+                     dtype=np.int64)
+    tested = set()
+    for r in range(1, 32):
+        for multiplier in (1 << 30, (1 << 30) + 1, int(rng.integers(1 << 30, 1 << 31)),
+                           (1 << 31) - 1):
+            ties = (rng.integers(-(1 << 20), 1 << 20, 200) << r) + (1 << (r - 1))
+            acc = np.concatenate([edges, rng.integers(-limit, limit, 2000, endpoint=True),
+                                  ties[np.abs(ties) <= limit]])
+            want = arith.multiply_by_quantized_multiplier(acc, multiplier, -r)
+            if limit * multiplier + (1 << 30) < 1 << (30 + r):
+                continue  # every output 0 (test_channels_of_tiny_scale_requantize_to_zero)
+            offsets = (-128, -1, 0, 127) if r <= fast.NARROW_MAX_SHIFT else (0,)
+            for offset in offsets:
+                record = fast.channel_record(multiplier, -r, limit, offset)
+                assert record[3] == r  # narrow
+                got = fast.requantize_narrow(acc, record)
+                bad = np.flatnonzero(got != want + offset)
+                assert bad.size == 0, (r, multiplier, offset, acc[bad[:3]], got[bad[:3]])
+                tested.add(r)
+    assert tested == set(range(1, 31))
+    assert fast.channel_record(1 << 30, -3, fast.NARROW_ACC)[3] == 0
+    assert fast.channel_record(1 << 30, 2, 1)[3] == 0
+
+
+def test_channels_of_tiny_scale_requantize_to_zero() -> None:
+    """A channel whose accumulators (|acc| <= bound) never reach half an output step gets the
+    record of multiplier 0: both NumPy models then equal multiply_by_quantized_multiplier,
+    which is 0 there, up to the largest such bound; one more and the record is ordinary."""
+    rng = np.random.default_rng(SEED)
+    for r in (1, 5, 22, 23, 26, 31):
+        for multiplier in (1 << 30, int(rng.integers(1 << 30, 1 << 31)), (1 << 31) - 1):
+            bound = ((1 << (30 + r)) - (1 << 30) - 1) // multiplier
+            if bound >= fast.NARROW_ACC:
+                continue
+            record = fast.channel_record(multiplier, -r, bound, 5)
+            assert record == (0, 0, 11, 1)
+            edges = np.clip([-bound, -bound + 1, -1, 0, 1, bound - 1, bound], -bound, bound)
+            acc = np.concatenate([edges, rng.integers(-bound, bound, 500, endpoint=True)])
+            want = arith.multiply_by_quantized_multiplier(acc, multiplier, -r)
+            assert not want.any()
+            assert np.array_equal(fast.requantize_fast(acc, record), want)
+            assert np.array_equal(fast.requantize_narrow(acc, record), want + 5)
+            assert fast.channel_record(multiplier, -r, bound + 1)[0] == multiplier
 
 
 def test_layouts_are_documented_ones() -> None:
@@ -577,7 +678,9 @@ def test_layouts_are_documented_ones() -> None:
     tight, tight_weights, _ = fast.conv_gemm(p | {"out_c": 2, "dilation_w": 2},
                                              w.astype(np.int8), None)  # dilated: not widened
     assert tight["k_padded"] == 48 and not tight_weights[:, 45:].any()
-    assert params["requant"][1] == (1 << 30, 0, 0, -3)  # shift 2: the general path
+    assert params["requant"][1] == (1 << 30, -3, 0, 0)  # shift 2: the general path
+    # shift -3: narrow, (2 * offset + 1) * 2^(r - 1) with offset 0
+    assert params["requant"][0] == (1 << 30, 2, 4, 3)
     # 3-D, the EEG stem: rows not widened; the 4x9x9 input framed by its padding
     stem = p | {"in_c": 1, "in_d": 4, "in_h": 9, "in_w": 9, "out_d": 4, "out_h": 9, "out_w": 9,
                 "k_d": 3, "pad_d": 1, "pad_h": 1, "pad_w": 1}
@@ -602,7 +705,8 @@ def test_layouts_are_documented_ones() -> None:
     assert fparams["k_padded"] == 8 and fw.size == 5 * 8
     assert list(fw[:16]) == [0, 1, 2, 3, 6, 7, 8, 9, 12, 13, 14, 15, 18, 19, 20, 21]
     assert list(fw[32:]) == [24, 25, 26, 27, 28, 29, 0, 0]
-    assert fparams["requant"] == ((1 << 30, -(1 << 30), 0, 0),)  # 2^30 + 2^31, r = 1
+    # shift -1: code 0, narrow with (2 * 0 + 1) * 2^0 and r = 1
+    assert fparams["requant"] == ((1 << 30, 0, 1, 1),)
 
 
 FAST_SOURCES = ["tc_conv_fast_s8.c", "tc_fully_connected_fast_s8.c", "tc_elementwise_fast_s8.c"]
