@@ -155,6 +155,16 @@ static void gemm_dot4(const panel_t *panel, const int8_t *w, int32_t groups, int
 
 /* ---- tc_conv_gemm_s8: driver -------------------------------------------------------------- */
 
+/* rows runs of groups x 4 int8 values, the first at src, row_step bytes apart, into one
+ * pixel's slots of the panel one after the other (a window wholly inside the image). */
+static TC_NOINLINE void panel_expand_rows(const int8_t *src, int32_t row_step, int32_t rows,
+                                          int32_t groups, panel_t *dst)
+{
+    for (; rows > 0; --rows, src += row_step, dst += groups * PANEL_GROUP) {
+        panel_expand(src, groups, dst);
+    }
+}
+
 size_t tc_conv_gemm_s8_scratch_size(const tc_conv_gemm_s8_params_t *p)
 {
     const size_t k = (size_t)p->k_padded;
@@ -248,6 +258,13 @@ static void gemm_window(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int
     const int32_t ih0 = oh * p->stride_h - p->pad_h;
     const int32_t iw0 = ow * p->stride_w - p->pad_w;
     const int32_t row_inside = iw0 >= 0 && iw0 + (k_w - 1) * p->dilation_w < p->in_w;
+    const int32_t row_len = k_w * in_c;
+    if (row_inside && row_len % 4 == 0 && p->dilation_w == 1 && ih0 >= 0 &&
+        ih0 + (p->k_h - 1) * p->dilation_h < p->in_h) { /* inside: whole rows, no checks */
+        panel_expand_rows(xn + (ih0 * p->in_w + iw0) * in_c, p->dilation_h * p->in_w * in_c,
+                          p->k_h, row_len / 4, slot);
+        return;
+    }
     if (in_c % 4 == 0) { /* straight from x into the panel */
         const panel_t fill = panel_fill_value(p->input_zero_point);
         const int32_t tap_groups = in_c / 4;
@@ -275,7 +292,6 @@ static void gemm_window(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int
         }
         return;
     }
-    const int32_t row_len = k_w * in_c;
     if (row_len % 4 == 0 && p->dilation_w == 1) { /* whole kernel rows from x into the panel */
         const panel_t fill = panel_fill_value(p->input_zero_point);
         const int32_t row_groups = row_len / 4;
