@@ -115,6 +115,28 @@ static TC_ALWAYS_INLINE void gemm_dot4(const panel_t *panel, const int8_t *w, in
     acc[2] = a2;
     acc[3] = a3;
 }
+
+/* acc[p] += sum over groups of the panel's pixel p times one weight row, for the first `valid`
+ * pixels only (1 or 2: a last, partial panel; the other slots hold stale values). */
+static TC_ALWAYS_INLINE void gemm_dot_partial(const panel_t *panel, const int8_t *w,
+                                              int32_t groups, int32_t valid, int32_t acc[4])
+{
+    int32_t a0 = acc[0];
+    int32_t a1 = acc[1];
+    for (const int8_t *end = w + 4 * groups; w != end; w += 4, panel += PANEL_GROUP) {
+        int32_t lo;
+        int32_t hi;
+        tc_expand_word_dsp(w, &lo, &hi);
+        a0 = __smlad(panel[0], lo, a0);
+        a0 = __smlad(panel[1], hi, a0);
+        if (valid == 2) {
+            a1 = __smlad(panel[2], lo, a1);
+            a1 = __smlad(panel[3], hi, a1);
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
 #else
 typedef int16_t panel_t;
 #define PANEL_GROUP 16
@@ -702,6 +724,26 @@ static TC_NOINLINE void gemm_panel(const tc_conv_gemm_s8_params_t *p, const pane
     }
 }
 
+#if TC_DSP
+/* All output channels of a last panel of 1 or 2 pixels. */
+static TC_NOINLINE void gemm_outputs_partial(const tc_conv_gemm_s8_params_t *p,
+                                             const panel_t *panel, const int8_t *w, int8_t *y,
+                                             int32_t valid)
+{
+    for (int32_t oc = 0; oc < p->out_c; ++oc, w += p->k_padded, ++y) {
+        const tc_requant_channel_t *q = &p->requant[p->per_channel ? oc : 0];
+        const int32_t b = p->bias[oc];
+        int32_t acc[GEMM_PIXELS] = {b, b, b, b};
+        if (valid == 1) {
+            gemm_dot_partial(panel, w, p->k_padded / 4, 1, acc);
+        } else {
+            gemm_dot_partial(panel, w, p->k_padded / 4, 2, acc);
+        }
+        gemm_store4(p, q, acc[0], acc[1], acc[2], acc[3], y, valid);
+    }
+}
+#endif
+
 /* All output channels of the panel's first `valid` pixels (outputs at y, out_c apart); full:
  * gemm_full_args's, or NULL. */
 static TC_ALWAYS_INLINE void gemm_outputs(const tc_conv_gemm_s8_params_t *p,
@@ -720,6 +762,12 @@ static TC_ALWAYS_INLINE void gemm_outputs(const tc_conv_gemm_s8_params_t *p,
         gemm_panel(p, panel, w, y);
         return;
     }
+#if TC_DSP
+    if (valid <= 2) { /* the last panel, of 1 or 2 pixels: only those */
+        gemm_outputs_partial(p, panel, w, y, valid);
+        return;
+    }
+#endif
     for (int32_t oc = 0; oc < p->out_c; ++oc, w += p->k_padded, ++y) { /* the last panel */
         const tc_requant_channel_t *q = &p->requant[p->per_channel ? oc : 0];
         const int32_t b = p->bias[oc];
