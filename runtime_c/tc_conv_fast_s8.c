@@ -424,28 +424,22 @@ static TC_NOINLINE void gemm_store4(const tc_conv_gemm_s8_params_t *p,
 
 #if TC_DSP
 /* The int8 output of one doubled sum T = 2 * acc of a narrow record (tc_requant.h: multiplier
- * M, narrow_round RA, narrow_shift R) with the clamp [-128, 127], stored at ADDR: SMMLAR,
- * ADD, ASR, [ADD of the narrow_offset OFF where the assembler expression ADD is 1], SSAT,
- * STRB (H is clobbered).  The operands are assembler text: registers in the assembly
- * routines, %[name] operands in inline assembly.  The one output stage of the GEMM panels and
- * the depthwise planes. */
-#define TC_STORE_S8(T, ADDR, M, RA, R, H, OFF, ADD)                                            \
+ * M, narrow_round RA with the output offset in it, narrow_shift R) with the clamp [-128, 127],
+ * stored at ADDR: SMMLAR, ADD, ASR, SSAT, STRB (H is clobbered).  The operands are assembler
+ * text: registers in the assembly routines, %[name] operands in inline assembly.  The one
+ * output stage of the GEMM panels and the depthwise planes. */
+#define TC_STORE_S8(T, ADDR, M, RA, R, H)                                                      \
     "  smmlar " H ", " T ", " M ", " RA "\n"                                                  \
     "  add " H ", " H ", " T ", asr #31\n"                                                     \
     "  asr " H ", " H ", " R "\n"                                                             \
-    ".if " ADD "\n"                                                                           \
-    "  add " H ", " H ", " OFF "\n"                                                           \
-    ".endif\n"                                                                                \
     "  ssat " H ", #8, " H "\n"                                                               \
     "  strb " H ", " ADDR "\n"
 #define GEMM_STORE_ONE(A, ADDR)                                                               \
-    "  lsl %[t], " A ", #1\n"                                                                 \
-    TC_STORE_S8("%[t]", ADDR, "%[m]", "%[ra]", "%[r]", "%[h]", "%[off]", "1")
+    "  lsl %[t], " A ", #1\n" TC_STORE_S8("%[t]", ADDR, "%[m]", "%[ra]", "%[r]", "%[h]")
 
 /* Two pixels per statement: the constants stay in registers across both. */
 static TC_ALWAYS_INLINE void gemm_store2_full(int32_t a0, int32_t a1, int32_t m, int32_t ra,
-                                              int32_t r, int32_t offset, int8_t *y,
-                                              int32_t out_c)
+                                              int32_t r, int8_t *y, int32_t out_c)
 {
     int32_t t;
     int32_t h;
@@ -453,31 +447,31 @@ static TC_ALWAYS_INLINE void gemm_store2_full(int32_t a0, int32_t a1, int32_t m,
                      GEMM_STORE_ONE("%[a1]", "[%[y], %[oc]]")
                      : [t] "=&r"(t), [h] "=&r"(h)
                      : [a0] "r"(a0), [a1] "r"(a1), [m] "r"(m), [ra] "r"(ra), [r] "r"(r),
-                       [off] "r"(offset), [y] "r"(y), [oc] "r"(out_c)
+                       [y] "r"(y), [oc] "r"(out_c)
                      : "cc", "memory");
 }
 
 /* The 4 outputs of one channel of a narrow record q (tc_requant.h) with the clamp
- * [-128, 127], offset the layer's narrow_offset; pixel j goes to y[j * out_c]. */
+ * [-128, 127]; pixel j goes to y[j * out_c]. */
 static TC_ALWAYS_INLINE void gemm_store4_full(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
-                                              const tc_requant_channel_t *q, int32_t offset,
-                                              int8_t *y, int32_t out_c)
+                                              const tc_requant_channel_t *q, int8_t *y,
+                                              int32_t out_c)
 {
     const int32_t m = q->multiplier;
     const int32_t ra = q->narrow_round;
     const int32_t r = q->narrow_shift;
-    gemm_store2_full(a0, a1, m, ra, r, offset, y, out_c);
-    gemm_store2_full(a2, a3, m, ra, r, offset, y + 2 * out_c, out_c);
+    gemm_store2_full(a0, a1, m, ra, r, y, out_c);
+    gemm_store2_full(a2, a3, m, ra, r, y + 2 * out_c, out_c);
 }
 #else
 static TC_ALWAYS_INLINE void gemm_store4_full(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
-                                              const tc_requant_channel_t *q, int32_t offset,
-                                              int8_t *y, int32_t out_c)
+                                              const tc_requant_channel_t *q, int8_t *y,
+                                              int32_t out_c)
 {
     const int32_t acc[GEMM_PIXELS] = {a0, a1, a2, a3};
     for (int32_t i = 0; i < GEMM_PIXELS; ++i) {
         const int32_t t = (int32_t)((uint32_t)acc[i] << 1);
-        y[i * out_c] = (int8_t)tc_sat_s8(tc_requantize_narrow(t, q) + offset);
+        y[i * out_c] = (int8_t)tc_sat_s8(tc_requantize_narrow(t, q));
     }
 }
 #endif
@@ -485,23 +479,21 @@ static TC_ALWAYS_INLINE void gemm_store4_full(int32_t a0, int32_t a1, int32_t a2
 /* A layer with the clamp [-128, 127] runs each full panel through one assembly routine
  * (Thumb-2 with the DSP extension): the loop over output channels, the SMLAD dot products and
  * the output stage stay in registers, with the channel state (bias, record and output
- * pointers, counters, the offsets) in a 40-byte frame; GCC around gemm_dot4 spilled about 37
- * instructions per channel and panel, the routine spends 19.  The channel loop is written
- * three times: every record narrow (tc_requant.h), without or with the ADD of a
- * narrow_offset, and with a test per channel for the others (vww01 has some in most layers:
- * huge biases, multipliers of 1/2 or more), which take tc_requantize_parts' 64-bit form
- * (shift < 0) or a left shift and tc_sat_rounding_doubling_high_mul's (shift >= 0).  Same
- * arithmetic as gemm_dot4 + gemm_store4_full / gemm_store4. */
+ * pointers, counters, the output offset) in a 36-byte frame; GCC around gemm_dot4 spilled
+ * about 37 instructions per channel and panel, the routine spends 19.  The channel loop is
+ * written twice: every record narrow (tc_requant.h), and with a test per channel for the
+ * others (vww01 has some in most layers: huge biases, tiny or large scales), which take
+ * tc_requantize_parts' 64-bit form (shift < 0) or a left shift and
+ * tc_sat_rounding_doubling_high_mul's (shift >= 0).  Same arithmetic as gemm_dot4 +
+ * gemm_store4_full / gemm_store4. */
 typedef struct {
     int32_t groups;                 /* k_padded / 4 >= 1 */
     int32_t out_c;                  /* >= 1; also the output step between pixels */
-    int32_t offset;                 /* narrow_offset */
+    int32_t checked;                /* 1: some records not narrow */
     const int32_t *bias;            /* [out_c] */
     const tc_requant_channel_t *q;  /* [out_c], or [1] with q_step 0 */
     int32_t q_step;                 /* bytes from one channel's record to the next: 16 or 0 */
-    int32_t mode;                   /* 0: every record narrow, no narrow_offset; 1: with one;
-                                       2: some records wide (shift_code >= 0, not narrow) */
-    int32_t output_offset;          /* mode 2: the wide records' offset */
+    int32_t output_offset;          /* for the records that are not narrow */
 } gemm_full_args_t;
 
 #if TC_DSP && defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
@@ -527,9 +519,9 @@ __asm__(
     "  smlad r3, r6, r9, r3\n"
     "  smlad r3, r7, r8, r3\n"
     ".endm\n"
-    ".macro tc_gp_store acc, addr, add\n" /* the output of sum acc, stored at addr */
+    ".macro tc_gp_store acc, addr\n" /* the output of sum acc, stored at addr */
     "  lsl r9, \\acc, #1\n"
-    TC_STORE_S8("r9", "\\addr", "r4", "r6", "r7", "lr", "r8", "\\add")
+    TC_STORE_S8("r9", "\\addr", "r4", "r6", "r7", "lr")
     ".endm\n"
     ".macro tc_gp_wide acc, addr\n" /* the output of sum acc of a wide record (multiplier r4,
                                         shift_code r5, rounding constant r7:r6, offset r8):
@@ -557,8 +549,8 @@ __asm__(
     "  ssat lr, #8, lr\n"
     "  strb lr, \\addr\n"
     ".endm\n"
-    ".macro tc_gp_channels add, checked\n" /* every channel, adding the narrow_offset (add 1)
-                                               or not, testing for wide records (checked 1) */
+    ".macro tc_gp_channels checked\n" /* every channel, testing for records that are not
+                                         narrow (checked 1) */
     "1:\n"
     "  ldr lr, [sp, #16]\n"
     "  ldr r0, [lr], #4\n"             /* the bias starts all four sums */
@@ -593,18 +585,15 @@ __asm__(
     "  cmp r7, #0\n"
     "  beq 6f\n"
     ".endif\n"
-    ".if \\add\n"
-    "  ldr r8, [sp, #32]\n"
-    ".endif\n"
-    "  tc_gp_store r0, \"[r10]\", \\add\n"
-    "  tc_gp_store r1, \"[r10, r12]\", \\add\n"
+    "  tc_gp_store r0, \"[r10]\"\n"
+    "  tc_gp_store r1, \"[r10, r12]\"\n"
     "  add r10, r10, r12, lsl #1\n"
-    "  tc_gp_store r2, \"[r10]\", \\add\n"
-    "  tc_gp_store r3, \"[r10, r12]\", \\add\n"
+    "  tc_gp_store r2, \"[r10]\"\n"
+    "  tc_gp_store r3, \"[r10, r12]\"\n"
     ".if \\checked\n"
     "  b 7f\n"
     "6:\n"
-    "  ldr r8, [sp, #36]\n"
+    "  ldr r8, [sp, #32]\n"
     "  cmp r5, #0\n"
     "  blt 10f\n"
     /* a wide record: its rounding constant 2^30 + 2^(31 + code), 64 bits */
@@ -641,31 +630,26 @@ __asm__(
     ".thumb_func\n"
     "tc_gemm_panel_full_t2:\n"
     "  push {r4-r11, lr}\n"
-    "  sub sp, sp, #40\n"
+    "  sub sp, sp, #36\n"
     "  str r0, [sp, #0]\n"             /* panel */
     "  str r2, [sp, #4]\n"             /* y of this channel */
-    "  ldr r10, [r3, #28]\n"
-    "  str r10, [sp, #36]\n"           /* output_offset */
-    "  ldr r10, [r3, #24]\n"           /* mode */
-    "  ldm r3, {r4, r5, r6, r7, r8, r9}\n" /* groups, out_c, offset, bias, q, q_step */
+    "  ldr r10, [r3, #24]\n"
+    "  str r10, [sp, #32]\n"           /* output_offset */
+    "  ldm r3, {r4, r5, r6, r7, r8, r9}\n" /* groups, out_c, checked, bias, q, q_step */
     "  str r5, [sp, #8]\n"             /* channels left */
     "  str r9, [sp, #12]\n"
     "  str r7, [sp, #16]\n"
     "  str r8, [sp, #20]\n"
     "  str r4, [sp, #24]\n"
     "  str r5, [sp, #28]\n"
-    "  str r6, [sp, #32]\n"
     "  mov r11, r1\n"                  /* weights: the rows follow each other */
-    "  cmp r10, #1\n"
-    "  beq 5f\n"
-    "  bgt 8f\n"
-    "  tc_gp_channels 0, 0\n"
-    "5:\n"
-    "  tc_gp_channels 1, 0\n"
+    "  cmp r6, #0\n"
+    "  bne 8f\n"
+    "  tc_gp_channels 0\n"
     "8:\n"
-    "  tc_gp_channels 1, 1\n"
+    "  tc_gp_channels 1\n"
     "9:\n"
-    "  add sp, sp, #40\n"
+    "  add sp, sp, #36\n"
     "  pop {r4-r11, pc}\n"
     ".size tc_gemm_panel_full_t2, .-tc_gemm_panel_full_t2\n"
     ".purgem tc_gp_group\n"
@@ -689,11 +673,10 @@ static int gemm_full_args(const tc_conv_gemm_s8_params_t *p, gemm_full_args_t *a
     for (int32_t i = 0; i < records; ++i) {
         wide |= p->requant[i].narrow_shift == 0;
     }
-    a->mode = wide ? 2 : p->narrow_offset != 0;
+    a->checked = wide;
     a->output_offset = p->output_offset;
     a->groups = p->k_padded / 4;
     a->out_c = p->out_c;
-    a->offset = p->narrow_offset;
     a->bias = p->bias;
     a->q = p->requant;
     a->q_step = p->per_channel ? (int32_t)sizeof(tc_requant_channel_t) : 0;
@@ -717,7 +700,7 @@ static TC_NOINLINE void gemm_panel(const tc_conv_gemm_s8_params_t *p, const pane
         int32_t acc[GEMM_PIXELS] = {b, b, b, b};
         gemm_dot4(panel, w, groups, acc);
         if (full_range && q->narrow_shift > 0) {
-            gemm_store4_full(acc[0], acc[1], acc[2], acc[3], q, p->narrow_offset, y, out_c);
+            gemm_store4_full(acc[0], acc[1], acc[2], acc[3], q, y, out_c);
         } else {
             gemm_store4(p, q, acc[0], acc[1], acc[2], acc[3], y, GEMM_PIXELS);
         }
@@ -1070,18 +1053,16 @@ __asm__(
 
 /* tc_planar_store_full_t2: the output stage of a narrow record (tc_requant.h) with the clamp
  * [-128, 127], two outputs per iteration: per output an ADD of the doubled bias and the
- * doubled sum (t = 2 * (acc + bias)) and TC_STORE_S8's SMMLAR, ADD, ASR, [ADD], SSAT, STRB,
- * per pair an LDRD, the output pointer's step and the loop test (8 instructions per output
- * where the records carry the output offset, against 13.3 for the C of planar_store_clamp).
- * Registers: r0 acc, r1 y, r2 step, r3 twice the bias, r4 multiplier, r5 narrow_round, r6
- * narrow_shift, r7 narrow_offset, r8 and r12 the doubled sums, r9 and r10 the sums, r11
- * temporary, lr the end of acc.  The loop is written with and without the ADD. */
+ * doubled sum (t = 2 * (acc + bias)) and TC_STORE_S8's SMMLAR, ADD, ASR, SSAT, STRB, per pair
+ * an LDRD, the output pointer's step and the loop test (8 instructions per output against
+ * 13.3 for the C of planar_store_clamp).  Registers: r0 acc, r1 y, r2 step, r3 twice the
+ * bias, r4 multiplier, r5 narrow_round, r6 narrow_shift, r7 and r8 the doubled sums, r9 and
+ * r10 the sums, r11 temporary, lr the end of acc. */
 typedef struct {
     int32_t step;                   /* bytes between outputs */
     int32_t bias2;                  /* twice the channel's bias */
     int32_t multiplier;             /* the channel's narrow tc_requant_channel_t */
     int32_t narrow_round, narrow_shift;
-    int32_t offset;                 /* the layer's narrow_offset */
 } planar_store_args_t;
 
 void tc_planar_store_full_t2(const int32_t *acc, const int32_t *end, int8_t *y,
@@ -1090,28 +1071,9 @@ __asm__(
     ".pushsection .text.tc_planar_store_full_t2,\"ax\",%progbits\n"
     ".syntax unified\n"
     ".thumb\n"
-    ".macro tc_pst_one a, t, dst, add\n" /* the output of sum a into dst (t: its double) */
+    ".macro tc_pst_one a, t, dst\n" /* the output of sum a into dst (t: its double) */
     "  add \\t, r3, \\a, lsl #1\n"
-    TC_STORE_S8("\\t", "\\dst", "r4", "r5", "r6", "r11", "r7", "\\add")
-    ".endm\n"
-    ".macro tc_pst_all add\n" /* every output, then to the exit */
-    "  sub r12, lr, r0\n"
-    "  tst r12, #4\n"
-    "  beq 1f\n"                          /* an odd count: one output first */
-    "  ldr r9, [r0], #4\n"
-    "  tc_pst_one r9, r8, [r1], \\add\n"
-    "  add r1, r1, r2\n"
-    "1:\n"
-    "  cmp r0, lr\n"
-    "  beq 9f\n"
-    "2:\n"
-    "  ldrd r9, r10, [r0], #8\n"
-    "  tc_pst_one r9, r8, [r1], \\add\n"
-    "  tc_pst_one r10, r12, \"[r1, r2]\", \\add\n"
-    "  add r1, r1, r2, lsl #1\n"
-    "  cmp r0, lr\n"
-    "  bne 2b\n"
-    "  b 9f\n"
+    TC_STORE_S8("\\t", "\\dst", "r4", "r5", "r6", "r11")
     ".endm\n"
     ".global tc_planar_store_full_t2\n"
     ".type tc_planar_store_full_t2, %function\n"
@@ -1120,17 +1082,27 @@ __asm__(
     "  push {r4-r11, lr}\n"
     "  mov lr, r1\n"
     "  mov r1, r2\n"
-    "  ldm r3, {r2, r3, r4, r5, r6, r7}\n"
-    "  cmp r7, #0\n"
-    "  bne 5f\n"
-    "  tc_pst_all 0\n"
-    "5:\n"
-    "  tc_pst_all 1\n"
-    "9:\n"
+    "  ldm r3, {r2, r3, r4, r5, r6}\n"
+    "  sub r12, lr, r0\n"
+    "  tst r12, #4\n"
+    "  beq 1f\n"                          /* an odd count: one output first */
+    "  ldr r9, [r0], #4\n"
+    "  tc_pst_one r9, r7, [r1]\n"
+    "  add r1, r1, r2\n"
+    "1:\n"
+    "  cmp r0, lr\n"
+    "  beq 3f\n"
+    "2:\n"
+    "  ldrd r9, r10, [r0], #8\n"
+    "  tc_pst_one r9, r7, [r1]\n"
+    "  tc_pst_one r10, r8, \"[r1, r2]\"\n"
+    "  add r1, r1, r2, lsl #1\n"
+    "  cmp r0, lr\n"
+    "  bne 2b\n"
+    "3:\n"
     "  pop {r4-r11, pc}\n"
     ".size tc_planar_store_full_t2, .-tc_planar_store_full_t2\n"
     ".purgem tc_pst_one\n"
-    ".purgem tc_pst_all\n"
     ".popsection\n");
 
 /* Adds the bias to count window sums of a channel with shift < 0 and requantizes them into y
@@ -1174,8 +1146,7 @@ static void planar_channel_3x3(const tc_depthwise_conv_planar_s8_params_t *p,
             int8_t *y = yc + ((od * p->out_h) + oh) * p->out_w * p->c;
             if (full_range && q->narrow_shift > 0) {
                 const planar_store_args_t a = {p->c, (int32_t)((uint32_t)bias << 1),
-                                               q->multiplier, q->narrow_round, q->narrow_shift,
-                                               p->narrow_offset};
+                                               q->multiplier, q->narrow_round, q->narrow_shift};
                 tc_planar_store_full_t2(acc, acc + count, y, &a);
             } else {
                 planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min,

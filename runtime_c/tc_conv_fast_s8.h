@@ -27,7 +27,7 @@
  *   channels, through one assembly routine with the same arithmetic (tc_gemm_panel_full_t2:
  *   about 19 instructions per channel and panel around the SMLADs and the output stage, where
  *   the C driver spends about 37; the output stage of a narrow record, tc_requant.h, 6 per
- *   output, or 7 with a narrow_offset to add).
+ *   output).
  *   2-D layers (in_d = out_d = k_d = 1) without a frame read their windows from x, checking
  *   every row and tap against the image: a tap (in_c % 4 == 0) or a whole kernel row
  *   (k_w * in_c % 4 == 0, dilation_w 1) at a time straight into the panel; other layers are
@@ -78,8 +78,7 @@
  *   depth slice of the kernel after the other; tc_planar_rows_3x3_t2 sums two neighbouring
  *   outputs from shared loads: 11 or 12.5 instructions per output and slice), then
  *   requantizes them (tc_planar_store_full_t2 for narrow records and the full int8 range: 8
- *   per output, 9 with a narrow_offset), so that each loop keeps its own constants in
- *   registers.
+ *   per output), so that each loop keeps its own constants in registers.
  *   scratch  tc_depthwise_conv_planar_s8_scratch_size(p) bytes, 4-byte aligned: the plane plus
  *            two int16 of slack for that last over-read, rounded up to a word, then the
  *            channel's weights (4 * groups int16), then chunk_rows * out_w int32
@@ -109,8 +108,6 @@ typedef struct {
     int32_t frame_d, frame_h, frame_w;      /* the frame's extent (3-D, 2-D stems), or 0 */
     int32_t input_zero_point;               /* the value of padding taps */
     int32_t output_offset;                  /* output zero point */
-    int32_t narrow_offset;                  /* what the narrow output stage adds (tc_requant.h:
-                                               0 when the records carry output_offset) */
     int32_t act_min, act_max;               /* within [-128, 127] */
     int32_t per_channel;                    /* 1: requant[oc]; 0: requant[0] */
     const int32_t *bias;                    /* [out_c], folded with the input zero point */
@@ -136,7 +133,6 @@ typedef struct {
     int32_t chunk_rows;                     /* output rows per accumulator pass (>= 1) */
     int32_t input_zero_point;
     int32_t output_offset;
-    int32_t narrow_offset;                  /* as tc_conv_gemm_s8_params_t's */
     int32_t act_min, act_max;
     int32_t per_channel;                    /* 1: requant[c]; 0: requant[0] */
     const int32_t *bias;                    /* [c], folded with the input zero point */

@@ -98,16 +98,15 @@ static inline int32_t tc_multiply_by_quantized_multiplier(int32_t x, int32_t mul
  * and with t = 2 acc (no overflow) the inner division by 2^32 is exact in 32 bits:
  *   floor((2 P + ...) / 2^32) = floor((t * multiplier + 2^31) / 2^32) + 2^(r - 1) - [t < 0],
  * one SMMLAR (its rounding constant is the 2^31) with accumulator 2^(r - 1) and an ADD of
- * t >> 31, then the arithmetic shift by r.  A kernel may fold its output offset into that
- * accumulator, (y + offset) * 2^r being added before the shift:
- *   y + folded = (SMMLAR(t, multiplier, narrow_round) + (t >> 31)) >> r,
- *   narrow_round = (2 folded + 1) * 2^(r - 1),
- * where every narrow channel of the layer has r <= 22 (its params' narrow_offset, what is
- * still to add, is then 0; else folded is 0 and narrow_offset the output offset).  No step
- * overflows: |floor((t m + 2^31) / 2^32)| <= 2^30, |narrow_round| <= 257 * 2^21 or 2^30.  A
- * channel whose accumulators never reach half an output step (|acc| m + 2^30 < 2^(30 + r):
- * s stays within 2^(r - 1) - 1) outputs 0 for all of them; its record has multiplier 0 and
- * r = 1, which both forms turn into 0.  On a Cortex-M4: LSL (or ADD of the doubled bias and
+ * t >> 31, then the arithmetic shift by r.  The output offset rides in that accumulator,
+ * (y + offset) * 2^r being added before the shift:
+ *   y + offset = (SMMLAR(t, multiplier, narrow_round) + (t >> 31)) >> r,
+ *   narrow_round = (2 offset + 1) * 2^(r - 1),
+ * which needs r <= 22 (records with larger shifts are not narrow).  No step overflows:
+ * |floor((t m + 2^31) / 2^32)| <= 2^30, |narrow_round| <= 257 * 2^21.  A channel whose
+ * accumulators never reach half an output step (|acc| m + 2^30 < 2^(30 + r): s stays within
+ * 2^(r - 1) - 1) outputs 0 for all of them; its record has multiplier 0 and r = 1, which both
+ * forms turn into 0 (plus the offset).  On a Cortex-M4: LSL (or ADD of the doubled bias and
  * acc LSL 1), SMMLAR, ADD, ASR, then SSAT.
  *
  * The record is computed by tinyc.quant.fast.channel_record.  The kernels using it also take
@@ -118,7 +117,7 @@ static inline int32_t tc_multiply_by_quantized_multiplier(int32_t x, int32_t mul
 typedef struct {
     int32_t multiplier;   /* in [2^30, 2^31), as tc_multiply_by_quantized_multiplier's */
     int32_t shift_code;   /* r - 1 >= 0 when shift < 0;  -1 - shift < 0 when shift >= 0 */
-    int32_t narrow_round; /* narrow: (2 folded + 1) * 2^(r - 1); else 0 */
+    int32_t narrow_round; /* narrow: (2 output_offset + 1) * 2^(r - 1); else 0 */
     int32_t narrow_shift; /* narrow: r (>= 1); else 0 */
 } tc_requant_channel_t;
 
@@ -137,9 +136,8 @@ static inline int32_t tc_requantize_parts(int32_t acc, int64_t round, int32_t mu
     return (int32_t)(sum >> 32) >> shift_code;
 }
 
-/* The requantized value plus the folded offset by the 32-bit form of a narrow record
- * (q->narrow_shift > 0), from t = 2 * acc: what TC_STORE_S8 computes before it adds the
- * narrow_offset and saturates. */
+/* The requantized value plus the output offset by the 32-bit form of a narrow record
+ * (q->narrow_shift > 0), from t = 2 * acc: what TC_STORE_S8 computes before its SSAT. */
 static inline int32_t tc_requantize_narrow(int32_t t, const tc_requant_channel_t *q)
 {
     const int64_t product = (int64_t)t * q->multiplier + ((int64_t)1 << 31); /* SMMLAR */

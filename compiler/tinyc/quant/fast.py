@@ -33,8 +33,8 @@ FC_ROWS = 4  # tc_fully_connected_rows4_s8: output rows per pass
 GATHER_COST = 100  # tc_conv_gemm_s8: instructions per pixel to gather a window (qemu-m4)
 FRAME_MIN_EDGE_SHARE = 0.10  # tc_conv_gemm_s8, 2-D: when a frame pays (_frame_pays)
 FRAME_MAX_RAM_SHARE = 0.25
-NARROW_ACC = 1 << 30  # tc_requant_channel_t: the 32-bit form needs |acc| below this, ...
-NARROW_MAX_SHIFT = 22  # ... and a right shift of at most this to carry the output offset
+NARROW_ACC = 1 << 30  # tc_requant_channel_t: the 32-bit form needs |acc| below this ...
+NARROW_MAX_SHIFT = 22  # ... and a right shift of at most this (to carry the output offset)
 PLANAR_CHUNK = 64  # tc_depthwise_conv_planar_s8: accumulators per pass (whole rows, >= 1 row)
 
 
@@ -48,13 +48,12 @@ def round_up(n: int, multiple: int) -> int:
 
 
 def channel_record(multiplier: int, shift: int, acc_bound: int,
-                   folded_offset: int = 0) -> tuple[int, int, int, int]:
+                   output_offset: int) -> tuple[int, int, int, int]:
     """One tc_requant_channel_t: (multiplier, shift_code, narrow_round, narrow_shift) for
     accumulators of magnitude at most acc_bound; narrow (the Thumb-2 output stages' 32-bit
-    form, tc_requant.h) where shift < 0 and acc_bound < NARROW_ACC, folded_offset riding in
-    its rounding constant (a nonzero one needs -shift <= NARROW_MAX_SHIFT).  A channel of tiny
-    scale whose every output is 0 (vww01 has many) gets multiplier 0 and r = 1, exact in both
-    forms."""
+    form, tc_requant.h, the output offset riding in its rounding constant) where shift < 0,
+    acc_bound < NARROW_ACC and -shift <= NARROW_MAX_SHIFT.  A channel of tiny scale whose every
+    output is 0 (vww01 has many) gets multiplier 0 and r = 1, exact in both forms."""
     if shift >= 0:
         return int(multiplier), -1 - shift, 0, 0
     r = -shift
@@ -62,9 +61,10 @@ def channel_record(multiplier: int, shift: int, acc_bound: int,
         return int(multiplier), r - 1, 0, 0
     if acc_bound * multiplier + (1 << 30) < 1 << (30 + r):
         # no accumulator reaches half an output step: s = SRDHM(acc) stays within 2^(r-1) - 1
-        return 0, 0, 2 * folded_offset + 1, 1
-    assert folded_offset == 0 or r <= NARROW_MAX_SHIFT, (folded_offset, r)
-    return int(multiplier), r - 1, (2 * folded_offset + 1) << (r - 1), r
+        return 0, 0, 2 * int(output_offset) + 1, 1
+    if r > NARROW_MAX_SHIFT:
+        return int(multiplier), r - 1, 0, 0
+    return int(multiplier), r - 1, (2 * int(output_offset) + 1) << (r - 1), r
 
 
 def acc_bounds(folded_bias: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -82,28 +82,17 @@ def fold_bias(bias: np.ndarray | None, weights: np.ndarray, input_offset: int) -
     return wrap32(b + int(input_offset) * sums)
 
 
-def requant_fields(p: Params, folded_bias: np.ndarray, weights: np.ndarray,
-                   narrow: bool = False) -> Params:
+def requant_fields(p: Params, folded_bias: np.ndarray, weights: np.ndarray) -> Params:
     """The per_channel / bias / requant fields of an optimized kernel from a portable
     kernel's multiplier and shift (one record when per_channel is 0) and its weights
-    [out, ...] (for the accumulators' bound).  narrow: the kernel has the Thumb-2 output
-    stages; the output offset rides in the narrow records where every one of their right
-    shifts is at most NARROW_MAX_SHIFT, and narrow_offset is what the stages still add (0, or
-    the output offset)."""
+    [out, ...] (for the accumulators' bound)."""
     bounds = acc_bounds(folded_bias, weights)
     if not p["per_channel"]:
         bounds = bounds.max(keepdims=True)
-    channels = [(int(m), int(s), int(b))
-                for m, s, b in zip(p["multiplier"], p["shift"], bounds, strict=True)]
-    fold = narrow and all(channel_record(m, s, b)[3] <= NARROW_MAX_SHIFT
-                          for m, s, b in channels)
-    offset = int(p["output_offset"]) if fold else 0
-    fields = {"per_channel": int(p["per_channel"]),
-              "bias": tuple(int(b) for b in folded_bias.tolist()),
-              "requant": tuple(channel_record(m, s, b, offset) for m, s, b in channels)}
-    if narrow:
-        fields["narrow_offset"] = int(p["output_offset"]) - offset
-    return fields
+    records = tuple(channel_record(int(m), int(s), int(b), int(p["output_offset"]))
+                    for m, s, b in zip(p["multiplier"], p["shift"], bounds, strict=True))
+    return {"per_channel": int(p["per_channel"]),
+            "bias": tuple(int(b) for b in folded_bias.tolist()), "requant": records}
 
 
 def requantize_fast(acc, record: Sequence[int]) -> np.ndarray:
@@ -119,9 +108,9 @@ def requantize_fast(acc, record: Sequence[int]) -> np.ndarray:
 
 
 def requantize_narrow(acc, record: Sequence[int]) -> np.ndarray:
-    """NumPy model of TC_STORE_S8 before it adds narrow_offset and saturates: the requantized
-    value plus the offset folded into the narrow record, by the record's 32-bit form (every
-    step in int32, SMMLAR as ((ra << 32) + t * m + 2^31) >> 32)."""
+    """NumPy model of TC_STORE_S8 before it saturates: the requantized value plus the output
+    offset, by a narrow record's 32-bit form (every step in int32, SMMLAR as
+    ((ra << 32) + t * m + 2^31) >> 32)."""
     multiplier, _, narrow_round, narrow_shift = record
     t = wrap32(2 * np.asarray(acc, dtype=np.int64))
     h = wrap32(((narrow_round << 32) + t * multiplier + (1 << 31)) >> 32)
@@ -175,7 +164,7 @@ def conv_gemm(p: Params, w: np.ndarray, bias: np.ndarray | None
         ("frame_d", "frame_h", "frame_w"), frame, strict=True)) | {
         "input_zero_point": -p["input_offset"], "output_offset": p["output_offset"],
         "act_min": p["act_min"], "act_max": p["act_max"]} | requant_fields(
-        p, fold_bias(bias, flat, p["input_offset"]), flat, narrow=True)
+        p, fold_bias(bias, flat, p["input_offset"]), flat)
     scratch = (k_padded * 2 * GEMM_PIXELS + (k_padded + 4 if in_c % 4 else 0)
                + (round_up(int(np.prod(frame)) * in_c, 4) + 4 if frame[0] else 0))
     return params, weights, scratch
@@ -294,7 +283,7 @@ def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None
         "k_pairs": k_pairs, "chunk_rows": chunk_rows, "input_zero_point": -p["input_offset"],
         "output_offset": p["output_offset"], "act_min": p["act_min"],
         "act_max": p["act_max"]} | requant_fields(
-            p, fold_bias(bias, wc, p["input_offset"]), wc, narrow=True)
+            p, fold_bias(bias, wc, p["input_offset"]), wc)
     volume = plane["plane_d"] * plane["plane_h"] * plane["plane_w"]
     scratch = round_up(volume + 2, 2) * 2 + groups * 8 + chunk_rows * p["out_w"] * 4
     return params, weights, scratch
@@ -327,7 +316,8 @@ def add_lut(p: Params, sign: int) -> tuple[Params, np.ndarray, np.ndarray]:
     params = {"count": count, "output_offset": p["output_offset"], "act_min": p["act_min"],
               "act_max": p["act_max"],
               "output": channel_record(p["output_multiplier"], p["output_shift"],
-                                       int(np.abs(t1).max() + np.abs(t2).max()))}
+                                       int(np.abs(t1).max() + np.abs(t2).max()),
+                                       p["output_offset"])}
     return params, t1.astype(np.int32), t2.astype(np.int32)
 
 
