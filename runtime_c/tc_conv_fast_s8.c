@@ -10,7 +10,7 @@
 
 #include "tc_dsp.h"
 
-#define GEMM_PIXELS 4 /* output pixels per panel */
+#define GEMM_PIXELS 6 /* output pixels per panel */
 
 static int8_t conv_output(int32_t v, int32_t output_offset, int32_t act_min, int32_t act_max)
 {
@@ -20,9 +20,9 @@ static int8_t conv_output(int32_t v, int32_t output_offset, int32_t act_min, int
 /* ---- tc_conv_gemm_s8: leaf functions ------------------------------------------------------ */
 
 #if TC_DSP
-typedef int32_t panel_t;       /* one int16 pair */
-#define PANEL_GROUP 8          /* panel_t per group of 4 values x 4 pixels */
-#define PANEL_SLOT 2           /* panel_t per group of 4 values of one pixel */
+typedef int32_t panel_t;                /* one int16 pair */
+#define PANEL_GROUP (2 * GEMM_PIXELS)   /* panel_t per group of 4 values x the panel's pixels */
+#define PANEL_SLOT 2                    /* panel_t per group of 4 values of one pixel */
 
 static panel_t panel_fill_value(int32_t zero_point)
 {
@@ -41,12 +41,12 @@ static void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
                          "ldr     %[w], [%[src]], #4\n\t"
                          "sxtb16  %[lo], %[w]\n\t"
                          "sxtb16  %[hi], %[w], ror #8\n\t"
-                         "strd    %[lo], %[hi], [%[dst]], #32\n\t"
+                         "strd    %[lo], %[hi], [%[dst]], %[step]\n\t"
                          "cmp     %[src], %[end]\n\t"
                          "bne     1b\n\t"
                          : [src] "+r"(src), [dst] "+r"(dst), [w] "=&r"(w), [lo] "=&r"(lo),
                            [hi] "=&r"(hi)
-                         : [end] "r"(end)
+                         : [end] "r"(end), [step] "i"(4 * PANEL_GROUP)
                          : "cc", "memory");
     }
 }
@@ -59,7 +59,8 @@ static void panel_fill(int32_t groups, panel_t value, panel_t *dst)
     }
 }
 
-/* One group of the 4-pixel dot product: a weight word against the 4 pixels' int16 pairs. */
+/* One group of the dot product of the panel's pixels 0-3: a weight word against their int16
+ * pairs, then past the other pixels' pairs to the next group. */
 #define DOT4_GROUP                                                                            \
     "ldr     %[w], [%[wp]], #4\n\t"                                                           \
     "ldmia   %[xp]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                        \
@@ -73,12 +74,14 @@ static void panel_fill(int32_t groups, panel_t value, panel_t *dst)
     "smlad   %[a2], %[x0], %[t], %[a2]\n\t"                                                   \
     "smlad   %[a2], %[x1], %[w], %[a2]\n\t"                                                   \
     "smlad   %[a3], %[x2], %[t], %[a3]\n\t"                                                   \
-    "smlad   %[a3], %[x3], %[w], %[a3]\n\t"
+    "smlad   %[a3], %[x3], %[w], %[a3]\n\t"                                                   \
+    "add     %[xp], %[xp], #16\n\t" /* 4 * (PANEL_GROUP - 8): pixels 4 and 5 */
 
-/* acc[p] += sum over groups of the panel's pixel p times one weight row (groups >= 1).  The
- * panel is read with LDM, whose register list must ascend: x0..x3 are pinned to registers. */
-static TC_ALWAYS_INLINE void gemm_dot4(const panel_t *panel, const int8_t *w, int32_t groups,
-                                       int32_t acc[4])
+/* acc[p] += sum over groups of the panel's pixel p times one weight row, p < 4 (groups >= 1).
+ * The panel is read with LDM, whose register list must ascend: x0..x3 are pinned to
+ * registers. */
+static TC_NOINLINE void gemm_dot4(const panel_t *panel, const int8_t *w, int32_t groups,
+                                  int32_t acc[GEMM_PIXELS])
 {
     register int32_t x0 __asm__("r4");
     register int32_t x1 __asm__("r5");
@@ -116,30 +119,44 @@ static TC_ALWAYS_INLINE void gemm_dot4(const panel_t *panel, const int8_t *w, in
     acc[3] = a3;
 }
 
-/* acc[p] += sum over groups of the panel's pixel p times one weight row, for the first `valid`
- * pixels only (1 or 2: a last, partial panel; the other slots hold stale values). */
-static TC_ALWAYS_INLINE void gemm_dot_partial(const panel_t *panel, const int8_t *w,
-                                              int32_t groups, int32_t valid, int32_t acc[4])
+/* *a0, *a1 += sum over groups of the panel's pixels p, p + 1 (pair: their first slot) times
+ * one weight row. */
+static TC_ALWAYS_INLINE void gemm_dot_pair(const panel_t *pair, const int8_t *w, int32_t groups,
+                                           int32_t *a0, int32_t *a1)
 {
-    int32_t a0 = acc[0];
-    int32_t a1 = acc[1];
-    for (const int8_t *end = w + 4 * groups; w != end; w += 4, panel += PANEL_GROUP) {
+    int32_t s0 = *a0;
+    int32_t s1 = *a1;
+    for (const int8_t *end = w + 4 * groups; w != end; w += 4, pair += PANEL_GROUP) {
         int32_t lo;
         int32_t hi;
         tc_expand_word_dsp(w, &lo, &hi);
-        a0 = __smlad(panel[0], lo, a0);
-        a0 = __smlad(panel[1], hi, a0);
-        if (valid == 2) {
-            a1 = __smlad(panel[2], lo, a1);
-            a1 = __smlad(panel[3], hi, a1);
-        }
+        s0 = __smlad(pair[0], lo, s0);
+        s0 = __smlad(pair[1], hi, s0);
+        s1 = __smlad(pair[2], lo, s1);
+        s1 = __smlad(pair[3], hi, s1);
     }
-    acc[0] = a0;
-    acc[1] = a1;
+    *a0 = s0;
+    *a1 = s1;
+}
+
+/* acc[p] += sum over groups of the panel's pixel p times one weight row for the first `valid`
+ * pixels (and maybe one more: the panel's other slots hold stale values, their sums unused):
+ * pixels 0-3 four at a time, then pairs. */
+static TC_ALWAYS_INLINE void gemm_dot(const panel_t *panel, const int8_t *w, int32_t groups,
+                                      int32_t valid, int32_t acc[GEMM_PIXELS])
+{
+    int32_t p0 = 0;
+    if (valid > 2) {
+        gemm_dot4(panel, w, groups, acc);
+        p0 = 4;
+    }
+    for (; p0 < valid; p0 += 2) {
+        gemm_dot_pair(panel + p0 * PANEL_SLOT, w, groups, &acc[p0], &acc[p0 + 1]);
+    }
 }
 #else
 typedef int16_t panel_t;
-#define PANEL_GROUP 16
+#define PANEL_GROUP (4 * GEMM_PIXELS)
 #define PANEL_SLOT 4
 
 static panel_t panel_fill_value(int32_t zero_point)
@@ -164,10 +181,11 @@ static void panel_fill(int32_t groups, panel_t value, panel_t *dst)
     }
 }
 
-static void gemm_dot4(const panel_t *panel, const int8_t *w, int32_t groups, int32_t acc[4])
+static void gemm_dot(const panel_t *panel, const int8_t *w, int32_t groups, int32_t valid,
+                     int32_t acc[GEMM_PIXELS])
 {
     for (int32_t g = 0; g < groups; ++g, panel += PANEL_GROUP, w += 4) {
-        for (int32_t px = 0; px < GEMM_PIXELS; ++px) {
+        for (int32_t px = 0; px < valid; ++px) {
             const panel_t *xp = panel + px * PANEL_SLOT;
             acc[px] += xp[0] * w[0] + xp[1] * w[2] + xp[2] * w[1] + xp[3] * w[3];
         }
@@ -409,13 +427,12 @@ static TC_NOINLINE void gemm_window_framed(const tc_conv_gemm_s8_params_t *p,
     }
 }
 
-/* Requantizes the 4 accumulators of one output channel and stores the first `valid` (the
+/* Requantizes the accumulators of one output channel and stores the first `valid` (the
  * general path: any shift, any clamp). */
-static TC_NOINLINE void gemm_store4(const tc_conv_gemm_s8_params_t *p,
-                                    const tc_requant_channel_t *q, int32_t a0, int32_t a1,
-                                    int32_t a2, int32_t a3, int8_t *y, int32_t valid)
+static TC_NOINLINE void gemm_store(const tc_conv_gemm_s8_params_t *p,
+                                   const tc_requant_channel_t *q, const int32_t *acc, int8_t *y,
+                                   int32_t valid)
 {
-    const int32_t acc[GEMM_PIXELS] = {a0, a1, a2, a3};
     for (int32_t i = 0; i < valid; ++i) {
         y[i * p->out_c] = conv_output(tc_requantize(acc[i], q), p->output_offset, p->act_min,
                                       p->act_max);
@@ -451,24 +468,22 @@ static TC_ALWAYS_INLINE void gemm_store2_full(int32_t a0, int32_t a1, int32_t m,
                      : "cc", "memory");
 }
 
-/* The 4 outputs of one channel of a narrow record q (tc_requant.h) with the clamp
+/* The outputs of a full panel's channel of a narrow record q (tc_requant.h) with the clamp
  * [-128, 127]; pixel j goes to y[j * out_c]. */
-static TC_ALWAYS_INLINE void gemm_store4_full(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
-                                              const tc_requant_channel_t *q, int8_t *y,
-                                              int32_t out_c)
+static TC_ALWAYS_INLINE void gemm_store_full(const int32_t *acc, const tc_requant_channel_t *q,
+                                             int8_t *y, int32_t out_c)
 {
     const int32_t m = q->multiplier;
     const int32_t ra = q->narrow_round;
     const int32_t r = q->narrow_shift;
-    gemm_store2_full(a0, a1, m, ra, r, y, out_c);
-    gemm_store2_full(a2, a3, m, ra, r, y + 2 * out_c, out_c);
+    for (int32_t i = 0; i < GEMM_PIXELS; i += 2) {
+        gemm_store2_full(acc[i], acc[i + 1], m, ra, r, y + i * out_c, out_c);
+    }
 }
 #else
-static TC_ALWAYS_INLINE void gemm_store4_full(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
-                                              const tc_requant_channel_t *q, int8_t *y,
-                                              int32_t out_c)
+static TC_ALWAYS_INLINE void gemm_store_full(const int32_t *acc, const tc_requant_channel_t *q,
+                                             int8_t *y, int32_t out_c)
 {
-    const int32_t acc[GEMM_PIXELS] = {a0, a1, a2, a3};
     for (int32_t i = 0; i < GEMM_PIXELS; ++i) {
         const int32_t t = (int32_t)((uint32_t)acc[i] << 1);
         y[i * out_c] = (int8_t)tc_sat_s8(tc_requantize_narrow(t, q));
@@ -477,15 +492,16 @@ static TC_ALWAYS_INLINE void gemm_store4_full(int32_t a0, int32_t a1, int32_t a2
 #endif
 
 /* A layer with the clamp [-128, 127] runs each full panel through one assembly routine
- * (Thumb-2 with the DSP extension): the loop over output channels, the SMLAD dot products and
+ * (Thumb-2 with the DSP extension): the loop over output channels, the SMLAD dot products of
+ * the 6 pixels (per group of 4 values one weight word, SXTB16 twice, LDM three times, SMLAD
+ * 12 times: 18 instructions for 24 multiply-accumulates, against 13 for 16 with 4 pixels) and
  * the output stage stay in registers, with the channel state (bias, record and output
- * pointers, counters, the output offset) in a 36-byte frame; GCC around gemm_dot4 spilled
- * about 37 instructions per channel and panel, the routine spends 19.  The channel loop is
- * written twice: every record narrow (tc_requant.h), and with a test per channel for the
- * others (vww01 has some in most layers: huge biases, tiny or large scales), which take
- * tc_requantize_parts' 64-bit form (shift < 0) or a left shift and
- * tc_sat_rounding_doubling_high_mul's (shift >= 0).  Same arithmetic as gemm_dot4 +
- * gemm_store4_full / gemm_store4. */
+ * pointers, counters, the output offset, the end of the channel's weights) in a frame on the
+ * stack.  The channel loop is written twice: every record narrow (tc_requant.h), and with a
+ * test per channel for the others (vww01 has some in most layers: huge biases, tiny or large
+ * scales), which take tc_requantize_parts' 64-bit form (shift < 0) or a left shift and
+ * tc_sat_rounding_doubling_high_mul's (shift >= 0) from sums saved on the stack.  Same
+ * arithmetic as gemm_dot + gemm_store_full / gemm_store. */
 typedef struct {
     int32_t groups;                 /* k_padded / 4 >= 1 */
     int32_t out_c;                  /* >= 1; also the output step between pixels */
@@ -500,89 +516,119 @@ typedef struct {
 #define GEMM_PANEL_ASM 1
 void tc_gemm_panel_full_t2(const panel_t *panel, const int8_t *w, int8_t *y,
                            const gemm_full_args_t *a);
+/* The frame: */
+#define GP_PANEL "0"      /* the panel */
+#define GP_Y "4"          /* y of this channel */
+#define GP_LEFT "8"       /* channels left */
+#define GP_QSTEP "12"
+#define GP_BIAS "16"      /* this channel's bias */
+#define GP_Q "20"         /* this channel's record */
+#define GP_KBYTES "24"    /* k_padded: bytes of a weight row */
+#define GP_STEP "28"      /* out_c */
+#define GP_OFFSET "32"    /* output_offset */
+#define GP_WEND "36"      /* the end of this channel's weight row */
+#define GP_ODD "40"       /* groups odd */
+#define GP_SUMS "44"      /* 6 words: the sums of a channel whose record is not narrow */
+#define GP_FRAME "68"
 __asm__(
     ".pushsection .text.tc_gemm_panel_full_t2,\"ax\",%progbits\n"
     ".syntax unified\n"
     ".thumb\n"
-    ".macro tc_gp_group\n" /* one group of 4 values: r0-r3 += the 4 pixels' dot products */
-    "  ldr r8, [r11], #4\n"
-    "  ldm r10!, {r4, r5, r6, r7}\n"
-    "  sxtb16 r9, r8\n"
-    "  sxtb16 r8, r8, ror #8\n"
-    "  smlad r0, r4, r9, r0\n"
-    "  smlad r0, r5, r8, r0\n"
-    "  smlad r1, r6, r9, r1\n"
-    "  smlad r1, r7, r8, r1\n"
-    "  ldm r10!, {r4, r5, r6, r7}\n"
-    "  smlad r2, r4, r9, r2\n"
-    "  smlad r2, r5, r8, r2\n"
-    "  smlad r3, r6, r9, r3\n"
-    "  smlad r3, r7, r8, r3\n"
+    ".macro tc_gp_group\n" /* one group of 4 values: r0-r5 += the 6 pixels' dot products */
+    "  ldr r12, [r11], #4\n"
+    "  ldm r10!, {r6, r7, r8, r9}\n"
+    "  sxtb16 lr, r12\n"
+    "  sxtb16 r12, r12, ror #8\n"
+    "  smlad r0, r6, lr, r0\n"
+    "  smlad r0, r7, r12, r0\n"
+    "  smlad r1, r8, lr, r1\n"
+    "  smlad r1, r9, r12, r1\n"
+    "  ldm r10!, {r6, r7, r8, r9}\n"
+    "  smlad r2, r6, lr, r2\n"
+    "  smlad r2, r7, r12, r2\n"
+    "  smlad r3, r8, lr, r3\n"
+    "  smlad r3, r9, r12, r3\n"
+    "  ldm r10!, {r6, r7, r8, r9}\n"
+    "  smlad r4, r6, lr, r4\n"
+    "  smlad r4, r7, r12, r4\n"
+    "  smlad r5, r8, lr, r5\n"
+    "  smlad r5, r9, r12, r5\n"
     ".endm\n"
-    ".macro tc_gp_store acc, addr\n" /* the output of sum acc, stored at addr */
-    "  lsl r9, \\acc, #1\n"
-    TC_STORE_S8("r9", "\\addr", "r4", "r6", "r7", "lr")
+    ".macro tc_gp_store acc, addr\n" /* the output of sum acc of a narrow record (multiplier
+                                        r6, narrow_round r8, narrow_shift r9), at addr */
+    "  lsl r7, \\acc, #1\n"
+    TC_STORE_S8("r7", "\\addr", "r6", "r8", "r9", "lr")
     ".endm\n"
-    ".macro tc_gp_wide acc, addr\n" /* the output of sum acc of a wide record (multiplier r4,
-                                        shift_code r5, rounding constant r7:r6, offset r8):
-                                        tc_requantize_parts, AND, SUBS, SBC, SMLAL, ASR */
-    "  and r9, \\acc, #0x80000000\n"
-    "  subs r9, r6, r9\n"
-    "  sbc lr, r7, #0\n"
-    "  smlal r9, lr, \\acc, r4\n"
-    "  asr lr, lr, r5\n"
-    "  add lr, lr, r8\n"
-    "  ssat lr, #8, lr\n"
-    "  strb lr, \\addr\n"
+    ".macro tc_gp_wide\n" /* the next saved sum (r5) of a record with shift < 0 that is not
+                             narrow (multiplier r6, shift_code r7, rounding constant r9:r8,
+                             offset r0) to r4, then r4 += out_c (r12): tc_requantize_parts */
+    "  ldr r1, [r5], #4\n"
+    "  and r2, r1, #0x80000000\n"
+    "  subs r2, r8, r2\n"
+    "  sbc r3, r9, #0\n"
+    "  smlal r2, r3, r1, r6\n"
+    "  asr r3, r3, r7\n"
+    "  add r3, r3, r0\n"
+    "  ssat r3, #8, r3\n"
+    "  strb r3, [r4]\n"
+    "  add r4, r4, r12\n"
     ".endm\n"
-    ".macro tc_gp_left acc, addr\n" /* the output of sum acc of a record with shift >= 0
-                                        (multiplier r4, shift r5, offset r8):
-                                        tc_sat_rounding_doubling_high_mul(acc << shift), whose
-                                        nudge and truncation are floor((x m + 2^30) / 2^31) */
-    "  lsl r9, \\acc, r5\n"
-    "  smull r6, lr, r9, r4\n"
-    "  adds r6, r6, #0x40000000\n"
-    "  adc lr, lr, #0\n"
-    "  lsl lr, lr, #1\n"
-    "  orr lr, lr, r6, lsr #31\n"
-    "  add lr, lr, r8\n"
-    "  ssat lr, #8, lr\n"
-    "  strb lr, \\addr\n"
+    ".macro tc_gp_left\n" /* the same for shift >= 0 (shift r7):
+                             tc_sat_rounding_doubling_high_mul(sum << shift), whose nudge and
+                             truncation are floor((x m + 2^30) / 2^31) */
+    "  ldr r1, [r5], #4\n"
+    "  lsl r1, r1, r7\n"
+    "  smull r2, r3, r1, r6\n"
+    "  adds r2, r2, #0x40000000\n"
+    "  adc r3, r3, #0\n"
+    "  lsl r3, r3, #1\n"
+    "  orr r3, r3, r2, lsr #31\n"
+    "  add r3, r3, r0\n"
+    "  ssat r3, #8, r3\n"
+    "  strb r3, [r4]\n"
+    "  add r4, r4, r12\n"
     ".endm\n"
     ".macro tc_gp_channels checked\n" /* every channel, testing for records that are not
                                          narrow (checked 1) */
     "1:\n"
-    "  ldr lr, [sp, #16]\n"
-    "  ldr r0, [lr], #4\n"             /* the bias starts all four sums */
-    "  str lr, [sp, #16]\n"
+    "  ldr lr, [sp, #" GP_BIAS "]\n"
+    "  ldr r0, [lr], #4\n"             /* the bias starts all six sums */
+    "  str lr, [sp, #" GP_BIAS "]\n"
     "  mov r1, r0\n"
     "  mov r2, r0\n"
     "  mov r3, r0\n"
-    "  ldr r10, [sp, #0]\n"
-    "  ldr r12, [sp, #24]\n"
-    "  lsrs r12, r12, #1\n"            /* pairs of groups; carry: an odd one first */
-    "  bcc 2f\n"
-    "  tc_gp_group\n"
-    "2:\n"
+    "  mov r4, r0\n"
+    "  mov r5, r0\n"
+    "  ldr r10, [sp, #" GP_PANEL "]\n"
+    "  ldr r12, [sp, #" GP_KBYTES "]\n"
+    "  add r12, r11, r12\n"
+    "  str r12, [sp, #" GP_WEND "]\n"
+    "  ldr r12, [sp, #" GP_ODD "]\n"
     "  cmp r12, #0\n"
+    "  beq 2f\n"
+    "  tc_gp_group\n"                  /* an odd group first */
+    "2:\n"
+    "  ldr r12, [sp, #" GP_WEND "]\n"
+    "  cmp r11, r12\n"
     "  beq 4f\n"
     "3:\n"
     "  tc_gp_group\n"
     "  tc_gp_group\n"
-    "  subs r12, r12, #1\n"
+    "  ldr r12, [sp, #" GP_WEND "]\n"
+    "  cmp r11, r12\n"
     "  bne 3b\n"
     "4:\n"
-    "  ldr lr, [sp, #20]\n"
-    "  ldm lr, {r4, r5, r6, r7}\n"     /* multiplier, shift_code, narrow_round, _shift */
-    "  ldr r9, [sp, #12]\n"
-    "  add lr, lr, r9\n"
-    "  str lr, [sp, #20]\n"
-    "  ldr r10, [sp, #4]\n"
-    "  adds r9, r10, #1\n"
-    "  str r9, [sp, #4]\n"
-    "  ldr r12, [sp, #28]\n"
+    "  ldr lr, [sp, #" GP_Q "]\n"
+    "  ldm lr, {r6, r7, r8, r9}\n"     /* multiplier, shift_code, narrow_round, _shift */
+    "  ldr r12, [sp, #" GP_QSTEP "]\n"
+    "  add lr, lr, r12\n"
+    "  str lr, [sp, #" GP_Q "]\n"
+    "  ldr r10, [sp, #" GP_Y "]\n"
+    "  adds r12, r10, #1\n"
+    "  str r12, [sp, #" GP_Y "]\n"
+    "  ldr r12, [sp, #" GP_STEP "]\n"
     ".if \\checked\n"
-    "  cmp r7, #0\n"
+    "  cmp r9, #0\n"
     "  beq 6f\n"
     ".endif\n"
     "  tc_gp_store r0, \"[r10]\"\n"
@@ -590,38 +636,46 @@ __asm__(
     "  add r10, r10, r12, lsl #1\n"
     "  tc_gp_store r2, \"[r10]\"\n"
     "  tc_gp_store r3, \"[r10, r12]\"\n"
+    "  add r10, r10, r12, lsl #1\n"
+    "  tc_gp_store r4, \"[r10]\"\n"
+    "  tc_gp_store r5, \"[r10, r12]\"\n"
     ".if \\checked\n"
     "  b 7f\n"
-    "6:\n"
-    "  ldr r8, [sp, #32]\n"
-    "  cmp r5, #0\n"
+    "6:\n"                             /* not narrow: the sums to the stack, then one by one */
+    "  add lr, sp, #" GP_SUMS "\n"
+    "  stm lr, {r0, r1, r2, r3, r4, r5}\n"
+    "  mov r5, lr\n"
+    "  mov r4, r10\n"
+    "  ldr r0, [sp, #" GP_OFFSET "]\n"
+    "  cmp r7, #0\n"
     "  blt 10f\n"
-    /* a wide record: its rounding constant 2^30 + 2^(31 + code), 64 bits */
-    "  sub r9, r5, #1\n"
-    "  mov r7, #1\n"
-    "  lsl r7, r7, r9\n"                  /* high word 2^(code - 1) (0 for code 0: LSL 255) */
-    "  add r9, r5, #31\n"
-    "  mov r6, #1\n"
-    "  lsl r6, r6, r9\n"                  /* 2^31 for code 0, else 0 (LSL >= 32) */
-    "  add r6, r6, #0x40000000\n"         /* low word */
-    "  tc_gp_wide r0, \"[r10]\"\n"
-    "  tc_gp_wide r1, \"[r10, r12]\"\n"
-    "  add r10, r10, r12, lsl #1\n"
-    "  tc_gp_wide r2, \"[r10]\"\n"
-    "  tc_gp_wide r3, \"[r10, r12]\"\n"
+    "  sub r1, r7, #1\n"               /* the rounding constant 2^30 + 2^(31 + code), 64 bits */
+    "  mov r9, #1\n"
+    "  lsl r9, r9, r1\n"               /* high word 2^(code - 1) (0 for code 0: LSL 255) */
+    "  add r1, r7, #31\n"
+    "  mov r8, #1\n"
+    "  lsl r8, r8, r1\n"               /* 2^31 for code 0, else 0 (LSL >= 32) */
+    "  add r8, r8, #0x40000000\n"      /* low word */
+    "  tc_gp_wide\n"
+    "  tc_gp_wide\n"
+    "  tc_gp_wide\n"
+    "  tc_gp_wide\n"
+    "  tc_gp_wide\n"
+    "  tc_gp_wide\n"
     "  b 7f\n"
-    "10:\n"                               /* shift >= 0 */
-    "  mvn r5, r5\n"                      /* -1 - code */
-    "  tc_gp_left r0, \"[r10]\"\n"
-    "  tc_gp_left r1, \"[r10, r12]\"\n"
-    "  add r10, r10, r12, lsl #1\n"
-    "  tc_gp_left r2, \"[r10]\"\n"
-    "  tc_gp_left r3, \"[r10, r12]\"\n"
+    "10:\n"                            /* shift >= 0 */
+    "  mvn r7, r7\n"                   /* -1 - code */
+    "  tc_gp_left\n"
+    "  tc_gp_left\n"
+    "  tc_gp_left\n"
+    "  tc_gp_left\n"
+    "  tc_gp_left\n"
+    "  tc_gp_left\n"
     "7:\n"
     ".endif\n"
-    "  ldr r9, [sp, #8]\n"
-    "  subs r9, r9, #1\n"
-    "  str r9, [sp, #8]\n"
+    "  ldr r12, [sp, #" GP_LEFT "]\n"
+    "  subs r12, r12, #1\n"
+    "  str r12, [sp, #" GP_LEFT "]\n"
     "  bne 1b\n"
     "  b 9f\n"
     ".endm\n"
@@ -630,32 +684,36 @@ __asm__(
     ".thumb_func\n"
     "tc_gemm_panel_full_t2:\n"
     "  push {r4-r11, lr}\n"
-    "  sub sp, sp, #36\n"
-    "  str r0, [sp, #0]\n"             /* panel */
-    "  str r2, [sp, #4]\n"             /* y of this channel */
-    "  ldr r10, [r3, #24]\n"
-    "  str r10, [sp, #32]\n"           /* output_offset */
-    "  ldm r3, {r4, r5, r6, r7, r8, r9}\n" /* groups, out_c, checked, bias, q, q_step */
-    "  str r5, [sp, #8]\n"             /* channels left */
-    "  str r9, [sp, #12]\n"
-    "  str r7, [sp, #16]\n"
-    "  str r8, [sp, #20]\n"
-    "  str r4, [sp, #24]\n"
-    "  str r5, [sp, #28]\n"
+    "  sub sp, sp, #" GP_FRAME "\n"
+    "  str r0, [sp, #" GP_PANEL "]\n"
+    "  str r2, [sp, #" GP_Y "]\n"
     "  mov r11, r1\n"                  /* weights: the rows follow each other */
+    "  ldm r3, {r4, r5, r6, r7, r8, r9, r10}\n" /* groups, out_c, checked, bias, q, q_step,
+                                                  output_offset */
+    "  str r5, [sp, #" GP_LEFT "]\n"
+    "  str r9, [sp, #" GP_QSTEP "]\n"
+    "  str r7, [sp, #" GP_BIAS "]\n"
+    "  str r8, [sp, #" GP_Q "]\n"
+    "  lsl r12, r4, #2\n"
+    "  str r12, [sp, #" GP_KBYTES "]\n"
+    "  and r12, r4, #1\n"
+    "  str r12, [sp, #" GP_ODD "]\n"
+    "  str r5, [sp, #" GP_STEP "]\n"
+    "  str r10, [sp, #" GP_OFFSET "]\n"
     "  cmp r6, #0\n"
     "  bne 8f\n"
     "  tc_gp_channels 0\n"
     "8:\n"
     "  tc_gp_channels 1\n"
     "9:\n"
-    "  add sp, sp, #36\n"
+    "  add sp, sp, #" GP_FRAME "\n"
     "  pop {r4-r11, pc}\n"
     ".size tc_gemm_panel_full_t2, .-tc_gemm_panel_full_t2\n"
     ".purgem tc_gp_group\n"
     ".purgem tc_gp_store\n"
     ".purgem tc_gp_channels\n"
     ".purgem tc_gp_wide\n"
+    ".purgem tc_gp_left\n"
     ".popsection\n");
 #else
 #define GEMM_PANEL_ASM 0
@@ -683,11 +741,11 @@ static int gemm_full_args(const tc_conv_gemm_s8_params_t *p, gemm_full_args_t *a
     return 1;
 }
 
-/* Every output channel of a full panel (4 pixels, outputs out_c apart from y on): channels
- * with narrow records and the clamp [-128, 127] take the 32-bit requantization in registers,
- * the others the general output stage. */
+/* Every output channel of the panel's first `valid` pixels (outputs out_c apart from y on):
+ * channels of a full panel with narrow records and the clamp [-128, 127] take the 32-bit
+ * requantization in registers, the others the general output stage. */
 static TC_NOINLINE void gemm_panel(const tc_conv_gemm_s8_params_t *p, const panel_t *panel,
-                                   const int8_t *w, int8_t *y)
+                                   const int8_t *w, int8_t *y, int32_t valid)
 {
     const int32_t groups = p->k_padded / 4;
     const int32_t out_c = p->out_c;
@@ -696,36 +754,18 @@ static TC_NOINLINE void gemm_panel(const tc_conv_gemm_s8_params_t *p, const pane
     const int32_t q_step = p->per_channel;
     const int32_t *bias = p->bias;
     for (int32_t oc = 0; oc < out_c; ++oc, q += q_step, ++y, w += p->k_padded) {
-        const int32_t b = bias[oc];
-        int32_t acc[GEMM_PIXELS] = {b, b, b, b};
-        gemm_dot4(panel, w, groups, acc);
-        if (full_range && q->narrow_shift > 0) {
-            gemm_store4_full(acc[0], acc[1], acc[2], acc[3], q, y, out_c);
+        int32_t acc[GEMM_PIXELS];
+        for (int32_t i = 0; i < GEMM_PIXELS; ++i) {
+            acc[i] = bias[oc];
+        }
+        gemm_dot(panel, w, groups, valid, acc);
+        if (valid == GEMM_PIXELS && full_range && q->narrow_shift > 0) {
+            gemm_store_full(acc, q, y, out_c);
         } else {
-            gemm_store4(p, q, acc[0], acc[1], acc[2], acc[3], y, GEMM_PIXELS);
+            gemm_store(p, q, acc, y, valid);
         }
     }
 }
-
-#if TC_DSP
-/* All output channels of a last panel of 1 or 2 pixels. */
-static TC_NOINLINE void gemm_outputs_partial(const tc_conv_gemm_s8_params_t *p,
-                                             const panel_t *panel, const int8_t *w, int8_t *y,
-                                             int32_t valid)
-{
-    for (int32_t oc = 0; oc < p->out_c; ++oc, w += p->k_padded, ++y) {
-        const tc_requant_channel_t *q = &p->requant[p->per_channel ? oc : 0];
-        const int32_t b = p->bias[oc];
-        int32_t acc[GEMM_PIXELS] = {b, b, b, b};
-        if (valid == 1) {
-            gemm_dot_partial(panel, w, p->k_padded / 4, 1, acc);
-        } else {
-            gemm_dot_partial(panel, w, p->k_padded / 4, 2, acc);
-        }
-        gemm_store4(p, q, acc[0], acc[1], acc[2], acc[3], y, valid);
-    }
-}
-#endif
 
 /* All output channels of the panel's first `valid` pixels (outputs at y, out_c apart); full:
  * gemm_full_args's, or NULL. */
@@ -741,23 +781,7 @@ static TC_ALWAYS_INLINE void gemm_outputs(const tc_conv_gemm_s8_params_t *p,
 #else
     (void)full;
 #endif
-    if (valid == GEMM_PIXELS) {
-        gemm_panel(p, panel, w, y);
-        return;
-    }
-#if TC_DSP
-    if (valid <= 2) { /* the last panel, of 1 or 2 pixels: only those */
-        gemm_outputs_partial(p, panel, w, y, valid);
-        return;
-    }
-#endif
-    for (int32_t oc = 0; oc < p->out_c; ++oc, w += p->k_padded, ++y) { /* the last panel */
-        const tc_requant_channel_t *q = &p->requant[p->per_channel ? oc : 0];
-        const int32_t b = p->bias[oc];
-        int32_t acc[GEMM_PIXELS] = {b, b, b, b};
-        gemm_dot4(panel, w, p->k_padded / 4, acc);
-        gemm_store4(p, q, acc[0], acc[1], acc[2], acc[3], y, valid);
-    }
+    gemm_panel(p, panel, w, y, valid);
 }
 
 /* The driver, specialised for layers read from x (framed 0, 2-D) and from the frame (3-D). */

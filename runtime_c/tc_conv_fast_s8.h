@@ -15,19 +15,20 @@
  * Accumulator bounds are those of tc_conv_s8.h.
  *
  * tc_conv_gemm_s8 (groups == 1, any kernel, stride, dilation and padding; 2-D or 3-D):
- *   a GEMM over panels of 4 output pixels (in the order batch, d, h, w).  For each panel it
- *   gathers the 4 windows ("im2col", K = k_d * k_h * k_w * in_c values in TFLite's O(D)HWI tap
+ *   a GEMM over panels of 6 output pixels (in the order batch, d, h, w).  For each panel it
+ *   gathers the 6 windows ("im2col", K = k_d * k_h * k_w * in_c values in TFLite's O(D)HWI tap
  *   order, padding taps = input zero point, K rounded up to k_padded, a multiple of 4, where
  *   the weights are 0 and the window values do not matter) into scratch as int16 in sxtb16
  *   order (tc_dsp.h), interleaved by groups of 4 values:
- *     panel[g][p][0..3] = window p's values 4g, 4g+2, 4g+1, 4g+3      (int16, 32 bytes per g)
- *   then, for each output channel, runs the 4 dot products at once: per group one weight word
- *   (SXTB16 twice) against 4 pixels (LDM twice, SMLAD 8 times).  On Thumb-2 cores with the DSP
- *   extension, a layer with the clamp [-128, 127] runs each full panel, all its output
- *   channels, through one assembly routine with the same arithmetic (tc_gemm_panel_full_t2:
- *   about 19 instructions per channel and panel around the SMLADs and the output stage, where
- *   the C driver spends about 37; the output stage of a narrow record, tc_requant.h, 6 per
- *   output).
+ *     panel[g][p][0..3] = window p's values 4g, 4g+2, 4g+1, 4g+3      (int16, 48 bytes per g)
+ *   then, for each output channel, runs the dot products: per group one weight word (SXTB16
+ *   twice) against the pixels' pairs (SMLAD).  On Thumb-2 cores with the DSP extension, a
+ *   layer with the clamp [-128, 127] runs each full panel, all its output channels, through
+ *   one assembly routine with the same arithmetic (tc_gemm_panel_full_t2: per group LDM three
+ *   times and SMLAD 12 times, 18 instructions for 24 multiply-accumulates; about 30 per channel
+ *   and panel around them and the output stage of a narrow record, tc_requant.h, 6 per output);
+ *   the C driver (other clamps, other cores) takes pixels 0-3 with LDM twice and SMLAD 8 times
+ *   per group, then pairs.
  *   2-D layers (in_d = out_d = k_d = 1) without a frame read their windows from x, checking
  *   every row and tap against the image: a tap (in_c % 4 == 0) or a whole kernel row
  *   (k_w * in_c % 4 == 0, dilation_w 1) at a time straight into the panel; other layers are
@@ -47,13 +48,13 @@
  *   expanded from there (the EEG stem, 3x3x3 on one channel: nine 3-value runs, K = 27).
  *   w        [out_c, k_padded] int8: the O(D)HWI weights flattened per output channel,
  *            zero-padded (4-byte aligned).
- *   scratch  tc_conv_gemm_s8_scratch_size(p) bytes, 4-byte aligned: the panel (8 * k_padded
+ *   scratch  tc_conv_gemm_s8_scratch_size(p) bytes, 4-byte aligned: the panel (12 * k_padded
  *            bytes), then, when in_c % 4 != 0, one int8 window to gather into (k_padded bytes
- *            and 4 of slack for whole-word fills), then, for 3-D layers, the frame (rounded up
- *            to a word, and 4 bytes of slack for the word reads past a run's end).
+ *            and 4 of slack for whole-word fills), then, for framed layers, the frame
+ *            (rounded up to a word, and 4 bytes of slack for the word reads past a run's end).
  * tc_conv_gemm_1x1_s8: the same for 2-D 1x1 layers of stride 1 without padding and with
  *   in_c % 4 == 0 (k_h = k_w = 1, pad_h = pad_w = 0, frame_d = 0; the compiler checks): output
- *   pixel i reads input pixel i, so each panel is expanded straight from 4 consecutive pixels
+ *   pixel i reads input pixel i, so each panel is expanded straight from 6 consecutive pixels
  *   with no window bookkeeping (about 10 instructions per pixel where the general driver takes
  *   about 130 on 8 channels).  Same params, weights and scratch.
  *

@@ -665,7 +665,7 @@ def test_layouts_are_documented_ones() -> None:
     widened = weights.reshape(2, 3, 4, 5)
     assert np.array_equal(widened[:, :, :3], w) and not widened[:, :, 3].any()
     assert params["bias"] == tuple(3 * int(s) for s in w.reshape(2, -1).sum(axis=1))
-    assert scratch == 60 * 8 + 60 + 4  # panel + gathering buffer (in_c % 4 != 0) + slack
+    assert scratch == 60 * 12 + 60 + 4  # panel (6 pixels) + gathering buffer (in_c % 4) + slack
     tight, tight_weights, _ = fast.conv_gemm(p | {"out_c": 2, "dilation_w": 2},
                                              w.astype(np.int8), None)  # dilated: not widened
     assert tight["k_padded"] == 48 and not tight_weights[:, 45:].any()
@@ -678,7 +678,7 @@ def test_layouts_are_documented_ones() -> None:
     sp, sw, s_scratch = fast.conv_gemm(stem, np.ones((2, 3, 3, 3, 1), np.int8), None)
     assert (sp["k_w"], sp["k_padded"], sw.shape) == (3, 28, (2, 28)) and not sw[:, 27:].any()
     assert (sp["frame_d"], sp["frame_h"], sp["frame_w"]) == (6, 11, 11)
-    assert s_scratch == 28 * 8 + (28 + 4) + (728 + 4)  # panel, gathering buffer, frame + slack
+    assert s_scratch == 28 * 12 + (28 + 4) + (728 + 4)  # panel, gathering buffer, frame + slack
     # depthwise 3x3x3 on 2 channels: rows of 3 taps padded to 4, groups in sxtb16 order
     dw = stem | {"in_c": 2, "out_c": 2, "groups": 2, "per_channel": 0, "multiplier": (1 << 30,),
                  "shift": (-1,)}

@@ -175,10 +175,12 @@ def test_plans_are_valid_on_real_models(name: str, tmp_path: Path) -> None:
 
 # MLPerf Tiny: arena bytes with in-place outputs (before them: 2,048 / 50,304 / 16,624 /
 # 55,360 / 7,168 / 125,760); the live-bytes bound leaves no room at all on five of them.
-# kws01's stem reads its windows from a 696-byte frame (quant.fast._frame_pays): 8,656 -> 9,072.
-ARENAS = {"ad01_fc_autoencoder_int8": 1920, "ic01_resnet8_cifar10_int8": 34448,
-          "kws01_dscnn_int8": 9072, "vww01_mobilenetv1_025_96_int8": 42096,
-          "sww01_str_ww_ref_model": 4096, "ic01_resnet_large_int8": 86128}
+# kws01's stem reads its windows from a 696-byte frame (quant.fast._frame_pays): 8,656 -> 9,072;
+# the GEMM panels of 6 pixels instead of 4 take 4 * k_padded bytes more scratch: kws01 9,232,
+# ic01 34,448 -> 35,024, sww01 4,096 -> 4,608, ic01-large 86,128 -> 87,568.
+ARENAS = {"ad01_fc_autoencoder_int8": 1920, "ic01_resnet8_cifar10_int8": 35024,
+          "kws01_dscnn_int8": 9232, "vww01_mobilenetv1_025_96_int8": 42096,
+          "sww01_str_ww_ref_model": 4608, "ic01_resnet_large_int8": 87568}
 
 
 @pytest.mark.parametrize("name", sorted(ARENAS))

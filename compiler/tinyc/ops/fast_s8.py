@@ -26,7 +26,7 @@ from tinyc.quant import fast
 ENABLED = True  # tests switch it off to compile the portable kernels for comparison
 
 _RUNTIME = ("tc_conv_fast_s8.c", "tc_conv_fast_s8.h")
-GEMM_PIXELS = 4  # output pixels per panel of tc_conv_gemm_s8 (runtime_c/tc_conv_fast_s8.c)
+GEMM_PIXELS = 6  # output pixels per panel of tc_conv_gemm_s8 (runtime_c/tc_conv_fast_s8.c)
 
 
 def _constant(graph: Graph, operand: Operand) -> np.ndarray | None:

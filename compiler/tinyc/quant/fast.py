@@ -28,7 +28,7 @@ import numpy as np
 from tinyc.quant.arith import Params, multiply_by_quantized_multiplier, wrap32
 
 CHANNEL_TYPE = "tc_requant_channel_t"
-GEMM_PIXELS = 4  # tc_conv_gemm_s8: output pixels per panel
+GEMM_PIXELS = 6  # tc_conv_gemm_s8: output pixels per panel
 FC_ROWS = 4  # tc_fully_connected_rows4_s8: output rows per pass
 GATHER_COST = 100  # tc_conv_gemm_s8: instructions per pixel to gather a window (qemu-m4)
 FRAME_MIN_EDGE_SHARE = 0.10  # tc_conv_gemm_s8, 2-D: when a frame pays (_frame_pays)
@@ -172,7 +172,7 @@ def conv_gemm(p: Params, w: np.ndarray, bias: np.ndarray | None
 
 def conv_gemm_function(params: Params) -> str:
     """tc_conv_gemm_1x1_s8 for the params of a 2-D 1x1 layer of stride 1 without padding on
-    channels in whole groups of 4 (each panel straight from 4 consecutive pixels), else
+    channels in whole groups of 4 (each panel straight from 6 consecutive pixels), else
     tc_conv_gemm_s8."""
     pointwise = (params["frame_d"] == 0 and params["k_h"] == params["k_w"] == 1
                  and params["stride_h"] == params["stride_w"] == 1
