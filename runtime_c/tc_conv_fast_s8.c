@@ -75,7 +75,8 @@ static void panel_fill(int32_t groups, panel_t value, panel_t *dst)
     "smlad   %[a2], %[x1], %[w], %[a2]\n\t"                                                   \
     "smlad   %[a3], %[x2], %[t], %[a3]\n\t"                                                   \
     "smlad   %[a3], %[x3], %[w], %[a3]\n\t"                                                   \
-    "add     %[xp], %[xp], #16\n\t" /* 4 * (PANEL_GROUP - 8): pixels 4 and 5 */
+    "add     %[xp], %[xp], #16\n\t" /* pixels 4 and 5 */
+typedef char dot4_skip_is_16[4 * (PANEL_GROUP - 8) == 16 ? 1 : -1]; /* ... as DOT4_GROUP skips */
 
 /* acc[p] += sum over groups of the panel's pixel p times one weight row, p < 4 (groups >= 1).
  * The panel is read with LDM, whose register list must ascend: x0..x3 are pinned to
