@@ -28,9 +28,9 @@
  * kernels share the pixel loop (conv_run).  Measured on qemu-m4 (instructions per MAC): the
  * EEG stem 3x3x3, 1 -> 14 channels on 4x9x9, 12.1 -> 4.4; 8 -> 16 channels 3.4 -> 2.4.
  * tc_conv_pointwise_f32 runs the same block computation for 1x1 layers without conv_run's
- * windows, pixel pairs across rows.  With a single-precision FPU a pixel pair's run of input
- * values goes through block_dot2, one VLDM for the block's weights of a value (37
- * instructions per 16 multiply-adds on the Cortex-M4 against 45).  The block's output stage
+ * windows, pixel pairs across rows.  With a single-precision FPU a run of input values goes
+ * through block_dot2 (a pixel pair) or block_dot1, one VLDM for the block's weights of a
+ * value (a pair: 37 instructions per 16 multiply-adds on the Cortex-M4 against 45).  The block's output stage
  * (bias, clamp, store) is unrolled for full blocks of pixel pairs.
  *
  * Every multiply-add is tc_mac_f32 (tc_common.h): fused on the Cortex-M7, a multiply and an
@@ -129,10 +129,12 @@ static inline float conv_dot_depthwise(const conv_window_t *t, const float *x, c
  * go to s24 and s25, the products to s26 and s27. */
 #define BLOCK_ASM 1
 #if defined(TC_FUSED_MAC) && defined(__ARM_FEATURE_FMA)
-#define BLOCK_MAC(J, A0, A1)                                                                   \
-    "vfma.f32 s" A0 ", s24, s" J "\n\t"                                                        \
-    "vfma.f32 s" A1 ", s25, s" J "\n\t"
+#define BLOCK_MAC1(J, A)  "vfma.f32 s" A ", s24, s" J "\n\t"
+#define BLOCK_MAC(J, A0, A1) BLOCK_MAC1(J, A0) "vfma.f32 s" A1 ", s25, s" J "\n\t"
 #else
+#define BLOCK_MAC1(J, A)                                                                       \
+    "vmul.f32 s26, s24, s" J "\n\t"                                                            \
+    "vadd.f32 s" A ", s" A ", s26\n\t"
 #define BLOCK_MAC(J, A0, A1)                                                                   \
     "vmul.f32 s26, s24, s" J "\n\t"                                                            \
     "vmul.f32 s27, s25, s" J "\n\t"                                                            \
@@ -162,7 +164,29 @@ static TC_ALWAYS_INLINE void block_dot2(const float *x, int32_t x_pw, const floa
                        "s11", "s12", "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20",
                        "s21", "s22", "s23", "s24", "s25", "s26", "s27", "cc", "memory");
 }
+
+/* block_dot2 for one pixel: acc[0][j] += x[i] w[8 i + j]; the sums in s0-s7. */
+static TC_ALWAYS_INLINE void block_dot1(const float *x, const float *w, int32_t run,
+                                        float acc[2][CONV_BLOCK])
+{
+    const float *end = x + run;
+    __asm__ volatile("vldmia %[acc], {s0-s7}\n\t"
+                     "1:\n\t"
+                     "vldmia %[x]!, {s24}\n\t"
+                     "vldmia %[w]!, {s16-s23}\n\t"
+                     BLOCK_MAC1("16", "0") BLOCK_MAC1("17", "1") BLOCK_MAC1("18", "2")
+                     BLOCK_MAC1("19", "3") BLOCK_MAC1("20", "4") BLOCK_MAC1("21", "5")
+                     BLOCK_MAC1("22", "6") BLOCK_MAC1("23", "7")
+                     "cmp %[x], %[end]\n\t"
+                     "bne 1b\n\t"
+                     "vstmia %[acc], {s0-s7}\n\t"
+                     : [x] "+&r"(x), [w] "+&r"(w)
+                     : [end] "r"(end), [acc] "r"(acc)
+                     : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s16", "s17", "s18",
+                       "s19", "s20", "s21", "s22", "s23", "s24", "s26", "cc", "memory");
+}
 #undef BLOCK_MAC
+#undef BLOCK_MAC1
 #else
 #define BLOCK_ASM 0
 #endif
@@ -236,8 +260,10 @@ static TC_ALWAYS_INLINE void conv_block_outputs(const conv_window_t *t, const fl
 #if BLOCK_ASM
                 if (pixels == 2) {
                     block_dot2(xt, x_pw, wt, run, acc);
-                    continue;
+                } else {
+                    block_dot1(xt, wt, run, acc);
                 }
+                continue;
 #endif
                 for (int32_t i = 0; i < run; ++i, wt += CONV_BLOCK) {
                     const float x0 = xt[i];
