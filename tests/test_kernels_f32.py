@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
-from helpers import RUNTIME, c_struct, cortex_m4_undefined_symbols, kernel_library
+from helpers import C_WARNINGS, RUNTIME, c_struct, cortex_m4_undefined_symbols, kernel_library
 from tinyc.boards import FUSED_MAC_CORES, load_board
 from tinyc.codegen import kernel_memory
 from tinyc.ir import Graph, Node, Tensor
@@ -1361,6 +1361,25 @@ def test_float_multiply_adds_fuse_only_where_the_fma_is_pipelined(board_id, tmp_
                          text=True, check=True).stdout
     assert ("vfma.f32" in asm) == fused
     assert ("vmul.f32" in asm) != fused
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-objdump") is None, reason="no arm toolchain")
+@pytest.mark.parametrize("board_id", ["qemu-m4", "qemu-m7", "qemu-m55", "qemu-m3"])
+def test_block_loads_compile_at_every_optimization_level(board_id, tmp_path):
+    """block_dot1 / block_dot2's inline assembly (one VLDM per input value into s16-s23, the
+    sums in s0-s15) compiles warning-free at every optimization level with the board's flags,
+    and the optimized builds of cores with a single-precision FPU use it."""
+    board = load_board(board_id)
+    obj = tmp_path / "tc_conv_f32.o"
+    for opt in ("-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-Og -fno-omit-frame-pointer"):
+        result = subprocess.run(["arm-none-eabi-gcc", *C_WARNINGS, *board.cflags, *opt.split(),
+                                 "-c", f"-I{RUNTIME}", str(RUNTIME / "tc_conv_f32.c"), "-o",
+                                 str(obj)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{board_id} {opt}:\n{result.stderr}"
+        asm = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True,
+                             text=True, check=True).stdout
+        fpu = "-mfloat-abi=hard" in board.cflags
+        assert ("{s16-s23}" in asm) == (fpu and opt != "-O0"), (board_id, opt)
 
 
 def test_depthwise3x3_3d_in_place_at_the_compilers_shift(lib):
