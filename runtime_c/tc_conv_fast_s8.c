@@ -606,19 +606,14 @@ __asm__(
     "  str r12, [sp, #" GP_WEND "]\n"
     "  ldr r12, [sp, #" GP_ODD "]\n"
     "  cmp r12, #0\n"
-    "  beq 2f\n"
-    "  tc_gp_group\n"                  /* an odd group first */
-    "2:\n"
-    "  ldr r12, [sp, #" GP_WEND "]\n"
-    "  cmp r11, r12\n"
-    "  beq 4f\n"
+    "  bne 5f\n"                       /* an odd count enters at the pair's second group */
     "3:\n"
     "  tc_gp_group\n"
+    "5:\n"
     "  tc_gp_group\n"
     "  ldr r12, [sp, #" GP_WEND "]\n"
     "  cmp r11, r12\n"
     "  bne 3b\n"
-    "4:\n"
     "  ldr lr, [sp, #" GP_Q "]\n"
     "  ldm lr, {r6, r7, r8, r9}\n"     /* multiplier, shift_code, narrow_round, _shift */
     "  ldr r12, [sp, #" GP_QSTEP "]\n"
