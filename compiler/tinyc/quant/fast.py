@@ -57,12 +57,10 @@ def channel_record(multiplier: int, shift: int, acc_bound: int,
     if shift >= 0:
         return int(multiplier), -1 - shift, 0, 0
     r = -shift
-    if acc_bound >= NARROW_ACC:
-        return int(multiplier), r - 1, 0, 0
-    if acc_bound * multiplier + (1 << 30) < 1 << (30 + r):
+    if acc_bound < NARROW_ACC and acc_bound * multiplier + (1 << 30) < 1 << (30 + r):
         # no accumulator reaches half an output step: s = SRDHM(acc) stays within 2^(r-1) - 1
         return 0, 0, 2 * int(output_offset) + 1, 1
-    if r > NARROW_MAX_SHIFT:
+    if acc_bound >= NARROW_ACC or r > NARROW_MAX_SHIFT:
         return int(multiplier), r - 1, 0, 0
     return int(multiplier), r - 1, (2 * int(output_offset) + 1) << (r - 1), r
 
