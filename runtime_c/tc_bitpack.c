@@ -8,9 +8,48 @@
 #include "tc_binary.h"
 #include "tc_dsp.h"
 
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2 && defined(__ARM_FP) &&          \
+    (__ARM_FP & 4)
+/* Single-precision FPU (Cortex-M4F, M7, M33, M55): from the highest channel down, VCMP x, t
+ * leaves C = !(x < t) (greater, equal or unordered: a NaN packs as +1, as x < t is false), VMRS
+ * copies it to the APSR and ADC shifts it into the word: three instructions per value, the
+ * values and thresholds loaded eight or four at a time by VLDMDB (then one at a time); the
+ * word of complements is inverted at the end.  GCC's version of the C below takes about 11. */
+#define TC_PACK_BIT(sx, st) "vcmp.f32 " sx ", " st "\n\tvmrs APSR_nzcv, fpscr\n\tadc %2, %2, %2\n\t"
+
+static inline uint32_t pack_word_f32(const float *x, const float *t, int32_t n)
+{
+    const float *xe = x + n, *te = t + n; /* VLDMDB walks down from the ends */
+    uint32_t not_below = 0;
+    int32_t b = n;
+    for (; (b & 3) != 0; --b) {
+        __asm__("vldmdb %0!, {s0}\n\tvldmdb %1!, {s1}\n\t" TC_PACK_BIT("s0", "s1")
+                : "+r"(xe), "+r"(te), "+r"(not_below) : : "s0", "s1", "cc", "memory");
+    }
+    if ((b & 4) != 0) {
+        __asm__("vldmdb %0!, {s0-s3}\n\tvldmdb %1!, {s8-s11}\n\t"
+                TC_PACK_BIT("s3", "s11") TC_PACK_BIT("s2", "s10")
+                TC_PACK_BIT("s1", "s9") TC_PACK_BIT("s0", "s8")
+                : "+r"(xe), "+r"(te), "+r"(not_below) : : "s0", "s1", "s2", "s3", "s8", "s9",
+                  "s10", "s11", "cc", "memory");
+        b -= 4;
+    }
+    for (; b > 0; b -= 8) {
+        __asm__("vldmdb %0!, {s0-s7}\n\tvldmdb %1!, {s8-s15}\n\t"
+                TC_PACK_BIT("s7", "s15") TC_PACK_BIT("s6", "s14")
+                TC_PACK_BIT("s5", "s13") TC_PACK_BIT("s4", "s12")
+                TC_PACK_BIT("s3", "s11") TC_PACK_BIT("s2", "s10")
+                TC_PACK_BIT("s1", "s9") TC_PACK_BIT("s0", "s8")
+                : "+r"(xe), "+r"(te), "+r"(not_below) : : "s0", "s1", "s2", "s3", "s4", "s5",
+                  "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", "cc",
+                  "memory");
+    }
+    return ~not_below & tc_bmask(n);
+}
+#undef TC_PACK_BIT
+#else
 /* The bits x[b] < t[b] of b < n (n <= 32) as a word, the highest channel first, each bit
- * shifted in (two loads, a compare, a status move and a conditional OR per value on a
- * Cortex-M4F). */
+ * shifted in. */
 static inline uint32_t pack_word_f32(const float *x, const float *t, int32_t n)
 {
     uint32_t word = 0;
@@ -22,6 +61,7 @@ static inline uint32_t pack_word_f32(const float *x, const float *t, int32_t n)
     }
     return word;
 }
+#endif
 
 void tc_bitpack_f32(const tc_bitpack_params_t *p, const float *x, const float *thr, uint32_t *y)
 {
