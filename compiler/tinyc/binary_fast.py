@@ -133,28 +133,29 @@ def _fc_costs(in_c: int, out_c: int, kind: str) -> dict[str, float]:
     model fitted to counts measured on qemu-m4 (arm-none-eabi-gcc -O2, random inputs, about
     half of the bits 1: the list's worst case), model / measured:
       in->out  output  sliced        list
-       14->42  b1        506/492       703/679
-       28->84  b1      1,263/1,193   1,245/1,183
-       32->32  b1        421/439       544/580
-       64->64  b1      1,514/1,502   1,324/1,329
-       96->96  b1      3,279/3,190   2,338/2,282
-      256->64  b1      5,546/5,550   3,704/3,720
-       42->14  f32       872/879       854/860
-       84->28  f32     1,544/1,503   1,388/1,366
-       32->32  f32       666/734       729/744
-      128->128 f32     6,696/6,690   4,329/4,180
-      132->10  f32     1,832/1,880   1,591/1,680   (popcount 1,400/1,600: kept)
-    popcount: about 40 + 20 per word of input per output channel; sliced: about 10.5 per input
-    channel (rounded up to 16) per word of 32 output channels; list: about 5 per input channel
+       14->42  b1        416/414       704/681
+       28->84  b1      1,022/992     1,245/1,181
+       32->32  b1        341/351       544/584
+       64->64  b1      1,212/1,212   1,324/1,332
+       96->96  b1      2,615/2,589   2,339/2,282
+      256->64  b1      4,400/4,436   3,704/3,701
+       42->14  f32       806/798       854/866
+       84->28  f32     1,373/1,331   1,388/1,370
+       32->32  f32       636/670       729/748
+      128->128 f32     5,730/5,712   4,329/4,129
+      132->10  f32     1,555/1,549   1,591/1,534   (popcount 1,400/1,493: kept)
+    popcount: about 40 + 20 per word of input per output channel; sliced: about 8.3 per input
+    channel (rounded up to 16) per word of 32 output channels (the Thumb-2 sums) and 75 (b1:
+    the compare in the planes) or 40 and the output stage; list: about 5 per input channel
     to list a row, then per word of 32 output channels about 3.7 per input channel (7 per
     listed bit) and 120 (b1: 265, the compare with the scalar n1 included); both plus the
-    output stage of a word (b1: 85 for the sliced kernel; f32 of 32 channels: 330, in
-    assembly; otherwise 200 + 12 per channel)."""
+    output stage of a word where it is separate (f32 of 32 channels: 330, in assembly;
+    otherwise 200 + 12 per channel)."""
     words = B.words(out_c)
     nc = min(out_c, 32)
     output = 330 if kind == "f32" and out_c % 32 == 0 else 200 + 12 * nc
     return {"popcount": out_c * (40 + 20 * B.words(in_c)),
-            "sliced": words * (10.5 * 16 * -(-in_c // 16) + (85 if kind == "b1" else output)),
+            "sliced": words * (8.3 * 16 * -(-in_c // 16) + (75 if kind == "b1" else 40 + output)),
             "list": 5.04 * in_c + words * (3.68 * in_c + (265 if kind == "b1" else
                                                            120 + output))}
 
@@ -186,8 +187,9 @@ def list_pays(saving: float) -> bool:
     list_saving) takes tc_bfc_list_*.  Its code is large (the slice sums 2.1 KiB, shared with
     tc_bconv_sparse_*; each output kind 0.6-2.1 KiB; arm-none-eabi-gcc -O2, Cortex-M4) and a
     binary model is small: it must save LIST_MIN_MODEL_SAVING, about 30 instructions per byte.
-    The EEG example's 25k network would save 73,000 of 2.1 M with 5.3 KiB more flash (25.5
-    -> 30.8 KiB); a 128-channel 1x1 layer of 8x8 pixels alone saves 130,000-150,000."""
+    The EEG example's networks (14 to 120 channels) save nothing: the bit-sliced kernel is the
+    cheaper there; a 128-channel 1x1 layer of 8x8 pixels saves 61,000 (b1) to 90,000 (f32),
+    a model of two such layers pays."""
     return saving >= LIST_MIN_MODEL_SAVING
 
 
