@@ -126,6 +126,19 @@ static inline uint32_t *ripple(uint32_t *plane, uint32_t carry, uint32_t *top)
     return top;
 }
 
+/* Stores the five register planes below those rippled into planes[5..top); returns the
+ * number of planes in use. */
+static inline int32_t planes_out(uint32_t *planes, uint32_t ones, uint32_t twos, uint32_t fours,
+                                 uint32_t eights, uint32_t sixteens, const uint32_t *top)
+{
+    planes[0] = ones;
+    planes[1] = twos;
+    planes[2] = fours;
+    planes[3] = eights;
+    planes[4] = sixteens;
+    return (int32_t)(top - planes);
+}
+
 /* A run of listed positions summed in place: len (even) uint16 positions from cache[start],
  * each naming weight word off + position.  (Indices, not pointers: the scratch memory holding
  * these is sized for 32-bit targets, and the host build runs the same code.) */
@@ -178,6 +191,35 @@ __asm__(
     "  eor \\p, \\p, \\c\n"
     "  mov \\c, r12\n"
     ".endm\n"
+    ".macro tc_hs_zero\n" /* the register planes r0-r3, lr = 0 */
+    "  movs r0, #0\n"
+    "  movs r1, #0\n"
+    "  movs r2, #0\n"
+    "  movs r3, #0\n"
+    "  mov lr, #0\n"
+    ".endm\n"
+    ".macro tc_hs_begin p\n" /* planes at p: [sp, #16]; planes[5..8) = 0 (emit_word's 8
+                                rows), top = planes + 5 at [sp, #20]; the register planes 0 */
+    "  str \\p, [sp, #16]\n"
+    "  movs r0, #0\n"
+    "  str r0, [\\p, #20]\n"
+    "  str r0, [\\p, #24]\n"
+    "  str r0, [\\p, #28]\n"
+    "  add r5, \\p, #20\n"
+    "  str r5, [sp, #20]\n"
+    "  tc_hs_zero\n"
+    ".endm\n"
+    ".macro tc_hs_end\n" /* the planes out, their number returned, the frame of 32 bytes
+                            popped */
+    "  ldr r4, [sp, #16]\n"
+    "  stm r4, {r0, r1, r2, r3}\n"
+    "  str lr, [r4, #16]\n"
+    "  ldr r5, [sp, #20]\n"
+    "  sub r0, r5, r4\n"
+    "  asr r0, r0, #2\n"
+    "  add sp, sp, #32\n"
+    "  pop {r4-r11, pc}\n"
+    ".endm\n"
     ".macro tc_hs_ripple c\n" /* adds c (nonzero lanes: carries out of the sixteens) into
                                  planes[5..top), a new plane at top if needed */
     "  cmp \\c, #0\n"
@@ -213,17 +255,7 @@ __asm__(
     "  str r2, [sp, #8]\n"            /* the slice cursor */
     "  str r3, [sp, #12]\n"           /* the end of the slices (12 bytes each) */
     "  ldr r4, [sp, #68]\n"           /* planes: the fifth argument, above 9 + 8 words */
-    "  str r4, [sp, #16]\n"
-    "  movs r0, #0\n"
-    "  str r0, [r4, #20]\n"
-    "  str r0, [r4, #24]\n"
-    "  str r0, [r4, #28]\n"           /* planes[5..8) = 0: emit_word's 8 rows */
-    "  add r5, r4, #20\n"
-    "  str r5, [sp, #20]\n"           /* top = planes + 5 */
-    "  movs r1, #0\n"
-    "  movs r2, #0\n"
-    "  movs r3, #0\n"
-    "  mov lr, #0\n"
+    "  tc_hs_begin r4\n"
     "1:\n"                              /* next slice */
     "  ldr r7, [sp, #8]\n"
     "  ldr r8, [sp, #12]\n"
@@ -283,15 +315,8 @@ __asm__(
     "  tc_hs_half lr, r7\n"
     "  tc_hs_ripple r7\n"
     "  b 1b\n"
-    "6:\n"                              /* the planes out, their number returned */
-    "  ldr r4, [sp, #16]\n"
-    "  stm r4, {r0, r1, r2, r3}\n"
-    "  str lr, [r4, #16]\n"
-    "  ldr r5, [sp, #20]\n"
-    "  sub r0, r5, r4\n"
-    "  asr r0, r0, #2\n"
-    "  add sp, sp, #32\n"
-    "  pop {r4-r11, pc}\n"
+    "6:\n"
+    "  tc_hs_end\n"
     ".size tc_bconv_hs_sum_t2, .-tc_bconv_hs_sum_t2\n"
     ".popsection\n"
     ".macro tc_xs_pair a, i\n" /* a = carry of ones + w[0] ^ bit i, w[1] ^ bit i + 1 of r5 */
@@ -350,13 +375,6 @@ __asm__(
     "  bgt 1b\n"
     "3:\n"
     ".endm\n"
-    ".macro tc_xs_zero\n"
-    "  movs r0, #0\n"
-    "  movs r1, #0\n"
-    "  movs r2, #0\n"
-    "  movs r3, #0\n"
-    "  mov lr, #0\n"
-    ".endm\n"
     ".pushsection .text.tc_bfc_xs_sum_t2,\"ax\",%progbits\n"
     ".global tc_bfc_xs_sum_t2\n"
     ".type tc_bfc_xs_sum_t2, %function\n"
@@ -367,23 +385,9 @@ __asm__(
     "  mov r4, r0\n"                /* w */
     "  str r1, [sp, #8]\n"          /* x */
     "  str r2, [sp, #12]\n"         /* in_c */
-    "  str r3, [sp, #16]\n"         /* planes */
-    "  movs r0, #0\n"
-    "  str r0, [r3, #20]\n"
-    "  str r0, [r3, #24]\n"
-    "  str r0, [r3, #28]\n"         /* planes[5..8) = 0: emit_word's 8 rows */
-    "  add r5, r3, #20\n"
-    "  str r5, [sp, #20]\n"         /* top = planes + 5 */
-    "  tc_xs_zero\n"
+    "  tc_hs_begin r3\n"           /* planes */
     "  tc_xs_words\n"
-    "  ldr r4, [sp, #16]\n"         /* the planes out, their number returned */
-    "  stm r4, {r0, r1, r2, r3}\n"
-    "  str lr, [r4, #16]\n"
-    "  ldr r5, [sp, #20]\n"
-    "  sub r0, r5, r4\n"
-    "  asr r0, r0, #2\n"
-    "  add sp, sp, #32\n"
-    "  pop {r4-r11, pc}\n"
+    "  tc_hs_end\n"
     ".size tc_bfc_xs_sum_t2, .-tc_bfc_xs_sum_t2\n"
     ".popsection\n"
     ".macro tc_xs_ge m\n" /* r6 = borrow out of plane m - plane t (the next word at r10) */
@@ -434,7 +438,7 @@ __asm__(
     "  subs r9, r9, #1\n"
     "  bgt 12b\n"
     "13:\n"
-    "  tc_xs_zero\n"
+    "  tc_hs_zero\n"
     "  tc_xs_words\n"
     "  ldr r7, [sp, #28]\n"         /* M >= T: no borrow out of M - T, plane by plane */
     "  ldr r9, [r7, #20]\n"
@@ -493,7 +497,6 @@ __asm__(
     ".size tc_bfc_sliced_b1_t2, .-tc_bfc_sliced_b1_t2\n"
     ".purgem tc_xs_ge\n"
     ".purgem tc_xs_words\n"
-    ".purgem tc_xs_zero\n"
     ".purgem tc_xs_pair\n"
     ".purgem tc_xs4\n"
     ".purgem tc_xs8\n"
@@ -504,6 +507,9 @@ __asm__(
     ".purgem tc_hs8\n"
     ".purgem tc_hs_half\n"
     ".purgem tc_hs_ripple\n"
+    ".purgem tc_hs_zero\n"
+    ".purgem tc_hs_begin\n"
+    ".purgem tc_hs_end\n"
     ".popsection\n");
 #define hs_sum tc_bconv_hs_sum_t2
 #else
@@ -554,12 +560,7 @@ static int32_t hs_sum_c(const uint32_t *w, const uint16_t *cache, const slice_t 
         }
         top = ripple(planes + 5, carry, top);
     }
-    planes[0] = ones;
-    planes[1] = twos;
-    planes[2] = fours;
-    planes[3] = eights;
-    planes[4] = sixteens;
-    return (int32_t)(top - planes);
+    return planes_out(planes, ones, twos, fours, eights, sixteens, top);
 }
 #define hs_sum hs_sum_c
 #endif
@@ -1753,12 +1754,7 @@ static int32_t xs_sum_c(const uint32_t *w, const uint32_t *x, int32_t in_c, uint
         csa(&carry, &eights, eights, e1, e2);
         top = ripple(planes + 5, half_add(&sixteens, carry), top);
     }
-    planes[0] = ones;
-    planes[1] = twos;
-    planes[2] = fours;
-    planes[3] = eights;
-    planes[4] = sixteens;
-    return (int32_t)(top - planes);
+    return planes_out(planes, ones, twos, fours, eights, sixteens, top);
 }
 #define xs_sum xs_sum_c
 #endif
