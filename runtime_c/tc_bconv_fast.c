@@ -934,17 +934,8 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
     }
 }
 
-/* The valid taps of one output position: [k0, k0 + n) per axis (d, h, w), the first input
- * pixel (when n > 0 on every axis) and the position's padding class. */
-typedef struct {
-    int32_t k0[3], n[3];
-    int32_t taps; /* n[0] * n[1] * n[2] */
-    int32_t cls;  /* (cd * cls_h + ch) * cls_w + cw */
-    int32_t x0;   /* word offset of the first valid tap's pixel in the batch item */
-} window_t;
-
 /* Word strides of x (per d, h, w pixel) and the per-axis window geometry, gathered once per
- * call (window_at runs at every change of padding class). */
+ * call. */
 typedef struct {
     int32_t in_words;
     int32_t x_s[3];  /* pixel strides in words along d, h, w */
@@ -973,64 +964,72 @@ static xstrides_t x_strides(const tc_bconv_params_t *p)
     return s;
 }
 
-static void window_at(const xstrides_t *s, int32_t od, int32_t oh, int32_t ow, window_t *win)
-{
-    const int32_t o[3] = {od, oh, ow};
-    win->taps = 1;
-    win->cls = 0;
-    win->x0 = 0;
-    for (int32_t a = 0; a < 3; ++a) {
-        const int32_t i0 = o[a] * s->st[a] - s->pad[a];
-        int32_t k1;
-        tc_window_range(i0, s->dil[a], s->k[a], s->in[a], &win->k0[a], &k1);
-        win->n[a] = k1 - win->k0[a];
-        win->taps *= win->n[a];
-        win->cls = win->cls * (s->lead[a] + 1 + s->trail[a]) +
-                   tc_bconv_pad_class(o[a], s->lead[a], s->trail[a], s->out[a]);
-        win->x0 += (i0 + win->k0[a] * s->dil[a]) * s->x_s[a];
-    }
-}
-
-/* The valid taps of a window, as pairs {x, w} side by side: the word offset of the tap's pixel
- * from the window's first (win->x0) and that of its weight words,
- * in_words * ((kd * k_h + kh) * k_w + kw) (the depthwise weights: one word per 32 channels per
- * tap).  Returns their number (win->taps). */
+/* A tap: the word offset of its pixel from the window's first valid pixel (x) and that of its
+ * weight words, in_words * ((kd * k_h + kh) * k_w + kw) (the depthwise weights: one word per
+ * 32 channels per tap). */
 typedef struct {
     int32_t x, w;
 } tap_t;
 
-static int32_t list_taps(const xstrides_t *s, const window_t *win, tap_t *tap)
+/* The windows of one output row (od, oh): along d and h they share their valid taps and
+ * padding class.  Its taps are listed kw-major, the `per` valid (kd, kh) pairs for every kw of
+ * the kernel, x offsets from column kw = 0: the valid taps of any window of the row, kw in
+ * [k0, k1), are the run tap[k0 * per .. k1 * per). */
+typedef struct {
+    int32_t per;
+    int32_t cls; /* cd * cls_h + ch; -1 before the first row */
+    int32_t x0;  /* word offset of the first valid (kd, kh) pixel at input column 0 */
+} row_t;
+
+/* Row (od, oh) in r, its taps listed anew only when its class is not the last row's. */
+static void row_at(const xstrides_t *s, int32_t od, int32_t oh, row_t *r, tap_t *tap)
 {
-    int32_t t = 0;
-    for (int32_t kd = 0; kd < win->n[0]; ++kd) {
-        for (int32_t kh = 0; kh < win->n[1]; ++kh) {
-            int32_t x_off = kd * s->x_t[0] + kh * s->x_t[1];
-            int32_t w_off = (((win->k0[0] + kd) * s->k[1] + win->k0[1] + kh) * s->k[2] +
-                             win->k0[2]) * s->in_words;
-            for (int32_t kw = 0; kw < win->n[2]; ++kw, ++t) {
-                tap[t].x = x_off;
-                tap[t].w = w_off;
-                x_off += s->x_t[2];
-                w_off += s->in_words;
+    const int32_t o[2] = {od, oh};
+    int32_t k0[2], n[2], cls = 0;
+    r->x0 = 0;
+    for (int32_t a = 0; a < 2; ++a) {
+        const int32_t i0 = o[a] * s->st[a] - s->pad[a];
+        int32_t k1;
+        tc_window_range(i0, s->dil[a], s->k[a], s->in[a], &k0[a], &k1);
+        n[a] = k1 - k0[a];
+        cls = cls * (s->lead[a] + 1 + s->trail[a]) +
+              tc_bconv_pad_class(o[a], s->lead[a], s->trail[a], s->out[a]);
+        r->x0 += (i0 + k0[a] * s->dil[a]) * s->x_s[a];
+    }
+    if (cls == r->cls) {
+        return;
+    }
+    r->cls = cls;
+    r->per = n[0] * n[1];
+    for (int32_t kw = 0, t = 0; kw < s->k[2]; ++kw) {
+        for (int32_t kd = 0; kd < n[0]; ++kd) {
+            for (int32_t kh = 0; kh < n[1]; ++kh, ++t) {
+                tap[t].x = kd * s->x_t[0] + kh * s->x_t[1] + kw * s->x_t[2];
+                tap[t].w = (((k0[0] + kd) * s->k[1] + k0[1] + kh) * s->k[2] + kw) * s->in_words;
             }
         }
     }
-    return t;
 }
 
-/* The window and taps (list_taps) of output position (od, oh, ow), for ow in increasing order
- * with the same od, oh and win as at ow - 1: when ow - 1 and ow are both interior along w (the
- * same padding class), the taps are the same and only the window's first pixel moves a stride
- * on. */
-static void next_window(const xstrides_t *s, int32_t od, int32_t oh, int32_t ow, window_t *win,
-                        tap_t *tap)
+/* One window of a row: its valid taps, their number, its padding class
+ * ((cd * cls_h + ch) * cls_w + cw) and first valid pixel x0, from which the taps' x offsets
+ * count less kb (they count from column kw = 0). */
+typedef struct {
+    const tap_t *tap;
+    int32_t taps, cls, x0, kb;
+} window_t;
+
+static window_t window_at(const xstrides_t *s, const row_t *r, const tap_t *tap, int32_t ow)
 {
-    if (ow > s->lead[2] && ow < s->out[2] - s->trail[2]) {
-        win->x0 += s->st[2] * s->x_s[2];
-        return;
-    }
-    window_at(s, od, oh, ow, win);
-    list_taps(s, win, tap);
+    const int32_t i0 = ow * s->st[2] - s->pad[2];
+    int32_t k0, k1;
+    tc_window_range(i0, s->dil[2], s->k[2], s->in[2], &k0, &k1);
+    const window_t win = {
+        tap + k0 * r->per, (k1 - k0) * r->per,
+        r->cls * (s->lead[2] + 1 + s->trail[2]) +
+            tc_bconv_pad_class(ow, s->lead[2], s->trail[2], s->out[2]),
+        r->x0 + (i0 + k0 * s->dil[2]) * s->x_s[2], k0 * s->x_t[2]};
+    return win;
 }
 
 /* ---- tc_bconv_sparse_* ----------------------------------------------------------------------- */
@@ -1588,25 +1587,29 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
     const int32_t y_step = out->kind == TC_BOUT_B1 ? cw : channels;
     const xstrides_t s = x_strides(p);
     tap_t tap[DW_MAX_TAPS];
+    row_t row = {0, -1, 0};
 
     for (int32_t n = 0, yo = 0; n < p->batch; ++n) {
         const uint32_t *xn = x + n * p->in_d * s.x_s[0];
         for (int32_t od = 0; od < p->out_d; ++od) {
             for (int32_t oh = 0; oh < p->out_h; ++oh) {
-                window_t win;
+                row_at(&s, od, oh, &row, tap);
                 for (int32_t ow = 0; ow < p->out_w; ++ow, yo += y_step) {
-                    next_window(&s, od, oh, ow, &win, tap);
+                    const window_t win = window_at(&s, &row, tap, ow);
                     const int32_t taps = win.taps;
-                    /* the window's first pixel (none when it lies wholly in the padding) */
-                    const uint32_t *xw = xn + (taps > 0 ? win.x0 : 0);
+                    /* where the taps' x offsets count from: column kw = 0 of the window,
+                     * before x's start for a leading window of x's first row (hence the
+                     * address arithmetic in integers) */
+                    const uintptr_t xw = (uintptr_t)xn + (uintptr_t)(intptr_t)(
+                        (taps > 0 ? win.x0 - win.kb : 0) * (int32_t)sizeof(uint32_t));
                     const int32_t *corr = pad_corr == NULL ? NULL : pad_corr + win.cls * channels;
-                    const tap_t *end4 = tap + (taps & ~3);
+                    const tap_t *end4 = win.tap + (taps & ~3);
                     uint32_t word = 0;
                     for (int32_t j = 0; j < cw; ++j) {
-                        const uint32_t *xj = xw + j;
+                        const uint32_t *xj = (const uint32_t *)xw + j;
                         const uint32_t *wj = w + j;
                         uint32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0;
-                        const tap_t *tp = tap;
+                        const tap_t *tp = win.tap;
                         for (; tp < end4; tp += 4) { /* four taps: three carry-save adders */
                             uint32_t twos_a, twos_b, fours;
                             csa(&twos_a, &p0, p0, DW_TAP(tp[0]), DW_TAP(tp[1]));
