@@ -373,6 +373,25 @@ static void frame_load(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int8
     }
 }
 
+/* framed_window's runs that are not whole groups of 4, copied one after the other into c, a
+ * word at a time (one_word: each run fits in one, a constant). */
+static TC_ALWAYS_INLINE void framed_copy(const tc_conv_gemm_s8_params_t *p, const int8_t *src,
+                                         int8_t *c, int32_t runs, int32_t run, int32_t x_tw,
+                                         int32_t x_th, int32_t x_td, int one_word)
+{
+    for (int32_t kd = p->k_d; kd > 0; --kd, src += x_td) {
+        for (int32_t kh = p->k_h; kh > 0; --kh, src += x_th) {
+            for (int32_t r = runs; r > 0; --r, src += x_tw, c += run) {
+                int32_t j = 0;
+                do { /* run >= 1 */
+                    tc_store_s32(c + j, tc_load_s32(src + j));
+                    j += 4;
+                } while (!one_word && j < run);
+            }
+        }
+    }
+}
+
 /* The window whose first value is src, in the frame, into the panel slot of one pixel: no tap
  * is outside the frame.  Each of the k_d * k_h kernel rows is read as runs of contiguous
  * values: the whole row (contiguous: dilation_w 1), or one tap per run.  Runs of whole groups
@@ -399,17 +418,10 @@ static TC_ALWAYS_INLINE void framed_window(const tc_conv_gemm_s8_params_t *p, co
         }
         return;
     }
-    int8_t *c = col;
-    for (int32_t kd = p->k_d; kd > 0; --kd, src += x_td) {
-        for (int32_t kh = p->k_h; kh > 0; --kh, src += x_th) {
-            for (int32_t r = runs; r > 0; --r, src += x_tw, c += run) {
-                int32_t j = 0;
-                do { /* run >= 1 */
-                    tc_store_s32(c + j, tc_load_s32(src + j));
-                    j += 4;
-                } while (j < run);
-            }
-        }
+    if (run <= 4) { /* one word per run (a 3-D stem of one channel: 3): no inner loop */
+        framed_copy(p, src, col, runs, run, x_tw, x_th, x_td, 1);
+    } else {
+        framed_copy(p, src, col, runs, run, x_tw, x_th, x_td, 0);
     }
     panel_expand(col, p->k_padded / 4, slot);
 }
