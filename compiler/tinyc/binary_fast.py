@@ -46,7 +46,12 @@ SPARSE_MAX_INPUT_ROW = 65535  # ... and so are a cached record's positions and l
 LIST_GAP = 4  # tc_bconv_sparse_*: uint16 between a cached record's 1 and 0 lists
 DW_MAX_TAPS = 31  # tc_bconv_dw_*: a five-plane counter per channel
 LIST_MIN_SAVING = 0.15  # tc_bfc_list_* over tc_bfc_sliced_*, per layer (list_saving) ...
-LIST_MIN_MODEL_SAVING = 120_000  # ... and instructions per inference over the model (list_pays)
+LIST_SAVING_PER_BYTE = 30  # ... and instructions per inference per byte of code it adds (list_pays)
+# Code of tc_bfc_list_* (arm-none-eabi-gcc -O2, Cortex-M4, bytes): the slice sums it shares with
+# tc_bconv_sparse_* (tc_bconv_hs_sum_t2), its row listing, and each output kind's function
+LIST_SHARED_BYTES = 2_160
+LIST_ROW_BYTES = 136
+LIST_KIND_BYTES = {"b1": 600, "s32": 1_582, "s8": 2_138, "f32": 2_354}
 SPARSE_MAX_WASTE = 1.25  # weight bits stored / needed: 32 output channels per word, so cog
 #                          is rounded up to a multiple of 32 (flash matters to a BNN)
 
@@ -182,15 +187,18 @@ def fc_kernel(in_c: int, out_c: int, kind: str, list_allowed: bool = True) -> st
     return min(costs, key=costs.__getitem__)
 
 
-def list_pays(saving: float) -> bool:
+def list_pays(saving: float, kinds: set[str], sparse_linked: bool) -> bool:
     """Whether a model whose layers would save `saving` instructions per inference (the sum of
-    list_saving) takes tc_bfc_list_*.  Its code is large (the slice sums 2.1 KiB, shared with
-    tc_bconv_sparse_*; each output kind 0.6-2.1 KiB; arm-none-eabi-gcc -O2, Cortex-M4) and a
-    binary model is small: it must save LIST_MIN_MODEL_SAVING, about 30 instructions per byte.
-    The EEG example's networks (14 to 120 channels) save nothing: the bit-sliced kernel is the
-    cheaper there; a 128-channel 1x1 layer of 8x8 pixels saves 61,000 (b1) to 90,000 (f32),
-    a model of two such layers pays."""
-    return saving >= LIST_MIN_MODEL_SAVING
+    list_saving) takes tc_bfc_list_* for its layers of output `kinds`.  Its code is large and
+    a binary model is small: it must save LIST_SAVING_PER_BYTE instructions per byte it adds,
+    the row listing, each kind's function and the slice sums unless the model's
+    tc_bconv_sparse_* link them already (`sparse_linked`).  The EEG example's networks (14 to
+    120 channels) save nothing: the bit-sliced kernel is the cheaper there.  A 128-channel 1x1
+    layer of 8x8 pixels behind a 3x3 binary convolution saves 61,000 (b1, 22,000 needed) to
+    90,000 (f32, 75,000 needed)."""
+    code = (LIST_ROW_BYTES + sum(LIST_KIND_BYTES[k] for k in kinds)
+            + (0 if sparse_linked else LIST_SHARED_BYTES))
+    return saving >= LIST_SAVING_PER_BYTE * code
 
 
 def list_fc_weights(w_packed: np.ndarray, in_c: int, out_c: int) -> np.ndarray:

@@ -428,8 +428,10 @@ def _fc_shape(node: Node, graph: Graph) -> tuple[int, int] | None:
 
 def _list_pays(graph: Graph) -> bool:
     """Whether the model's binary fully connected layers together save enough with
-    tc_bfc_list_* to pay for its code (binary_fast.list_pays)."""
-    saving = 0.0
+    tc_bfc_list_* to pay for the code it adds (binary_fast.list_pays): the output kinds of the
+    layers it would serve, and whether a binary convolution links tc_bconv_sparse_* (and with
+    it the slice sums) anyway."""
+    saving, kinds, sparse_linked = 0.0, set(), False
     for node in graph.nodes:
         if node.op not in ("BinaryConv", "BinaryDense"):
             continue
@@ -437,10 +439,16 @@ def _list_pays(graph: Graph) -> bool:
         if out.dtype not in OUT_DTYPES:
             continue
         shape = _fc_shape(node, graph)
-        if shape is not None:
-            saving += binary_fast.list_saving(*shape, shape_of(graph, node.inputs[1])[0],
-                                              SUFFIX[out.dtype])
-    return binary_fast.list_pays(saving)
+        if shape is None:
+            sparse_linked |= (node.op == "BinaryConv"
+                              and binary_fast.choose(conv_geometry(node, graph)) == "sparse")
+            continue
+        kind = SUFFIX[out.dtype]
+        layer = binary_fast.list_saving(*shape, shape_of(graph, node.inputs[1])[0], kind)
+        if layer > 0:
+            saving += layer
+            kinds.add(kind)
+    return binary_fast.list_pays(saving, kinds, sparse_linked)
 
 
 def _bfc_kernel(node: Node, graph: Graph, batch: int, in_c: int, summary: str
