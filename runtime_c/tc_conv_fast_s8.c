@@ -883,6 +883,17 @@ size_t tc_depthwise_conv_planar_s8_scratch_size(const tc_depthwise_conv_planar_s
     return plane + weights + (size_t)p->chunk_rows * (size_t)p->out_w * sizeof(int32_t);
 }
 
+/* acc + x[0] * w[0] + x[1] * w[1]: one SMLAD (any alignment of x: the plane's pairs start at
+ * any value). */
+static TC_ALWAYS_INLINE int32_t pair_mac(const int16_t *x, const int16_t *w, int32_t acc)
+{
+#if TC_DSP
+    return __smlad(tc_load_s32(x), tc_load_s32(w), acc);
+#else
+    return acc + (int32_t)x[0] * w[0] + (int32_t)x[1] * w[1];
+#endif
+}
+
 /* The dot product of a window (front top-left value win, plane rows plane_w apart, depth
  * slices slice apart) with one channel's weights (k_d * k_h rows of k_pairs int16 pairs). */
 static int32_t planar_window(const tc_depthwise_conv_planar_s8_params_t *p, const int16_t *win,
@@ -893,15 +904,46 @@ static int32_t planar_window(const tc_depthwise_conv_planar_s8_params_t *p, cons
         const int16_t *row = win;
         for (int32_t kh = 0; kh < p->k_h; ++kh, row += p->plane_w) {
             for (int32_t j = 0; j < p->k_pairs; ++j, w += 2) {
-#if TC_DSP
-                acc = __smlad(tc_load_s32(row + 2 * j), tc_load_s32(w), acc);
-#else
-                acc += (int32_t)row[2 * j] * w[0] + (int32_t)row[2 * j + 1] * w[1];
-#endif
+                acc = pair_mac(row + 2 * j, w, acc);
             }
         }
     }
     return acc;
+}
+
+/* The window sums of `rows` output rows of one channel (any kernel; row0: the first row's
+ * first window) into acc, four neighbouring outputs at a time: each weight pair is loaded
+ * once for four SMLADs (the 3x3 kernels have tc_planar_rows_3x3_t2). */
+static void planar_rows(const tc_depthwise_conv_planar_s8_params_t *p, const int16_t *row0,
+                        const int16_t *wc, int32_t rows, int32_t *acc)
+{
+    const int32_t s = p->stride_w;
+    const int32_t slice_step = p->plane_h * p->plane_w;
+    for (int32_t r = 0; r < rows; ++r, row0 += p->stride_h * p->plane_w) {
+        int32_t ow = 0;
+        for (; ow + 4 <= p->out_w; ow += 4, acc += 4) {
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            const int16_t *w = wc;
+            for (int32_t kd = 0; kd < p->k_d; ++kd) {
+                for (int32_t kh = 0; kh < p->k_h; ++kh) {
+                    const int16_t *x = row0 + ow * s + kd * slice_step + kh * p->plane_w;
+                    for (int32_t j = 0; j < p->k_pairs; ++j, w += 2, x += 2) {
+                        a0 = pair_mac(x, w, a0);
+                        a1 = pair_mac(x + s, w, a1);
+                        a2 = pair_mac(x + 2 * s, w, a2);
+                        a3 = pair_mac(x + 3 * s, w, a3);
+                    }
+                }
+            }
+            acc[0] = a0;
+            acc[1] = a1;
+            acc[2] = a2;
+            acc[3] = a3;
+        }
+        for (; ow < p->out_w; ++ow) {
+            *acc++ = planar_window(p, row0 + ow * s, wc, 0);
+        }
+    }
 }
 
 /* All outputs of one channel, any kernel (the general requantization). */
@@ -1137,6 +1179,11 @@ __asm__(
     ".purgem tc_pst_one\n"
     ".popsection\n");
 
+#define PLANAR_ASM 1
+#else
+#define PLANAR_ASM 0
+#endif
+
 /* Adds the bias to count window sums of a channel with shift < 0 and requantizes them into y
  * (count outputs, step apart) with the clamp [act_min, act_max] (tc_planar_store_full_t2
  * does the full range [-128, 127]). */
@@ -1153,13 +1200,13 @@ static TC_NOINLINE void planar_store_clamp(const int32_t *acc, int32_t count, in
     }
 }
 
-/* All outputs of one channel of a 3x3 kernel (any k_d) with shift < 0, chunk_rows output rows
- * of one output depth at a time: first their accumulators (weights in registers, one depth
- * slice of the kernel after the other), then their output stage (its constants in
- * registers). */
-static void planar_channel_3x3(const tc_depthwise_conv_planar_s8_params_t *p,
-                               const int16_t *plane, const int16_t *wc, int32_t bias,
-                               const tc_requant_channel_t *q, int8_t *yc, int32_t *acc)
+/* All outputs of one channel with shift < 0, chunk_rows output rows of one output depth at a
+ * time: first their window sums (3x3 kernels: tc_planar_rows_3x3_t2, one depth slice of the
+ * kernel after the other, the weights in registers; others planar_rows), then their output
+ * stage (its constants in registers). */
+static void planar_channel_rows(const tc_depthwise_conv_planar_s8_params_t *p,
+                                const int16_t *plane, const int16_t *wc, int32_t bias,
+                                const tc_requant_channel_t *q, int8_t *yc, int32_t *acc)
 {
     const int32_t full_range = p->act_min == INT8_MIN && p->act_max == INT8_MAX;
     const int32_t row_step = p->stride_h * p->plane_w;
@@ -1169,28 +1216,35 @@ static void planar_channel_3x3(const tc_depthwise_conv_planar_s8_params_t *p,
         for (int32_t oh = 0; oh < p->out_h; oh += p->chunk_rows) {
             const int32_t rows = p->out_h - oh < p->chunk_rows ? p->out_h - oh : p->chunk_rows;
             const int32_t count = rows * p->out_w;
-            for (int32_t kd = 0; kd < p->k_d; ++kd) {
-                const planar_rows_args_t a = {
-                    2 * p->plane_w, 2 * (row_step - p->stride_w * (p->out_w & ~1)), p->out_w,
-                    rows, wc + kd * 12, p->stride_w, kd > 0};
-                tc_planar_rows_3x3_t2(slice + kd * slice_step + oh * row_step, &a, acc);
+#if PLANAR_ASM
+            if (p->k_h == 3 && p->k_pairs == 2 && p->stride_w <= 2) {
+                for (int32_t kd = 0; kd < p->k_d; ++kd) {
+                    const planar_rows_args_t a = {
+                        2 * p->plane_w, 2 * (row_step - p->stride_w * (p->out_w & ~1)),
+                        p->out_w, rows, wc + kd * 12, p->stride_w, kd > 0};
+                    tc_planar_rows_3x3_t2(slice + kd * slice_step + oh * row_step, &a, acc);
+                }
+            } else {
+                planar_rows(p, slice + oh * row_step, wc, rows, acc);
             }
+#else
+            planar_rows(p, slice + oh * row_step, wc, rows, acc);
+#endif
             int8_t *y = yc + ((od * p->out_h) + oh) * p->out_w * p->c;
+#if PLANAR_ASM
             if (full_range && q->narrow_shift > 0) {
                 const planar_store_args_t a = {p->c, (int32_t)((uint32_t)bias << 1),
                                                q->multiplier, q->narrow_round, q->narrow_shift};
                 tc_planar_store_full_t2(acc, acc + count, y, &a);
-            } else {
-                planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min,
-                                   p->act_max, y, p->c);
+                continue;
             }
+#endif
+            (void)full_range;
+            planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min, p->act_max,
+                               y, p->c);
         }
     }
 }
-#define PLANAR_ASM 1
-#else
-#define PLANAR_ASM 0
-#endif
 
 /* Copies one input row of channel c (src: its first value, values step apart) into dst. */
 static const int8_t *planar_load_row(const int8_t *src, int32_t step, int32_t in_w, int16_t *d)
@@ -1252,9 +1306,7 @@ void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
     const int32_t plane_size = p->plane_d * p->plane_h * p->plane_w + 2;
     int16_t *wc = plane + (plane_size + 1) / 2 * 2;
     const int32_t groups = planar_weight_groups(p);
-#if PLANAR_ASM
     int32_t *row_acc = (int32_t *)(wc + 4 * groups);
-#endif
     /* the padding (the interior is overwritten), two values per word: the plane takes whole
      * words up to wc */
     const uint32_t zero_point = (uint16_t)p->input_zero_point;
@@ -1267,13 +1319,11 @@ void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
             const int32_t bias = p->bias[c];
             planar_weights(w + c * 4 * groups, groups, wc);
             planar_load(p, xn, c, plane);
-#if PLANAR_ASM
-            if (p->k_h == 3 && p->k_pairs == 2 && p->stride_w <= 2 && q->shift_code >= 0) {
-                planar_channel_3x3(p, plane, wc, bias, q, yn + c, row_acc);
-                continue;
+            if (q->shift_code >= 0) {
+                planar_channel_rows(p, plane, wc, bias, q, yn + c, row_acc);
+            } else {
+                planar_channel(p, plane, wc, bias, q, yn + c);
             }
-#endif
-            planar_channel(p, plane, wc, bias, q, yn + c);
         }
     }
 }

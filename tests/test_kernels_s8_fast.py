@@ -152,7 +152,7 @@ def conv_case(rng, name, batch, in_hw, in_c, out_c, k, stride=(1, 1), dilation=(
     w = rng.integers(1 - v, v, (out_c, *k, in_c), dtype=np.int8)
     b = _bias(rng, out_c, accs)
     expected = arith.conv_s8(p, x, w, b)
-    fp, fw, scratch = fast.conv_gemm(p, w, b)
+    fp, fw, scratch = fast.conv_gemm(fast.columns_as_rows(p), w, b)  # as the compiler does
     portable = Call("tc_conv_s8", "tc_conv_s8_params_t", p,
                     {"multiplier": "int32_t", "shift": "int32_t"}, [x, w, b, "y"])
     optimized = Call(fast.conv_gemm_function(fp), "tc_conv_gemm_s8_params_t", fp,
@@ -181,7 +181,7 @@ def depthwise_case(rng, name, batch, in_hw, c, k, stride=(1, 1), pads=((0, 0), (
     b = _bias(rng, c, accs)
     expected = arith.depthwise_conv_s8(p, x, w, b)
     assert fast.depthwise_planar_eligible(p), name
-    fp, fw, scratch = fast.depthwise_planar(p, w, b)
+    fp, fw, scratch = fast.depthwise_planar(fast.columns_as_rows(p), w, b)
     portable = Call("tc_depthwise_conv_s8", "tc_conv_s8_params_t", p,
                     {"multiplier": "int32_t", "shift": "int32_t"}, [x, w, b, "y"])
     optimized = Call("tc_depthwise_conv_planar_s8", "tc_depthwise_conv_planar_s8_params_t", fp,
@@ -279,6 +279,9 @@ def all_cases() -> list[Case]:
                   pads=((1, 1), (1, 1))),
         conv_case(rng, "conv1x4_in1_whole_rows_edges", 1, (3, 9), 1, 3, (1, 4), (1, 1),
                   pads=((0, 0), (3, 3))),
+        # a single column (1-D along H) runs as a single row
+        conv_case(rng, "conv5x1_column_as_row", 1, (16, 1), 8, 12, (5, 1),
+                  pads=((2, 2), (0, 0))),
     ]
     # tc_conv_gemm_s8 in 3-D (windows read from the frame): the EEG stem (one input channel:
     # rows of 3 values copied), rows expanded straight from the frame (in_c % 4 == 0, or rows of
@@ -339,8 +342,14 @@ def all_cases() -> list[Case]:
                        accs="dim", full_range=True),
         depthwise_case(rng, "dw5x5", 1, (7, 8), 5, (5, 5), pads=((2, 2), (2, 2))),
         depthwise_case(rng, "dw2x2_even_width", 1, (5, 5), 4, (2, 2), pads=((0, 1), (0, 1))),
+        # single columns (1-D along H, streaming keyword models) run as single rows
         depthwise_case(rng, "dw3x1_sww_like", 1, (12, 1), 8, (3, 1)),
+        depthwise_case(rng, "dw5x1_sww_column_as_row", 2, (28, 1), 9, (5, 1)),
+        depthwise_case(rng, "dw3x1_column_stride2_pads", 1, (13, 1), 6, (3, 1), (2, 1),
+                       pads=((1, 1), (0, 0))),
         depthwise_case(rng, "dw10x1", 1, (20, 1), 4, (10, 1)),
+        depthwise_case(rng, "dw1x7_rows_of_four_and_rest", 1, (3, 17), 5, (1, 7),
+                       pads=((0, 0), (3, 3))),
         depthwise_case(rng, "dw1x4", 1, (3, 9), 3, (1, 4), pads=((0, 0), (2, 1))),
         depthwise_case(rng, "dw3x3_window_in_padding", 1, (1, 2), 3, (3, 3),
                        pads=((2, 2), (3, 3))),

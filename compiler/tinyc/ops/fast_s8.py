@@ -64,7 +64,7 @@ def optimize_s8(kernel: S8Kernel, graph: Graph) -> S8Kernel:
 def _conv(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
     x, w_op, b_op = kernel.operands
     w, b = _constant(graph, w_op), _constant(graph, b_op)
-    geometry = fast.fold_depth(kernel.params)
+    geometry = fast.columns_as_rows(fast.fold_depth(kernel.params))
     if w is None or (b_op != "" and b is None) or not fast.conv_gemm_eligible(geometry):
         return None
     params, weights, scratch = fast.conv_gemm(geometry, w, b)
@@ -83,7 +83,7 @@ def _conv(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
 def _depthwise(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
     x, w_op, b_op = kernel.operands
     w, b = _constant(graph, w_op), _constant(graph, b_op)
-    geometry = fast.fold_depth(kernel.params)
+    geometry = fast.columns_as_rows(fast.fold_depth(kernel.params))
     if w is None or (b_op != "" and b is None) or not fast.depthwise_planar_eligible(geometry):
         return None
     params, weights, scratch = fast.depthwise_planar(geometry, w, b)

@@ -130,6 +130,19 @@ def fold_depth(p: Params) -> Params:
     return p | {"batch": p["batch"] * p["in_d"], "in_d": 1, "out_d": 1}
 
 
+def columns_as_rows(p: Params) -> Params:
+    """A 2-D layer over a single column (in_w = out_w = k_w = 1, no padding along W: a 1-D
+    convolution along H, as in streaming keyword models) is the same layer over a single row,
+    H and W swapped: the [batch, H, 1, C] input is [batch, 1, H, C] in memory and the
+    [.., k_h, 1, ..] kernel is [.., 1, k_h, ..].  The fast kernels walk rows: a column of H
+    pixels would be H rows of one pixel each.  Other layers are returned unchanged."""
+    if not (p["in_w"] == p["out_w"] == p["k_w"] == 1 and p["pad_w"] == 0 and p["in_h"] > 1):
+        return p
+    return p | {f"{name}_{a}": p[f"{name}_{b}"] for name in ("in", "out", "k", "stride",
+                                                            "dilation", "pad")
+                for a, b in (("h", "w"), ("w", "h"))}
+
+
 def conv_gemm_eligible(p: Params) -> bool:
     """2-D or 3-D convolution without groups."""
     return p["groups"] == 1
