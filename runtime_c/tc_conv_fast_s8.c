@@ -1201,12 +1201,13 @@ static TC_NOINLINE void planar_store_clamp(const int32_t *acc, int32_t count, in
 }
 
 /* All outputs of one channel with shift < 0, chunk_rows output rows of one output depth at a
- * time: first their window sums (3x3 kernels: tc_planar_rows_3x3_t2, one depth slice of the
- * kernel after the other, the weights in registers; others planar_rows), then their output
- * stage (its constants in registers). */
-static void planar_channel_rows(const tc_depthwise_conv_planar_s8_params_t *p,
-                                const int16_t *plane, const int16_t *wc, int32_t bias,
-                                const tc_requant_channel_t *q, int8_t *yc, int32_t *acc)
+ * time: first their window sums (kernel_3x3, a constant: tc_planar_rows_3x3_t2, one depth
+ * slice of the kernel after the other, the weights in registers; else planar_rows), then
+ * their output stage (its constants in registers). */
+static TC_ALWAYS_INLINE void planar_channel_rows(const tc_depthwise_conv_planar_s8_params_t *p,
+                                                const int16_t *plane, const int16_t *wc,
+                                                int32_t bias, const tc_requant_channel_t *q,
+                                                int8_t *yc, int32_t *acc, int kernel_3x3)
 {
     const int32_t full_range = p->act_min == INT8_MIN && p->act_max == INT8_MAX;
     const int32_t row_step = p->stride_h * p->plane_w;
@@ -1217,7 +1218,7 @@ static void planar_channel_rows(const tc_depthwise_conv_planar_s8_params_t *p,
             const int32_t rows = p->out_h - oh < p->chunk_rows ? p->out_h - oh : p->chunk_rows;
             const int32_t count = rows * p->out_w;
 #if PLANAR_ASM
-            if (p->k_h == 3 && p->k_pairs == 2 && p->stride_w <= 2) {
+            if (kernel_3x3) {
                 for (int32_t kd = 0; kd < p->k_d; ++kd) {
                     const planar_rows_args_t a = {
                         2 * p->plane_w, 2 * (row_step - p->stride_w * (p->out_w & ~1)),
@@ -1228,6 +1229,7 @@ static void planar_channel_rows(const tc_depthwise_conv_planar_s8_params_t *p,
                 planar_rows(p, slice + oh * row_step, wc, rows, acc);
             }
 #else
+            (void)kernel_3x3;
             planar_rows(p, slice + oh * row_step, wc, rows, acc);
 #endif
             int8_t *y = yc + ((od * p->out_h) + oh) * p->out_w * p->c;
@@ -1307,6 +1309,8 @@ void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
     int16_t *wc = plane + (plane_size + 1) / 2 * 2;
     const int32_t groups = planar_weight_groups(p);
     int32_t *row_acc = (int32_t *)(wc + 4 * groups);
+    /* tc_planar_rows_3x3_t2's kernels (Thumb-2 with the DSP extension) */
+    const int kernel_3x3 = PLANAR_ASM && p->k_h == 3 && p->k_pairs == 2 && p->stride_w <= 2;
     /* the padding (the interior is overwritten), two values per word: the plane takes whole
      * words up to wc */
     const uint32_t zero_point = (uint16_t)p->input_zero_point;
@@ -1319,8 +1323,10 @@ void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
             const int32_t bias = p->bias[c];
             planar_weights(w + c * 4 * groups, groups, wc);
             planar_load(p, xn, c, plane);
-            if (q->shift_code >= 0) {
-                planar_channel_rows(p, plane, wc, bias, q, yn + c, row_acc);
+            if (q->shift_code >= 0 && kernel_3x3) { /* one copy of each, the test hoisted */
+                planar_channel_rows(p, plane, wc, bias, q, yn + c, row_acc, 1);
+            } else if (q->shift_code >= 0) {
+                planar_channel_rows(p, plane, wc, bias, q, yn + c, row_acc, 0);
             } else {
                 planar_channel(p, plane, wc, bias, q, yn + c);
             }
