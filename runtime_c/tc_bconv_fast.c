@@ -403,18 +403,18 @@ __asm__(
     ".thumb_func\n"
     "tc_bfc_sliced_b1_t2:\n"
     "  push {r4-r11, lr}\n"
-    "  sub sp, sp, #120\n"          /* tc_xs_words' frame, then k, the planes, y, rows, ... */
+    "  sub sp, sp, #120\n"          /* tc_xs_words' frame, k, planes[17], y, ... */
     "  str r0, [sp, #28]\n"         /* k */
     "  str r1, [sp, #0]\n"          /* the row of x */
-    "  str r2, [sp, #96]\n"         /* y */
-    "  str r3, [sp, #100]\n"        /* rows left */
+    "  str r2, [sp, #100]\n"        /* y */
+    "  str r3, [sp, #108]\n"        /* rows left */
     "  add r6, sp, #32\n"
     "  str r6, [sp, #16]\n"         /* planes */
     "10:\n"                         /* next row */
-    "  ldr r6, [sp, #100]\n"
+    "  ldr r6, [sp, #108]\n"
     "  subs r6, r6, #1\n"
     "  blt 19f\n"
-    "  str r6, [sp, #100]\n"
+    "  str r6, [sp, #108]\n"
     "  ldr r7, [sp, #28]\n"
     "  ldm r7, {r4, r8, r9}\n"      /* w, thr_planes, flip */
     "  str r8, [sp, #112]\n"
@@ -480,9 +480,9 @@ __asm__(
     "  ldr r11, [r7], #4\n"
     "  str r7, [sp, #116]\n"
     "  eor r6, r6, r11\n"
-    "  ldr r7, [sp, #96]\n"
+    "  ldr r7, [sp, #100]\n"
     "  str r6, [r7], #4\n"
-    "  str r7, [sp, #96]\n"
+    "  str r7, [sp, #100]\n"
     "  cmp r8, #0\n"
     "  bne 11b\n"
     "  ldr r7, [sp, #28]\n"         /* the next row of x */

@@ -469,6 +469,7 @@ def test_choice_of_kernel() -> None:
     assert binary_fast.fc_kernel(128, 128, "f32") == "list"  # wide layers: -30% or more
     assert binary_fast.fc_kernel(256, 64, "b1") == "list"
     assert binary_fast.fc_kernel(132, 10, "f32") == "popcount"  # a classifier
+    assert binary_fast.fc_kernel(65536, 64, "b1") == "popcount"  # counts past 16 bit planes
     # the list pays for the code it adds: 30 instructions per byte, less where a 3x3 binary
     # convolution (tc_bconv_sparse_*) links its slice sums already
     one_layer = binary_fast.list_saving(64, 128, 128, "f32")  # 128 -> 128 channels, 8x8 pixels

@@ -43,6 +43,7 @@ from tinyc import binary as B
 ENABLED = True  # tests switch it off to compile the portable kernels for comparison
 SPARSE_MAX_ROW = 65535  # tc_bconv_sparse_*: Wv, the 1 weight bits of a row, is 16-bit
 SPARSE_MAX_INPUT_ROW = 65535  # ... and so are a cached record's positions and list lengths
+FC_MAX_IN_C = 65535  # tc_bfc_sliced_* / tc_bfc_list_*: counts of at most 16 bit planes
 LIST_GAP = 4  # tc_bconv_sparse_*: uint16 between a cached record's 1 and 0 lists
 DW_MAX_TAPS = 31  # tc_bconv_dw_*: a five-plane counter per channel
 LIST_MIN_SAVING = 0.15  # tc_bfc_list_* over tc_bfc_sliced_*, per layer (list_saving) ...
@@ -179,7 +180,7 @@ def list_saving(rows: int, in_c: int, out_c: int, kind: str) -> float:
 def fc_kernel(in_c: int, out_c: int, kind: str, list_allowed: bool = True) -> str:
     """The kernel of a binary dense / 1x1 layer: the cheapest by _fc_costs, the list only where
     list_saving counts it and the model allows it (list_pays)."""
-    if not ENABLED:
+    if not ENABLED or in_c > FC_MAX_IN_C:
         return "popcount"
     costs = _fc_costs(in_c, out_c, kind)
     if not (list_allowed and list_saving(1, in_c, out_c, kind) > 0):
