@@ -198,6 +198,9 @@ static TC_ALWAYS_INLINE void block_dot1(const float *x, const float *w, int32_t 
 static inline void conv_dot_depthwise_block(const conv_window_t *t, const float *x,
                                             const float *w, int32_t w_so, float acc[DW_BLOCK])
 {
+#if defined(__GNUC__)
+#pragma GCC unroll 8 /* stores, not a call of memset */
+#endif
     for (int32_t j = 0; j < DW_BLOCK; ++j) {
         acc[j] = 0.0f;
     }
@@ -245,6 +248,9 @@ static TC_ALWAYS_INLINE void conv_block_outputs(const conv_window_t *t, const fl
     float acc[2][CONV_BLOCK];
     float *a0 = acc[0];
     float *a1 = acc[1];
+#if defined(__GNUC__)
+#pragma GCC unroll 8 /* stores, not a call of memset */
+#endif
     for (int32_t j = 0; j < CONV_BLOCK; ++j) {
         a0[j] = 0.0f;
         a1[j] = 0.0f;
