@@ -1014,11 +1014,11 @@ static void row_at(const xstrides_t *s, int32_t od, int32_t oh, row_t *r, tap_t 
 }
 
 /* One window of a row: its valid taps, their number, its padding class
- * ((cd * cls_h + ch) * cls_w + cw) and first valid pixel x0, from which the taps' x offsets
- * count less kb (they count from column kw = 0). */
+ * ((cd * cls_h + ch) * cls_w + cw) and x0, the word offset of its column kw = 0 (from which the
+ * taps' x offsets count; before x's start for a leading window of x's first row). */
 typedef struct {
     const tap_t *tap;
-    int32_t taps, cls, x0, kb;
+    int32_t taps, cls, x0;
 } window_t;
 
 static window_t window_at(const xstrides_t *s, const row_t *r, const tap_t *tap, int32_t ow)
@@ -1030,7 +1030,7 @@ static window_t window_at(const xstrides_t *s, const row_t *r, const tap_t *tap,
         tap + k0 * r->per, (k1 - k0) * r->per,
         r->cls * (s->lead[2] + 1 + s->trail[2]) +
             tc_bconv_pad_class(ow, s->lead[2], s->trail[2], s->out[2]),
-        r->x0 + (i0 + k0 * s->dil[2]) * s->x_s[2], k0 * s->x_t[2]};
+        r->x0 + i0 * s->x_s[2]};
     return win;
 }
 
@@ -1599,11 +1599,10 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                 for (int32_t ow = 0; ow < p->out_w; ++ow, yo += y_step) {
                     const window_t win = window_at(&s, &row, tap, ow);
                     const int32_t taps = win.taps;
-                    /* where the taps' x offsets count from: column kw = 0 of the window,
-                     * before x's start for a leading window of x's first row (hence the
-                     * address arithmetic in integers) */
+                    /* where the taps' x offsets count from (address arithmetic in
+                     * integers: it may lie before x) */
                     const uintptr_t xw = (uintptr_t)xn + (uintptr_t)(intptr_t)(
-                        (taps > 0 ? win.x0 - win.kb : 0) * (int32_t)sizeof(uint32_t));
+                        (taps > 0 ? win.x0 : 0) * (int32_t)sizeof(uint32_t));
                     const int32_t *corr = pad_corr == NULL ? NULL : pad_corr + win.cls * channels;
                     const tap_t *end4 = win.tap + (taps & ~3);
                     uint32_t word = 0;

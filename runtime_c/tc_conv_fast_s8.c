@@ -1209,7 +1209,6 @@ static TC_ALWAYS_INLINE void planar_channel_rows(const tc_depthwise_conv_planar_
                                                 int32_t bias, const tc_requant_channel_t *q,
                                                 int8_t *yc, int32_t *acc, int kernel_3x3)
 {
-    const int32_t full_range = p->act_min == INT8_MIN && p->act_max == INT8_MAX;
     const int32_t row_step = p->stride_h * p->plane_w;
     const int32_t slice_step = p->plane_h * p->plane_w;
     for (int32_t od = 0; od < p->out_d; ++od) {
@@ -1225,23 +1224,21 @@ static TC_ALWAYS_INLINE void planar_channel_rows(const tc_depthwise_conv_planar_
                         p->out_w, rows, wc + kd * 12, p->stride_w, kd > 0};
                     tc_planar_rows_3x3_t2(slice + kd * slice_step + oh * row_step, &a, acc);
                 }
-            } else {
+            } else
+#endif
+            {
+                (void)kernel_3x3;
                 planar_rows(p, slice + oh * row_step, wc, rows, acc);
             }
-#else
-            (void)kernel_3x3;
-            planar_rows(p, slice + oh * row_step, wc, rows, acc);
-#endif
             int8_t *y = yc + ((od * p->out_h) + oh) * p->out_w * p->c;
 #if PLANAR_ASM
-            if (full_range && q->narrow_shift > 0) {
+            if (p->act_min == INT8_MIN && p->act_max == INT8_MAX && q->narrow_shift > 0) {
                 const planar_store_args_t a = {p->c, (int32_t)((uint32_t)bias << 1),
                                                q->multiplier, q->narrow_round, q->narrow_shift};
                 tc_planar_store_full_t2(acc, acc + count, y, &a);
                 continue;
             }
 #endif
-            (void)full_range;
             planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min, p->act_max,
                                y, p->c);
         }
