@@ -583,7 +583,17 @@ static int32_t hs_sum_c(const uint32_t *w, const uint16_t *cache, const slice_t 
  * Registers after the transpose (r4-r11 the planes, r12 the swaps' temporary): r0 the counts
  * (one byte on per block of 8 channels), r1 wv, r5 base, r6 k2, r7 blocks left, r8-r11 the
  * channels in flight; _b1: r2 thr, r3 y, r4 the word; _f32: r2 mul, r3 bias, r4 y, s0-s7 the
- * outputs, s8-s15 mul, s16-s23 bias. */
+ * outputs, s8-s15 mul, s16-s23 bias.
+ *   _s8:  y[c] = SSAT8((dot * mul[c] + bias[c]) >> shift) for c < nc (any 1 <= nc <= 32: the
+ *         partial words of layers with few channels too), one channel at a time (12
+ *         instructions, 10 without Wv, about 20 in C); _s8_nowv is the case has_wv = 0
+ *         (dot = base + 2 k2 S).  Registers: r0 the counts, r1 wv, r2 mul, r3 bias, r4 y, r5
+ *         base, r6 k2 (2 k2 for _nowv), r7 channels left, r8 shift, r9-r11 temporaries. */
+void tc_bconv_out_s8_t2(const uint32_t *q, const uint16_t *wv, const int32_t *mul,
+                        const int32_t *bias, int8_t *y, int32_t base, int32_t k2, int32_t nc,
+                        int32_t shift);
+void tc_bconv_out_s8_nowv_t2(const uint32_t *q, const int32_t *mul, const int32_t *bias,
+                             int8_t *y, int32_t base, int32_t k2, int32_t nc, int32_t shift);
 void tc_bconv_out_b1_t2(const uint32_t *q, const uint16_t *wv, const int32_t *thr, uint32_t *y,
                         uint32_t flip, int32_t base, int32_t k2);
 #if defined(__ARM_FP) && (__ARM_FP & 4)
@@ -698,6 +708,69 @@ __asm__(
     "  tc_out_bit \\j, 1\n"
     "  tc_out_bit \\j, 0\n"
     ".endm\n"
+    ".macro tc_out_s8 m, wv\n" /* channel m of the block at r0-r4; done when r7 reaches 0 */
+    "  ldrb r9, [r0, #4 * \\m]\n"
+    "  .if \\wv\n"
+    "  ldrh r10, [r1, #2 * \\m]\n"
+    "  rsb r9, r10, r9, lsl #1\n"
+    "  .endif\n"
+    "  mla r9, r9, r6, r5\n"
+    "  ldr r10, [r2, #4 * \\m]\n"
+    "  ldr r11, [r3, #4 * \\m]\n"
+    "  mla r9, r9, r10, r11\n"
+    "  asr r9, r9, r8\n"
+    "  ssat r9, #8, r9\n"
+    "  strb r9, [r4, #\\m]\n"
+    "  subs r7, r7, #1\n"
+    "  beq 2f\n"
+    ".endm\n"
+    ".macro tc_out_s8_blocks wv\n" /* blocks of 8 channels until nc are out */
+    "1:\n"
+    "  tc_out_s8 0, \\wv\n"
+    "  tc_out_s8 1, \\wv\n"
+    "  tc_out_s8 2, \\wv\n"
+    "  tc_out_s8 3, \\wv\n"
+    "  tc_out_s8 4, \\wv\n"
+    "  tc_out_s8 5, \\wv\n"
+    "  tc_out_s8 6, \\wv\n"
+    "  tc_out_s8 7, \\wv\n"
+    "  adds r0, r0, #1\n"
+    "  adds r1, r1, #16\n"
+    "  adds r2, r2, #32\n"
+    "  adds r3, r3, #32\n"
+    "  adds r4, r4, #8\n"
+    "  b 1b\n"
+    "2:\n"
+    "  pop {r4-r11, pc}\n"
+    ".endm\n"
+    ".pushsection .text.tc_bconv_out_s8_t2,\"ax\",%progbits\n"
+    ".global tc_bconv_out_s8_t2\n"
+    ".type tc_bconv_out_s8_t2, %function\n"
+    ".thumb_func\n"
+    "tc_bconv_out_s8_t2:\n"
+    "  push {r4-r11, lr}\n"
+    "  tc_out_transpose\n"
+    "  add r4, sp, #36\n" /* y, base, k2, nc, shift: above 9 saved words */
+    "  ldm r4, {r4-r8}\n"
+    "  tc_out_s8_blocks 1\n"
+    ".size tc_bconv_out_s8_t2, .-tc_bconv_out_s8_t2\n"
+    ".popsection\n"
+    ".pushsection .text.tc_bconv_out_s8_nowv_t2,\"ax\",%progbits\n"
+    ".global tc_bconv_out_s8_nowv_t2\n"
+    ".type tc_bconv_out_s8_nowv_t2, %function\n"
+    ".thumb_func\n"
+    "tc_bconv_out_s8_nowv_t2:\n"
+    "  push {r4-r11, lr}\n"
+    "  tc_out_transpose\n"
+    "  mov r4, r3\n" /* y; mul and bias to r2, r3 as in _s8 */
+    "  mov r3, r2\n"
+    "  mov r2, r1\n"
+    "  add r5, sp, #36\n" /* base, k2, nc, shift */
+    "  ldm r5, {r5-r8}\n"
+    "  lsls r6, r6, #1\n"
+    "  tc_out_s8_blocks 0\n"
+    ".size tc_bconv_out_s8_nowv_t2, .-tc_bconv_out_s8_nowv_t2\n"
+    ".popsection\n"
     ".pushsection .text.tc_bconv_out_b1_t2,\"ax\",%progbits\n"
     ".global tc_bconv_out_b1_t2\n"
     ".type tc_bconv_out_b1_t2, %function\n"
@@ -728,10 +801,13 @@ __asm__(
     ".popsection\n"
     BCONV_OUT_F32_TEXT
     ".purgem tc_out_bits\n"
+    ".purgem tc_out_s8_blocks\n"
+    ".purgem tc_out_s8\n"
     ".purgem tc_out_bit\n"
     ".purgem tc_out_transpose\n"
     ".purgem tc_out_swap\n");
 #define BCONV_OUT_B1_ASM 1
+#define BCONV_OUT_S8_ASM 1
 #endif
 
 /* Transposes the bit-sliced counts q[0..rows) in place (rows = 8 or 16; the planes above the
@@ -920,6 +996,19 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
         pc == NULL) { /* *word is 0: the channels before oc0 filled whole words */
         tc_bconv_out_b1_t2(q, wv, o->thr + oc0, (uint32_t *)y + yo + (oc0 >> 5),
                            o->flip[oc0 >> 5], base, k2);
+        return;
+    }
+#endif
+#if BCONV_OUT_S8_ASM
+    if (o->kind == TC_BOUT_S8 && depth <= 8 && !clamp && pc == NULL) {
+        int8_t *ys8 = (int8_t *)y + yo + oc0;
+        if (has_wv) {
+            tc_bconv_out_s8_t2(q, wv, o->mul_s8 + oc0, o->bias_s8 + oc0, ys8, base, k2, nc,
+                               o->out_shift);
+        } else {
+            tc_bconv_out_s8_nowv_t2(q, o->mul_s8 + oc0, o->bias_s8 + oc0, ys8, base, k2, nc,
+                                    o->out_shift);
+        }
         return;
     }
 #endif
