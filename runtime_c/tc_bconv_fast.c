@@ -568,9 +568,10 @@ static int32_t hs_sum_c(const uint32_t *w, const uint16_t *cache, const slice_t 
 #endif
 
 #if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
-/* Thumb-2: emit_word's commonest cases in assembly: a whole word of 32 channels (aligned to a
- * word of the output for _b1), zero padding, counts below 256 (8 planes), and for _f32 no clamp
- * and a single-precision FPU.  Both first transpose the planes q in registers
+/* Thumb-2: emit_word's commonest cases in assembly: zero padding, counts below 256 (8 planes),
+ * for _b1 a whole word of 32 channels aligned to a word of the output, for _s8 and _f32 no
+ * clamp (_f32: a single-precision FPU) and any channel count.  All first transpose the planes q
+ * in registers
  * (transpose_counts, rows 8: one ldm, 12 swaps, one stm), so that S_c is byte
  * 4 (c % 8) + c / 8 of q, then per channel dot = base + k2 * (2 S_c - wv[c]):
  *   _b1:  bit c of the word = dot < thr[c], built from channel 31 down by one adc per
@@ -584,11 +585,13 @@ static int32_t hs_sum_c(const uint32_t *w, const uint16_t *cache, const slice_t 
  * (one byte on per block of 8 channels), r1 wv, r5 base, r6 k2, r7 blocks left, r8-r11 the
  * channels in flight; _b1: r2 thr, r3 y, r4 the word; _f32: r2 mul, r3 bias, r4 y, s0-s7 the
  * outputs, s8-s15 mul, s16-s23 bias.
- *   _s8:  y[c] = SSAT8((dot * mul[c] + bias[c]) >> shift) for c < nc (any 1 <= nc <= 32: the
- *         partial words of layers with few channels too), one channel at a time (12
- *         instructions, 10 without Wv, about 20 in C); _s8_nowv is the case has_wv = 0
- *         (dot = base + 2 k2 S).  Registers: r0 the counts, r1 wv, r2 mul, r3 bias, r4 y, r5
- *         base, r6 k2 (2 k2 for _nowv), r7 channels left, r8 shift, r9-r11 temporaries. */
+ *   _s8, _f32_ch: one channel at a time for any 1 <= nc <= 32 (the partial words of layers
+ *         with few channels too; _f32 takes them when nc < 32):
+ *         _s8 y[c] = SSAT8((dot * mul[c] + bias[c]) >> shift) in 12 instructions, _f32_ch as
+ *         _f32 in 13; 2 fewer for the _nowv forms (has_wv = 0: dot = base + 2 k2 S); about
+ *         28 per channel in C on partial words.  Registers (tc_out_fn): r0 the counts, r1 wv,
+ *         r2 mul, r3 bias, r4 y, r5 base, r6 k2 (2 k2 for _nowv), r7 channels left, r8
+ *         shift, r9-r11 and s0-s2 temporaries. */
 void tc_bconv_out_s8_t2(const uint32_t *q, const uint16_t *wv, const int32_t *mul,
                         const int32_t *bias, int8_t *y, int32_t base, int32_t k2, int32_t nc,
                         int32_t shift);
@@ -599,6 +602,10 @@ void tc_bconv_out_b1_t2(const uint32_t *q, const uint16_t *wv, const int32_t *th
 #if defined(__ARM_FP) && (__ARM_FP & 4)
 void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul,
                          const float *bias, float *y, int32_t base, int32_t k2);
+void tc_bconv_out_f32_ch_t2(const uint32_t *q, const uint16_t *wv, const float *mul,
+                           const float *bias, float *y, int32_t base, int32_t k2, int32_t nc);
+void tc_bconv_out_f32_ch_nowv_t2(const uint32_t *q, const float *mul, const float *bias,
+                                float *y, int32_t base, int32_t k2, int32_t nc);
 #define BCONV_OUT_F32_ASM 1
 #define BCONV_OUT_F32_TEXT                                                                     \
     ".macro tc_out_pair j, m, sa, sb\n" /* channels m, m + 1 of block j: dots into sa, sb */ \
@@ -657,6 +664,8 @@ void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul
     "  pop {r4-r11, pc}\n"                                                                     \
     ".size tc_bconv_out_f32_t2, .-tc_bconv_out_f32_t2\n"                                       \
     ".popsection\n"                                                                            \
+    "tc_out_fn tc_bconv_out_f32_ch_t2, 1, 1\n"                                                 \
+    "tc_out_fn tc_bconv_out_f32_ch_nowv_t2, 0, 1\n"                                            \
     ".purgem tc_out_block\n"                                                                   \
     ".purgem tc_out_pair\n"                                                                    \
     ".purgem tc_out_one\n"
@@ -708,69 +717,81 @@ __asm__(
     "  tc_out_bit \\j, 1\n"
     "  tc_out_bit \\j, 0\n"
     ".endm\n"
-    ".macro tc_out_s8 m, wv\n" /* channel m of the block at r0-r4; done when r7 reaches 0 */
+    ".macro tc_out_ch m, wv, f32\n" /* channel m of the block at r0-r4; done when r7 is 0 */
     "  ldrb r9, [r0, #4 * \\m]\n"
     "  .if \\wv\n"
     "  ldrh r10, [r1, #2 * \\m]\n"
     "  rsb r9, r10, r9, lsl #1\n"
     "  .endif\n"
     "  mla r9, r9, r6, r5\n"
+    "  .if \\f32\n"
+    "  vmov s0, r9\n"
+    "  vcvt.f32.s32 s0, s0\n"
+    "  vldr s1, [r2, #4 * \\m]\n"
+    "  vldr s2, [r3, #4 * \\m]\n"
+    "  vmul.f32 s0, s0, s1\n"
+    "  vadd.f32 s0, s0, s2\n"
+    "  vstr s0, [r4, #4 * \\m]\n"
+    "  .else\n"
     "  ldr r10, [r2, #4 * \\m]\n"
     "  ldr r11, [r3, #4 * \\m]\n"
     "  mla r9, r9, r10, r11\n"
     "  asr r9, r9, r8\n"
     "  ssat r9, #8, r9\n"
     "  strb r9, [r4, #\\m]\n"
+    "  .endif\n"
     "  subs r7, r7, #1\n"
     "  beq 2f\n"
     ".endm\n"
-    ".macro tc_out_s8_blocks wv\n" /* blocks of 8 channels until nc are out */
+    ".macro tc_out_fn name, wv, f32\n" /* one of the per-channel output stages */
+    ".pushsection .text.\\name,\"ax\",%progbits\n"
+    ".global \\name\n"
+    ".type \\name, %function\n"
+    ".thumb_func\n"
+    "\\name:\n"
+    "  push {r4-r11, lr}\n"
+    "  tc_out_transpose\n"
+    "  .if \\wv\n" /* y, base, k2, nc (, shift) above the 9 saved words */
+    "  add r4, sp, #36\n"
+    "  .if \\f32\n"
+    "  ldm r4, {r4-r7}\n"
+    "  .else\n"
+    "  ldm r4, {r4-r8}\n"
+    "  .endif\n"
+    "  .else\n" /* y in r3; mul, bias to r2, r3 as with wv; base, k2, nc (, shift) */
+    "  mov r4, r3\n"
+    "  mov r3, r2\n"
+    "  mov r2, r1\n"
+    "  add r5, sp, #36\n"
+    "  .if \\f32\n"
+    "  ldm r5, {r5-r7}\n"
+    "  .else\n"
+    "  ldm r5, {r5-r8}\n"
+    "  .endif\n"
+    "  lsls r6, r6, #1\n" /* dot = base + 2 k2 S */
+    "  .endif\n"
     "1:\n"
-    "  tc_out_s8 0, \\wv\n"
-    "  tc_out_s8 1, \\wv\n"
-    "  tc_out_s8 2, \\wv\n"
-    "  tc_out_s8 3, \\wv\n"
-    "  tc_out_s8 4, \\wv\n"
-    "  tc_out_s8 5, \\wv\n"
-    "  tc_out_s8 6, \\wv\n"
-    "  tc_out_s8 7, \\wv\n"
+    "  tc_out_ch 0, \\wv, \\f32\n"
+    "  tc_out_ch 1, \\wv, \\f32\n"
+    "  tc_out_ch 2, \\wv, \\f32\n"
+    "  tc_out_ch 3, \\wv, \\f32\n"
+    "  tc_out_ch 4, \\wv, \\f32\n"
+    "  tc_out_ch 5, \\wv, \\f32\n"
+    "  tc_out_ch 6, \\wv, \\f32\n"
+    "  tc_out_ch 7, \\wv, \\f32\n"
     "  adds r0, r0, #1\n"
     "  adds r1, r1, #16\n"
     "  adds r2, r2, #32\n"
     "  adds r3, r3, #32\n"
-    "  adds r4, r4, #8\n"
+    "  adds r4, r4, #8 + 24 * \\f32\n"
     "  b 1b\n"
     "2:\n"
     "  pop {r4-r11, pc}\n"
+    ".size \\name, .-\\name\n"
+    ".popsection\n"
     ".endm\n"
-    ".pushsection .text.tc_bconv_out_s8_t2,\"ax\",%progbits\n"
-    ".global tc_bconv_out_s8_t2\n"
-    ".type tc_bconv_out_s8_t2, %function\n"
-    ".thumb_func\n"
-    "tc_bconv_out_s8_t2:\n"
-    "  push {r4-r11, lr}\n"
-    "  tc_out_transpose\n"
-    "  add r4, sp, #36\n" /* y, base, k2, nc, shift: above 9 saved words */
-    "  ldm r4, {r4-r8}\n"
-    "  tc_out_s8_blocks 1\n"
-    ".size tc_bconv_out_s8_t2, .-tc_bconv_out_s8_t2\n"
-    ".popsection\n"
-    ".pushsection .text.tc_bconv_out_s8_nowv_t2,\"ax\",%progbits\n"
-    ".global tc_bconv_out_s8_nowv_t2\n"
-    ".type tc_bconv_out_s8_nowv_t2, %function\n"
-    ".thumb_func\n"
-    "tc_bconv_out_s8_nowv_t2:\n"
-    "  push {r4-r11, lr}\n"
-    "  tc_out_transpose\n"
-    "  mov r4, r3\n" /* y; mul and bias to r2, r3 as in _s8 */
-    "  mov r3, r2\n"
-    "  mov r2, r1\n"
-    "  add r5, sp, #36\n" /* base, k2, nc, shift */
-    "  ldm r5, {r5-r8}\n"
-    "  lsls r6, r6, #1\n"
-    "  tc_out_s8_blocks 0\n"
-    ".size tc_bconv_out_s8_nowv_t2, .-tc_bconv_out_s8_nowv_t2\n"
-    ".popsection\n"
+    "tc_out_fn tc_bconv_out_s8_t2, 1, 0\n"
+    "tc_out_fn tc_bconv_out_s8_nowv_t2, 0, 0\n"
     ".pushsection .text.tc_bconv_out_b1_t2,\"ax\",%progbits\n"
     ".global tc_bconv_out_b1_t2\n"
     ".type tc_bconv_out_b1_t2, %function\n"
@@ -801,8 +822,8 @@ __asm__(
     ".popsection\n"
     BCONV_OUT_F32_TEXT
     ".purgem tc_out_bits\n"
-    ".purgem tc_out_s8_blocks\n"
-    ".purgem tc_out_s8\n"
+    ".purgem tc_out_fn\n"
+    ".purgem tc_out_ch\n"
     ".purgem tc_out_bit\n"
     ".purgem tc_out_transpose\n"
     ".purgem tc_out_swap\n");
@@ -984,10 +1005,17 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
         q[k] = 0;
     }
 #if BCONV_OUT_F32_ASM
-    if (o->kind == TC_BOUT_F32 && depth <= 8 && nc == 32 && !clamp && pc == NULL) {
+    if (o->kind == TC_BOUT_F32 && depth <= 8 && !clamp && pc == NULL) {
         static const uint16_t no_wv[32]; /* dot = base + 2 k2 S without Wv */
-        tc_bconv_out_f32_t2(q, has_wv ? wv : no_wv, o->mul + oc0, o->bias + oc0,
-                            (float *)y + yo + oc0, base, k2);
+        float *yf = (float *)y + yo + oc0;
+        if (nc == 32) {
+            tc_bconv_out_f32_t2(q, has_wv ? wv : no_wv, o->mul + oc0, o->bias + oc0, yf, base,
+                                k2);
+        } else if (has_wv) {
+            tc_bconv_out_f32_ch_t2(q, wv, o->mul + oc0, o->bias + oc0, yf, base, k2, nc);
+        } else {
+            tc_bconv_out_f32_ch_nowv_t2(q, o->mul + oc0, o->bias + oc0, yf, base, k2, nc);
+        }
         return;
     }
 #endif
