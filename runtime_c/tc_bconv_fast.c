@@ -6,10 +6,10 @@
  * beside it for the other cores and the host and gives the same bytes (tests/
  * test_binary_fast.py runs both): the slice sums of tc_bconv_sparse_* (hs_sum: about 7.8
  * instructions per listed word in C, 7 in assembly with the block and slice overhead, on
- * qemu-m4), its row listing for groups of whole words (list_row), the output stage of a
- * whole word of 32 channels (emit_word: _b1, and _f32 with an FPU), the mismatch sums of
- * tc_bfc_sliced_* (xs_sum: 9.4 instructions per input channel in C, 7.3 in assembly) and
- * tc_bfc_sliced_b1's whole row loop.
+ * qemu-m4), its row listing for groups of whole words (list_row), the output stages
+ * (emit_word: _b1 of a whole word of 32 channels, _s8, and _f32 with an FPU), the mismatch
+ * sums of tc_bfc_sliced_* (xs_sum: 9.4 instructions per input channel in C, 7.3 in assembly)
+ * and tc_bfc_sliced_b1's whole row loop.
  *
  * tc_bconv_sparse_*: weights packed along the output channels, so one logic operation handles
  * 32 output channels.  Every input row is listed once per layer into a cache of k_d * k_h rows
