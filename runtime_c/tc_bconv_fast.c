@@ -1176,8 +1176,8 @@ typedef struct {
 } sparse_sizes_t;
 
 /* A run of taps of one window: n adjacent input pixels from column a of the cached row whose
- * group-0 record is at cache[rec], read by the taps t .. t + n - 1 (k_d, k_h, k_w order), so that the
- * weight word of the record's position iw * (cig + 1) + ic is off + position,
+ * group-0 record is at cache[rec], read by the taps t .. t + n - 1 (k_d, k_h, k_w order), so
+ * that the weight word of the record's position iw * (cig + 1) + ic is off + position,
  * off = (t - a) * (cig + 1). */
 typedef struct {
     int32_t rec, a, n, off;
@@ -1553,8 +1553,9 @@ static BCONV_INLINE void window_slices(const uint16_t *cache, const seg_t *seg, 
 }
 
 /* The outputs of one pixel (at y + yo) from the runs of its window, moved `shift` columns on
- * (n_bits valid bits per group): per group the minority value b, its slices, and per word of 32 output channels their
- * sums and the output stage.  Inlined with groups and ocw constant where they are 1. */
+ * (n_bits valid bits per group): per group the minority value b, its slices, and per word of
+ * 32 output channels their sums and the output stage.  Inlined with groups and ocw constant
+ * where they are 1. */
 static BCONV_INLINE void sparse_pixel(const tc_bconv_params_t *p, const uint32_t *w,
                                       const uint16_t *wvc, const int32_t *pc,
                                       const tc_bout_t *out, const uint16_t *cache,
