@@ -877,8 +877,9 @@ static int32_t planar_weight_groups(const tc_depthwise_conv_planar_s8_params_t *
 
 size_t tc_depthwise_conv_planar_s8_scratch_size(const tc_depthwise_conv_planar_s8_params_t *p)
 {
-    const size_t plane =
-        ((size_t)p->plane_d * (size_t)p->plane_h * (size_t)p->plane_w + 2u + 1u) / 2u * 4u;
+    const size_t plane = (size_t)p->planes *
+                         (((size_t)p->plane_d * (size_t)p->plane_h * (size_t)p->plane_w + 2u +
+                           1u) / 2u * 4u);
     const size_t weights = (size_t)planar_weight_groups(p) * 8u;
     return plane + weights + (size_t)p->chunk_rows * (size_t)p->out_w * sizeof(int32_t);
 }
@@ -1281,6 +1282,57 @@ static TC_NOINLINE void planar_load(const tc_depthwise_conv_planar_s8_params_t *
     }
 }
 
+/* Copies channels c .. c + 3 of image xn into the interiors of four planes, `stride` int16
+ * apart: per pair of pixels one word of four channels each, split into the four planes' pairs
+ * (SXTB16 and PKH on the DSP build). */
+static TC_NOINLINE void planar_load4(const tc_depthwise_conv_planar_s8_params_t *p,
+                                     const int8_t *xn, int32_t c, int16_t *plane,
+                                     int32_t stride)
+{
+    const int8_t *src = xn + c;
+    const int32_t step = p->c;
+    const int32_t in_w = p->in_w;
+    const int32_t plane_w = p->plane_w;
+    const int32_t slice_gap = (p->plane_h - p->in_h) * plane_w;
+    int16_t *dst = plane + (p->pad_d * p->plane_h + p->pad_h) * plane_w + p->pad_w;
+    for (int32_t d = 0; d < p->in_d; ++d, dst += slice_gap) {
+        for (int32_t h = 0; h < p->in_h; ++h, dst += plane_w) {
+            int16_t *d0 = dst;
+            for (const int16_t *end = dst + (in_w & ~1); d0 != end; d0 += 2, src += 2 * step) {
+#if TC_DSP
+                const int32_t a = tc_load_s32(src), b = tc_load_s32(src + step);
+                const int32_t a02 = __sxtb16(a), b02 = __sxtb16(b);
+                const int32_t a13 = tc_sxtb16_ror8(a), b13 = tc_sxtb16_ror8(b);
+                tc_store_s32(d0, tc_pkhbt16(a02, b02));
+                tc_store_s32(d0 + stride, tc_pkhbt16(a13, b13));
+                tc_store_s32(d0 + 2 * stride, tc_pkhtb16(b02, a02));
+                tc_store_s32(d0 + 3 * stride, tc_pkhtb16(b13, a13));
+#else
+                for (int32_t k = 0; k < 4; ++k) {
+                    d0[k * stride] = src[k];
+                    d0[k * stride + 1] = src[step + k];
+                }
+#endif
+            }
+            if (in_w & 1) {
+#if TC_DSP
+                const int32_t a = tc_load_s32(src);
+                const int32_t a02 = __sxtb16(a), a13 = tc_sxtb16_ror8(a);
+                d0[0] = (int16_t)a02;
+                d0[stride] = (int16_t)a13;
+                d0[2 * stride] = (int16_t)(a02 >> 16);
+                d0[3 * stride] = (int16_t)(a13 >> 16);
+#else
+                for (int32_t k = 0; k < 4; ++k) {
+                    d0[k * stride] = src[k];
+                }
+#endif
+                src += step;
+            }
+        }
+    }
+}
+
 /* One channel's weights (groups of 4 int8 in sxtb16 order) as int16 in natural order. */
 static void planar_weights(const int8_t *wc, int32_t groups, int16_t *dst)
 {
@@ -1300,10 +1352,11 @@ static void planar_weights(const int8_t *wc, int32_t groups, int16_t *dst)
 void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
                                  const int8_t *x, const int8_t *w, int8_t *y, void *scratch)
 {
-    int16_t *plane = (int16_t *)scratch;
+    int16_t *planes = (int16_t *)scratch;
     const int32_t channels = p->c;
     const int32_t plane_size = p->plane_d * p->plane_h * p->plane_w + 2;
-    int16_t *wc = plane + (plane_size + 1) / 2 * 2;
+    const int32_t plane_stride = (plane_size + 1) / 2 * 2; /* int16, whole words */
+    int16_t *wc = planes + p->planes * plane_stride;
     const int32_t groups = planar_weight_groups(p);
     int32_t *row_acc = (int32_t *)(wc + 4 * groups);
     /* tc_planar_rows_3x3_t2's kernels (Thumb-2 with the DSP extension) */
@@ -1311,15 +1364,22 @@ void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
     /* the padding (the interior is overwritten), two values per word: the plane takes whole
      * words up to wc */
     const uint32_t zero_point = (uint16_t)p->input_zero_point;
-    fill_words((int8_t *)plane, (int32_t)(zero_point | zero_point << 16), 2 * plane_size);
+    fill_words((int8_t *)planes, (int32_t)(zero_point | zero_point << 16),
+               2 * p->planes * plane_stride);
     for (int32_t n = 0; n < p->batch; ++n) {
         const int8_t *xn = x + n * p->in_d * p->in_h * p->in_w * channels;
         int8_t *yn = y + n * p->out_d * p->out_h * p->out_w * channels;
         for (int32_t c = 0; c < channels; ++c) {
             const tc_requant_channel_t *q = &p->requant[p->per_channel ? c : 0];
             const int32_t bias = p->bias[c];
+            const int32_t k = c % p->planes; /* the plane holding channel c */
+            int16_t *plane = planes + k * plane_stride;
             planar_weights(w + c * 4 * groups, groups, wc);
-            planar_load(p, xn, c, plane);
+            if (p->planes == 1) {
+                planar_load(p, xn, c, plane);
+            } else if (k == 0) {
+                planar_load4(p, xn, c, planes, plane_stride);
+            }
             if (q->shift_code >= 0 && kernel_3x3) { /* one copy of each, the test hoisted */
                 planar_channel_rows(p, plane, wc, bias, q, yn + c, row_acc, 1);
             } else if (q->shift_code >= 0) {

@@ -86,6 +86,14 @@ static inline int32_t tc_pkhbt16(int32_t lo, int32_t hi)
     return r;
 }
 
+/* PKHTB Rd, Rn, Rm, ASR #16: the high halfword of lo, the high halfword of hi above it. */
+static inline int32_t tc_pkhtb16(int32_t hi, int32_t lo)
+{
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
 /* The four int8 values of the word at src as two words of int16 pairs in sxtb16 order. */
 static inline void tc_expand_word_dsp(const int8_t *src, int32_t *lo, int32_t *hi)
 {

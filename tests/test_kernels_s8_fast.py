@@ -162,9 +162,10 @@ def conv_case(rng, name, batch, in_hw, in_c, out_c, k, stride=(1, 1), dilation=(
 
 def depthwise_case(rng, name, batch, in_hw, c, k, stride=(1, 1), pads=((0, 0), (0, 0)),
                    per_channel=True, big_multiplier=False, accs="small",
-                   full_range=False) -> Case:
+                   full_range=False, planes=None) -> Case:
     """A 2-D layer (in_hw, k, stride, pads over H, W) or a 3-D one (over D, H, W), as
-    conv_case."""
+    conv_case; the optimized kernel copies four channels per pass (planes 4) wherever c allows
+    it, unless planes says otherwise."""
     in_dhw, k, stride = ((1,) * (3 - len(v)) + tuple(v) for v in (in_hw, k, stride))
     pads = ((0, 0),) * (3 - len(pads)) + tuple(pads)
     out_dhw = _conv_geometry(rng, in_dhw, k, stride, (1, 1, 1), pads)
@@ -181,7 +182,8 @@ def depthwise_case(rng, name, batch, in_hw, c, k, stride=(1, 1), pads=((0, 0), (
     b = _bias(rng, c, accs)
     expected = arith.depthwise_conv_s8(p, x, w, b)
     assert fast.depthwise_planar_eligible(p), name
-    fp, fw, scratch = fast.depthwise_planar(fast.columns_as_rows(p), w, b)
+    planes = planes or (4 if c % 4 == 0 else 1)
+    fp, fw, scratch = fast.depthwise_planar(fast.columns_as_rows(p), w, b, planes)
     portable = Call("tc_depthwise_conv_s8", "tc_conv_s8_params_t", p,
                     {"multiplier": "int32_t", "shift": "int32_t"}, [x, w, b, "y"])
     optimized = Call("tc_depthwise_conv_planar_s8", "tc_depthwise_conv_planar_s8_params_t", fp,
@@ -317,6 +319,8 @@ def all_cases() -> list[Case]:
     for c in (1, 3, 4, 8, 13):
         cases.append(depthwise_case(rng, f"dw3x3_c{c}", 1, (6, 5), c, (3, 3),
                                     pads=((1, 1), (1, 1))))
+    cases.append(depthwise_case(rng, "dw3x3_c8_one_plane", 1, (6, 5), 8, (3, 3),
+                                pads=((1, 1), (1, 1)), planes=1))
     cases += [
         depthwise_case(rng, "dw3x3_stride2_pads_end", 1, (9, 8), 6, (3, 3), (2, 2),
                        pads=((0, 1), (0, 1))),
@@ -528,6 +532,27 @@ def test_2d_stems_take_a_frame_where_it_pays(stem, framed) -> None:
     p |= arith.conv_params(0.1, 0, np.full(out_c, 0.01), 0.2, 0, -128, 127)
     params, _, _ = fast.conv_gemm(p, np.zeros((out_c, k_h, k_w, in_c), np.int8), None)
     assert (params["frame_d"] > 0) == framed
+
+
+@pytest.mark.parametrize("layer, planes", [
+    # (in_h, in_w, c, stride): 3x3 depthwise, padding 1
+    ((25, 5, 64, 1), 4),  # kws01: 3 x 378 B of planes against 16,000 B of tensors
+    ((6, 6, 128, 1), 4),  # vww01's late layers
+    ((48, 48, 8, 1), 1),  # vww01's first: 15,000 B against 36,864 B
+    ((25, 5, 42, 1), 1),  # channels not in fours
+])
+def test_depthwise_copies_four_channels_where_it_pays(layer, planes) -> None:
+    in_h, in_w, c, stride = layer
+    out_h, out_w = (in_h - 1) // stride + 1, (in_w - 1) // stride + 1
+    p = {"batch": 1, "in_c": c, "out_c": c, "groups": c, "in_d": 1, "out_d": 1, "k_d": 1,
+         "stride_d": 1, "dilation_d": 1, "pad_d": 0, "in_h": in_h, "in_w": in_w,
+         "out_h": out_h, "out_w": out_w, "k_h": 3, "k_w": 3, "stride_h": stride,
+         "stride_w": stride, "dilation_h": 1, "dilation_w": 1, "pad_h": 1, "pad_w": 1}
+    p |= arith.conv_params(0.1, 0, np.full(c, 0.01), 0.2, 0, -128, 127)
+    params, _, scratch = fast.depthwise_planar(p, np.zeros((3, 3, c), np.int8), None)
+    plane = fast.round_up((in_h + 2) * (in_w + 2) + 2, 2) * 2  # int16, two of slack
+    assert params["planes"] == planes
+    assert scratch == planes * plane + 3 * 8 + params["chunk_rows"] * out_w * 4  # + weights
 
 
 def test_cases_are_varied(cases) -> None:

@@ -36,6 +36,7 @@ FRAME_MAX_RAM_SHARE = 0.25
 NARROW_ACC = 1 << 30  # tc_requant_channel_t: the 32-bit form needs |acc| below this ...
 NARROW_MAX_SHIFT = 22  # ... and a right shift of at most this (to carry the output offset)
 PLANAR_CHUNK = 64  # tc_depthwise_conv_planar_s8: accumulators per pass (whole rows, >= 1 row)
+PLANES_MAX_RAM_SHARE = 0.25  # tc_depthwise_conv_planar_s8: when four planes pay (_four_planes)
 
 
 def round_up(n: int, multiple: int) -> int:
@@ -264,8 +265,20 @@ def depthwise_planar_eligible(p: Params) -> bool:
             and p["dilation_d"] == p["dilation_h"] == p["dilation_w"] == 1)
 
 
-def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None
-                     ) -> tuple[Params, np.ndarray, int]:
+def _four_planes(p: Params, plane_bytes: int) -> bool:
+    """Four channels copied per pass where the channels come in fours and the three extra
+    planes are at most PLANES_MAX_RAM_SHARE of the layer's input and output bytes (measured on
+    qemu-m4: kws01's depthwise layers, 25x5x64, 3 x 378 B against 16,000 B of tensors:
+    261,160 -> 232,064 instructions each, arena 9,232 -> 9,808 B; vww01's 6x6x128 ones
+    160,520 -> 142,040, arena unchanged; its first, 48x48x8, would add 15,000 B to the
+    arena's peak)."""
+    tensors = p["batch"] * p["in_c"] * sum(
+        p[f"{side}_d"] * p[f"{side}_h"] * p[f"{side}_w"] for side in ("in", "out"))
+    return p["in_c"] % 4 == 0 and 3 * plane_bytes <= PLANES_MAX_RAM_SHARE * tensors
+
+
+def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None,
+                     planes: int | None = None) -> tuple[Params, np.ndarray, int]:
     """(params, weights, scratch bytes) of tc_depthwise_conv_planar_s8 for a layer with
     tc_depthwise_conv_s8 parameters p and weights w [k_d, k_h, k_w, c] (TFLite's layout with
     the depth in front; 2-D layers: k_d = 1).
@@ -273,7 +286,8 @@ def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None
     Weights: [c, groups, 4] int8: a channel's kernel rows zero-padded to an even length (the
     pairs the SMLADs read), flattened, zero-padded to whole groups of 4, each group in sxtb16
     order (v0 v2 v1 v3: the kernel expands a word into two int16 pairs in natural order).  The
-    plane is the padded input volume of one channel (plane_d = 1 for 2-D layers)."""
+    plane is the padded input volume of one channel (plane_d = 1 for 2-D layers); `planes` of
+    them (1 or 4, None: as _four_planes decides) are filled per pass."""
     c, kd, kh, kw = p["out_c"], p["k_d"], p["k_h"], p["k_w"]
     k_pairs = (kw + 1) // 2
     wc = np.asarray(w, np.int8).reshape(kd, kh, kw, c).transpose(3, 0, 1, 2)  # [c, kd, kh, kw]
@@ -290,13 +304,17 @@ def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None
         "batch", "in_d", "in_h", "in_w", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w",
         "stride_d", "stride_h", "stride_w", "pad_d", "pad_h", "pad_w")}
     chunk_rows = max(1, min(p["out_h"], PLANAR_CHUNK // p["out_w"]))
+    volume = plane["plane_d"] * plane["plane_h"] * plane["plane_w"]
+    plane_bytes = round_up(volume + 2, 2) * 2
+    if planes is None:
+        planes = 4 if _four_planes(p, plane_bytes) else 1
     params |= {"c": c} | plane | {
-        "k_pairs": k_pairs, "chunk_rows": chunk_rows, "input_zero_point": -p["input_offset"],
+        "k_pairs": k_pairs, "chunk_rows": chunk_rows, "planes": planes,
+        "input_zero_point": -p["input_offset"],
         "output_offset": p["output_offset"], "act_min": p["act_min"],
         "act_max": p["act_max"]} | requant_fields(
             p, fold_bias(bias, wc, p["input_offset"]), wc)
-    volume = plane["plane_d"] * plane["plane_h"] * plane["plane_w"]
-    scratch = round_up(volume + 2, 2) * 2 + groups * 8 + chunk_rows * p["out_w"] * 4
+    scratch = planes * plane_bytes + groups * 8 + chunk_rows * p["out_w"] * 4
     return params, weights, scratch
 
 
