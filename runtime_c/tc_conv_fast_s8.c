@@ -357,20 +357,33 @@ static void gemm_window(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int
 
 /* ---- tc_conv_gemm_s8: windows of 3-D layers, read from the frame ------------------------- */
 
-/* The frame: image xn with its padding (the input zero point) around it, [frame_d][frame_h]
- * [frame_w][in_c]; the border was filled once, only the interior is copied. */
-static void frame_load(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int8_t *frame)
+/* A frame: image xn ([in_d][in_h][in_w][c]) with its padding (the input zero point) around it,
+ * [frame_d][frame_h][frame_w][c], the image at (pad_d, pad_h, pad_w); the border was filled
+ * once, only the interior is copied.  tc_conv_gemm_s8 and tc_depthwise_conv_cl_s8. */
+typedef struct {
+    int32_t in_d, in_h, in_w, c;
+    int32_t frame_h, frame_w;
+    int32_t pad_d, pad_h, pad_w;
+} frame_shape_t;
+
+static void frame_copy(const frame_shape_t *f, const int8_t *xn, int8_t *frame)
 {
-    const int32_t row_len = p->in_w * p->in_c;
-    const int32_t frame_row = p->frame_w * p->in_c;
-    int8_t *slice = frame + ((p->pad_d * p->frame_h + p->pad_h) * p->frame_w + p->pad_w) *
-                                p->in_c;
-    for (int32_t d = 0; d < p->in_d; ++d, slice += p->frame_h * frame_row) {
+    const int32_t row_len = f->in_w * f->c;
+    const int32_t frame_row = f->frame_w * f->c;
+    int8_t *slice = frame + ((f->pad_d * f->frame_h + f->pad_h) * f->frame_w + f->pad_w) * f->c;
+    for (int32_t d = 0; d < f->in_d; ++d, slice += f->frame_h * frame_row) {
         int8_t *row = slice;
-        for (int32_t h = 0; h < p->in_h; ++h, row += frame_row, xn += row_len) {
+        for (int32_t h = 0; h < f->in_h; ++h, row += frame_row, xn += row_len) {
             copy_bytes(row, xn, row_len);
         }
     }
+}
+
+static void frame_load(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int8_t *frame)
+{
+    const frame_shape_t f = {p->in_d, p->in_h, p->in_w, p->in_c, p->frame_h, p->frame_w,
+                             p->pad_d, p->pad_h, p->pad_w};
+    frame_copy(&f, xn, frame);
 }
 
 /* framed_window's runs that are not whole groups of 4, copied one after the other into c, a
@@ -1388,5 +1401,228 @@ void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
                 planar_channel(p, plane, wc, bias, q, yn + c);
             }
         }
+    }
+}
+
+/* ---- tc_depthwise_conv_cl_s8 --------------------------------------------------------------- */
+
+size_t tc_depthwise_conv_cl_s8_scratch_size(const tc_depthwise_conv_cl_s8_params_t *p)
+{
+    const size_t taps = (size_t)p->k_d * (size_t)p->k_h * (size_t)p->k_w;
+    const size_t frame = (size_t)p->frame_d * (size_t)p->frame_h * (size_t)p->frame_w *
+                         (size_t)p->c;
+    return taps * sizeof(int32_t) + (frame + 3u) / 4u * 4u;
+}
+
+/* The four sums of channels g .. g + 3 of one window: acc[j] += sum over the taps t of
+ * x[off[t] + j] * w[4 t + j], x at the window's first tap and channel g, w the group's taps.
+ * DSP: per tap one word of x and one of w, SXTB16 twice each, SMLABB and SMLATT twice. */
+static TC_ALWAYS_INLINE void cl_group(const int8_t *x, const int32_t *off, int32_t taps,
+                                      const int8_t *w, int32_t acc[4])
+{
+#if TC_DSP
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (const int32_t *end = off + taps; off != end; ++off, w += 4) {
+        const int32_t xv = tc_load_s32(x + *off);
+        const int32_t wv = tc_load_s32(w);
+        const int32_t x02 = __sxtb16(xv), x13 = tc_sxtb16_ror8(xv);
+        const int32_t w02 = __sxtb16(wv), w13 = tc_sxtb16_ror8(wv);
+        a0 = __smlabb(x02, w02, a0);
+        a2 = __smlatt(x02, w02, a2);
+        a1 = __smlabb(x13, w13, a1);
+        a3 = __smlatt(x13, w13, a3);
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+#else
+    for (int32_t t = 0; t < taps; ++t) {
+        for (int32_t j = 0; j < 4; ++j) {
+            acc[j] += x[off[t] + j] * w[4 * t + j];
+        }
+    }
+#endif
+}
+
+/* The outputs of a group's four sums (folded bias included) into y[0..3], with the records
+ * q[0..3] (q_step 1) or q[0] (q_step 0).  full: every record narrow and the clamp [-128, 127],
+ * TC_STORE_S8 on the DSP build. */
+static TC_ALWAYS_INLINE void cl_store(const tc_depthwise_conv_cl_s8_params_t *p,
+                                      const int32_t acc[4], const tc_requant_channel_t *q,
+                                      int32_t q_step, int8_t *y, int full)
+{
+    for (int32_t j = 0; j < 4; ++j, q += q_step) {
+        const int32_t t = (int32_t)((uint32_t)acc[j] << 1);
+        if (full) {
+#if TC_DSP
+            int32_t h;
+            __asm__ volatile(TC_STORE_S8("%[t]", "[%[y]]", "%[m]", "%[ra]", "%[r]", "%[h]")
+                             : [h] "=&r"(h)
+                             : [t] "r"(t), [m] "r"(q->multiplier), [ra] "r"(q->narrow_round),
+                               [r] "r"(q->narrow_shift), [y] "r"(y + j)
+                             : "memory");
+#else
+            y[j] = (int8_t)tc_sat_s8(tc_requantize_narrow(t, q));
+#endif
+            continue;
+        }
+        const int32_t v = q->narrow_shift > 0 ? tc_requantize_narrow(t, q)
+                                              : tc_requantize(acc[j], q) + p->output_offset;
+        y[j] = (int8_t)tc_clamp_s32(v, p->act_min, p->act_max);
+    }
+}
+
+#if TC_DSP && defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
+/* Thumb-2 with the DSP extension: one output pixel of a layer whose records are all narrow and
+ * per channel, with the clamp [-128, 127], all its channel groups in registers: per group the
+ * biases by one LDM, per tap cl_group's 13 instructions (LDR of the offset, of x and of w, four
+ * SXTB16, four SMLAxy, the loop), per output one LDM of its record and TC_STORE_S8 (7), about
+ * 10 per output around them (C: about 23).  Same arithmetic as cl_group + cl_store.
+ * Registers: r0 x at the group's channels, r1 the offsets, r2 their end, r3 w, r4-r7 the sums,
+ * r8-r11 the taps' words and the records, r12 y, lr the doubled sum; the stack holds the first
+ * offset, the bias, record and output pointers and the groups left. */
+typedef struct {
+    const int32_t *bias;
+    const tc_requant_channel_t *q; /* [c] */
+    int8_t *y;
+    int32_t groups;                /* c / 4 */
+} cl_pixel_args_t;
+
+void tc_dwcl_pixel_full_t2(const int8_t *x, const int32_t *off, const int32_t *off_end,
+                           const int8_t *w, const cl_pixel_args_t *a);
+__asm__(
+    ".pushsection .text.tc_dwcl_pixel_full_t2,\"ax\",%progbits\n"
+    ".syntax unified\n"
+    ".thumb\n"
+    ".macro tc_dwcl_out a\n" /* the output of sum a at [r12], r12 on */
+    "  ldm r1!, {r8, r9, r10, r11}\n"
+    "  lsl lr, \\a, #1\n"
+    TC_STORE_S8("lr", "[r12], #1", "r8", "r10", "r11", "r9")
+    ".endm\n"
+    ".global tc_dwcl_pixel_full_t2\n"
+    ".type tc_dwcl_pixel_full_t2, %function\n"
+    ".thumb_func\n"
+    "tc_dwcl_pixel_full_t2:\n"
+    "  push {r4-r11, lr}\n"
+    "  sub sp, sp, #28\n"
+    "  ldr r4, [sp, #64]\n" /* a: above 7 local and 9 saved words */
+    "  ldm r4, {r5-r8}\n"
+    "  str r1, [sp, #0]\n"
+    "  add r4, sp, #4\n"
+    "  stm r4, {r5-r8}\n" /* bias, q, y, groups at sp + 4 .. 16 */
+    "1:\n"
+    "  ldr r8, [sp, #4]\n"
+    "  ldm r8!, {r4-r7}\n"
+    "  str r8, [sp, #4]\n"
+    "  ldr r1, [sp, #0]\n"
+    "2:\n"
+    "  ldr r8, [r1], #4\n"
+    "  ldr r8, [r0, r8]\n"
+    "  ldr r9, [r3], #4\n"
+    "  sxtb16 r10, r8\n"
+    "  sxtb16 r11, r9\n"
+    "  sxtb16 r8, r8, ror #8\n"
+    "  sxtb16 r9, r9, ror #8\n"
+    "  smlabb r4, r10, r11, r4\n"
+    "  smlatt r6, r10, r11, r6\n"
+    "  smlabb r5, r8, r9, r5\n"
+    "  smlatt r7, r8, r9, r7\n"
+    "  cmp r1, r2\n"
+    "  bne 2b\n"
+    "  ldr r1, [sp, #8]\n"
+    "  ldr r12, [sp, #12]\n"
+    "  tc_dwcl_out r4\n"
+    "  tc_dwcl_out r5\n"
+    "  tc_dwcl_out r6\n"
+    "  tc_dwcl_out r7\n"
+    "  str r1, [sp, #8]\n"
+    "  str r12, [sp, #12]\n"
+    "  adds r0, r0, #4\n"
+    "  ldr r8, [sp, #16]\n"
+    "  subs r8, r8, #1\n"
+    "  str r8, [sp, #16]\n"
+    "  bne 1b\n"
+    "  add sp, sp, #28\n"
+    "  pop {r4-r11, pc}\n"
+    ".size tc_dwcl_pixel_full_t2, .-tc_dwcl_pixel_full_t2\n"
+    ".purgem tc_dwcl_out\n"
+    ".popsection\n");
+#define CL_ASM 1
+#else
+#define CL_ASM 0
+#endif
+
+/* The pixel loop, specialised by `full` (cl_store); asm: full with per-channel records. */
+static TC_ALWAYS_INLINE void cl_run(const tc_depthwise_conv_cl_s8_params_t *p, const int8_t *x,
+                                    const int8_t *w, int8_t *y, const int32_t *off,
+                                    int8_t *frame, int full)
+{
+    const int32_t c = p->c;
+    const int32_t taps = p->k_d * p->k_h * p->k_w;
+    const int32_t framed = p->frame_d > 0;
+    const int32_t img_h = framed ? p->frame_h : p->in_h; /* the image the windows lie in */
+    const int32_t img_w = framed ? p->frame_w : p->in_w;
+    const int32_t image = p->in_d * p->in_h * p->in_w * c;
+    const int32_t step_w = p->stride_w * c;
+    const int32_t q_step = p->per_channel; /* in registers: the stores to y could alias p */
+    const int32_t *bias = p->bias;
+    const tc_requant_channel_t *requant = p->requant;
+    const frame_shape_t f = {p->in_d, p->in_h, p->in_w, c, p->frame_h, p->frame_w,
+                             p->pad_d, p->pad_h, p->pad_w};
+    for (int32_t n = 0; n < p->batch; ++n) {
+        const int8_t *img = x + n * image;
+        if (framed) {
+            frame_copy(&f, img, frame);
+            img = frame;
+        }
+        for (int32_t od = 0; od < p->out_d; ++od) {
+            for (int32_t oh = 0; oh < p->out_h; ++oh) {
+                const int8_t *src = img + (od * p->stride_d * img_h + oh * p->stride_h) * img_w * c;
+                for (int32_t ow = 0; ow < p->out_w; ++ow, y += c, src += step_w) {
+#if CL_ASM
+                    if (full && q_step) {
+                        const cl_pixel_args_t a = {bias, requant, y, c / 4};
+                        tc_dwcl_pixel_full_t2(src, off, off + taps, w, &a);
+                        continue;
+                    }
+#endif
+                    const int8_t *wg = w;
+                    for (int32_t g = 0; g < c; g += 4, wg += 4 * taps) {
+                        int32_t acc[4] = {bias[g], bias[g + 1], bias[g + 2], bias[g + 3]};
+                        cl_group(src + g, off, taps, wg, acc);
+                        cl_store(p, acc, requant + q_step * g, q_step, y + g, full);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void tc_depthwise_conv_cl_s8(const tc_depthwise_conv_cl_s8_params_t *p, const int8_t *x,
+                             const int8_t *w, int8_t *y, void *scratch)
+{
+    const int32_t c = p->c;
+    const int32_t taps = p->k_d * p->k_h * p->k_w;
+    const int32_t img_h = p->frame_d > 0 ? p->frame_h : p->in_h;
+    const int32_t img_w = p->frame_d > 0 ? p->frame_w : p->in_w;
+    int32_t *off = (int32_t *)scratch;
+    int8_t *frame = (int8_t *)(off + taps);
+    for (int32_t kd = 0, t = 0; kd < p->k_d; ++kd) {
+        for (int32_t kh = 0; kh < p->k_h; ++kh) {
+            for (int32_t kw = 0; kw < p->k_w; ++kw, ++t) {
+                off[t] = ((kd * img_h + kh) * img_w + kw) * c;
+            }
+        }
+    }
+    if (p->frame_d > 0) {
+        fill_words(frame, (int32_t)(((uint32_t)p->input_zero_point & 0xFFu) * 0x01010101u),
+                   p->frame_d * p->frame_h * p->frame_w * c);
+    }
+    int full = p->act_min == INT8_MIN && p->act_max == INT8_MAX;
+    for (int32_t i = 0; i < (p->per_channel ? c : 1); ++i) {
+        full = full && p->requant[i].narrow_shift > 0;
+    }
+    if (full) {
+        cl_run(p, x, w, y, off, frame, 1);
+    } else {
+        cl_run(p, x, w, y, off, frame, 0);
     }
 }

@@ -92,6 +92,20 @@
  *   plane_w >= (out_w - 1) * stride_w + k_w, each at least the padded input extent
  *   (tinyc/quant/fast.py computes them).
  *
+ * tc_depthwise_conv_cl_s8 (depth multiplier 1, dilation 1, c % 4 == 0; 2-D or 3-D):
+ *   channels-last, four channels at a time: for each output pixel and group of 4 channels,
+ *   per tap one word of x and one of w (SXTB16 twice each, then SMLABB / SMLATT into the four
+ *   sums), so it has no per-channel set-up.  The planar kernel's set-up (copying the channel's
+ *   plane, about 400 instructions) dominates where a channel has few outputs (sww01's 1-D
+ *   layers, the last layers of MobileNets); the compiler picks per layer.  Layers with padding,
+ *   or whose windows reach past the input, read their windows from a frame (as tc_conv_gemm_s8's,
+ *   filled once per call, the image copied in per image), the others from x.  The tap offsets
+ *   (int32, in the frame or in x) are computed once per call into scratch.
+ *   w        [c / 4, k_d * k_h * k_w, 4] int8: for each group of 4 channels their weights tap
+ *            after tap (k_d, k_h, k_w order).
+ *   scratch  tc_depthwise_conv_cl_s8_scratch_size(p) bytes, 4-byte aligned: the tap offsets,
+ *            then the frame (frame_d * frame_h * frame_w * c bytes, rounded up to a word).
+ *
  * Layouts as tc_conv_s8.h: x [batch, in_d, in_h, in_w, in_c], y [batch, out_d, out_h, out_w,
  * out_c] int8.
  */
@@ -149,5 +163,26 @@ size_t tc_depthwise_conv_planar_s8_scratch_size(const tc_depthwise_conv_planar_s
 
 void tc_depthwise_conv_planar_s8(const tc_depthwise_conv_planar_s8_params_t *p,
                                  const int8_t *x, const int8_t *w, int8_t *y, void *scratch);
+
+typedef struct {
+    int32_t batch;
+    int32_t in_d, in_h, in_w, c;            /* c % 4 == 0 */
+    int32_t out_d, out_h, out_w;
+    int32_t k_d, k_h, k_w;
+    int32_t stride_d, stride_h, stride_w;
+    int32_t pad_d, pad_h, pad_w;            /* leading (front / top / left) padding */
+    int32_t frame_d, frame_h, frame_w;      /* the padded image in scratch, or 0: x itself */
+    int32_t input_zero_point;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;                    /* 1: requant[c]; 0: requant[0] */
+    const int32_t *bias;                    /* [c], folded with the input zero point */
+    const tc_requant_channel_t *requant;    /* [c] or [1] */
+} tc_depthwise_conv_cl_s8_params_t;
+
+size_t tc_depthwise_conv_cl_s8_scratch_size(const tc_depthwise_conv_cl_s8_params_t *p);
+
+void tc_depthwise_conv_cl_s8(const tc_depthwise_conv_cl_s8_params_t *p, const int8_t *x,
+                             const int8_t *w, int8_t *y, void *scratch);
 
 #endif /* TC_CONV_FAST_S8_H */

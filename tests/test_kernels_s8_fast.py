@@ -162,10 +162,10 @@ def conv_case(rng, name, batch, in_hw, in_c, out_c, k, stride=(1, 1), dilation=(
 
 def depthwise_case(rng, name, batch, in_hw, c, k, stride=(1, 1), pads=((0, 0), (0, 0)),
                    per_channel=True, big_multiplier=False, accs="small",
-                   full_range=False, planes=None) -> Case:
+                   full_range=False, planes=None, cl=False) -> Case:
     """A 2-D layer (in_hw, k, stride, pads over H, W) or a 3-D one (over D, H, W), as
-    conv_case; the optimized kernel copies four channels per pass (planes 4) wherever c allows
-    it, unless planes says otherwise."""
+    conv_case, for tc_depthwise_conv_planar_s8 (copying four channels per pass, planes 4,
+    wherever c allows it, unless planes says otherwise) or, cl, tc_depthwise_conv_cl_s8."""
     in_dhw, k, stride = ((1,) * (3 - len(v)) + tuple(v) for v in (in_hw, k, stride))
     pads = ((0, 0),) * (3 - len(pads)) + tuple(pads)
     out_dhw = _conv_geometry(rng, in_dhw, k, stride, (1, 1, 1), pads)
@@ -182,12 +182,17 @@ def depthwise_case(rng, name, batch, in_hw, c, k, stride=(1, 1), pads=((0, 0), (
     b = _bias(rng, c, accs)
     expected = arith.depthwise_conv_s8(p, x, w, b)
     assert fast.depthwise_planar_eligible(p), name
-    planes = planes or (4 if c % 4 == 0 else 1)
-    fp, fw, scratch = fast.depthwise_planar(fast.columns_as_rows(p), w, b, planes)
+    geometry = fast.columns_as_rows(p)
+    if cl:
+        fp, fw, scratch = fast.depthwise_cl(geometry, w, b)
+    else:
+        planes = planes or (4 if c % 4 == 0 else 1)
+        fp, fw, scratch = fast.depthwise_planar(geometry, w, b, planes)
+    function = f"tc_depthwise_conv_{'cl' if cl else 'planar'}_s8"
     portable = Call("tc_depthwise_conv_s8", "tc_conv_s8_params_t", p,
                     {"multiplier": "int32_t", "shift": "int32_t"}, [x, w, b, "y"])
-    optimized = Call("tc_depthwise_conv_planar_s8", "tc_depthwise_conv_planar_s8_params_t", fp,
-                     _fast_arrays(), [x, fw, "y", "scratch"], scratch)
+    optimized = Call(function, f"{function}_params_t", fp, _fast_arrays(),
+                     [x, fw, "y", "scratch"], scratch)
     return Case(name, expected, portable, optimized)
 
 
@@ -383,6 +388,28 @@ def all_cases() -> list[Case]:
         depthwise_case(rng, "dw3d_3x3x3_stride_w3", 1, (3, 5, 10), 2, (3, 3, 3), (1, 1, 3),
                        pads=pad1),
     ]
+    # tc_depthwise_conv_cl_s8: the assembly pixel (every record narrow and per channel, the
+    # full int8 range) from x (no padding: sww01's 1-D layers, one output pixel of 15 taps) and
+    # from the frame (padding, windows past the input, 3-D, batch 2), and the C paths: a clamp,
+    # per-tensor scales, records that are not narrow (shift >= 0, huge accumulators)
+    full = {"full_range": True, "cl": True}
+    cases += [
+        depthwise_case(rng, "dwcl_1d_valid_sww", 1, (28, 1), 8, (5, 1), **full),
+        depthwise_case(rng, "dwcl_1d_one_pixel_15_taps", 1, (15, 1), 16, (15, 1), **full),
+        depthwise_case(rng, "dwcl_1d_stride2_valid", 2, (13, 1), 4, (3, 1), (2, 1), **full),
+        depthwise_case(rng, "dwcl_3x3_pad1_framed", 1, (6, 5), 8, (3, 3),
+                       pads=((1, 1), (1, 1)), **full),
+        depthwise_case(rng, "dwcl_3x3_stride2_pads_end", 2, (9, 8), 12, (3, 3), (2, 2),
+                       pads=((0, 1), (0, 1)), **full),
+        depthwise_case(rng, "dwcl_3d_3x3x3_pad1", 2, (3, 4, 5), 8, (3, 3, 3), pads=pad1,
+                       **full),
+        depthwise_case(rng, "dwcl_3x3_valid_clamp", 1, (5, 6), 8, (3, 3), cl=True),
+        depthwise_case(rng, "dwcl_per_tensor", 1, (5, 6), 4, (3, 3), pads=((1, 1), (1, 1)),
+                       per_channel=False, **full),
+        depthwise_case(rng, "dwcl_shift_ge_0", 1, (4, 4), 8, (3, 3), pads=((1, 1), (1, 1)),
+                       big_multiplier=True, **full),
+        depthwise_case(rng, "dwcl_huge_accs", 1, (4, 5), 8, (3, 3), accs="huge", **full),
+    ]
     # tc_fully_connected_rows4_s8
     for in_f, out_f in ((1, 1), (3, 5), (4, 4), (5, 8), (8, 3), (13, 9), (64, 10), (65, 12),
                         (128, 128), (640, 16)):
@@ -553,6 +580,25 @@ def test_depthwise_copies_four_channels_where_it_pays(layer, planes) -> None:
     plane = fast.round_up((in_h + 2) * (in_w + 2) + 2, 2) * 2  # int16, two of slack
     assert params["planes"] == planes
     assert scratch == planes * plane + 3 * 8 + params["chunk_rows"] * out_w * 4  # + weights
+
+
+@pytest.mark.parametrize("layer, cl", [
+    # (in_h, in_w, c, k_h, k_w, stride, pad): the cost model and the frame's RAM
+    ((1, 28, 128, 1, 5, 1, 0), True),  # sww01: 24 outputs per channel, no padding
+    ((1, 15, 128, 1, 15, 1, 0), True),  # sww01's last: one output per channel
+    ((25, 5, 64, 3, 3, 1, 1), False),  # kws01: 125 outputs per channel repay the planes
+    ((3, 3, 256, 3, 3, 1, 1), False),  # vww01's last: cheaper, but a 6,400 B frame
+    ((1, 28, 42, 1, 5, 1, 0), False),  # channels not in fours
+])
+def test_depthwise_kernel_choice(layer, cl) -> None:
+    in_h, in_w, c, k_h, k_w, stride, pad = layer
+    out_h = (in_h + 2 * pad - k_h) // stride + 1
+    out_w = (in_w + 2 * pad - k_w) // stride + 1
+    p = {"batch": 1, "in_c": c, "out_c": c, "groups": c, "in_d": 1, "out_d": 1, "k_d": 1,
+         "stride_d": 1, "pad_d": 0, "in_h": in_h, "in_w": in_w, "out_h": out_h, "out_w": out_w,
+         "k_h": k_h, "k_w": k_w, "stride_h": stride, "stride_w": stride, "pad_h": pad,
+         "pad_w": pad, "dilation_d": 1, "dilation_h": 1, "dilation_w": 1}
+    assert fast.depthwise_cl_pays(p) == cl
 
 
 def test_cases_are_varied(cases) -> None:

@@ -86,13 +86,32 @@ def _depthwise(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
     geometry = fast.columns_as_rows(fast.fold_depth(kernel.params))
     if w is None or (b_op != "" and b is None) or not fast.depthwise_planar_eligible(geometry):
         return None
-    params, weights, scratch = fast.depthwise_planar(geometry, w, b)
+    if fast.depthwise_cl_pays(geometry):
+        name = "cl"
+        params, weights, scratch = fast.depthwise_cl(geometry, w, b)
+        in_place = _cl_in_place(x, params)
+    else:
+        name = "planar"
+        params, weights, scratch = fast.depthwise_planar(geometry, w, b)
+        in_place = _planar_in_place(x, geometry)
     _as_arrays(params)
-    return S8Kernel("tc_depthwise_conv_planar_s8", *_RUNTIME,
-                    "tc_depthwise_conv_planar_s8_params_t", params,
-                    [x, DerivedConst("weight_planar", weights)],
+    function = f"tc_depthwise_conv_{name}_s8"
+    return S8Kernel(function, *_RUNTIME, f"{function}_params_t", params,
+                    [x, DerivedConst(f"weight_{name}", weights)],
                     _keeping_reference(kernel, [w, b]), kernel.summary,
-                    scratch_bytes=scratch, in_place=_planar_in_place(x, geometry))
+                    scratch_bytes=scratch, in_place=in_place)
+
+
+def _cl_in_place(x: str, p: dict) -> tuple[InPlace, ...]:
+    """tc_depthwise_conv_cl_s8 with a frame copies each whole image before writing any of its
+    outputs.  Without one (no padding, so out_* <= in_*) output pixel i, flat index in
+    (batch, d, h, w) order, is written four channels at a time while its window is read from
+    flat index i on: the window's first tap is at least i, later windows start further on,
+    and channels below the group written are done with.  Either way the output may start at
+    or below the input wherever an output image is no larger than an input image."""
+    in_image = p["in_d"] * p["in_h"] * p["in_w"]
+    out_image = p["out_d"] * p["out_h"] * p["out_w"]
+    return (InPlace(x, 0),) if out_image <= in_image else ()
 
 
 def _planar_in_place(x: str, p: dict) -> tuple[InPlace, ...]:

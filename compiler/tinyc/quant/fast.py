@@ -36,7 +36,9 @@ FRAME_MAX_RAM_SHARE = 0.25
 NARROW_ACC = 1 << 30  # tc_requant_channel_t: the 32-bit form needs |acc| below this ...
 NARROW_MAX_SHIFT = 22  # ... and a right shift of at most this (to carry the output offset)
 PLANAR_CHUNK = 64  # tc_depthwise_conv_planar_s8: accumulators per pass (whole rows, >= 1 row)
-PLANES_MAX_RAM_SHARE = 0.25  # tc_depthwise_conv_planar_s8: when four planes pay (_four_planes)
+# depthwise: extra scratch (planar: three more planes, _four_planes; channels-last: its
+# frame, depthwise_cl_pays) at most this share of the layer's input and output bytes
+DW_SCRATCH_MAX_RAM_SHARE = 0.25
 
 
 def round_up(n: int, multiple: int) -> int:
@@ -267,14 +269,19 @@ def depthwise_planar_eligible(p: Params) -> bool:
 
 def _four_planes(p: Params, plane_bytes: int) -> bool:
     """Four channels copied per pass where the channels come in fours and the three extra
-    planes are at most PLANES_MAX_RAM_SHARE of the layer's input and output bytes (measured on
-    qemu-m4: kws01's depthwise layers, 25x5x64, 3 x 378 B against 16,000 B of tensors:
+    planes are at most DW_SCRATCH_MAX_RAM_SHARE of the layer's input and output bytes
+    (measured on qemu-m4: kws01's depthwise layers, 25x5x64, 3 x 378 B against 16,000 B:
     261,160 -> 232,064 instructions each, arena 9,232 -> 9,808 B; vww01's 6x6x128 ones
     160,520 -> 142,040, arena unchanged; its first, 48x48x8, would add 15,000 B to the
     arena's peak)."""
-    tensors = p["batch"] * p["in_c"] * sum(
+    return (p["in_c"] % 4 == 0
+            and 3 * plane_bytes <= DW_SCRATCH_MAX_RAM_SHARE * _tensor_bytes(p))
+
+
+def _tensor_bytes(p: Params) -> int:
+    """The input and output bytes of a depthwise layer (int8, as many channels out as in)."""
+    return p["batch"] * p["in_c"] * sum(
         p[f"{side}_d"] * p[f"{side}_h"] * p[f"{side}_w"] for side in ("in", "out"))
-    return p["in_c"] % 4 == 0 and 3 * plane_bytes <= PLANES_MAX_RAM_SHARE * tensors
 
 
 def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None,
@@ -297,9 +304,7 @@ def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None,
     flat = np.zeros((c, groups * 4), np.int8)
     flat[:, :rows[0].size] = rows.reshape(c, -1)
     weights = flat.reshape(c, groups, 4)[:, :, [0, 2, 1, 3]]
-    plane = {f"plane_{a}": max(p[f"pad_{a}"] + p[f"in_{a}"],
-                               (p[f"out_{a}"] - 1) * p[f"stride_{a}"] + p[f"k_{a}"])
-             for a in "dhw"}
+    plane = {f"plane_{a}": _frame_extent(p, a) for a in "dhw"}
     params = {key: p[key] for key in (
         "batch", "in_d", "in_h", "in_w", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w",
         "stride_d", "stride_h", "stride_w", "pad_d", "pad_h", "pad_w")}
@@ -375,3 +380,81 @@ def fully_connected_rows4(p: Params, w: np.ndarray, bias: np.ndarray | None
               "act_max": p["act_max"]} | requant_fields(
                   p, fold_bias(bias, rows, p["input_offset"]), rows)
     return params, weights, k_padded * 2
+
+
+# --------------------------------------------------------------------------------------------
+# tc_depthwise_conv_cl_s8
+# --------------------------------------------------------------------------------------------
+
+# The instructions of both depthwise kernels on qemu-m4, fitted to the 14 depthwise layers of
+# sww01, kws01 and vww01 measured with each kernel (planar within 12%, channels-last within 8%):
+# planar per channel, per input value of the channel, per output (the 3x3 path of
+# tc_planar_rows_3x3_t2, else per output and per output and tap); channels-last per output,
+# per output and tap, per byte of its frame.
+PLANAR_PER_CHANNEL = 244
+PLANAR_PER_INPUT = 4.2
+PLANAR_PER_OUTPUT_3X3 = 21
+PLANAR_PER_OUTPUT = 19
+PLANAR_PER_OUTPUT_TAP = 3.1
+CL_PER_OUTPUT = 13.3
+CL_PER_OUTPUT_TAP = 3.25
+CL_PER_FRAME_BYTE = 2
+
+
+def _planar_cost(p: Params, taps: int) -> float:
+    inputs = p["batch"] * p["in_d"] * p["in_h"] * p["in_w"]
+    outputs = p["batch"] * p["out_d"] * p["out_h"] * p["out_w"]
+    path_3x3 = p["k_h"] == 3 and p["k_w"] in (3, 4) and p["stride_w"] <= 2
+    per_output = (PLANAR_PER_OUTPUT_3X3 if path_3x3
+                  else PLANAR_PER_OUTPUT + PLANAR_PER_OUTPUT_TAP * taps)
+    return p["in_c"] * (PLANAR_PER_CHANNEL + PLANAR_PER_INPUT * inputs + per_output * outputs)
+
+
+def _cl_frame(p: Params) -> dict[str, int]:
+    """tc_depthwise_conv_cl_s8's frame_d/h/w: the padded image (_frame_extent per axis) where
+    there is padding or the windows reach past the input, else zeros (windows read x)."""
+    extent = {a: _frame_extent(p, a) for a in "dhw"}
+    framed = any(extent[a] > p[f"in_{a}"] for a in "dhw")
+    return {f"frame_{a}": extent[a] if framed else 0 for a in "dhw"}
+
+
+def depthwise_cl_pays(p: Params) -> bool:
+    """tc_depthwise_conv_cl_s8 rather than the planar kernel: channels in fours, a frame (if
+    any) of at most DW_SCRATCH_MAX_RAM_SHARE of the layer's tensors, and fewer instructions by
+    the cost model above (the planar kernel's set-up per channel not repaid by few outputs:
+    sww01's 1-D layers, 1,212,560 -> 1,024,560 instructions; vww01's last two would gain 40k
+    but need frames larger than their tensors)."""
+    if p["in_c"] % 4 != 0:
+        return False
+    frame = p["batch"] * p["in_c"] * int(np.prod(list(_cl_frame(p).values())))
+    if frame > DW_SCRATCH_MAX_RAM_SHARE * _tensor_bytes(p):
+        return False
+    taps = p["k_d"] * p["k_h"] * p["k_w"]
+    outputs = p["batch"] * p["out_d"] * p["out_h"] * p["out_w"]
+    cl = (p["in_c"] * outputs * (CL_PER_OUTPUT + CL_PER_OUTPUT_TAP * taps)
+          + CL_PER_FRAME_BYTE * frame)
+    return cl < _planar_cost(p, taps)
+
+
+def depthwise_cl(p: Params, w: np.ndarray, bias: np.ndarray | None
+                 ) -> tuple[Params, np.ndarray, int]:
+    """(params, weights, scratch bytes) of tc_depthwise_conv_cl_s8 for a layer with
+    tc_depthwise_conv_s8 parameters p and weights w [k_d, k_h, k_w, c].
+
+    Weights: [c / 4, taps, 4] int8, each group of four channels' taps in (k_d, k_h, k_w) order.
+    A layer with padding, or whose windows reach past the input, gets a frame (the padded
+    image, _frame_extent per axis)."""
+    c = p["out_c"]
+    taps = p["k_d"] * p["k_h"] * p["k_w"]
+    wc = np.asarray(w, np.int8).reshape(taps, c)
+    weights = wc.reshape(taps, c // 4, 4).transpose(1, 0, 2)
+    frame = _cl_frame(p)
+    params = {key: p[key] for key in (
+        "batch", "in_d", "in_h", "in_w", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w",
+        "stride_d", "stride_h", "stride_w", "pad_d", "pad_h", "pad_w")}
+    params |= {"c": c} | frame | {
+        "input_zero_point": -p["input_offset"], "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"]} | requant_fields(
+            p, fold_bias(bias, wc.T, p["input_offset"]), wc.T)
+    frame_bytes = int(np.prod(list(frame.values()))) * c
+    return params, weights, 4 * taps + round_up(frame_bytes, 4)
