@@ -520,10 +520,11 @@ static TC_ALWAYS_INLINE void gemm_store_full(const int32_t *acc, const tc_requan
 /* A layer with the clamp [-128, 127] runs each full panel through one assembly routine
  * (Thumb-2 with the DSP extension): the loop over output channels, the SMLAD dot products of
  * the 6 pixels (per group of 4 values one weight word, SXTB16 twice, LDM three times, SMLAD
- * 12 times: 18 instructions for 24 multiply-accumulates, against 13 for 16 with 4 pixels) and
- * the output stage stay in registers, with the channel state (bias, record and output
- * pointers, counters, the output offset, the end of the channel's weights) in a frame on the
- * stack.  The channel loop is written twice: every record narrow (tc_requant.h), and with a
+ * 12 times: 18 instructions for 24 multiply-accumulates, against 13 for 16 with 4 pixels;
+ * four groups per pass of the loop, whose end is reloaded from the stack as all 14 registers
+ * are taken, a count that is not a multiple of 4 entering the four part-way) and the output
+ * stage stay in registers, with the channel state (bias, record and output pointers,
+ * counters, the output offset, the end of the channel's weights) in a frame on the stack.  The channel loop is written twice: every record narrow (tc_requant.h), and with a
  * test per channel for the others (vww01 has some in most layers: huge biases, tiny or large
  * scales), which take tc_requantize_parts' 64-bit form (shift < 0) or a left shift and
  * tc_sat_rounding_doubling_high_mul's (shift >= 0) from sums saved on the stack.  Same
@@ -553,7 +554,7 @@ void tc_gemm_panel_full_t2(const panel_t *panel, const int8_t *w, int8_t *y,
 #define GP_STEP "28"      /* out_c */
 #define GP_OFFSET "32"    /* output_offset */
 #define GP_WEND "36"      /* the end of this channel's weight row */
-#define GP_ODD "40"       /* groups odd */
+#define GP_REM "40"       /* groups % 4 */
 #define GP_SUMS "44"      /* 6 words: the sums of a channel whose record is not narrow */
 #define GP_FRAME "68"
 __asm__(
@@ -629,16 +630,23 @@ __asm__(
     "  ldr r12, [sp, #" GP_KBYTES "]\n"
     "  add r12, r11, r12\n"
     "  str r12, [sp, #" GP_WEND "]\n"
-    "  ldr r12, [sp, #" GP_ODD "]\n"
-    "  cmp r12, #0\n"
-    "  bne 5f\n"                       /* an odd count enters at the pair's second group */
-    "3:\n"
+    "  ldr r12, [sp, #" GP_REM "]\n"   /* groups % 4 = r enter the four at group (4 - r) % 4 */
+    "  cmp r12, #2\n"
+    "  beq 13f\n"
+    "  bhi 12f\n"
+    "  cmp r12, #1\n"
+    "  beq 14f\n"
+    "11:\n"
     "  tc_gp_group\n"
-    "5:\n"
+    "12:\n"
+    "  tc_gp_group\n"
+    "13:\n"
+    "  tc_gp_group\n"
+    "14:\n"
     "  tc_gp_group\n"
     "  ldr r12, [sp, #" GP_WEND "]\n"
     "  cmp r11, r12\n"
-    "  bne 3b\n"
+    "  bne 11b\n"
     "  ldr lr, [sp, #" GP_Q "]\n"
     "  ldm lr, {r6, r7, r8, r9}\n"     /* multiplier, shift_code, narrow_round, _shift */
     "  ldr r12, [sp, #" GP_QSTEP "]\n"
@@ -717,8 +725,8 @@ __asm__(
     "  str r8, [sp, #" GP_Q "]\n"
     "  lsl r12, r4, #2\n"
     "  str r12, [sp, #" GP_KBYTES "]\n"
-    "  and r12, r4, #1\n"
-    "  str r12, [sp, #" GP_ODD "]\n"
+    "  and r12, r4, #3\n"
+    "  str r12, [sp, #" GP_REM "]\n"
     "  str r5, [sp, #" GP_STEP "]\n"
     "  str r10, [sp, #" GP_OFFSET "]\n"
     "  cmp r6, #0\n"

@@ -277,6 +277,9 @@ def all_cases() -> list[Case]:
         conv_case(rng, "conv3x3_shift_ge_0", 1, (4, 5), 8, 6, (3, 3), pads=((1, 1), (1, 1)),
                   big_multiplier=True),
         conv_case(rng, "conv1x1_k_odd_groups_64", 1, (4, 3), 20, 5, (1, 1)),
+        # tc_gemm_panel_full_t2 takes four groups per pass: counts 1 to 5 enter at each group
+        *(conv_case(rng, f"conv1x1_groups{g}_full", 1, (3, 4), 4 * g, 3, (1, 1),
+                    full_range=True) for g in range(1, 6)),
         conv_case(rng, "conv1x1_one_pixel", 1, (1, 1), 64, 10, (1, 1)),
         conv_case(rng, "conv3x3_in3_stride2_vww_like", 1, (12, 12), 3, 8, (3, 3), (2, 2),
                   pads=((0, 1), (0, 1))),
