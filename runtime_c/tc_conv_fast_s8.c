@@ -29,7 +29,9 @@ static panel_t panel_fill_value(int32_t zero_point)
     return (int32_t)(((uint32_t)zero_point << 16) | ((uint32_t)zero_point & 0xFFFFu));
 }
 
-/* groups x 4 int8 values from src into one pixel's slots of the panel (groups >= 0). */
+/* groups x 4 int8 values from src into one pixel's slots of the panel (groups >= 0): two
+ * groups per pass (5 instructions per group against 6), an odd count entering at the
+ * second. */
 static void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
 {
     const int8_t *end = src + 4 * groups;
@@ -37,7 +39,14 @@ static void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
     int32_t lo;
     int32_t hi;
     if (groups > 0) {
-        __asm__ volatile("1:\n\t"
+        __asm__ volatile("tst     %[groups], #1\n\t"
+                         "bne     2f\n\t"
+                         "1:\n\t"
+                         "ldr     %[w], [%[src]], #4\n\t"
+                         "sxtb16  %[lo], %[w]\n\t"
+                         "sxtb16  %[hi], %[w], ror #8\n\t"
+                         "strd    %[lo], %[hi], [%[dst]], %[step]\n\t"
+                         "2:\n\t"
                          "ldr     %[w], [%[src]], #4\n\t"
                          "sxtb16  %[lo], %[w]\n\t"
                          "sxtb16  %[hi], %[w], ror #8\n\t"
@@ -46,7 +55,7 @@ static void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
                          "bne     1b\n\t"
                          : [src] "+r"(src), [dst] "+r"(dst), [w] "=&r"(w), [lo] "=&r"(lo),
                            [hi] "=&r"(hi)
-                         : [end] "r"(end), [step] "i"(4 * PANEL_GROUP)
+                         : [end] "r"(end), [groups] "r"(groups), [step] "i"(4 * PANEL_GROUP)
                          : "cc", "memory");
     }
 }
