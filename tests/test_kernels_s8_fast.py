@@ -214,10 +214,15 @@ def fc_case(rng, name, batch, in_features, out_features, per_channel=True,
     return Case(name, expected, portable, optimized)
 
 
-def add_case(rng, name, shape, sub=False, in_place=False) -> Case:
+def add_case(rng, name, shape, sub=False, in_place=False, out_scale=None,
+             full_range=False) -> Case:
+    """out_scale: the output scale as a multiple of the larger input scale (else random):
+    64 leaves a record that is not narrow (shift < -22), 1.5 * 2^-19 one with shift >= 0."""
     scales = rng.uniform(0.01, 0.2, 3)
+    if out_scale is not None:
+        scales[2] = out_scale * max(scales[0], scales[1])
     zps = rng.integers(-128, 128, 3)
-    lo, hi = _act(rng, int(zps[2]))
+    lo, hi = _act(rng, int(zps[2]), full_range)
     p = {"rank": len(shape), "shape": list(shape),
          "a_strides": _dense(shape), "b_strides": _dense(shape)}
     make = arith.sub_params if sub else arith.add_params
@@ -430,6 +435,11 @@ def all_cases() -> list[Case]:
         add_case(rng, "sub_odd", (3, 37), sub=True),
         add_case(rng, "add_in_place", (2, 9, 8), in_place=True),
         add_case(rng, "sub_in_place", (300,), sub=True, in_place=True),
+        add_case(rng, "add_narrow_full_odd", (3, 5, 7), full_range=True),
+        add_case(rng, "add_wide_record", (5, 13), out_scale=64.0),
+        add_case(rng, "sub_wide_record_full", (2, 9), sub=True, out_scale=64.0,
+                 full_range=True),
+        add_case(rng, "add_shift_ge_0", (4, 4), out_scale=1.5 * 2.0 ** -19),
     ]
     return cases
 

@@ -339,7 +339,8 @@ def add_lut_eligible(p: Params) -> bool:
 def add_lut(p: Params, sign: int) -> tuple[Params, np.ndarray, np.ndarray]:
     """(params, table1, table2) of tc_add_lut_s8 for tc_add_s8 parameters p (sign +1) or
     tc_sub_s8 parameters (sign -1).  table_i[u] is input i's rescaled value s_i for the int8
-    value whose byte is u (negated for SUB's second input), as tc_add_s8 computes it."""
+    value whose byte is u (negated for SUB's second input), as tc_add_s8 computes it, doubled
+    where the output record is narrow (the kernel's 32-bit form takes t = 2 (s1 + s2))."""
     values = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int64)
     left = 1 << p["left_shift"]
     t1 = multiply_by_quantized_multiplier((values + p["input1_offset"]) * left,
@@ -347,12 +348,12 @@ def add_lut(p: Params, sign: int) -> tuple[Params, np.ndarray, np.ndarray]:
     t2 = sign * multiply_by_quantized_multiplier((values + p["input2_offset"]) * left,
                                                  p["input2_multiplier"], p["input2_shift"])
     count = int(np.prod(p["shape"][:p["rank"]], dtype=np.int64))
+    record = channel_record(p["output_multiplier"], p["output_shift"],
+                            int(np.abs(t1).max() + np.abs(t2).max()), p["output_offset"])
     params = {"count": count, "output_offset": p["output_offset"], "act_min": p["act_min"],
-              "act_max": p["act_max"],
-              "output": channel_record(p["output_multiplier"], p["output_shift"],
-                                       int(np.abs(t1).max() + np.abs(t2).max()),
-                                       p["output_offset"])}
-    return params, t1.astype(np.int32), t2.astype(np.int32)
+              "act_max": p["act_max"], "output": record}
+    scale = 2 if record[3] > 0 else 1
+    return params, (scale * t1).astype(np.int32), (scale * t2).astype(np.int32)
 
 
 # --------------------------------------------------------------------------------------------
