@@ -185,6 +185,69 @@ static TC_ALWAYS_INLINE void block_dot1(const float *x, const float *w, int32_t 
                      : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s16", "s17", "s18",
                        "s19", "s20", "s21", "s22", "s23", "s24", "s26", "cc", "memory");
 }
+
+/* The depthwise blocks: acc[0][j] += x[i * x_tap + j] w[8 i + j] (and acc[1][j] with x + x_pw)
+ * for i < taps (>= 1), j < 8: per tap one VLDM of the 8 weights into s16-s23, one of each
+ * pixel's 8 inputs into s24-s31 (their products overwrite them), then the multiply-adds. */
+#if defined(TC_FUSED_MAC) && defined(__ARM_FEATURE_FMA)
+#define DW_MAC(X, W, A)  "vfma.f32 s" A ", s" X ", s" W "\n\t"
+#else
+#define DW_MAC(X, W, A)                                                                        \
+    "vmul.f32 s" X ", s" X ", s" W "\n\t"                                                   \
+    "vadd.f32 s" A ", s" A ", s" X "\n\t"
+#endif
+/* x values in s24-s31 times w in s16-s23, into the sums s(A0)..s(A7) */
+#define DW_MACS(A0, A1, A2, A3, A4, A5, A6, A7)                                               \
+    DW_MAC("24", "16", A0) DW_MAC("25", "17", A1) DW_MAC("26", "18", A2)                     \
+    DW_MAC("27", "19", A3) DW_MAC("28", "20", A4) DW_MAC("29", "21", A5)                     \
+    DW_MAC("30", "22", A6) DW_MAC("31", "23", A7)
+static TC_ALWAYS_INLINE void dw_block_dot2(const float *x, int32_t x_pw, int32_t x_tap,
+                                           const float *w, int32_t taps,
+                                           float acc[2][CONV_BLOCK])
+{
+    const float *x1 = x + x_pw;
+    const float *end = w + CONV_BLOCK * taps;
+    __asm__ volatile("vldmia %[acc], {s0-s15}\n\t"
+                     "1:\n\t"
+                     "vldmia %[w]!, {s16-s23}\n\t"
+                     "vldmia %[x], {s24-s31}\n\t"
+                     DW_MACS("0", "1", "2", "3", "4", "5", "6", "7")
+                     "vldmia %[x1], {s24-s31}\n\t"
+                     DW_MACS("8", "9", "10", "11", "12", "13", "14", "15")
+                     "add %[x], %[x], %[step]\n\t"
+                     "add %[x1], %[x1], %[step]\n\t"
+                     "cmp %[w], %[end]\n\t"
+                     "bne 1b\n\t"
+                     "vstmia %[acc], {s0-s15}\n\t"
+                     : [x] "+&r"(x), [x1] "+&r"(x1), [w] "+&r"(w)
+                     : [end] "r"(end), [acc] "r"(acc), [step] "r"(4 * x_tap)
+                     : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10",
+                       "s11", "s12", "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20",
+                       "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", "s29", "s30",
+                       "s31", "cc", "memory");
+}
+
+static TC_ALWAYS_INLINE void dw_block_dot1(const float *x, int32_t x_tap, const float *w,
+                                           int32_t taps, float acc[2][CONV_BLOCK])
+{
+    const float *end = w + CONV_BLOCK * taps;
+    __asm__ volatile("vldmia %[acc], {s0-s7}\n\t"
+                     "1:\n\t"
+                     "vldmia %[w]!, {s16-s23}\n\t"
+                     "vldmia %[x], {s24-s31}\n\t"
+                     DW_MACS("0", "1", "2", "3", "4", "5", "6", "7")
+                     "add %[x], %[x], %[step]\n\t"
+                     "cmp %[w], %[end]\n\t"
+                     "bne 1b\n\t"
+                     "vstmia %[acc], {s0-s7}\n\t"
+                     : [x] "+&r"(x), [w] "+&r"(w)
+                     : [end] "r"(end), [acc] "r"(acc), [step] "r"(4 * x_tap)
+                     : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s16", "s17", "s18",
+                       "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28",
+                       "s29", "s30", "s31", "cc", "memory");
+}
+#undef DW_MACS
+#undef DW_MAC
 #undef BLOCK_MAC
 #undef BLOCK_MAC1
 #else
@@ -231,6 +294,30 @@ static TC_ALWAYS_INLINE void blocked_output(float a0, float a1, const float *b, 
     }
 }
 
+/* acc[0][j] += x[i * x_tap + j] w[8 i + j] for the nw taps i of one window row (and
+ * acc[1][j] from x + x_pw for a pixel pair), in tap order. */
+static TC_ALWAYS_INLINE void dw_block_row(const float *x, int32_t x_pw, int32_t x_tap,
+                                          const float *w, int32_t nw, int pixels,
+                                          float acc[2][CONV_BLOCK])
+{
+#if BLOCK_ASM
+    if (pixels == 2) {
+        dw_block_dot2(x, x_pw, x_tap, w, nw, acc);
+    } else {
+        dw_block_dot1(x, x_tap, w, nw, acc);
+    }
+#else
+    for (int32_t i = 0; i < nw; ++i, x += x_tap, w += CONV_BLOCK) {
+        for (int32_t j = 0; j < CONV_BLOCK; ++j) {
+            acc[0][j] = tc_mac_f32(acc[0][j], x[j], w[j]);
+            if (pixels == 2) {
+                acc[1][j] = tc_mac_f32(acc[1][j], x[x_pw + j], w[j]);
+            }
+        }
+    }
+#endif
+}
+
 /* conv_dot_channels for the `count` (<= CONV_BLOCK) output channels of one weight block of
  * tc_conv_blocked_f32 (w: the block's first valid tap, [.., k_w, cig, CONV_BLOCK]), for one or
  * two output pixels (pixels, a constant once inlined; the second pixel's window has the same
@@ -242,8 +329,9 @@ static TC_ALWAYS_INLINE void blocked_output(float a0, float a1, const float *b, 
  * biases b), the sums still in registers. */
 static TC_ALWAYS_INLINE void conv_block_outputs(const conv_window_t *t, const float *x,
                                                 int32_t x_pw, const float *w, int contiguous,
-                                                int pixels, const float *b, int32_t count,
-                                                float lo, float hi, float *y, int32_t y_pw)
+                                                int depthwise, int pixels, const float *b,
+                                                int32_t count, float lo, float hi, float *y,
+                                                int32_t y_pw)
 {
     float acc[2][CONV_BLOCK];
     float *a0 = acc[0];
@@ -260,6 +348,10 @@ static TC_ALWAYS_INLINE void conv_block_outputs(const conv_window_t *t, const fl
     const int32_t w_run = t->cig * CONV_BLOCK; /* the w step from one tap to the next */
     for (int32_t kd = 0, xd = 0, wd = 0; kd < t->nd; ++kd, xd += t->x_td, wd += t->w_td) {
         for (int32_t kh = 0, xh = xd, wh = wd; kh < t->nh; ++kh, xh += t->x_th, wh += t->w_th) {
+            if (depthwise) { /* the row's nw taps, x_tw apart in x, element by element */
+                dw_block_row(x + xh, x_pw, t->x_tw, w + wh, t->nw, pixels, acc);
+                continue;
+            }
             for (int32_t r = 0, xr = xh, wr = wh; r < runs; ++r, xr += t->x_tw, wr += w_run) {
                 const float *xt = x + xr;
                 const float *wt = w + wr;
@@ -346,7 +438,7 @@ static TC_ALWAYS_INLINE void conv_pixel_blocked(const tc_conv_f32_params_t *p,
                                                 const conv_window_t *t, const float *x,
                                                 int32_t x_pw, const float *w, int32_t w_so,
                                                 const float *bias, float *y, int contiguous,
-                                                int pixels)
+                                                int depthwise, int pixels)
 {
     static const float no_bias[CONV_BLOCK]; /* bias NULL: add 0.0f, as tc_conv_f32 does */
     const int32_t out_c = p->out_c;
@@ -354,8 +446,8 @@ static TC_ALWAYS_INLINE void conv_pixel_blocked(const tc_conv_f32_params_t *p,
     const float hi = p->act_max;
     for (int32_t oc = 0; oc < out_c; oc += CONV_BLOCK, w += w_so) {
         const int32_t count = out_c - oc < CONV_BLOCK ? out_c - oc : CONV_BLOCK;
-        conv_block_outputs(t, x, x_pw, w, contiguous, pixels, bias != NULL ? bias + oc : no_bias,
-                           count, lo, hi, y + oc, out_c);
+        conv_block_outputs(t, depthwise ? x + oc : x, x_pw, w, contiguous, depthwise, pixels,
+                           bias != NULL ? bias + oc : no_bias, count, lo, hi, y + oc, out_c);
     }
 }
 
@@ -363,7 +455,7 @@ static TC_ALWAYS_INLINE void conv_pixel_blocked(const tc_conv_f32_params_t *p,
  * the valid part of its window, then conv_pixel (CONV_GROUPED: tc_conv_f32, weights [out_c,
  * k_d, k_h, k_w, in_c / groups]) or conv_pixel_blocked (weights [blocks, k_d, k_h, k_w, in_c,
  * CONV_BLOCK]; CONV_BLOCKED_ROWS when dilation_w is 1). */
-enum { CONV_GROUPED, CONV_BLOCKED, CONV_BLOCKED_ROWS };
+enum { CONV_GROUPED, CONV_BLOCKED, CONV_BLOCKED_ROWS, CONV_DEPTHWISE_BLOCKED };
 
 static TC_ALWAYS_INLINE void conv_run(const tc_conv_f32_params_t *p, const float *x,
                                       const float *w, const float *bias, float *y, int kernel)
@@ -431,10 +523,12 @@ static TC_ALWAYS_INLINE void conv_run(const tc_conv_f32_params_t *p, const float
                     }
                     if (blocked && pixels == 2) {
                         conv_pixel_blocked(p, &t, xf, p->stride_w * in_c, wf, w_so, bias, y,
-                                           kernel == CONV_BLOCKED_ROWS, 2);
+                                           kernel == CONV_BLOCKED_ROWS,
+                                           kernel == CONV_DEPTHWISE_BLOCKED, 2);
                     } else if (blocked) {
                         conv_pixel_blocked(p, &t, xf, 0, wf, w_so, bias, y,
-                                           kernel == CONV_BLOCKED_ROWS, 1);
+                                           kernel == CONV_BLOCKED_ROWS,
+                                           kernel == CONV_DEPTHWISE_BLOCKED, 1);
                     } else {
                         conv_pixel(p, &t, xf, wf, w_so, bias, y);
                     }
@@ -474,9 +568,15 @@ void tc_conv_pointwise_f32(const tc_conv_f32_params_t *p, const float *x, const 
     const int32_t w_so = in_c * CONV_BLOCK;
     int32_t i = 0;
     for (; i + 2 <= pixels; i += 2, x += 2 * in_c, y += 2 * out_c) {
-        conv_pixel_blocked(p, &t, x, in_c, w, w_so, bias, y, 1, 2);
+        conv_pixel_blocked(p, &t, x, in_c, w, w_so, bias, y, 1, 0, 2);
     }
     if (i < pixels) {
-        conv_pixel_blocked(p, &t, x, 0, w, w_so, bias, y, 1, 1);
+        conv_pixel_blocked(p, &t, x, 0, w, w_so, bias, y, 1, 0, 1);
     }
+}
+
+void tc_depthwise_conv_blocked_f32(const tc_conv_f32_params_t *p, const float *x,
+                                   const float *wb, const float *bias, float *y)
+{
+    conv_run(p, x, wb, bias, y, CONV_DEPTHWISE_BLOCKED);
 }

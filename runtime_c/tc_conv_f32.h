@@ -58,6 +58,18 @@ void tc_conv_pointwise_f32(const tc_conv_f32_params_t *p, const float *x, const 
                            const float *bias, float *y);
 
 /*
+ * Plain depthwise convolution (groups = in_c = out_c, a multiple of 8; any kernel, stride,
+ * dilation and padding) channels-last, 8 channels at a time: tc_conv_blocked_f32's pixel pairs,
+ * windows and output stage, with each tap's 8 inputs and 8 weights multiplied element by
+ * element (one VLDM each with a single-precision FPU).  wb as tc_conv_blocked_f32's with
+ * in_c / groups = 1: [c / 8, k_d, k_h, k_w, 1, 8].  Each output is summed over its valid taps
+ * in the order kd, kh, kw from 0, bias last, as tc_conv_f32 sums it: the results are
+ * identical.
+ */
+void tc_depthwise_conv_blocked_f32(const tc_conv_f32_params_t *p, const float *x,
+                                   const float *wb, const float *bias, float *y);
+
+/*
  * Plain depthwise convolution (groups = in_c = out_c) with 3x3 windows in h and w, dilation 1,
  * stride_w 1 (at most 2 padding columns on either side) or 2 (at most 1); any stride_h and
  * pad_h.  tc_depthwise_conv3x3_f32: k_d = 1 (2-D layers); tc_depthwise_conv3x3_3d_f32: any k_d,

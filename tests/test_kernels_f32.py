@@ -90,6 +90,7 @@ KERNELS = {
     "tc_conv_pointwise_f32": (ConvParams, 4),
     "tc_depthwise_conv3x3_f32": (ConvParams, 4),
     "tc_depthwise_conv3x3_3d_f32": (ConvParams, 4),
+    "tc_depthwise_conv_blocked_f32": (ConvParams, 4),
     "tc_conv_transpose_f32": (ConvParams, 4),
     "tc_pool_f32": (PoolParams, 2),
     "tc_gemm_f32": (GemmParams, 4),
@@ -1319,19 +1320,97 @@ def depthwise_case(x_shape, stride: int, pad: tuple[int, int]) -> ConvCase:
 
 
 @pytest.mark.parametrize(("x_shape", "stride", "pad", "function"), [
+    # channels in blocks of 8: the blocked kernel, except on long rows at stride 1
     ((1, 16, 16, 16), 1, (1, 1), "tc_depthwise_conv3x3_f32"),
-    ((1, 16, 16, 32), 2, (1, 1), "tc_depthwise_conv3x3_f32"),
-    ((1, 9, 9, 8), 2, (0, 1), "tc_depthwise_conv3x3_f32"),  # TensorFlow's SAME at stride 2
-    ((1, 8, 8, 8), 1, (2, 2), "tc_depthwise_conv3x3_f32"),
-    ((1, 4, 4, 64), 1, (1, 1), "tc_conv_f32"),  # rows too short to pay for the set-up
-    ((1, 8, 8, 8), 2, (2, 2), "tc_conv_f32"),  # two padding columns at stride 2
-    ((1, 8, 8, 8), 1, (3, 3), "tc_conv_f32"),
+    ((1, 48, 48, 8), 1, (1, 1), "tc_depthwise_conv3x3_f32"),
+    ((1, 12, 12, 64), 1, (1, 1), "tc_depthwise_conv_blocked_f32"),
+    ((1, 16, 16, 32), 2, (1, 1), "tc_depthwise_conv_blocked_f32"),
+    ((1, 4, 4, 64), 1, (1, 1), "tc_depthwise_conv_blocked_f32"),
+    ((1, 8, 8, 8), 1, (3, 3), "tc_depthwise_conv_blocked_f32"),
+    # other channel counts: the 3x3 kernel where it applies and pays, else tc_conv_f32
+    ((1, 16, 16, 12), 2, (1, 1), "tc_depthwise_conv3x3_f32"),
+    ((1, 9, 9, 12), 2, (0, 1), "tc_depthwise_conv3x3_f32"),  # TensorFlow's SAME at stride 2
+    ((1, 8, 8, 12), 1, (2, 2), "tc_depthwise_conv3x3_f32"),
+    ((1, 4, 4, 60), 1, (1, 1), "tc_conv_f32"),  # rows too short to pay for the set-up
+    ((1, 8, 8, 12), 2, (2, 2), "tc_conv_f32"),  # two padding columns at stride 2
+    ((1, 8, 8, 12), 1, (3, 3), "tc_conv_f32"),
 ])
-def test_compiler_picks_the_depthwise3x3_kernel(x_shape, stride, pad, function):
+def test_compiler_picks_the_depthwise_kernel(x_shape, stride, pad, function):
     assert compiler_kernel(depthwise_case(x_shape, stride, pad)) == function
 
 
-@pytest.mark.parametrize(("x_shape", "stride"), [((1, 8, 9, 16), 1), ((2, 9, 8, 12), 2),
+# tc_depthwise_conv_blocked_f32: pixel pairs and single pixels (odd widths, windows that differ
+# at the edges), strides, dilation, 3-D windows in the depth padding, batch 2, blocks 1 to 3,
+# a clamp, no bias.
+DEPTHWISE_BLOCKED_CASES = [
+    pytest.param(depthwise_case((1, 7, 9, 16), 1, (1, 1)), id="16ch_pad1_odd_width"),
+    pytest.param(depthwise_case((2, 9, 8, 8), 2, (0, 1)), id="8ch_stride2_same_batch2"),
+    pytest.param(ConvCase((1, 1, 6, 7, 24), 24, (1, 3, 3), dil=(1, 2, 2), pad=(0, 2, 2),
+                          pad_end=(0, 2, 2), groups=24, bias=False), id="24ch_dilation2"),
+    pytest.param(ConvCase((1, 4, 5, 6, 8), 8, (3, 3, 3), stride=(2, 1, 2), pad=(2, 1, 1),
+                          pad_end=(2, 1, 1), groups=8, act=(-0.5, 0.75)),
+                 id="3d_windows_in_depth_padding"),
+    pytest.param(ConvCase((1, 1, 2, 2, 16), 16, (1, 3, 3), pad=(0, 3, 3), pad_end=(0, 3, 3),
+                          groups=16), id="windows_wholly_in_padding"),
+    pytest.param(ConvCase((2, 1, 1, 9, 8), 8, (1, 1, 5), pad=(0, 0, 2), pad_end=(0, 0, 2),
+                          groups=8), id="1d_k5"),
+]
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_BLOCKED_CASES)
+def test_depthwise_blocked_equals_conv(lib, case):
+    """tc_depthwise_conv_blocked_f32, given the compiler's layout (blocked_weights with one
+    input channel per group), sums each output's valid taps in tc_conv_f32's order: the same
+    outputs bit for bit."""
+    assert compiler_kernel(case) == "tc_depthwise_conv_blocked_f32"
+    x, w, b, y = run_conv(lib, case, seed=11)
+    wb = blocked_weights(w)
+    yb = np.full_like(y, np.nan)
+    lib.tc_depthwise_conv_blocked_f32(ctypes.byref(case.params(case.conv_out())), ptr(x),
+                                      ptr(wb), ptr(b), ptr(yb))
+    assert_equal(yb, y)
+    assert_close(yb, conv_ref(x, w, b, case))
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="no QEMU")
+def test_depthwise_blocked_assembly_equals_c_on_qemu(tmp_path):
+    """On the Cortex-M4 the blocked depthwise kernel's VLDM loops (dw_block_dot2 / _dot1) give
+    the host build's C sums bit for bit (both multiply, then add): a model of such layers run on
+    qemu-m4 and on the host."""
+    from torch import nn
+
+    from tinyc.firmware import open_project, run
+    from tinyc.project import compile_model, sample_inputs, write_project
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU6(),  # pairs and a single pixel
+        nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16),
+        nn.Conv2d(16, 16, (1, 5), padding=(0, 2), groups=16, bias=False)).eval()
+    path = tmp_path / "dw.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(1, 16, 7, 9)), str(path))
+    compiled = compile_model(path, load_board("qemu-m4"), input_shape="1x16x7x9")
+    functions = [layer["function"] for layer in compiled.report["layers"]]
+    assert functions.count("tc_depthwise_conv_blocked_f32") == 3, functions
+    write_project(compiled, tmp_path / "p")
+    project = open_project(tmp_path / "p")
+    samples = sample_inputs([((1, 16, 7, 9), "float32")], 2)
+    host, board = (run(project, samples, target).outputs for target in ("host", "board"))
+    for h, q in zip(host, board, strict=True):
+        np.testing.assert_array_equal(q[0], h[0])
+
+
+def test_depthwise_blocked_in_place_at_the_compilers_shift(lib):
+    case = depthwise_case((1, 6, 7, 16), 1, (1, 1))
+    (declared,) = kernel_memory(conv_graph(case))[1]["n0"]
+    assert declared.tensor == "x" and declared.shift < 0
+    x, w, b, expected = run_conv(lib, case, seed=12)
+    out = conv_in_place(lib, "tc_depthwise_conv_blocked_f32", case, declared.shift, x,
+                        blocked_weights(w), b)
+    assert_equal(out, expected)
+
+
+@pytest.mark.parametrize(("x_shape", "stride"), [((1, 8, 9, 12), 1), ((2, 9, 8, 12), 2),
                                                  ((1, 6, 7, 3), 1)])
 def test_depthwise3x3_in_place_at_the_compilers_shift(lib, x_shape, stride):
     """tc_depthwise_conv3x3_f32 writes channel after channel, so the compiler lets it overwrite
@@ -1397,7 +1476,8 @@ def test_depthwise3x3_3d_in_place_at_the_compilers_shift(lib):
 
 @pytest.mark.parametrize(("x_shape", "stride", "function"), [
     ((1, 8, 9, 16, 16), 1, "tc_depthwise_conv3x3_3d_f32"),  # the eeg3dcnn's block
-    ((1, 4, 4, 8, 16), 2, "tc_conv_f32"),  # 4 output columns: the passes cost more
+    ((1, 4, 4, 8, 12), 2, "tc_conv_f32"),  # 4 output columns: the passes cost more
+    ((1, 4, 4, 8, 16), 2, "tc_depthwise_conv_blocked_f32"),  # ... channels in blocks of 8
 ])
 def test_compiler_picks_the_3d_depthwise_kernel(x_shape, stride, function):
     c = x_shape[-1]
