@@ -334,6 +334,8 @@ def all_cases() -> list[Case]:
                                     pads=((1, 1), (1, 1))))
     cases.append(depthwise_case(rng, "dw3x3_c8_one_plane", 1, (6, 5), 8, (3, 3),
                                 pads=((1, 1), (1, 1)), planes=1))
+    cases.append(depthwise_case(rng, "dw3x3_batch2_four_planes", 2, (5, 7), 12, (3, 3),
+                                pads=((1, 1), (1, 1)), full_range=True))
     cases += [
         depthwise_case(rng, "dw3x3_stride2_pads_end", 1, (9, 8), 6, (3, 3), (2, 2),
                        pads=((0, 1), (0, 1))),
