@@ -530,11 +530,12 @@ static TC_ALWAYS_INLINE void gemm_store_full(const int32_t *acc, const tc_requan
  * (Thumb-2 with the DSP extension): the loop over output channels, the SMLAD dot products of
  * the 6 pixels (per group of 4 values one weight word, SXTB16 twice, LDM three times, SMLAD
  * 12 times: 18 instructions for 24 multiply-accumulates, against 13 for 16 with 4 pixels;
- * four groups per pass of the loop, whose end is reloaded from the stack as all 14 registers
- * are taken, a count that is not a multiple of 4 entering the four part-way) and the output
- * stage stay in registers, with the channel state (bias, record and output pointers,
- * counters, the output offset, the end of the channel's weights) in a frame on the stack.  The channel loop is written twice: every record narrow (tc_requant.h), and with a
- * test per channel for the others (vww01 has some in most layers: huge biases, tiny or large
+ * four groups per pass of the loop, which ends at the panel's end, reloaded from the stack as
+ * all 14 registers are taken; a count that is not a multiple of 4 enters the four part-way,
+ * at an address worked out once per call) and the output stage stay in registers, with the
+ * channel state (bias, record and output pointers, counters, the output offset) in a frame on
+ * the stack.  The channel loop is written twice: every record narrow (tc_requant.h), and with
+ * a test per channel for the others (vww01 has some in most layers: huge biases, tiny or large
  * scales), which take tc_requantize_parts' 64-bit form (shift < 0) or a left shift and
  * tc_sat_rounding_doubling_high_mul's (shift >= 0) from sums saved on the stack.  Same
  * arithmetic as gemm_dot + gemm_store_full / gemm_store. */
@@ -559,10 +560,10 @@ void tc_gemm_panel_full_t2(const panel_t *panel, const int8_t *w, int8_t *y,
 #define GP_QSTEP "12"
 #define GP_BIAS "16"      /* this channel's bias */
 #define GP_Q "20"         /* this channel's record */
-#define GP_KBYTES "24"    /* k_padded: bytes of a weight row */
+#define GP_PEND "24"      /* the end of the panel */
 #define GP_STEP "28"      /* out_c */
 #define GP_OFFSET "32"    /* output_offset */
-#define GP_WEND "36"      /* the end of this channel's weight row */
+#define GP_ENTRY "36"     /* where a channel enters the loop of four groups (Thumb bit set) */
 #define GP_REM "40"       /* groups % 4 */
 #define GP_SUMS "44"      /* 6 words: the sums of a channel whose record is not narrow */
 #define GP_FRAME "68"
@@ -626,6 +627,19 @@ __asm__(
     ".endm\n"
     ".macro tc_gp_channels checked\n" /* every channel, testing for records that are not
                                          narrow (checked 1) */
+    "  ldr r12, [sp, #" GP_REM "]\n"   /* groups % 4 = r: enter the four at group (4 - r) % 4 */
+    "  adr lr, 11f\n"
+    "  cmp r12, #3\n"
+    "  it eq\n"
+    "  adreq lr, 12f\n"
+    "  cmp r12, #2\n"
+    "  it eq\n"
+    "  adreq lr, 13f\n"
+    "  cmp r12, #1\n"
+    "  it eq\n"
+    "  adreq lr, 14f\n"
+    "  orr lr, lr, #1\n"
+    "  str lr, [sp, #" GP_ENTRY "]\n"
     "1:\n"
     "  ldr lr, [sp, #" GP_BIAS "]\n"
     "  ldr r0, [lr], #4\n"             /* the bias starts all six sums */
@@ -636,15 +650,8 @@ __asm__(
     "  mov r4, r0\n"
     "  mov r5, r0\n"
     "  ldr r10, [sp, #" GP_PANEL "]\n"
-    "  ldr r12, [sp, #" GP_KBYTES "]\n"
-    "  add r12, r11, r12\n"
-    "  str r12, [sp, #" GP_WEND "]\n"
-    "  ldr r12, [sp, #" GP_REM "]\n"   /* groups % 4 = r enter the four at group (4 - r) % 4 */
-    "  cmp r12, #2\n"
-    "  beq 13f\n"
-    "  bhi 12f\n"
-    "  cmp r12, #1\n"
-    "  beq 14f\n"
+    "  ldr r12, [sp, #" GP_ENTRY "]\n"
+    "  bx r12\n"
     "11:\n"
     "  tc_gp_group\n"
     "12:\n"
@@ -653,8 +660,8 @@ __asm__(
     "  tc_gp_group\n"
     "14:\n"
     "  tc_gp_group\n"
-    "  ldr r12, [sp, #" GP_WEND "]\n"
-    "  cmp r11, r12\n"
+    "  ldr r12, [sp, #" GP_PEND "]\n"
+    "  cmp r10, r12\n"
     "  bne 11b\n"
     "  ldr lr, [sp, #" GP_Q "]\n"
     "  ldm lr, {r6, r7, r8, r9}\n"     /* multiplier, shift_code, narrow_round, _shift */
@@ -732,8 +739,9 @@ __asm__(
     "  str r9, [sp, #" GP_QSTEP "]\n"
     "  str r7, [sp, #" GP_BIAS "]\n"
     "  str r8, [sp, #" GP_Q "]\n"
-    "  lsl r12, r4, #2\n"
-    "  str r12, [sp, #" GP_KBYTES "]\n"
+    "  mov r12, #48\n"                 /* a group's 6 pixels: 48 bytes of panel */
+    "  mla r12, r4, r12, r0\n"
+    "  str r12, [sp, #" GP_PEND "]\n"
     "  and r12, r4, #3\n"
     "  str r12, [sp, #" GP_REM "]\n"
     "  str r5, [sp, #" GP_STEP "]\n"
