@@ -1005,13 +1005,15 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
         q[k] = 0;
     }
 #if BCONV_OUT_F32_ASM
-    if (o->kind == TC_BOUT_F32 && depth <= 8 && !clamp && pc == NULL) {
+    if (o->kind == TC_BOUT_F32 && depth <= 8 && nc == 32 && !clamp && pc == NULL) {
         static const uint16_t no_wv[32]; /* dot = base + 2 k2 S without Wv */
+        tc_bconv_out_f32_t2(q, has_wv ? wv : no_wv, o->mul + oc0, o->bias + oc0,
+                            (float *)y + yo + oc0, base, k2);
+        return;
+    }
+    if (o->kind == TC_BOUT_F32 && depth <= 8 && !clamp && pc == NULL) { /* nc < 32 */
         float *yf = (float *)y + yo + oc0;
-        if (nc == 32) {
-            tc_bconv_out_f32_t2(q, has_wv ? wv : no_wv, o->mul + oc0, o->bias + oc0, yf, base,
-                                k2);
-        } else if (has_wv) {
+        if (has_wv) {
             tc_bconv_out_f32_ch_t2(q, wv, o->mul + oc0, o->bias + oc0, yf, base, k2, nc);
         } else {
             tc_bconv_out_f32_ch_nowv_t2(q, o->mul + oc0, o->bias + oc0, yf, base, k2, nc);
