@@ -3,11 +3,23 @@
  *
  * The valid taps of each window are found once per axis (tc_window_range); the channel loop is
  * innermost, so every tap reads c contiguous bytes.  acc holds one window's running value per
- * channel: the kernels walk the channels in blocks of POOL_BLOCK to keep it on the stack.
+ * channel: the kernels walk the channels in blocks of POOL_BLOCK to keep it on the stack.  On
+ * little-endian targets the average sums four channels at a time in registers over the whole
+ * window, one word per tap (about 2 instructions per value on the Cortex-M4 against 6: SXTAB
+ * adds a byte of the word sign-extended); the sums are the same integers.
  */
 #include "tc_pool_s8.h"
 
+#include <string.h>
+
 #include "tc_requant.h"
+
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) &&                             \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define POOL_WORDS 1
+#else
+#define POOL_WORDS 0
+#endif
 
 #define POOL_BLOCK 32
 
@@ -19,6 +31,26 @@ typedef struct {
     int32_t td, th, tw;
     int32_t padded_count; /* taps inside [-pad, in + pad_end) on all axes */
 } pool_window_t;
+
+/* acc[0..3] = the sums of channels 0..3 of xc over the window's taps (POOL_WORDS). */
+static inline void pool_sum4(const pool_window_t *t, const int8_t *xc, int32_t acc[4])
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (int32_t kd = 0, xd = 0; kd < t->nd; ++kd, xd += t->td) {
+        for (int32_t kh = 0, xh = xd; kh < t->nh; ++kh, xh += t->th) {
+            const int8_t *xt = xc + xh;
+            for (int32_t kw = 0; kw < t->nw; ++kw, xt += t->tw) {
+                int32_t w;
+                memcpy(&w, xt, sizeof w);
+                a0 += (int8_t)w;
+                a1 += (int8_t)(w >> 8);
+                a2 += (int8_t)(w >> 16);
+                a3 += w >> 24;
+            }
+        }
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
 
 static void pool_locate(const tc_pool_s8_params_t *p, int32_t od, int32_t oh, int32_t ow,
                         pool_window_t *t)
@@ -66,7 +98,13 @@ static void pool_walk(const tc_pool_s8_params_t *p, const int8_t *x, int8_t *y, 
                         for (int32_t k = 0; k < nc; ++k) {
                             acc[k] = is_max ? INT8_MIN : 0;
                         }
-                        if (taps > 0) {
+                        int32_t k0 = 0; /* the channels summed four at a time */
+                        if (taps > 0 && !is_max && POOL_WORDS) {
+                            for (; k0 + 4 <= nc; k0 += 4) {
+                                pool_sum4(&t, x + t.first + c0 + k0, acc + k0);
+                            }
+                        }
+                        if (taps > 0 && k0 < nc) {
                             const int8_t *xc = x + t.first + c0;
                             for (int32_t kd = 0, xd = 0; kd < t.nd; ++kd, xd += t.td) {
                                 for (int32_t kh = 0, xh = xd; kh < t.nh; ++kh, xh += t.th) {
@@ -77,7 +115,7 @@ static void pool_walk(const tc_pool_s8_params_t *p, const int8_t *x, int8_t *y, 
                                                 acc[k] = xt[k] > acc[k] ? xt[k] : acc[k];
                                             }
                                         } else {
-                                            for (int32_t k = 0; k < nc; ++k) {
+                                            for (int32_t k = k0; k < nc; ++k) {
                                                 acc[k] += xt[k];
                                             }
                                         }
