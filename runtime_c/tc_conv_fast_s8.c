@@ -475,17 +475,6 @@ static TC_NOINLINE void gemm_store(const tc_conv_gemm_s8_params_t *p,
 }
 
 #if TC_DSP
-/* The int8 output of one doubled sum T = 2 * acc of a narrow record (tc_requant.h: multiplier
- * M, narrow_round RA with the output offset in it, narrow_shift R) with the clamp [-128, 127],
- * stored at ADDR: SMMLAR, ADD, ASR, SSAT, STRB (H is clobbered).  The operands are assembler
- * text: registers in the assembly routines, %[name] operands in inline assembly.  The one
- * output stage of the GEMM panels and the depthwise planes. */
-#define TC_STORE_S8(T, ADDR, M, RA, R, H)                                                      \
-    "  smmlar " H ", " T ", " M ", " RA "\n"                                                  \
-    "  add " H ", " H ", " T ", asr #31\n"                                                     \
-    "  asr " H ", " H ", " R "\n"                                                             \
-    "  ssat " H ", #8, " H "\n"                                                               \
-    "  strb " H ", " ADDR "\n"
 #define GEMM_STORE_ONE(A, ADDR)                                                               \
     "  lsl %[t], " A ", #1\n" TC_STORE_S8("%[t]", ADDR, "%[m]", "%[ra]", "%[r]", "%[h]")
 

@@ -94,6 +94,18 @@ static inline int32_t tc_pkhtb16(int32_t hi, int32_t lo)
     return r;
 }
 
+/* The int8 output of one doubled sum T = 2 * acc of a narrow record (tc_requant.h: multiplier
+ * M, narrow_round RA with the output offset in it, narrow_shift R) with the clamp [-128, 127],
+ * stored at ADDR: SMMLAR, ADD, ASR, SSAT, STRB (H is clobbered).  The operands are assembler
+ * text: registers in the assembly routines, %[name] operands in inline assembly.  The one
+ * output stage of the GEMM panels, the depthwise kernels and the table ADD. */
+#define TC_STORE_S8(T, ADDR, M, RA, R, H)                                                      \
+    "  smmlar " H ", " T ", " M ", " RA "\n"                                                  \
+    "  add " H ", " H ", " T ", asr #31\n"                                                     \
+    "  asr " H ", " H ", " R "\n"                                                             \
+    "  ssat " H ", #8, " H "\n"                                                               \
+    "  strb " H ", " ADDR "\n"
+
 /* The four int8 values of the word at src as two words of int16 pairs in sxtb16 order. */
 static inline void tc_expand_word_dsp(const int8_t *src, int32_t *lo, int32_t *hi)
 {

@@ -58,7 +58,7 @@ static TC_ALWAYS_INLINE void add_lut_narrow(const tc_add_lut_s8_params_t *p, con
 
 #if TC_DSP && defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
 /* add_lut_narrow with the clamp [-128, 127], two elements per pass (an odd count enters at
- * the second), TC_STORE_S8's arithmetic. */
+ * the second), the sum's output by TC_STORE_S8 (tc_dsp.h). */
 static TC_NOINLINE void add_lut_narrow_full(const tc_add_lut_s8_params_t *p, const uint8_t *a,
                                             const uint8_t *b, const int32_t *table1,
                                             const int32_t *table2, int8_t *y)
@@ -74,11 +74,7 @@ static TC_NOINLINE void add_lut_narrow_full(const tc_add_lut_s8_params_t *p, con
     "ldr     %[u], [%[t1], %[u], lsl #2]\n\t"                                                 \
     "ldr     %[v], [%[t2], %[v], lsl #2]\n\t"                                                 \
     "add     %[u], %[u], %[v]\n\t"                                                            \
-    "smmlar  %[h], %[u], %[m], %[ra]\n\t"                                                     \
-    "add     %[h], %[h], %[u], asr #31\n\t"                                                   \
-    "asr     %[h], %[h], %[r]\n\t"                                                            \
-    "ssat    %[h], #8, %[h]\n\t"                                                              \
-    "strb    %[h], [%[y]], #1\n\t"
+    TC_STORE_S8("%[u]", "[%[y]], #1", "%[m]", "%[ra]", "%[r]", "%[h]")
     __asm__ volatile("tst     %[n], #1\n\t"
                      "bne     2f\n\t"
                      "1:\n\t" ADD_LUT_ONE "2:\n\t" ADD_LUT_ONE
