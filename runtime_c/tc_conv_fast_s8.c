@@ -366,14 +366,22 @@ static void gemm_window(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int
 
 /* ---- tc_conv_gemm_s8: windows of 3-D layers, read from the frame ------------------------- */
 
-/* A frame: image xn ([in_d][in_h][in_w][c]) with its padding (the input zero point) around it,
- * [frame_d][frame_h][frame_w][c], the image at (pad_d, pad_h, pad_w); the border was filled
- * once, only the interior is copied.  tc_conv_gemm_s8 and tc_depthwise_conv_cl_s8. */
+/* A frame: an image ([in_d][in_h][in_w][c]) with its padding (the input zero point) around
+ * it, [frame_d][frame_h][frame_w][c], the image at (pad_d, pad_h, pad_w): frame_fill writes
+ * the zero point everywhere once per call, frame_copy the interior of each image.
+ * tc_conv_gemm_s8 and tc_depthwise_conv_cl_s8. */
 typedef struct {
     int32_t in_d, in_h, in_w, c;
-    int32_t frame_h, frame_w;
+    int32_t frame_d, frame_h, frame_w;
     int32_t pad_d, pad_h, pad_w;
+    int32_t zero_point;
 } frame_shape_t;
+
+static void frame_fill(const frame_shape_t *f, int8_t *frame)
+{
+    fill_words(frame, (int32_t)(((uint32_t)f->zero_point & 0xFFu) * 0x01010101u),
+               f->frame_d * f->frame_h * f->frame_w * f->c);
+}
 
 static void frame_copy(const frame_shape_t *f, const int8_t *xn, int8_t *frame)
 {
@@ -388,11 +396,13 @@ static void frame_copy(const frame_shape_t *f, const int8_t *xn, int8_t *frame)
     }
 }
 
-static void frame_load(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int8_t *frame)
+
+/* tc_conv_gemm_s8's frame (3-D layers, 2-D stems where it pays). */
+static frame_shape_t gemm_frame(const tc_conv_gemm_s8_params_t *p)
 {
-    const frame_shape_t f = {p->in_d, p->in_h, p->in_w, p->in_c, p->frame_h, p->frame_w,
-                             p->pad_d, p->pad_h, p->pad_w};
-    frame_copy(&f, xn, frame);
+    const frame_shape_t f = {p->in_d, p->in_h, p->in_w, p->in_c, p->frame_d, p->frame_h,
+                             p->frame_w, p->pad_d, p->pad_h, p->pad_w, p->input_zero_point};
+    return f;
 }
 
 /* framed_window's runs that are not whole groups of 4, copied one after the other into c, a
@@ -831,8 +841,8 @@ static TC_ALWAYS_INLINE void gemm_run(const tc_conv_gemm_s8_params_t *p, const i
     gemm_full_args_t args;
     const gemm_full_args_t *full = gemm_full_args(p, &args) ? &args : NULL;
     if (framed) {
-        fill_words(frame, (int32_t)(((uint32_t)p->input_zero_point & 0xFFu) * 0x01010101u),
-                   p->frame_d * p->frame_h * p->frame_w * p->in_c);
+        const frame_shape_t f = gemm_frame(p);
+        frame_fill(&f, frame);
     }
     int32_t n = 0;
     int32_t od = 0;
@@ -849,7 +859,8 @@ static TC_ALWAYS_INLINE void gemm_run(const tc_conv_gemm_s8_params_t *p, const i
                 gemm_window(p, x + n * image, oh, ow, slot, col);
             } else {
                 if (od == 0 && oh == 0 && ow == 0) { /* the first pixel of image n */
-                    frame_load(p, x + n * image, frame);
+                    const frame_shape_t f = gemm_frame(p);
+                    frame_copy(&f, x + n * image, frame);
                 }
                 gemm_window_framed(p, frame, od, oh, ow, slot, col);
             }
@@ -1458,29 +1469,28 @@ static TC_ALWAYS_INLINE void cl_group(const int8_t *x, const int32_t *off, int32
 
 /* The outputs of a group's four sums (folded bias included) into y[0..3], with the records
  * q[0..3] (q_step 1) or q[0] (q_step 0).  full: every record narrow and the clamp [-128, 127],
- * TC_STORE_S8 on the DSP build. */
+ * TC_STORE_S8 on the DSP build; else as gemm_store. */
 static TC_ALWAYS_INLINE void cl_store(const tc_depthwise_conv_cl_s8_params_t *p,
                                       const int32_t acc[4], const tc_requant_channel_t *q,
                                       int32_t q_step, int8_t *y, int full)
 {
     for (int32_t j = 0; j < 4; ++j, q += q_step) {
-        const int32_t t = (int32_t)((uint32_t)acc[j] << 1);
-        if (full) {
-#if TC_DSP
-            int32_t h;
-            __asm__ volatile(TC_STORE_S8("%[t]", "[%[y]]", "%[m]", "%[ra]", "%[r]", "%[h]")
-                             : [h] "=&r"(h)
-                             : [t] "r"(t), [m] "r"(q->multiplier), [ra] "r"(q->narrow_round),
-                               [r] "r"(q->narrow_shift), [y] "r"(y + j)
-                             : "memory");
-#else
-            y[j] = (int8_t)tc_sat_s8(tc_requantize_narrow(t, q));
-#endif
+        if (!full) {
+            y[j] = conv_output(tc_requantize(acc[j], q), p->output_offset, p->act_min,
+                               p->act_max);
             continue;
         }
-        const int32_t v = q->narrow_shift > 0 ? tc_requantize_narrow(t, q)
-                                              : tc_requantize(acc[j], q) + p->output_offset;
-        y[j] = (int8_t)tc_clamp_s32(v, p->act_min, p->act_max);
+        const int32_t t = (int32_t)((uint32_t)acc[j] << 1);
+#if TC_DSP
+        int32_t h;
+        __asm__ volatile(TC_STORE_S8("%[t]", "[%[y]]", "%[m]", "%[ra]", "%[r]", "%[h]")
+                         : [h] "=&r"(h)
+                         : [t] "r"(t), [m] "r"(q->multiplier), [ra] "r"(q->narrow_round),
+                           [r] "r"(q->narrow_shift), [y] "r"(y + j)
+                         : "memory");
+#else
+        y[j] = (int8_t)tc_sat_s8(tc_requantize_narrow(t, q));
+#endif
     }
 }
 
@@ -1564,10 +1574,11 @@ __asm__(
 #define CL_ASM 0
 #endif
 
-/* The pixel loop, specialised by `full` (cl_store); asm: full with per-channel records. */
+/* The layer, specialised by `full` (cl_store); asm: full with per-channel records.  The tap
+ * offsets (in the frame or in x) into scratch, the frame's border filled, then per image its
+ * copy into the frame and the output pixels. */
 static TC_ALWAYS_INLINE void cl_run(const tc_depthwise_conv_cl_s8_params_t *p, const int8_t *x,
-                                    const int8_t *w, int8_t *y, const int32_t *off,
-                                    int8_t *frame, int full)
+                                    const int8_t *w, int8_t *y, void *scratch, int full)
 {
     const int32_t c = p->c;
     const int32_t taps = p->k_d * p->k_h * p->k_w;
@@ -1579,8 +1590,20 @@ static TC_ALWAYS_INLINE void cl_run(const tc_depthwise_conv_cl_s8_params_t *p, c
     const int32_t q_step = p->per_channel; /* in registers: the stores to y could alias p */
     const int32_t *bias = p->bias;
     const tc_requant_channel_t *requant = p->requant;
-    const frame_shape_t f = {p->in_d, p->in_h, p->in_w, c, p->frame_h, p->frame_w,
-                             p->pad_d, p->pad_h, p->pad_w};
+    const frame_shape_t f = {p->in_d, p->in_h, p->in_w, c, p->frame_d, p->frame_h,
+                             p->frame_w, p->pad_d, p->pad_h, p->pad_w, p->input_zero_point};
+    int32_t *off = (int32_t *)scratch;
+    int8_t *frame = (int8_t *)(off + taps);
+    for (int32_t kd = 0, t = 0; kd < p->k_d; ++kd) {
+        for (int32_t kh = 0; kh < p->k_h; ++kh) {
+            for (int32_t kw = 0; kw < p->k_w; ++kw, ++t) {
+                off[t] = ((kd * img_h + kh) * img_w + kw) * c;
+            }
+        }
+    }
+    if (framed) {
+        frame_fill(&f, frame);
+    }
     for (int32_t n = 0; n < p->batch; ++n) {
         const int8_t *img = x + n * image;
         if (framed) {
@@ -1613,30 +1636,13 @@ static TC_ALWAYS_INLINE void cl_run(const tc_depthwise_conv_cl_s8_params_t *p, c
 void tc_depthwise_conv_cl_s8(const tc_depthwise_conv_cl_s8_params_t *p, const int8_t *x,
                              const int8_t *w, int8_t *y, void *scratch)
 {
-    const int32_t c = p->c;
-    const int32_t taps = p->k_d * p->k_h * p->k_w;
-    const int32_t img_h = p->frame_d > 0 ? p->frame_h : p->in_h;
-    const int32_t img_w = p->frame_d > 0 ? p->frame_w : p->in_w;
-    int32_t *off = (int32_t *)scratch;
-    int8_t *frame = (int8_t *)(off + taps);
-    for (int32_t kd = 0, t = 0; kd < p->k_d; ++kd) {
-        for (int32_t kh = 0; kh < p->k_h; ++kh) {
-            for (int32_t kw = 0; kw < p->k_w; ++kw, ++t) {
-                off[t] = ((kd * img_h + kh) * img_w + kw) * c;
-            }
-        }
-    }
-    if (p->frame_d > 0) {
-        fill_words(frame, (int32_t)(((uint32_t)p->input_zero_point & 0xFFu) * 0x01010101u),
-                   p->frame_d * p->frame_h * p->frame_w * c);
-    }
     int full = p->act_min == INT8_MIN && p->act_max == INT8_MAX;
-    for (int32_t i = 0; i < (p->per_channel ? c : 1); ++i) {
+    for (int32_t i = 0; i < (p->per_channel ? p->c : 1); ++i) {
         full = full && p->requant[i].narrow_shift > 0;
     }
     if (full) {
-        cl_run(p, x, w, y, off, frame, 1);
+        cl_run(p, x, w, y, scratch, 1);
     } else {
-        cl_run(p, x, w, y, off, frame, 0);
+        cl_run(p, x, w, y, scratch, 0);
     }
 }
