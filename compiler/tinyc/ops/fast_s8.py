@@ -89,11 +89,11 @@ def _depthwise(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
     if fast.depthwise_cl_pays(geometry):
         name = "cl"
         params, weights, scratch = fast.depthwise_cl(geometry, w, b)
-        in_place = _cl_in_place(x, params)
+        in_place = _depthwise_in_place(x, params, exact=False)
     else:
         name = "planar"
         params, weights, scratch = fast.depthwise_planar(geometry, w, b)
-        in_place = _planar_in_place(x, geometry)
+        in_place = _depthwise_in_place(x, geometry, exact=True)
     _as_arrays(params)
     function = f"tc_depthwise_conv_{name}_s8"
     return S8Kernel(function, *_RUNTIME, f"{function}_params_t", params,
@@ -102,29 +102,25 @@ def _depthwise(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:
                     scratch_bytes=scratch, in_place=in_place)
 
 
-def _cl_in_place(x: str, p: dict) -> tuple[InPlace, ...]:
-    """tc_depthwise_conv_cl_s8 with a frame copies each whole image before writing any of its
-    outputs.  Without one (no padding, so out_* <= in_*) output pixel i, flat index in
-    (batch, d, h, w) order, is written four channels at a time while its window is read from
-    flat index i on: the window's first tap is at least i, later windows start further on,
-    and channels below the group written are done with.  Either way the output may start at
-    or below the input wherever an output image is no larger than an input image."""
-    in_image = p["in_d"] * p["in_h"] * p["in_w"]
-    out_image = p["out_d"] * p["out_h"] * p["out_w"]
-    return (InPlace(x, 0),) if out_image <= in_image else ()
+def _depthwise_in_place(x: str, p: dict, exact: bool) -> tuple[InPlace, ...]:
+    """The depthwise kernels may write over their input at its offset (`exact`: there and
+    nowhere lower) where an output image is no larger than an input image:
 
-
-def _planar_in_place(x: str, p: dict) -> tuple[InPlace, ...]:
-    """tc_depthwise_conv_planar_s8 copies all of input channel c (of one image) into its
+    tc_depthwise_conv_planar_s8 (exact) copies all of input channel c (of one image) into its
     scratch plane (a volume for 3-D layers) before writing output channel c, and writes
     nothing else then.  With as many output as input channels, every byte at an offset = c
     (mod channels) belongs to channel c of both tensors, so writing channel c over the input
-    only destroys input values of channel c already copied (or of an earlier image, when the
-    output image is no larger than the input image): in place at exactly the input's offset (a
-    lower one would shift the channels)."""
+    only destroys input values of channel c already copied (or of an earlier image); a lower
+    offset would shift the channels.
+
+    tc_depthwise_conv_cl_s8 with a frame copies each whole image before writing any of its
+    outputs.  Without one (no padding, so out_* <= in_*) output pixel i, flat index in
+    (batch, d, h, w) order, is written four channels at a time while its window is read from
+    flat index i on: the window's first tap is at least i, later windows start further on, and
+    channels below the group written are done with; so at or below the input's offset."""
     in_image = p["in_d"] * p["in_h"] * p["in_w"]
     out_image = p["out_d"] * p["out_h"] * p["out_w"]
-    return (InPlace(x, 0, exact=True),) if out_image <= in_image else ()
+    return (InPlace(x, 0, exact=exact),) if out_image <= in_image else ()
 
 
 def _fully_connected(kernel: S8Kernel, graph: Graph) -> S8Kernel | None:

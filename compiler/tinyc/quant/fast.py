@@ -305,22 +305,29 @@ def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None,
     flat[:, :rows[0].size] = rows.reshape(c, -1)
     weights = flat.reshape(c, groups, 4)[:, :, [0, 2, 1, 3]]
     plane = {f"plane_{a}": _frame_extent(p, a) for a in "dhw"}
-    params = {key: p[key] for key in (
-        "batch", "in_d", "in_h", "in_w", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w",
-        "stride_d", "stride_h", "stride_w", "pad_d", "pad_h", "pad_w")}
     chunk_rows = max(1, min(p["out_h"], PLANAR_CHUNK // p["out_w"]))
     volume = plane["plane_d"] * plane["plane_h"] * plane["plane_w"]
     plane_bytes = round_up(volume + 2, 2) * 2
     if planes is None:
         planes = 4 if _four_planes(p, plane_bytes) else 1
-    params |= {"c": c} | plane | {
-        "k_pairs": k_pairs, "chunk_rows": chunk_rows, "planes": planes,
-        "input_zero_point": -p["input_offset"],
-        "output_offset": p["output_offset"], "act_min": p["act_min"],
-        "act_max": p["act_max"]} | requant_fields(
-            p, fold_bias(bias, wc, p["input_offset"]), wc)
+    params = _depthwise_params(p, plane | {"k_pairs": k_pairs, "chunk_rows": chunk_rows,
+                                           "planes": planes}, wc, bias)
     scratch = planes * plane_bytes + groups * 8 + chunk_rows * p["out_w"] * 4
     return params, weights, scratch
+
+
+def _depthwise_params(p: Params, own: Params, wc: np.ndarray, bias: np.ndarray | None
+                      ) -> Params:
+    """The parameter struct of either fast depthwise kernel: the geometry, c, the kernel's
+    `own` fields, then the zero points, the clamp and the requantization records, with the
+    bias folded with the input zero point over the weights wc [c, ...]."""
+    geometry = {key: p[key] for key in (
+        "batch", "in_d", "in_h", "in_w", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w",
+        "stride_d", "stride_h", "stride_w", "pad_d", "pad_h", "pad_w")}
+    return geometry | {"c": p["out_c"]} | own | {
+        "input_zero_point": -p["input_offset"], "output_offset": p["output_offset"],
+        "act_min": p["act_min"], "act_max": p["act_max"]} | requant_fields(
+            p, fold_bias(bias, wc, p["input_offset"]), wc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,6 +426,11 @@ def _cl_frame(p: Params) -> dict[str, int]:
     return {f"frame_{a}": extent[a] if framed else 0 for a in "dhw"}
 
 
+def _cl_frame_bytes(p: Params) -> int:
+    """The bytes of tc_depthwise_conv_cl_s8's frame (one image), 0 without one."""
+    return int(np.prod(list(_cl_frame(p).values()))) * p["in_c"]
+
+
 def depthwise_cl_pays(p: Params) -> bool:
     """tc_depthwise_conv_cl_s8 rather than the planar kernel: channels in fours, a frame (if
     any) of at most DW_SCRATCH_MAX_RAM_SHARE of the layer's tensors, and fewer instructions by
@@ -427,7 +439,7 @@ def depthwise_cl_pays(p: Params) -> bool:
     but need frames larger than their tensors)."""
     if p["in_c"] % 4 != 0:
         return False
-    frame = p["batch"] * p["in_c"] * int(np.prod(list(_cl_frame(p).values())))
+    frame = p["batch"] * _cl_frame_bytes(p)
     if frame > DW_SCRATCH_MAX_RAM_SHARE * _tensor_bytes(p):
         return False
     taps = p["k_d"] * p["k_h"] * p["k_w"]
@@ -449,13 +461,5 @@ def depthwise_cl(p: Params, w: np.ndarray, bias: np.ndarray | None
     taps = p["k_d"] * p["k_h"] * p["k_w"]
     wc = np.asarray(w, np.int8).reshape(taps, c)
     weights = wc.reshape(taps, c // 4, 4).transpose(1, 0, 2)
-    frame = _cl_frame(p)
-    params = {key: p[key] for key in (
-        "batch", "in_d", "in_h", "in_w", "out_d", "out_h", "out_w", "k_d", "k_h", "k_w",
-        "stride_d", "stride_h", "stride_w", "pad_d", "pad_h", "pad_w")}
-    params |= {"c": c} | frame | {
-        "input_zero_point": -p["input_offset"], "output_offset": p["output_offset"],
-        "act_min": p["act_min"], "act_max": p["act_max"]} | requant_fields(
-            p, fold_bias(bias, wc.T, p["input_offset"]), wc.T)
-    frame_bytes = int(np.prod(list(frame.values()))) * c
-    return params, weights, 4 * taps + round_up(frame_bytes, 4)
+    params = _depthwise_params(p, _cl_frame(p), wc.T, bias)
+    return params, weights, 4 * taps + round_up(_cl_frame_bytes(p), 4)
