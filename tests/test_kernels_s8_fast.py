@@ -598,21 +598,25 @@ def test_depthwise_copies_four_channels_where_it_pays(layer, planes) -> None:
 
 
 @pytest.mark.parametrize("layer, cl", [
-    # (in_h, in_w, c, k_h, k_w, stride, pad): the cost model and the frame's RAM
-    ((1, 28, 128, 1, 5, 1, 0), True),  # sww01: 24 outputs per channel, no padding
-    ((1, 15, 128, 1, 15, 1, 0), True),  # sww01's last: one output per channel
-    ((25, 5, 64, 3, 3, 1, 1), False),  # kws01: 125 outputs per channel repay the planes
-    ((3, 3, 256, 3, 3, 1, 1), False),  # vww01's last: cheaper, but a 6,400 B frame
-    ((1, 28, 42, 1, 5, 1, 0), False),  # channels not in fours
+    # (batch, in_h, in_w, c, k_h, k_w, stride, pad_h, pad_w): the cost model and the frame's RAM
+    ((1, 1, 28, 128, 1, 5, 1, 0, 0), True),  # sww01: 24 outputs per channel, no padding
+    ((1, 1, 15, 128, 1, 15, 1, 0, 0), True),  # sww01's last: one output per channel
+    ((1, 25, 5, 64, 3, 3, 1, 1, 1), False),  # kws01: 125 outputs per channel repay the planes
+    ((1, 3, 3, 256, 3, 3, 1, 1, 1), False),  # vww01's last: cheaper, but a 6,400 B frame
+    ((1, 1, 28, 42, 1, 5, 1, 0, 0), False),  # channels not in fours
+    # a 4,096 B frame (one image's, whatever the batch) against 5,376 B, a quarter of the
+    # tensors of three images; one image's tensors alone would be too few
+    ((3, 1, 28, 128, 1, 5, 1, 0, 2), True),
+    ((1, 1, 28, 128, 1, 5, 1, 0, 2), False),
 ])
 def test_depthwise_kernel_choice(layer, cl) -> None:
-    in_h, in_w, c, k_h, k_w, stride, pad = layer
-    out_h = (in_h + 2 * pad - k_h) // stride + 1
-    out_w = (in_w + 2 * pad - k_w) // stride + 1
-    p = {"batch": 1, "in_c": c, "out_c": c, "groups": c, "in_d": 1, "out_d": 1, "k_d": 1,
+    batch, in_h, in_w, c, k_h, k_w, stride, pad_h, pad_w = layer
+    out_h = (in_h + 2 * pad_h - k_h) // stride + 1
+    out_w = (in_w + 2 * pad_w - k_w) // stride + 1
+    p = {"batch": batch, "in_c": c, "out_c": c, "groups": c, "in_d": 1, "out_d": 1, "k_d": 1,
          "stride_d": 1, "pad_d": 0, "in_h": in_h, "in_w": in_w, "out_h": out_h, "out_w": out_w,
-         "k_h": k_h, "k_w": k_w, "stride_h": stride, "stride_w": stride, "pad_h": pad,
-         "pad_w": pad, "dilation_d": 1, "dilation_h": 1, "dilation_w": 1}
+         "k_h": k_h, "k_w": k_w, "stride_h": stride, "stride_w": stride, "pad_h": pad_h,
+         "pad_w": pad_w, "dilation_d": 1, "dilation_h": 1, "dilation_w": 1}
     assert fast.depthwise_cl_pays(p) == cl
 
 

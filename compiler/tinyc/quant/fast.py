@@ -439,13 +439,13 @@ def depthwise_cl_pays(p: Params) -> bool:
     but need frames larger than their tensors)."""
     if p["in_c"] % 4 != 0:
         return False
-    frame = p["batch"] * _cl_frame_bytes(p)
+    frame = _cl_frame_bytes(p)  # one image's, as the scratch holds it
     if frame > DW_SCRATCH_MAX_RAM_SHARE * _tensor_bytes(p):
         return False
     taps = p["k_d"] * p["k_h"] * p["k_w"]
     outputs = p["batch"] * p["out_d"] * p["out_h"] * p["out_w"]
     cl = (p["in_c"] * outputs * (CL_PER_OUTPUT + CL_PER_OUTPUT_TAP * taps)
-          + CL_PER_FRAME_BYTE * frame)
+          + CL_PER_FRAME_BYTE * p["batch"] * frame)  # each image copied in
     return cl < _planar_cost(p, taps)
 
 
