@@ -107,44 +107,35 @@ void tc_leaky_relu_s8(const tc_leaky_relu_s8_params_t *p, const int8_t *x, int8_
     }
 }
 
-/* The input of LOGISTIC / TANH as a Q4 value; *saturated is -1 / +1 when |v| reaches the
- * radius (the output is then the extreme value), 0 otherwise. */
-static int32_t q4_input(const tc_logistic_s8_params_t *p, int8_t x, int32_t *saturated)
+/* LOGISTIC (tanh 0) or TANH (tanh 1) of every value: the input as a Q4 value v (the extreme
+ * output where |x - input_zero_point| reaches the radius), then the gemmlowp curve in Q0
+ * rescaled to int8: logistic (q0 >> 23, rounded) - 128, tanh q0 >> 24 (rounded). */
+static TC_ALWAYS_INLINE void sigmoid_s8(const tc_logistic_s8_params_t *p, const int8_t *x,
+                                        int8_t *y, int32_t tanh)
 {
-    const int32_t v = (int32_t)x - p->input_zero_point;
-    *saturated = v <= -p->input_range_radius ? -1 : v >= p->input_range_radius ? 1 : 0;
-    return *saturated != 0 ? 0
-                           : tc_multiply_by_quantized_multiplier(v, p->input_multiplier,
-                                                                 p->input_left_shift);
+    for (int32_t i = 0; i < p->count; ++i) {
+        const int32_t v = (int32_t)x[i] - p->input_zero_point;
+        if (v <= -p->input_range_radius || v >= p->input_range_radius) {
+            y[i] = v <= -p->input_range_radius ? INT8_MIN : INT8_MAX;
+            continue;
+        }
+        const int32_t q4 =
+            tc_multiply_by_quantized_multiplier(v, p->input_multiplier, p->input_left_shift);
+        const int32_t q0 = tanh ? tc_fp_tanh(q4, 4) : tc_fp_logistic(q4, 4);
+        const int32_t out = tanh ? tc_rounding_divide_by_pot(q0, 24)
+                                 : tc_rounding_divide_by_pot(q0, 23) - 128;
+        y[i] = (int8_t)tc_clamp_s32(out, INT8_MIN, INT8_MAX);
+    }
 }
 
 void tc_logistic_s8(const tc_logistic_s8_params_t *p, const int8_t *x, int8_t *y)
 {
-    for (int32_t i = 0; i < p->count; ++i) {
-        int32_t saturated;
-        const int32_t q4 = q4_input(p, x[i], &saturated);
-        if (saturated != 0) {
-            y[i] = saturated < 0 ? INT8_MIN : INT8_MAX;
-            continue;
-        }
-        const int32_t q0 = tc_fp_logistic(q4, 4);
-        y[i] = (int8_t)tc_clamp_s32(tc_rounding_divide_by_pot(q0, 23) - 128, INT8_MIN,
-                                    INT8_MAX);
-    }
+    sigmoid_s8(p, x, y, 0);
 }
 
 void tc_tanh_s8(const tc_tanh_s8_params_t *p, const int8_t *x, int8_t *y)
 {
-    for (int32_t i = 0; i < p->count; ++i) {
-        int32_t saturated;
-        const int32_t q4 = q4_input(p, x[i], &saturated);
-        if (saturated != 0) {
-            y[i] = saturated < 0 ? INT8_MIN : INT8_MAX;
-            continue;
-        }
-        const int32_t q0 = tc_fp_tanh(q4, 4);
-        y[i] = (int8_t)tc_clamp_s32(tc_rounding_divide_by_pot(q0, 24), INT8_MIN, INT8_MAX);
-    }
+    sigmoid_s8(p, x, y, 1);
 }
 
 void tc_hard_swish_s8(const tc_hard_swish_s8_params_t *p, const int8_t *x, int8_t *y)

@@ -245,11 +245,11 @@ static inline int32_t tc_fp_exp_on_negative_values(int32_t a, int32_t integer_bi
     return a == 0 ? INT32_MAX : result;
 }
 
-/* 1 / (1 + a) for a Q0 value a in [0, 1) (gemmlowp one_over_one_plus_x_for_x_in_0_1).
- * d = (a + 1) / 2 (tc_fp_rounding_half_sum with INT32_MAX as 1.0); Newton-Raphson in Q2 from
- * x0 = 48/17 - 32/17 * d, three steps x += Rescale<2>(x * (1 - d * x)); the result x / 2 is
- * rescaled to Q0 (saturating). */
-static inline int32_t tc_fp_one_over_one_plus_x_for_x_in_0_1(int32_t a)
+/* The Newton-Raphson reciprocal in Q2 of d = (a + 1) / 2 for a Q0 value a in [0, 1), the core
+ * of gemmlowp's one_over_one_plus_x_for_x_in_0_1 and one_minus_x_over_one_plus_x_for_x_in_0_1:
+ * d by tc_fp_rounding_half_sum with INT32_MAX as 1.0, x0 = 48/17 - 32/17 * d, then three
+ * steps x += Rescale<2>(x * (1 - d * x)). */
+static inline int32_t tc_fp_reciprocal_of_half_sum_q2(int32_t a)
 {
     const int32_t half_denominator = tc_fp_rounding_half_sum(a, INT32_MAX);
     const int32_t one_q2 = (int32_t)1 << 29; /* 1.0 in Q2 */
@@ -260,24 +260,23 @@ static inline int32_t tc_fp_one_over_one_plus_x_for_x_in_0_1(int32_t a)
         const int32_t one_minus = one_q2 - half_denominator_times_x;
         x = x + tc_fp_saturating_shift_left(tc_sat_rounding_doubling_high_mul(x, one_minus), 2);
     }
-    return tc_fp_saturating_shift_left(x, 1);
+    return x;
+}
+
+/* 1 / (1 + a) for a Q0 value a in [0, 1) (gemmlowp one_over_one_plus_x_for_x_in_0_1): the
+ * reciprocal x of (1 + a) / 2, x / 2 rescaled from Q2 to Q0 (saturating). */
+static inline int32_t tc_fp_one_over_one_plus_x_for_x_in_0_1(int32_t a)
+{
+    return tc_fp_saturating_shift_left(tc_fp_reciprocal_of_half_sum_q2(a), 1);
 }
 
 /* (1 - a) / (1 + a) for a Q0 value a in [0, 1) (gemmlowp
- * one_minus_x_over_one_plus_x_for_x_in_0_1): the same Newton-Raphson reciprocal x of
- * (1 + a) / 2, then (x - 1) rescaled from Q2 to Q0 (saturating). */
+ * one_minus_x_over_one_plus_x_for_x_in_0_1): the same reciprocal x of (1 + a) / 2, then
+ * (x - 1) rescaled from Q2 to Q0 (saturating). */
 static inline int32_t tc_fp_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a)
 {
-    const int32_t half_denominator = tc_fp_rounding_half_sum(a, INT32_MAX);
     const int32_t one_q2 = (int32_t)1 << 29; /* 1.0 in Q2 */
-    int32_t x = 1515870810 + tc_sat_rounding_doubling_high_mul(half_denominator, -1010580540);
-    for (int32_t i = 0; i < 3; ++i) {
-        const int32_t half_denominator_times_x =
-            tc_sat_rounding_doubling_high_mul(half_denominator, x);
-        const int32_t one_minus = one_q2 - half_denominator_times_x;
-        x = x + tc_fp_saturating_shift_left(tc_sat_rounding_doubling_high_mul(x, one_minus), 2);
-    }
-    return tc_fp_saturating_shift_left(x - one_q2, 2);
+    return tc_fp_saturating_shift_left(tc_fp_reciprocal_of_half_sum_q2(a) - one_q2, 2);
 }
 
 /* logistic(a) = 1 / (1 + exp(-a)) for a Q(integer_bits) value, returning Q0 (gemmlowp
