@@ -480,6 +480,16 @@ def _np_pads(geom: _Window) -> list[tuple[int, int]]:
     return [(0, 0), *zip(geom.pads_begin, geom.pads_end, strict=True), (0, 0)]
 
 
+def _tap_window(tap: tuple[int, ...], geom: _Window) -> tuple[slice, ...]:
+    """The (D, H, W) slices of the padded input that tap `tap` of every output window reads."""
+    return tuple(
+        slice(tap[a] * geom.dilations[a],
+              tap[a] * geom.dilations[a] + (geom.out_shape[a] - 1) * geom.strides[a] + 1,
+              geom.strides[a])
+        for a in range(3)
+    )
+
+
 def bconv_dot(x: np.ndarray, w: np.ndarray, geom: BConvGeometry) -> np.ndarray:
     """int32 [N, out_d, out_h, out_w, out_c]: the dot products of tc_bconv_*, from +/-1 values
     x [N, D, H, W, in_c] and w [out_c, k_d, k_h, k_w, cig] (canonical), padded positions standing
@@ -494,13 +504,7 @@ def bconv_dot(x: np.ndarray, w: np.ndarray, geom: BConvGeometry) -> np.ndarray:
     y = np.zeros((x.shape[0], *out, geom.out_c), dtype=np.int64)
     cig, cog = geom.cig, geom.cog
     for tap in np.ndindex(*geom.kernel):
-        window = tuple(
-            slice(tap[a] * geom.dilations[a],
-                  tap[a] * geom.dilations[a] + (out[a] - 1) * geom.strides[a] + 1,
-                  geom.strides[a])
-            for a in range(3)
-        )
-        patch = xp[(slice(None), *window)]
+        patch = xp[(slice(None), *_tap_window(tap, geom))]
         for g in range(geom.groups):
             wg = w[g * cog:(g + 1) * cog][(slice(None), *tap)]  # [cog, cig]
             y[..., g * cog:(g + 1) * cog] += patch[..., g * cig:(g + 1) * cig] @ wg.T
@@ -534,13 +538,7 @@ def bmaxpool(x: np.ndarray, geom: BPoolGeometry) -> np.ndarray:
     out = geom.out_shape
     y = np.full((x.shape[0], *out, geom.channels), -2, dtype=np.int8)
     for tap in np.ndindex(*geom.kernel):
-        window = tuple(
-            slice(tap[a] * geom.dilations[a],
-                  tap[a] * geom.dilations[a] + (out[a] - 1) * geom.strides[a] + 1,
-                  geom.strides[a])
-            for a in range(3)
-        )
-        y = np.maximum(y, xp[(slice(None), *window)])
+        y = np.maximum(y, xp[(slice(None), *_tap_window(tap, geom))])
     return np.where(y < -1, np.int8(-1), y)
 
 
