@@ -388,18 +388,24 @@ def _require_nhwc(c: OperatorContext) -> tuple[int, ...]:
     return shape
 
 
+def _window_attrs(c: OperatorContext, x: tuple[int, ...], w: np.ndarray) -> dict[str, object]:
+    """The IR Conv window attributes (channels-last) of CONV_2D / DEPTHWISE_CONV_2D with an
+    [*, KH, KW, *] filter w on the NHWC input shape x."""
+    kernel = (w.shape[1], w.shape[2])
+    strides = (c.option("strideH", 1), c.option("strideW", 1))
+    dilations = (c.option("dilationHFactor", 1), c.option("dilationWFactor", 1))
+    return {"kernel_shape": kernel, "strides": strides, "dilations": dilations,
+            "pads": same_or_valid_pads(c, x[1:3], kernel, strides, dilations),
+            "channels_last": True}
+
+
 @converter("CONV_2D")
 def _conv_2d(c: OperatorContext) -> None:
     x = _require_nhwc(c)
     w = c.weight(1, "filter")  # [Co, KH, KW, Ci/g]: the IR channels_last layout
     if w.ndim != 4 or x[-1] % w.shape[-1]:
         c.unsupported(f"filter {list(w.shape)} does not fit input {list(x)}")
-    kernel = (w.shape[1], w.shape[2])
-    strides = (c.option("strideH", 1), c.option("strideW", 1))
-    dilations = (c.option("dilationHFactor", 1), c.option("dilationWFactor", 1))
-    attrs = {"kernel_shape": kernel, "strides": strides, "dilations": dilations,
-             "pads": same_or_valid_pads(c, x[1:3], kernel, strides, dilations),
-             "group": x[-1] // w.shape[-1], "channels_last": True}
+    attrs = _window_attrs(c, x, w) | {"group": x[-1] // w.shape[-1]}
     c.emit("Conv", [c.input(0), c.input(1, "filter"), c.input(2, "bias")], attrs | c.clamp())
 
 
@@ -411,12 +417,7 @@ def _depthwise_conv_2d(c: OperatorContext) -> None:
     if w.ndim != 4 or w.shape[0] != 1 or w.shape[-1] % channels:
         c.unsupported(f"filter {list(w.shape)} does not fit input {list(x)}")
     # The multiplier is the filter's, not depth_multiplier (some converters leave that at 1).
-    kernel = (w.shape[1], w.shape[2])
-    strides = (c.option("strideH", 1), c.option("strideW", 1))
-    dilations = (c.option("dilationHFactor", 1), c.option("dilationWFactor", 1))
-    attrs = {"kernel_shape": kernel, "strides": strides, "dilations": dilations,
-             "pads": same_or_valid_pads(c, x[1:3], kernel, strides, dilations),
-             "group": channels, "channels_last": True}
+    attrs = _window_attrs(c, x, w) | {"group": channels}
     quant = ir_quant(c.tensor(1))
     if quant is not None and quant.per_channel:  # the channel axis 3 moves to 0
         quant = QuantParams(quant.scale, quant.zero_point, 0)
