@@ -189,13 +189,15 @@ def make_layer(case: Case, seed: int) -> Layer:
 # tc_bfc_sliced_* and tc_bfc_list_* (binary fully connected / 1x1 convolution): rows, in_c,
 # out_c, share of 1 bits; input channels across the blocks of 16 and the words of 32, output
 # channels leaving a partial word, counts that reach the higher planes (in_c >= 32), the
-# threshold clamps, the sliced _b1 path for in_c <= 30 (five planes in registers) up to its
-# edge, and for the list: rows of every 1-bit count (ties at in_c / 2, all 0, all 1: lists of
-# 0 and of in_c positions, odd lengths padded) over one and several input words.
+# threshold clamps, every part of the last block of 16 input channels (pairs, 4, 8 and 16),
+# the sliced _b1 path for in_c <= 30 (five planes in registers) up to its edge, and for the
+# list: rows of every 1-bit count (ties at in_c / 2, all 0, all 1: lists of 0 and of in_c
+# positions, odd lengths padded) over one and several input words.
 FC_CASES = [(5, 1, 1, 0.5), (7, 14, 42, 0.5), (3, 16, 32, 0.9), (4, 17, 33, 0.1),
             (3, 30, 33, 0.9), (6, 31, 70, 0.5), (2, 42, 14, 0.5), (3, 64, 64, 0.3),
             (2, 100, 40, 0.7), (2, 300, 65, 0.5), (40, 14, 42, 0.5), (33, 32, 33, 0.5),
-            (9, 33, 20, 0.0), (9, 33, 20, 1.0), (24, 64, 40, 0.5)]
+            (9, 33, 20, 0.0), (9, 33, 20, 1.0), (24, 64, 40, 0.5),
+            (3, 20, 60, 0.5), (4, 6, 9, 0.5), (2, 40, 120, 0.5)]  # tails 16+4, 4+2, 8
 
 
 def make_fc_layer(rows: int, in_c: int, out_c: int, ones: float, seed: int) -> Layer:
