@@ -1866,7 +1866,8 @@ void tc_bconv_dw_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_
  * macros and ripple it shares): each pair of input channels is one LDM of their weight words,
  * two SBFX / EOR for the masks and one adder (15 per pair), about 7.3 instructions per input
  * channel against 9.4 for GCC's code of the C.  Where the last block of 16 holds 10 channels
- * or fewer, only its pairs are read, in parts of 8, 4 and 2 (the C reads all 16, 0 past in_c):
+ * or fewer, only its pairs are read, in parts of 8, 4 and 2 (the C reads its first 8 alone
+ * where it holds no more):
  * a 1x1 layer on 20 channels (the EEG blocks) takes 267 instructions per word of output
  * channels instead of 335. */
 int32_t tc_bfc_xs_sum_t2(const uint32_t *w, const uint32_t *x, int32_t in_c, uint32_t *planes);
@@ -1922,7 +1923,7 @@ static int32_t xs_sum_c(const uint32_t *w, const uint32_t *x, int32_t in_c, uint
     for (int32_t b = 0; b < blocks; ++b, w += 16) {
         const uint32_t v = (b / 2 == in_words - 1 ? last : x[b / 2]) >> (16 * (b & 1));
         const uint32_t e1 = xs8(&ones, &twos, &fours, w, v);
-        const uint32_t e2 = xs8(&ones, &twos, &fours, w + 8, v >> 8);
+        const uint32_t e2 = in_c - 16 * b > 8 ? xs8(&ones, &twos, &fours, w + 8, v >> 8) : 0;
         uint32_t carry;
         csa(&carry, &eights, eights, e1, e2);
         top = ripple(planes + 5, half_add(&sixteens, carry), top);
