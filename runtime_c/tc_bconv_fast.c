@@ -363,26 +363,23 @@ __asm__(
     "  ands r5, r5, r7\n"
     "  cmp r6, #27\n"               /* 27-31: the whole word's tree costs least */
     "  bge 2f\n"
-    "  cmp r6, #16\n"
-    "  ble 30f\n"
-    "  tc_xs16 0\n"                 /* 17-26: the first 16, then the rest from bit 0 */
-    "  tc_hs_half lr, r7\n"
-    "  tc_hs_ripple r7\n"
-    "  lsr r5, r5, #16\n"
-    "  subs r6, r6, #16\n"
-    "30:\n"                         /* 1-16 bits, rounded up to pairs (weights 0 past in_c);
-                                       12 or more take a whole block (its tree costs less than
-                                       three parts' carries) */
-    "  adds r6, r6, #1\n"
-    "  bic r6, r6, #1\n"
-    "  cmp r6, #12\n"
+    "30:\n"                         /* r6 bits left from bit 0 of r5: 11 or more take a block
+                                       of 16 (its zero weights past in_c cost less than three
+                                       parts' carries), 10 or fewer go in parts */
+    "  cmp r6, #11\n"
     "  blt 31f\n"
     "  tc_xs16 0\n"
     "  tc_hs_half lr, r7\n"
     "  tc_hs_ripple r7\n"
+    "  lsr r5, r5, #16\n"
+    "  subs r6, r6, #16\n"
+    "  bgt 30b\n"
     "  b 3f\n"
-    "31:\n"                         /* blocks of 8, 4 and 2 by the bits of the count, each
-                                       carry added at its level */
+    "31:\n"                         /* rounded up to pairs (weights 0 past in_c), blocks of
+                                       8, 4 and 2 by the bits of the count, each carry added
+                                       at its level */
+    "  adds r6, r6, #1\n"
+    "  bic r6, r6, #1\n"
     "  tst r6, #8\n"
     "  beq 32f\n"
     "  tc_xs8 r7, r8, r9, 0\n"
