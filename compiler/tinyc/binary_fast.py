@@ -133,37 +133,65 @@ def depthwise_weights(w_packed: np.ndarray, geom: B.BConvGeometry) -> np.ndarray
     return B.pack_bits(bits.T)
 
 
+def _sliced_sum_cost(in_c: int) -> float:
+    """Instructions of tc_bfc_xs_sum_t2 (and tc_bfc_sliced_b1_t2's sums) over in_c input
+    channels: about 8.3 per channel read and 25 per part of a short last block.  It reads every
+    word of 32 whole, a last word of 27 or more bits whole, blocks of 16 while 11 or more bits
+    are left, then the rest rounded up to pairs in parts of 8, 4 and 2."""
+    read, left = 32 * (in_c // 32), in_c % 32
+    if left >= 27:
+        read, left = read + 32, 0
+    while left >= 11:
+        read, left = read + 16, left - 16
+    pairs = max(left, 0) + (left & 1)
+    return 8.3 * (read + pairs) + 25 * bin(pairs).count("1")
+
+
+def _word_output_cost(kind: str, nc: int) -> float:
+    """Instructions of the output stage of one word of nc output channels of tc_bfc_sliced_* /
+    tc_bfc_list_* (kinds f32, s8, s32), in assembly on Thumb-2: f32 of a whole word 330, of a
+    partial one 115 + 10.8 per channel; s8 110 + 10.3 per channel; s32 (C) 200 + 12."""
+    if kind == "f32":
+        return 330 if nc == 32 else 115 + 10.8 * nc
+    if kind == "s8":
+        return 110 + 10.3 * nc
+    return 200 + 12 * nc
+
+
 def _fc_costs(in_c: int, out_c: int, kind: str) -> dict[str, float]:
     """Instructions per row of a binary dense / 1x1 layer with output `kind` (s32, f32, s8, b1)
     for "popcount" (tc_bfc_*), "sliced" (tc_bfc_sliced_*) and "list" (tc_bfc_list_*), by a cost
-    model fitted to counts measured on qemu-m4 (arm-none-eabi-gcc -O2, random inputs, about
-    half of the bits 1: the list's worst case), model / measured:
-      in->out  output  sliced        list
-       14->42  b1        416/414       704/681
-       28->84  b1      1,022/992     1,245/1,181
-       32->32  b1        341/351       544/584
-       64->64  b1      1,212/1,212   1,324/1,332
-       96->96  b1      2,615/2,589   2,339/2,282
-      256->64  b1      4,400/4,436   3,704/3,701
-       42->14  f32       806/798       854/866
-       84->28  f32     1,373/1,331   1,388/1,370
-       32->32  f32       636/670       729/748
-      128->128 f32     5,730/5,712   4,329/4,129
-      132->10  f32     1,555/1,549   1,591/1,534   (popcount 1,400/1,493: kept)
-    popcount: about 40 + 20 per word of input per output channel; sliced: about 8.3 per input
-    channel (rounded up to 16) per word of 32 output channels (the Thumb-2 sums) and 75 (b1:
-    the compare in the planes) or 40 and the output stage; list: about 5 per input channel
-    to list a row, then per word of 32 output channels about 3.7 per input channel (7 per
-    listed bit) and 120 (b1: 265, the compare with the scalar n1 included); both plus the
-    output stage of a word where it is separate (f32 of 32 channels: 330, in assembly;
-    otherwise 200 + 12 per channel)."""
-    words = B.words(out_c)
-    nc = min(out_c, 32)
-    output = 330 if kind == "f32" and out_c % 32 == 0 else 200 + 12 * nc
-    return {"popcount": out_c * (40 + 20 * B.words(in_c)),
-            "sliced": words * (8.3 * 16 * -(-in_c // 16) + (75 if kind == "b1" else 40 + output)),
-            "list": 5.04 * in_c + words * (3.68 * in_c + (265 if kind == "b1" else
-                                                           120 + output))}
+    model fitted to counts measured on qemu-m4 (arm-none-eabi-gcc -O2, 8x8 pixels, random
+    inputs, about half of the bits 1: the list's worst case), model / measured:
+      in->out  output  popcount        sliced        list
+        8->8   s8        536/513       324/336       382/434
+       24->8   s8        536/513       457/461       522/542
+       14->42  b1      2,814/2,533     416/425       704/675
+       20->60  s8      4,020/3,633   1,300/1,315   1,326/1,406
+       60->20  s8      1,740/1,793     887/888       959/969
+       32->32  b1      2,144/2,250     341/351       544/584
+       64->64  b1      5,568/5,683   1,212/1,212   1,324/1,326
+       96->96  b1     10,272/10,332  2,615/2,589   2,339/2,285
+      120->40  s8      5,080/5,073   2,754/2,733   2,360/2,284
+       24->16  f32     1,072/1,009     552/562       617/656
+       84->28  f32     2,996/3,057   1,180/1,201   1,270/1,293
+       32->32  f32     2,144/2,305     636/674       729/754
+      128->128 f32    16,256/16,417  5,730/5,719   4,329/4,137
+      256->64  f32    13,248/13,089  4,990/5,011   4,074/3,932
+    popcount: about 47 + 20 per word of input per output channel; sliced: the sums
+    (_sliced_sum_cost) per word of 32 output channels and 75 (b1: the compare in the planes)
+    or 40 and the word's output stage (_word_output_cost); list: about 5 per input channel to
+    list a row, then per word of 32 output channels about 3.7 per input channel (7 per listed
+    bit) and 265 (b1, the compare with the scalar n1 included) or 120 and the output stage."""
+    nc = [min(32, out_c - 32 * q) for q in range(B.words(out_c))]
+    if kind == "b1":
+        sliced = [_sliced_sum_cost(in_c) + 75 for _ in nc]
+        listed = [3.68 * in_c + 265 for _ in nc]
+    else:
+        sliced = [_sliced_sum_cost(in_c) + 40 + _word_output_cost(kind, n) for n in nc]
+        listed = [3.68 * in_c + 120 + _word_output_cost(kind, n) for n in nc]
+    return {"popcount": out_c * (47 + 20 * B.words(in_c)),
+            "sliced": sum(sliced), "list": 5.04 * in_c + sum(listed)}
 
 
 def list_saving(rows: int, in_c: int, out_c: int, kind: str) -> float:
