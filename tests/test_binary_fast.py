@@ -474,6 +474,12 @@ def test_choice_of_kernel() -> None:
     assert binary_fast.fc_kernel(256, 64, "b1") == "list"
     assert binary_fast.fc_kernel(256, 10, "f32") == "popcount"  # measured 2,073 vs 2,369
     assert binary_fast.fc_kernel(132, 10, "f32") == "sliced"  # measured 1,386 vs 1,493
+    # the sums' cost follows the assembly's reads: 11-16 channels one block of 16, 17-26 a
+    # block and parts, 27-32 a whole word
+    assert binary_fast._sliced_sum_cost(13) == binary_fast._sliced_sum_cost(16)
+    assert binary_fast._sliced_sum_cost(43) == binary_fast._sliced_sum_cost(48)
+    assert binary_fast._sliced_sum_cost(16) < binary_fast._sliced_sum_cost(20) \
+        < binary_fast._sliced_sum_cost(27) == binary_fast._sliced_sum_cost(32)
     assert binary_fast.fc_kernel(65536, 64, "b1") == "popcount"  # counts past 16 bit planes
     # the list pays for the code it adds: 30 instructions per byte, less where a 3x3 binary
     # convolution (tc_bconv_sparse_*) links its slice sums already

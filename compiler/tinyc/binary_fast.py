@@ -142,8 +142,8 @@ def _sliced_sum_cost(in_c: int) -> float:
     if left >= 27:
         read, left = read + 32, 0
     while left >= 11:
-        read, left = read + 16, left - 16
-    pairs = max(left, 0) + (left & 1)
+        read, left = read + 16, max(left - 16, 0)
+    pairs = left + (left & 1)
     return 8.3 * (read + pairs) + 25 * bin(pairs).count("1")
 
 
