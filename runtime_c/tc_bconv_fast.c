@@ -7,7 +7,7 @@
  * test_binary_fast.py runs both): the slice sums of tc_bconv_sparse_* (hs_sum: about 7.8
  * instructions per listed word in C, 7 in assembly with the block and slice overhead, on
  * qemu-m4), its row listing for groups of whole words (list_row), the output stages
- * (emit_word: _b1 of a whole word of 32 channels, _s8, and _f32 with an FPU), the mismatch
+ * (emit_word: _s8, and _f32 with an FPU), the mismatch
  * sums of tc_bfc_sliced_* (xs_sum: 9.4 instructions per input channel in C, 7.3 in assembly)
  * and tc_bfc_sliced_b1's whole row loop.
  *
@@ -31,7 +31,11 @@
  *   mismatches = n1 + Wv - 2 S   (b = 1)      mismatches = n1 - Wv + 2 S   (b = 0)
  * with n1 the window's 1 bits and Wv the channel's 1 weight bits over the valid taps, so
  *   dot = N - 2 * mismatches + pad_corr = N - 2 n1 + pad_corr + (b ? 2 : -2) * (2 S - Wv),
- * computed per channel straight from the transposed lanes into the output transform.
+ * computed per channel straight from the transposed lanes into the output transform.  _b1
+ * skips the transpose: dot < thr is a comparison of 2 S + (b ? N - n1 : n1) with per-channel
+ * constants of the window's padding class (tc_binary.h), done in the planes (list_bits_out,
+ * about 16 instructions per plane where the transpose and per-channel compare took 330 per
+ * 32 channels: 463,040 -> 417,560 for a 3x3 layer of 32 channels, 16x16, on qemu-m4).
  *
  * tc_bconv_dw_*: depthwise (one input channel per output channel): per tap, x ^ w of 32
  * channels at once, added into a bit-sliced counter of five planes (four taps at a time through
@@ -612,21 +616,16 @@ static int32_t hs_sum_c(const uint32_t *w, const uint16_t *cache, const slice_t 
 
 #if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2
 /* Thumb-2: emit_word's commonest cases in assembly: zero padding, counts below 256 (8 planes),
- * for _b1 a whole word of 32 channels aligned to a word of the output, for _s8 and _f32 no
- * clamp (_f32: a single-precision FPU) and any channel count.  All first transpose the planes q
- * in registers
- * (transpose_counts, rows 8: one ldm, 12 swaps, one stm), so that S_c is byte
- * 4 (c % 8) + c / 8 of q, then per channel dot = base + k2 * (2 S_c - wv[c]):
- *   _b1:  bit c of the word = dot < thr[c], built from channel 31 down by one adc per
- *         channel (8 instructions per channel, about 11 in C on qemu-m4); the word ^ flip is
- *         stored at *y;
+ * for _s8 and _f32 no clamp (_f32: a single-precision FPU) and any channel count.  All first
+ * transpose the planes q in registers (transpose_counts, rows 8: one ldm, 12 swaps, one stm),
+ * so that S_c is byte 4 (c % 8) + c / 8 of q, then per channel dot = base + k2 * (2 S_c - wv[c]):
  *   _f32: y[c] = (float)dot * mul[c] + bias[c], the multiply and the add rounded separately as
  *         in tc_bout_f32.  Per 8 channels: mul and bias by one vldm each, two channels' dots to
  *         the FPU by one vmov, the 8 outputs stored by one vstm (about 8.4 instructions per
  *         channel, 11.8 in C).
  * Registers after the transpose (r4-r11 the planes, r12 the swaps' temporary): r0 the counts
  * (one byte on per block of 8 channels), r1 wv, r5 base, r6 k2, r7 blocks left, r8-r11 the
- * channels in flight; _b1: r2 thr, r3 y, r4 the word; _f32: r2 mul, r3 bias, r4 y, s0-s7 the
+ * channels in flight; _f32: r2 mul, r3 bias, r4 y, s0-s7 the
  * outputs, s8-s15 mul, s16-s23 bias.
  *   _s8, _f32_ch: one channel at a time for any 1 <= nc <= 32 (the partial words of layers
  *         with few channels too; _f32 takes them when nc < 32):
@@ -640,8 +639,6 @@ void tc_bconv_out_s8_t2(const uint32_t *q, const uint16_t *wv, const int32_t *mu
                         int32_t shift);
 void tc_bconv_out_s8_nowv_t2(const uint32_t *q, const int32_t *mul, const int32_t *bias,
                              int8_t *y, int32_t base, int32_t k2, int32_t nc, int32_t shift);
-void tc_bconv_out_b1_t2(const uint32_t *q, const uint16_t *wv, const int32_t *thr, uint32_t *y,
-                        uint32_t flip, int32_t base, int32_t k2);
 #if defined(__ARM_FP) && (__ARM_FP & 4)
 void tc_bconv_out_f32_t2(const uint32_t *q, const uint16_t *wv, const float *mul,
                          const float *bias, float *y, int32_t base, int32_t k2);
@@ -740,26 +737,6 @@ __asm__(
     "  tc_out_swap r10, r11, 1, 0x55555555\n"
     "  stm r0, {r4-r11}\n"
     ".endm\n"
-    ".macro tc_out_bit j, m\n" /* word = 2 word + (dot < thr), channel m of block j */
-    "  ldrb r8, [r0, #4 * \\m + \\j]\n"
-    "  ldrh r9, [r1, #2 * \\m + 16 * \\j]\n"
-    "  rsb r8, r9, r8, lsl #1\n"
-    "  mla r8, r8, r6, r5\n"
-    "  ldr r9, [r2, #4 * \\m + 32 * \\j]\n"
-    "  subs r8, r8, r9\n"
-    "  lsls r8, r8, #1\n" /* carry = the sign of dot - thr */
-    "  adc r4, r4, r4\n"
-    ".endm\n"
-    ".macro tc_out_bits j\n" /* channels 8 j + 7 down to 8 j; r0-r2 at block 0 */
-    "  tc_out_bit \\j, 7\n"
-    "  tc_out_bit \\j, 6\n"
-    "  tc_out_bit \\j, 5\n"
-    "  tc_out_bit \\j, 4\n"
-    "  tc_out_bit \\j, 3\n"
-    "  tc_out_bit \\j, 2\n"
-    "  tc_out_bit \\j, 1\n"
-    "  tc_out_bit \\j, 0\n"
-    ".endm\n"
     ".macro tc_out_ch m, wv, f32\n" /* channel m of the block at r0-r4; done when r7 is 0 */
     "  ldrb r9, [r0, #4 * \\m]\n"
     "  .if \\wv\n"
@@ -835,42 +812,11 @@ __asm__(
     ".endm\n"
     "tc_out_fn tc_bconv_out_s8_t2, 1, 0\n"
     "tc_out_fn tc_bconv_out_s8_nowv_t2, 0, 0\n"
-    ".pushsection .text.tc_bconv_out_b1_t2,\"ax\",%progbits\n"
-    ".global tc_bconv_out_b1_t2\n"
-    ".type tc_bconv_out_b1_t2, %function\n"
-    ".thumb_func\n"
-    "tc_bconv_out_b1_t2:\n"
-    "  push {r4-r11, lr}\n"
-    "  tc_out_transpose\n"
-    "  ldr r5, [sp, #40]\n" /* flip, base, k2: above 9 saved words */
-    "  ldr r6, [sp, #44]\n"
-    "  movs r4, #0\n"
-    "  adds r0, r0, #2\n" /* blocks 3 and 2 (channels 31 down to 16), then 1 and 0 */
-    "  adds r1, r1, #32\n"
-    "  adds r2, r2, #64\n"
-    "  movs r7, #2\n"
-    "1:\n"
-    "  tc_out_bits 1\n"
-    "  tc_out_bits 0\n"
-    "  subs r0, r0, #2\n"
-    "  subs r1, r1, #32\n"
-    "  subs r2, r2, #64\n"
-    "  subs r7, r7, #1\n"
-    "  bne 1b\n"
-    "  ldr r8, [sp, #36]\n"
-    "  eors r4, r4, r8\n"
-    "  str r4, [r3]\n"
-    "  pop {r4-r11, pc}\n"
-    ".size tc_bconv_out_b1_t2, .-tc_bconv_out_b1_t2\n"
-    ".popsection\n"
     BCONV_OUT_F32_TEXT
-    ".purgem tc_out_bits\n"
     ".purgem tc_out_fn\n"
     ".purgem tc_out_ch\n"
-    ".purgem tc_out_bit\n"
     ".purgem tc_out_transpose\n"
     ".purgem tc_out_swap\n");
-#define BCONV_OUT_B1_ASM 1
 #define BCONV_OUT_S8_ASM 1
 #endif
 
@@ -955,6 +901,33 @@ static inline int32_t bit_length(int32_t v)
     return n;
 }
 
+/* _b1 of tc_bconv_sparse_* and tc_bfc_list_*: the lanes whose output bit (before flip) is 1,
+ * from the planes s[0..depth) of the listed sums S: Z = 2 S + z >= C (c: the planes of C for
+ * this b), done bit-sliced plane by plane: Z's planes are formed by a ripple-carry add of the
+ * scalar z and fed straight into the borrow chain of Z - C.  For b = 1 the bit is Z < C, the
+ * complement.  About 12 instructions per plane (P = 10 for a 3x3 window of 32 channels) against
+ * a transpose and 8 per channel. */
+static BCONV_INLINE uint32_t list_bits_out(const uint32_t *s, int32_t depth, uint32_t z,
+                                           const uint32_t *c, int32_t planes, uint32_t b)
+{
+    const int32_t top = depth + 1 < planes ? depth + 1 : planes; /* 2 S: planes 1 .. depth */
+    uint32_t carry = 0, borrow = borrow_step(0u, 0u - (z & 1u), c[0]); /* plane 0 of 2 S: 0 */
+    int32_t k = 1;
+    for (; k < top; ++k) {
+        const uint32_t a = s[k - 1];               /* plane k of 2 S */
+        const uint32_t m = 0u - ((z >> k) & 1u); /* plane k of z */
+        const uint32_t u = a ^ m;
+        borrow = borrow_step(borrow, u ^ carry, c[k]);
+        carry = (a & m) | (u & carry);
+    }
+    for (; k < planes; ++k) { /* 2 S is 0 from here */
+        const uint32_t m = 0u - ((z >> k) & 1u);
+        borrow = borrow_step(borrow, m ^ carry, c[k]);
+        carry &= m;
+    }
+    return b ? borrow : ~borrow;
+}
+
 /* Merges the bits cmp (bit i: output channel oc0 + i, i < nc) of one _b1 pixel into its packed
  * words yb: *word carries the partial word between calls (channels come in increasing order);
  * a word is stored, XOR flip, once its last channel or out_c - 1 is in. */
@@ -982,15 +955,13 @@ static inline void put_bits(const tc_bout_t *o, uint32_t *yb, int32_t oc0, int32
 static BCONV_INLINE void emit_lanes(const tc_bout_t *o, const uint32_t *q, int32_t rows,
                                     int32_t nc, int32_t clamp, int32_t base, int32_t k2,
                                     int32_t has_wv, const uint16_t *wv, const int32_t *pc,
-                                    void *y, int32_t yo, int32_t oc0, uint32_t *word)
+                                    void *y, int32_t yo, int32_t oc0)
 {
     const uint32_t lane_mask = rows == 8 ? 0xFFu : 0xFFFFu;
     const float *mul = o->mul + oc0, *bias = o->bias + oc0;
     const int32_t *mul_s8 = o->mul_s8 + oc0, *bias_s8 = o->bias_s8 + oc0;
-    uint32_t cmp = 0;
     for (int32_t m = 0; m < rows && m < nc; ++m) {
         const uint32_t v = q[m];
-        uint32_t lane_bits = 0; /* _b1: bit rows * j for channel m + rows * j */
 #if defined(__GNUC__)
 #pragma GCC unroll 4
 #endif
@@ -1018,28 +989,22 @@ static BCONV_INLINE void emit_lanes(const tc_bout_t *o, const uint32_t *q, int32
                           : (int8_t)tc_sat_s8(tc_bout_s8_value(dot, mul_s8[c], bias_s8[c],
                                                                o->out_shift));
                 break;
-            case TC_BOUT_B1:
-                lane_bits |= (uint32_t)(dot < o->thr[oc0 + c]) << (rows * j);
+            case TC_BOUT_B1: /* not here: every _b1 compares in the planes */
                 break;
             }
         }
-        cmp |= lane_bits << m;
-    }
-    if (o->kind == TC_BOUT_B1) {
-        put_bits(o, (uint32_t *)y + yo, oc0, nc, cmp, word);
     }
 }
 
-/* Outputs oc0 .. oc0 + nc - 1 (nc <= 32) of the pixel at y + yo (elements; words for _b1, whose
- * partial word *word carries over, see put_bits): the counts S_c of the bit-sliced planes
+/* Outputs oc0 .. oc0 + nc - 1 (nc <= 32; _s32, _f32, _s8) of the pixel at y + yo (elements):
+ * the counts S_c of the bit-sliced planes
  * q[0..depth) (q has 16 words; q[depth..8) must be zero, the others are overwritten) are
  * transposed into lanes of 8 bits (depth <= 8) or 16, and each channel's
  * dot = base + k2 * (2 S_c - wv[c]) + pc[c] (wv read only when has_wv; pc may be NULL: zero)
  * goes straight through the output transform. */
 static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t depth, int32_t nc,
                                    int32_t base, int32_t k2, int32_t has_wv, const uint16_t *wv,
-                                   const int32_t *pc, void *y, int32_t yo, int32_t oc0,
-                                   uint32_t *word)
+                                   const int32_t *pc, void *y, int32_t yo, int32_t oc0)
 {
     const int32_t clamp =
         (o->kind == TC_BOUT_F32 && !(o->act_min == -INFINITY && o->act_max == INFINITY)) ||
@@ -1064,14 +1029,6 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
         return;
     }
 #endif
-#if BCONV_OUT_B1_ASM
-    if (o->kind == TC_BOUT_B1 && depth <= 8 && nc == 32 && (oc0 & 31) == 0 && has_wv &&
-        pc == NULL) { /* *word is 0: the channels before oc0 filled whole words */
-        tc_bconv_out_b1_t2(q, wv, o->thr + oc0, (uint32_t *)y + yo + (oc0 >> 5),
-                           o->flip[oc0 >> 5], base, k2);
-        return;
-    }
-#endif
 #if BCONV_OUT_S8_ASM
     if (o->kind == TC_BOUT_S8 && depth <= 8 && !clamp && pc == NULL) {
         int8_t *ys8 = (int8_t *)y + yo + oc0;
@@ -1088,13 +1045,13 @@ static BCONV_INLINE void emit_word(const tc_bout_t *o, uint32_t *q, int32_t dept
     if (depth <= 8) {
         transpose_counts(q, 8);
         if (nc == 32 && !clamp) {
-            emit_lanes(o, q, 8, 32, 0, base, k2, has_wv, wv, pc, y, yo, oc0, word);
+            emit_lanes(o, q, 8, 32, 0, base, k2, has_wv, wv, pc, y, yo, oc0);
         } else {
-            emit_lanes(o, q, 8, nc, clamp, base, k2, has_wv, wv, pc, y, yo, oc0, word);
+            emit_lanes(o, q, 8, nc, clamp, base, k2, has_wv, wv, pc, y, yo, oc0);
         }
     } else {
         transpose_counts(q, 16);
-        emit_lanes(o, q, 16, nc, clamp, base, k2, has_wv, wv, pc, y, yo, oc0, word);
+        emit_lanes(o, q, 16, nc, clamp, base, k2, has_wv, wv, pc, y, yo, oc0);
     }
 }
 
@@ -1603,6 +1560,7 @@ static BCONV_INLINE void window_slices(const uint16_t *cache, const seg_t *seg, 
  * where they are 1. */
 static BCONV_INLINE void sparse_pixel(const tc_bconv_params_t *p, const uint32_t *w,
                                       const uint16_t *wvc, const int32_t *pc,
+                                      const uint32_t *thr_table, int32_t planes_c,
                                       const tc_bout_t *out, const uint16_t *cache,
                                       const seg_t *seg, int32_t n_seg, int32_t shift,
                                       int32_t n_bits, int32_t groups, int32_t ocw, slice_t *sl,
@@ -1623,11 +1581,18 @@ static BCONV_INLINE void sparse_pixel(const tc_bconv_params_t *p, const uint32_t
             const int32_t nc = cog - 32 * qw < 32 ? cog - 32 * qw : 32;
             const int32_t oc0 = g * cog + 32 * qw;
             const int32_t depth = hs_sum(w + (g * ocw + qw) * block, cache, sl, n_seg, q);
+            if (out->kind == TC_BOUT_B1) { /* M >= T in the planes, as tc_bfc_list_b1 */
+                const uint32_t z = b ? (uint32_t)(n_bits - n1) : (uint32_t)n1;
+                const uint32_t *c = thr_table + ((b * groups + g) * ocw + qw) * planes_c;
+                put_bits(out, (uint32_t *)y + yo, oc0, nc,
+                         list_bits_out(q, depth, z, c, planes_c, (uint32_t)b) & tc_bmask(nc),
+                         &word);
+                continue;
+            }
             if (pc == NULL) { /* each call inlined for its own case */
-                emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, NULL, y, yo, oc0, &word);
+                emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, NULL, y, yo, oc0);
             } else {
-                emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, pc + oc0, y, yo, oc0,
-                          &word);
+                emit_word(out, q, depth, nc, base, k2, 1, wvc + oc0, pc + oc0, y, yo, oc0);
             }
         }
     }
@@ -1635,7 +1600,8 @@ static BCONV_INLINE void sparse_pixel(const tc_bconv_params_t *p, const uint32_t
 
 static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *x,
                                      const uint32_t *w, const uint16_t *wv,
-                                     const int32_t *pad_corr, const tc_bout_t *out, void *y,
+                                     const int32_t *pad_corr, const uint16_t *thr_class,
+                                     const uint32_t *thr_planes, const tc_bout_t *out, void *y,
                                      void *scratch)
 {
     const sparse_sizes_t z = sparse_sizes(p);
@@ -1646,6 +1612,10 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
     const int32_t y_step = out->kind == TC_BOUT_B1 ? tc_bwords(p->out_c) : p->out_c;
     const int32_t cls_h = p->lead_h + 1 + p->trail_h;
     const int32_t cls_w = p->lead_w + 1 + p->trail_w;
+    /* _b1: the thresholds' planes P and the words of one padding class's table [2, groups,
+     * ocw, P] */
+    const int32_t planes_c = bit_length(2 * p->k_d * p->k_h * p->k_w * cig + 1);
+    const int32_t table_size = 2 * groups * ocw * planes_c;
     seg_t *seg = (seg_t *)scratch;
     slice_t *sl = (slice_t *)(seg + z.taps);
     int32_t *tag = (int32_t *)(sl + z.taps);
@@ -1680,14 +1650,16 @@ static BCONV_INLINE void sparse_run(const tc_bconv_params_t *p, const uint32_t *
                         n_bits = wd.count * wh.count * ww.count * cig;
                     }
                     const int32_t cls = (cd * cls_h + ch) * cls_w + cw;
-                    const uint16_t *wvc = wv + cls * p->out_c;
+                    const uint16_t *wvc = wv == NULL ? NULL : wv + cls * p->out_c;
                     const int32_t *pc = pad_corr == NULL ? NULL : pad_corr + cls * p->out_c;
+                    const uint32_t *thr_table =
+                        thr_class == NULL ? NULL : thr_planes + thr_class[cls] * table_size;
                     if (single) {
-                        sparse_pixel(p, w, wvc, pc, out, cache, seg, n_seg, shift, n_bits, 1, 1,
-                                     sl, q, y, yo);
+                        sparse_pixel(p, w, wvc, pc, thr_table, planes_c, out, cache, seg, n_seg,
+                                     shift, n_bits, 1, 1, sl, q, y, yo);
                     } else {
-                        sparse_pixel(p, w, wvc, pc, out, cache, seg, n_seg, shift, n_bits, groups,
-                                     ocw, sl, q, y, yo);
+                        sparse_pixel(p, w, wvc, pc, thr_table, planes_c, out, cache, seg, n_seg,
+                                     shift, n_bits, groups, ocw, sl, q, y, yo);
                     }
                 }
             }
@@ -1700,7 +1672,7 @@ void tc_bconv_sparse_s32(const tc_bconv_params_t *p, const uint32_t *x, const ui
                          void *scratch)
 {
     const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S32, NULL, NULL);
-    sparse_run(p, x, w, wv, pad_corr, &out, y, scratch);
+    sparse_run(p, x, w, wv, pad_corr, NULL, NULL, &out, y, scratch);
 }
 
 void tc_bconv_sparse_f32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
@@ -1708,7 +1680,7 @@ void tc_bconv_sparse_f32(const tc_bconv_params_t *p, const uint32_t *x, const ui
                          const float *bias, float *y, void *scratch)
 {
     const tc_bout_t out = tc_bconv_out(p, TC_BOUT_F32, mul, bias);
-    sparse_run(p, x, w, wv, pad_corr, &out, y, scratch);
+    sparse_run(p, x, w, wv, pad_corr, NULL, NULL, &out, y, scratch);
 }
 
 void tc_bconv_sparse_s8(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
@@ -1716,15 +1688,15 @@ void tc_bconv_sparse_s8(const tc_bconv_params_t *p, const uint32_t *x, const uin
                         const int32_t *bias, int8_t *y, void *scratch)
 {
     const tc_bout_t out = tc_bconv_out(p, TC_BOUT_S8, mul, bias);
-    sparse_run(p, x, w, wv, pad_corr, &out, y, scratch);
+    sparse_run(p, x, w, wv, pad_corr, NULL, NULL, &out, y, scratch);
 }
 
 void tc_bconv_sparse_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                        const uint16_t *wv, const int32_t *pad_corr, const int32_t *thr,
+                        const uint16_t *thr_class, const uint32_t *thr_planes,
                         const uint32_t *flip, uint32_t *y, void *scratch)
 {
-    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, thr, flip);
-    sparse_run(p, x, w, wv, pad_corr, &out, y, scratch);
+    const tc_bout_t out = tc_bconv_out(p, TC_BOUT_B1, NULL, flip);
+    sparse_run(p, x, w, NULL, NULL, thr_class, thr_planes, &out, y, scratch);
 }
 
 /* ---- tc_bconv_dw_* --------------------------------------------------------------------------- */
@@ -1768,7 +1740,6 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                         (taps > 0 ? win.x0 : 0) * (int32_t)sizeof(uint32_t));
                     const int32_t *corr = pad_corr == NULL ? NULL : pad_corr + win.cls * channels;
                     const tap_t *end4 = win.tap + (taps & ~3);
-                    uint32_t word = 0;
                     for (int32_t j = 0; j < cw; ++j) {
                         const uint32_t *xj = (const uint32_t *)xw + j;
                         const uint32_t *wj = w + j;
@@ -1817,7 +1788,7 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
                             q[0] = p0, q[1] = p1, q[2] = p2, q[3] = p3, q[4] = p4;
                             q[5] = q[6] = q[7] = 0;
                             emit_word(out, q, 5, nc, taps, -1, 0, NULL,
-                                      corr == NULL ? NULL : corr + 32 * j, y, yo, 32 * j, &word);
+                                      corr == NULL ? NULL : corr + 32 * j, y, yo, 32 * j);
                         }
                     }
                 }
@@ -1943,7 +1914,6 @@ static BCONV_INLINE void bfc_sliced_run(const tc_bfc_params_t *p, const uint32_t
     uint32_t q[MAX_PLANES];
 
     for (int32_t n = 0, yo = 0; n < p->batch; ++n, x += in_words, yo += y_step) {
-        uint32_t word = 0;
         for (int32_t qw = 0; qw < ocw; ++qw) {
             const int32_t nc = out_c - 32 * qw < 32 ? out_c - 32 * qw : 32;
             const int32_t depth = xs_sum(w + qw * blocks * 16, x, in_c, q);
@@ -1955,7 +1925,7 @@ static BCONV_INLINE void bfc_sliced_run(const tc_bfc_params_t *p, const uint32_t
                 ((uint32_t *)y)[yo + qw] = (ge & tc_bmask(nc)) ^ out->flip[qw];
                 continue;
             }
-            emit_word(out, q, depth, nc, in_c, -1, 0, NULL, NULL, y, yo, 32 * qw, &word);
+            emit_word(out, q, depth, nc, in_c, -1, 0, NULL, NULL, y, yo, 32 * qw);
         }
     }
 }
@@ -2023,24 +1993,6 @@ static int32_t list_row_bits(const uint32_t *x, int32_t in_words, uint32_t tail,
     return n;
 }
 
-/* _b1: the lanes whose output bit (before flip) is 1, from the planes s[0..depth) of the listed
- * sums S: Z = 2 S + z >= C (c: the planes of C for this b), done bit-sliced plane by plane:
- * Z's planes are formed by a ripple-carry add of the scalar z and fed straight into the borrow
- * chain of Z - C.  For b = 1 the bit is Z < C, the complement. */
-static BCONV_INLINE uint32_t list_bits_out(const uint32_t *s, int32_t depth, uint32_t z,
-                                           const uint32_t *c, int32_t planes, uint32_t b)
-{
-    uint32_t carry = 0, borrow = 0;
-    for (int32_t k = 0; k < planes; ++k) {
-        const uint32_t a = k == 0 || k > depth ? 0u : s[k - 1]; /* plane k of 2 S */
-        const uint32_t m = 0u - ((z >> k) & 1u);                 /* plane k of z */
-        const uint32_t u = a ^ m;
-        borrow = borrow_step(borrow, u ^ carry, c[k]);
-        carry = (a & m) | (u & carry);
-    }
-    return b ? borrow : ~borrow;
-}
-
 /* Per row: n1 of its in_c bits are 1; b = 1 when n1 <= in_c / 2, else 0; the positions of its b
  * bits (at most half) are listed once and, for each word of 32 output channels, their weight
  * words summed bit-sliced (hs_sum: the carry-save adders of tc_bconv_sparse_*) into S, the
@@ -2071,7 +2023,6 @@ static BCONV_INLINE void bfc_list_run(const tc_bfc_params_t *p, const uint32_t *
         }
         const uint32_t b = 2 * n1 <= in_c;
         const slice_t sl = {0, list_row_bits(x, in_words, tail, b, in_c, list), 0};
-        uint32_t word = 0;
         for (int32_t qw = 0; qw < ocw; ++qw) {
             const int32_t nc = out_c - 32 * qw < 32 ? out_c - 32 * qw : 32;
             const int32_t depth = hs_sum(w + qw * (in_c + 1), list, &sl, 1, q);
@@ -2083,7 +2034,7 @@ static BCONV_INLINE void bfc_list_run(const tc_bfc_params_t *p, const uint32_t *
                 continue;
             }
             emit_word(out, q, depth, nc, in_c - 2 * n1, b ? 2 : -2, 1, wv + 32 * qw, NULL, y,
-                      yo, 32 * qw, &word);
+                      yo, 32 * qw);
         }
     }
 }

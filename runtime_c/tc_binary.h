@@ -347,6 +347,14 @@ static inline tc_bout_t tc_bconv_out(const tc_bconv_params_t *p, tc_bout_kind_t 
  *   wv      uint16_t [cls_d, cls_h, cls_w, out_c]: per padding class (as pad_corr) and output
  *           channel, Wv = the number of 1 weight bits over the class's valid taps.
  *   pad_corr as tc_bconv_* (NULL for zero padding).
+ *   thr_class, thr_planes (_b1, in place of wv, pad_corr and thr): per padding class the
+ *           index into thr_planes, uint16_t [cls_d, cls_h, cls_w], of its table uint32_t
+ *           [2, groups, tc_bwords(cog), P], P the bit length of 2 k_d k_h k_w cig + 1: for
+ *           b = 0 and b = 1, plane k bit j = bit k of C0 = T + Wv and C1 = Wv - T + N + 1 of
+ *           channel g * cog + 32 q + j, with T = clamp(floor((N + pc - thr) / 2) + 1, 0, N + 1)
+ *           and N, Wv, pc the class's valid bits, 1 weight bits and pad_corr (0 for zero
+ *           padding), so that dot < thr exactly when 2 S + (b ? N - n1 : n1) is below C1
+ *           (b = 1) or at least C0 (b = 0) (classes with equal tables share).
  *   scratch tc_bconv_sparse_scratch_size(p) bytes, 4-byte aligned: mostly a cache of k_d * k_h
  *           input rows listed once, about 2 * (cig + 2) + 6 bytes per pixel and group
  *           (tc_bconv_fast.c).
@@ -376,7 +384,7 @@ void tc_bconv_sparse_s8(const tc_bconv_params_t *p, const uint32_t *x, const uin
                         const uint16_t *wv, const int32_t *pad_corr, const int32_t *mul,
                         const int32_t *bias, int8_t *y, void *scratch);
 void tc_bconv_sparse_b1(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,
-                        const uint16_t *wv, const int32_t *pad_corr, const int32_t *thr,
+                        const uint16_t *thr_class, const uint32_t *thr_planes,
                         const uint32_t *flip, uint32_t *y, void *scratch);
 
 void tc_bconv_dw_s32(const tc_bconv_params_t *p, const uint32_t *x, const uint32_t *w,

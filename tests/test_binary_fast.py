@@ -173,6 +173,7 @@ def make_layer(case: Case, seed: int) -> Layer:
     else:
         arrays["w_fast"] = binary_fast.sparse_weights(w, geom)
         arrays["wv"] = binary_fast.sparse_valid_ones(w, geom)
+        arrays["thr_class"], arrays["thr_planes"] = binary_fast.sparse_thresholds(thr, w, geom)
     expected = {
         "s32": dot.astype(np.int32),
         "f32": B.transform_f32(dot, mul, bias, *ACT).astype(np.float32),
@@ -279,9 +280,10 @@ def _calls(layer: Layer, prefix: str, kind: str) -> tuple[str, ...]:
                 f"tc_bfc_sliced_{fn}({head}, {prefix}_w_fast, {sliced_tables}{y});",
                 f"tc_bfc_list_{fn}({head}, {prefix}_w_list, {list_tables}{y}, scratch);")
     portable = f"tc_bconv_{fn}({head}, {prefix}_w, {pad}, {tables}{y});"
-    if layer.family == "dw" and fn == "b1":
-        fast = (f"tc_bconv_dw_b1({head}, {prefix}_w_fast, {prefix}_thr_class, "
-                f"{prefix}_thr_planes, {prefix}_flip, {y});")
+    if fn == "b1":
+        fast = (f"tc_bconv_{layer.family}_b1({head}, {prefix}_w_fast, {prefix}_thr_class, "
+                f"{prefix}_thr_planes, {prefix}_flip, {y}"
+                f"{', scratch' if layer.family == 'sparse' else ''});")
     elif layer.family == "dw":
         fast = f"tc_bconv_dw_{fn}({head}, {prefix}_w_fast, {pad}, {tables}{y});"
     else:
@@ -447,6 +449,16 @@ def test_layouts_are_the_documented_ones() -> None:
     assert cls.tolist() == [[[0, 1, 0]]]  # the two borders share a table
     assert planes.shape == (2, 1, 3)  # tables, words of channels, bit planes
     assert planes[0, 0].tolist() == [0b100, 0b101, 0] and planes[1, 0].tolist() == [2, 1, 4]
+    # _b1 sparse thresholds per padding class, the same thr on 2 input channels (N 4 at the
+    # borders, 6 inside; all weights +1: Wv 0): T 3, 1, 5 and 4, 2, 6; C0 = T + Wv and
+    # C1 = Wv - T + N + 1 (2, 4, 0 and 3, 5, 1) in P = bit length of 2 * 3 * 2 + 1 planes
+    conv = B.conv_geometry((4,), 2, 3, (3,), pads_begin=(1,), pads_end=(1,))
+    cls, planes = binary_fast.sparse_thresholds(
+        np.array([0, 3, -5]), B.pack_conv_weights(np.ones((3, 1, 1, 3, 2), np.float32)), conv)
+    assert cls.tolist() == [[[0, 1, 0]]]
+    assert planes.shape == (2, 2, 1, 1, 4)  # tables, b, groups, words of channels, planes
+    assert planes[0, :, 0, 0].tolist() == [[0b111, 0b001, 0b100, 0], [0, 0b001, 0b010, 0]]
+    assert planes[1, :, 0, 0].tolist() == [[0, 0b110, 0b101, 0], [0b111, 0b001, 0b010, 0]]
 
 
 def test_choice_of_kernel() -> None:

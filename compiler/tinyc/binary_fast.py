@@ -5,9 +5,12 @@ states both); what changes is the layout of their constants, prepared here:
 
 - tc_bconv_sparse_*: weights packed along the output channels (`sparse_weights`) and, per
   padding class and output channel, the number of 1 weight bits over the class's valid taps
-  (`sparse_valid_ones`); its padding table is the portable one.  Flash: the weights of cog
-  channels rounded up to a multiple of 32 (at most SPARSE_MAX_WASTE times the portable
-  weights) plus 2 bytes per padding class and output channel; code: 3.8-5.9 KiB per output
+  (`sparse_valid_ones`); its padding table is the portable one.  For packed output, instead
+  of those two and the thresholds: per padding class two counts per channel to compare with in
+  bit planes (`sparse_thresholds`; classes with equal tables share one).  Flash: the weights
+  of cog channels rounded up to a multiple of 32 (at most SPARSE_MAX_WASTE times the portable
+  weights) plus 2 bytes per padding class and output channel (_b1: 2 P / 8 bytes, P about 10);
+  code: 3.8-5.9 KiB per output
   kind used plus 3.7 KiB shared (arm-none-eabi-gcc -O2, Cortex-M4; the fused per-channel
   output loop is unrolled by 4: _f32 +1.2 KiB, _s8 +2.0 KiB, _b1 +0.7 KiB and shared
   +0.6 KiB, with a 144-byte nibble table, over the earlier version).  RAM: its scratch
@@ -295,21 +298,51 @@ def sliced_fc_thresholds(thr: np.ndarray, in_c: int) -> np.ndarray:
     return _threshold_planes(_mismatch_threshold(thr, in_c), (in_c + 1).bit_length())
 
 
+def _class_thresholds(thr: np.ndarray, w_packed: np.ndarray, geom: B.BConvGeometry
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(T, N), int64 [cls_d, cls_h, cls_w, out_c]: per padding class (as pad_corr) and output
+    channel the mismatch threshold T = clamp(floor((N + pc - thr) / 2) + 1, 0, N + 1), N the
+    class's valid bits and pc its padding correction (0 for zero padding), as
+    dot = N - 2 M + pc < thr exactly when the mismatch count M >= T; and N."""
+    signs = B.unpack_conv_weights(w_packed, geom)
+    padded = B.padding_correction(replace(geom, pad_value=1), np.ones_like(signs))
+    valid = geom.taps * geom.cig - padded.astype(np.int64)
+    pc = B.padding_correction(geom, signs)
+    corr = 0 if pc is None else pc.astype(np.int64)
+    return np.clip((valid + corr - np.asarray(thr, np.int64)) // 2 + 1, 0, valid + 1), valid
+
+
+def _class_tables(t: np.ndarray, planes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(thr_class uint16 [cls_d, cls_h, cls_w], thr_planes uint32 [tables, ..., words, planes])
+    from the counts t int [cls_d, cls_h, cls_w, ..., C]: classes with equal counts share one
+    table of bit planes (_threshold_planes)."""
+    flat = t.reshape(int(np.prod(t.shape[:3])), -1)
+    tables, index = np.unique(flat, axis=0, return_inverse=True)
+    return (index.reshape(t.shape[:3]).astype(np.uint16),
+            _threshold_planes(tables.reshape(-1, *t.shape[3:]), planes))
+
+
 def depthwise_thresholds(thr: np.ndarray, w_packed: np.ndarray, geom: B.BConvGeometry
                          ) -> tuple[np.ndarray, np.ndarray]:
     """tc_bconv_dw_b1's (thr_class uint16 [cls_d, cls_h, cls_w], thr_planes uint32 [tables,
-    words(channels), P]): per padding class (as pad_corr) the index of its table of
-    T = clamp(floor((n + pc - thr) / 2) + 1, 0, n + 1) in bit planes, n the class's valid taps
-    and pc its padding correction (0 for zero padding), as dot = n - 2 M + pc < thr exactly when
-    the mismatch count M >= T; P = bit length of k_d * k_h * k_w + 1.  Classes with equal
-    tables share one (with zero padding T depends only on n: 4 tables for 27 classes of a
-    3x3x3 kernel)."""
-    signs = B.unpack_conv_weights(w_packed, geom)
-    padded = B.padding_correction(replace(geom, pad_value=1), np.ones_like(signs))
-    valid = geom.taps - padded.astype(np.int64)  # [cls_d, cls_h, cls_w, channels]
-    pc = B.padding_correction(geom, signs)
-    corr = 0 if pc is None else pc.astype(np.int64)
-    t = np.clip((valid + corr - np.asarray(thr, np.int64)) // 2 + 1, 0, valid + 1)
-    tables, index = np.unique(t.reshape(-1, t.shape[-1]), axis=0, return_inverse=True)
-    return (index.reshape(t.shape[:3]).astype(np.uint16),
-            _threshold_planes(tables, (geom.taps + 1).bit_length()))
+    words(channels), P]): per padding class the index of its table of T (_class_thresholds)
+    in bit planes; P = bit length of k_d * k_h * k_w + 1.  Classes with equal tables share one
+    (with zero padding T depends only on the valid taps: 4 tables for 27 classes of a 3x3x3
+    kernel)."""
+    return _class_tables(_class_thresholds(thr, w_packed, geom)[0], (geom.taps + 1).bit_length())
+
+
+def sparse_thresholds(thr: np.ndarray, w_packed: np.ndarray, geom: B.BConvGeometry
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """tc_bconv_sparse_b1's (thr_class uint16 [cls_d, cls_h, cls_w], thr_planes uint32 [tables,
+    2, groups, words(cog), P]): per padding class the index of its table, for windows listing
+    their 0 bits (b = 0) C0 = T + Wv and for those listing their 1 bits C1 = Wv - T + N + 1
+    (T, N: _class_thresholds; Wv: the channel's 1 weight bits over the class's valid taps) in
+    bit planes, each group's channels from a new word; P = bit length of
+    2 k_d k_h k_w cig + 1 (see tc_binary.h)."""
+    t, valid = _class_thresholds(thr, w_packed, geom)
+    wv = _valid_weight_bits(w_packed, geom)
+    c = np.stack([t + wv, wv - t + valid + 1], axis=3)  # [cls_d, cls_h, cls_w, 2, out_c]
+    by_group = np.zeros((*c.shape[:4], geom.groups, 32 * B.words(geom.cog)), np.int64)
+    by_group[..., :geom.cog] = c.reshape(*c.shape[:4], geom.groups, geom.cog)
+    return _class_tables(by_group, (2 * geom.taps * geom.cig + 1).bit_length())

@@ -380,19 +380,21 @@ def _fast_bconv(portable: BinaryKernel, graph: Graph, geom: B.BConvGeometry, w: 
     kind = portable.function.rsplit("_", 1)[1]
     scratch = 0
     thr = graph.const(tables[0]) if kind == "b1" else None
-    if family == "dw" and kind == "b1":  # padding and thresholds as bit planes of counts
+    if family == "dw":
         constants = [DerivedConst("weight_dw", binary_fast.depthwise_weights(w, geom))]
-        thr_class, thr_planes = binary_fast.depthwise_thresholds(thr, w, geom)
+        thresholds = binary_fast.depthwise_thresholds
+    else:
+        constants = [DerivedConst("weight_sparse", binary_fast.sparse_weights(w, geom))]
+        thresholds = binary_fast.sparse_thresholds
+        scratch = binary_fast.sparse_scratch_bytes(geom)
+    if kind == "b1":  # padding, valid taps and thresholds as bit planes of counts per class
+        thr_class, thr_planes = thresholds(thr, w, geom)
         tables = [DerivedConst("thr_class", thr_class), DerivedConst("thr_planes", thr_planes),
                   tables[1]]
-    elif family == "dw":
-        constants = [DerivedConst("weight_dw", binary_fast.depthwise_weights(w, geom)),
-                     portable.operands[2]]
     else:
-        constants = [DerivedConst("weight_sparse", binary_fast.sparse_weights(w, geom)),
-                     DerivedConst("valid_ones", binary_fast.sparse_valid_ones(w, geom)),
-                     portable.operands[2]]
-        scratch = binary_fast.sparse_scratch_bytes(geom)
+        if family == "sparse":
+            constants.append(DerivedConst("valid_ones", binary_fast.sparse_valid_ones(w, geom)))
+        constants.append(portable.operands[2])
 
     def reference(p: dict, xv, *values) -> np.ndarray:
         t1, t2 = values[-2:]
