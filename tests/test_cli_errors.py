@@ -89,6 +89,24 @@ def test_pytorch_needs_input_shape(tmp_path: Path) -> None:
                       "does not record its input shape", "--input-shape")
 
 
+def test_pytorch_input_shape_the_model_rejects(tmp_path: Path) -> None:
+    """The model's own complaint, not the ONNX exporter's (nor its graph dump on stdout)."""
+    path = save_torchscript(torch.nn.Linear(4, 2).eval(), (1, 4), tmp_path / "m.pt")
+    result = tinyc("compile", path, "-o", tmp_path / "o", "--input-shape", "1x3")
+    line = assert_user_error(result, "m.pt: the model does not run on inputs of shape [[1, 3]]",
+                             "RuntimeError: ", "check --input-shape")
+    assert "TorchScript interpreter" not in line and result.stdout == ""
+    assert not (tmp_path / "o").exists()
+
+
+def test_output_folder_that_cannot_be_created(tmp_path: Path) -> None:
+    path = _relu_model(tmp_path / "m.onnx", [1, 4])
+    (tmp_path / "a_file").write_text("")
+    assert_user_error(tinyc("compile", path, "-o", tmp_path / "a_file" / "out"),
+                      "a_file/out: cannot create the output folder there", "choose a writable -o")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "m.onnx"]
+
+
 def test_bad_input_shape_text(tmp_path: Path) -> None:
     path = _relu_model(tmp_path / "m.onnx", [1, 4])
     assert_user_error(tinyc("compile", path, "-o", tmp_path / "o", "--input-shape", "1by4"),

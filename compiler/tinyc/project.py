@@ -260,8 +260,12 @@ def write_project(compiled: Compiled, outdir: Path) -> None:
     if outdir.is_dir() and any(outdir.iterdir()) and not _is_tinyc_output(outdir):
         raise TinycError(f"{outdir}: exists, is not empty and is not a tinyc output; choose "
                          "another -o or remove it")
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    except OSError as exc:
+        raise TinycError(f"{outdir}: cannot create the output folder there "
+                         f"({exc.strerror or exc}); choose a writable -o") from None
     try:
         _write_project(tmp, compiled)
         if outdir.exists():

@@ -118,7 +118,10 @@ def _pytorch(path: Path, shapes: list[tuple[int, ...]] | None, name: str) -> Loa
     if shapes is None:
         raise TinycError(f"{path}: a PyTorch model does not record its input shape; give it "
                          "with --input-shape (e.g. 1x3x32x32)")
-    proto = onnx.load_from_string(to_onnx_bytes(model, shapes))
+    try:
+        proto = onnx.load_from_string(to_onnx_bytes(model, shapes))
+    except TinycError as exc:
+        raise TinycError(f"{path}: {exc}") from None
     loaded = _onnx(path, shapes, name, model=proto, kind="pytorch")
     # A quantized PyTorch model computes in its own integer arithmetic: one step, as ONNX.
     return LoadedModel(loaded.graph, "pytorch", lambda values: run_torch(model, values), "torch",

@@ -249,29 +249,44 @@ def _names(prefix: str, count: int) -> list[str]:
     return [prefix] if count == 1 else [f"{prefix}_{i}" for i in range(count)]
 
 
+def _cause(exc: Exception) -> str:
+    """`Type: the first line of the message` (at most 200 characters of it); for an error
+    raised inside a TorchScript module, the original error, which ends its message after the
+    interpreter's traceback."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and "TorchScript interpreter" in lines[0]:
+        return lines[-1][:200]
+    return f"{type(exc).__name__}: {lines[0][:200] if lines else ''}"
+
+
 def to_onnx_bytes(model: TorchModel, input_shapes: list[tuple[int, ...]]) -> bytes:
     torch = _import_torch()
     example = tuple(torch.zeros(s) for s in input_shapes)
+    shapes = [list(s) for s in input_shapes]
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        try:
-            if _is_pt2e_quantized(model.program):
-                with contextlib.redirect_stdout(io.StringIO()), _quiet("torch.onnx"):
+        try:  # the model's own error for inputs it cannot take, before the exporter's
+            model.module(*example)
+        except Exception as exc:
+            raise TinycError(f"the model does not run on inputs of shape {shapes}: "
+                             f"{_cause(exc)}; check --input-shape") from None
+        try:  # the exporters print their graph on failure: not to the user's terminal
+            with contextlib.redirect_stdout(io.StringIO()), _quiet("torch.onnx"):
+                if _is_pt2e_quantized(model.program):
                     exported = torch.onnx.export(model.program, example, dynamo=True,
                                                  verbose=False)
-                return _name_outputs(exported.model_proto.SerializeToString())
-            module = _traceable(model)
-            exported_module = _with_dynamic_linear_nodes(module)
-            domains = {"tinyc": 1} if exported_module is not module else {}
-            torch.onnx.export(exported_module, example, buffer, dynamo=False,
-                              opset_version=OPSET, do_constant_folding=True,
-                              input_names=_names("input", len(example)), custom_opsets=domains)
+                    return _name_outputs(exported.model_proto.SerializeToString())
+                module = _traceable(model)
+                exported_module = _with_dynamic_linear_nodes(module)
+                domains = {"tinyc": 1} if exported_module is not module else {}
+                torch.onnx.export(exported_module, example, buffer, dynamo=False,
+                                  opset_version=OPSET, do_constant_folding=True,
+                                  input_names=_names("input", len(example)),
+                                  custom_opsets=domains)
         except Exception as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise TinycError(f"PyTorch could not export the model to ONNX with input shapes "
-                             f"{[list(s) for s in input_shapes]}: {type(exc).__name__}: "
-                             f"{message[:200]}") from None
+                             f"{shapes}: {_cause(exc)}") from None
     return _name_outputs(buffer.getvalue())
 
 
