@@ -1723,6 +1723,7 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
     const int32_t depth_t = bit_length(p->k_d * p->k_h * p->k_w + 1); /* _b1 */
     const int32_t y_step = out->kind == TC_BOUT_B1 ? cw : channels;
     const xstrides_t s = x_strides(p);
+    const int32_t x_step = s.st[2] * s.x_s[2]; /* words from one window to the next along w */
     tap_t tap[DW_MAX_TAPS];
     row_t row = {0, -1, 0};
 
@@ -1731,8 +1732,13 @@ static BCONV_INLINE void dw_run(const tc_bconv_params_t *p, const uint32_t *x,
         for (int32_t od = 0; od < p->out_d; ++od) {
             for (int32_t oh = 0; oh < p->out_h; ++oh) {
                 row_at(&s, od, oh, &row, tap);
+                window_t win = {tap, 0, 0, 0};
                 for (int32_t ow = 0; ow < p->out_w; ++ow, yo += y_step) {
-                    const window_t win = window_at(&s, &row, tap, ow);
+                    if (ow > s.lead[2] && ow < s.out[2] - s.trail[2]) { /* interior, as ow - 1 */
+                        win.x0 += x_step;
+                    } else {
+                        win = window_at(&s, &row, tap, ow);
+                    }
                     const int32_t taps = win.taps;
                     /* where the taps' x offsets count from (address arithmetic in
                      * integers: it may lie before x) */
