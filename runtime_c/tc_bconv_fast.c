@@ -7,9 +7,8 @@
  * test_binary_fast.py runs both): the slice sums of tc_bconv_sparse_* (hs_sum: about 7.8
  * instructions per listed word in C, 7 in assembly with the block and slice overhead, on
  * qemu-m4), its row listing for groups of whole words (list_row), the output stages
- * (emit_word: _s8, and _f32 with an FPU), the mismatch
- * sums of tc_bfc_sliced_* (xs_sum: 9.4 instructions per input channel in C, 7.3 in assembly)
- * and tc_bfc_sliced_b1's whole row loop.
+ * (emit_word: _s8, and _f32 with an FPU), the mismatch sums of tc_bfc_sliced_* (xs_sum: 9.4
+ * instructions per input channel in C, 7.3 in assembly) and tc_bfc_sliced_b1's whole row loop.
  *
  * tc_bconv_sparse_*: weights packed along the output channels, so one logic operation handles
  * 32 output channels.  Every input row is listed once per layer into a cache of k_d * k_h rows
@@ -905,8 +904,8 @@ static inline int32_t bit_length(int32_t v)
  * from the planes s[0..depth) of the listed sums S: Z = 2 S + z >= C (c: the planes of C for
  * this b), done bit-sliced plane by plane: Z's planes are formed by a ripple-carry add of the
  * scalar z and fed straight into the borrow chain of Z - C.  For b = 1 the bit is Z < C, the
- * complement.  About 12 instructions per plane (P = 10 for a 3x3 window of 32 channels) against
- * a transpose and 8 per channel. */
+ * complement.  About 16 instructions per plane on qemu-m4 (P = 10 for a 3x3 window of 32
+ * channels) against a transpose and 8 per channel. */
 static BCONV_INLINE uint32_t list_bits_out(const uint32_t *s, int32_t depth, uint32_t z,
                                            const uint32_t *c, int32_t planes, uint32_t b)
 {
