@@ -10,10 +10,11 @@ states both); what changes is the layout of their constants, prepared here:
   bit planes (`sparse_thresholds`; classes with equal tables share one).  Flash: the weights
   of cog channels rounded up to a multiple of 32 (at most SPARSE_MAX_WASTE times the portable
   weights) plus 2 bytes per padding class and output channel (_b1: 2 P / 8 bytes, P about 10);
-  code: 3.8-5.9 KiB per output
-  kind used plus 3.7 KiB shared (arm-none-eabi-gcc -O2, Cortex-M4; the fused per-channel
-  output loop is unrolled by 4: _f32 +1.2 KiB, _s8 +2.0 KiB, _b1 +0.7 KiB and shared
-  +0.6 KiB, with a 144-byte nibble table, over the earlier version).  RAM: its scratch
+  code: 3.8-5.9 KiB per real output kind used and 2.6 KiB for _b1, plus 3.7 KiB shared
+  (arm-none-eabi-gcc -O2, Cortex-M4; the real kinds' fused per-channel output loop is
+  unrolled by 4: _f32 +1.2 KiB, _s8 +2.0 KiB and shared +0.6 KiB, with a 144-byte nibble
+  table, over the earlier version; _b1 was 8.2 KiB plus a 0.7 KiB output routine before it
+  compared in the planes).  RAM: its scratch
   (`sparse_scratch_bytes`, planned in the arena) caches k_d * k_h listed input rows, about
   2 * k_d * k_h * in_w * (in_c + 2 * groups) bytes plus three uint16 prefix tables per row
   (3.6 KiB for a 3x3 layer of 32 channels and 16 columns): each input bit is listed once per
