@@ -20,6 +20,9 @@ import contextlib
 import copy as copy_module
 import io
 import logging
+import os
+import sys
+import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -47,6 +50,24 @@ def _import_torch():
         raise TinycError("PyTorch models need torch; install it with `pip install torch==2.13.0` "
                          "(make setup does)") from None
     return torch
+
+
+@contextlib.contextmanager
+def _no_stdout():
+    """Sends everything written to standard output, Python's and C++'s (file descriptor 1), to
+    a discarded temporary file: PyTorch's TorchScript exporter turns its ONNX log on by itself
+    and prints the whole graph from C++ when an export fails."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with tempfile.TemporaryFile() as sink, contextlib.redirect_stdout(io.StringIO()):
+            os.dup2(sink.fileno(), 1)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 1)
+    finally:
+        os.close(saved)
 
 
 @contextlib.contextmanager
@@ -262,17 +283,11 @@ def _cause(exc: Exception) -> str:
 def to_onnx_bytes(model: TorchModel, input_shapes: list[tuple[int, ...]]) -> bytes:
     torch = _import_torch()
     example = tuple(torch.zeros(s) for s in input_shapes)
-    shapes = [list(s) for s in input_shapes]
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        try:  # the model's own error for inputs it cannot take, before the exporter's
-            model.module(*example)
-        except Exception as exc:
-            raise TinycError(f"the model does not run on inputs of shape {shapes}: "
-                             f"{_cause(exc)}; check --input-shape") from None
-        try:  # the exporters print their graph on failure: not to the user's terminal
-            with contextlib.redirect_stdout(io.StringIO()), _quiet("torch.onnx"):
+        try:
+            with _no_stdout(), _quiet("torch.onnx"):
                 if _is_pt2e_quantized(model.program):
                     exported = torch.onnx.export(model.program, example, dynamo=True,
                                                  verbose=False)
@@ -285,9 +300,20 @@ def to_onnx_bytes(model: TorchModel, input_shapes: list[tuple[int, ...]]) -> byt
                                   input_names=_names("input", len(example)),
                                   custom_opsets=domains)
         except Exception as exc:
-            raise TinycError(f"PyTorch could not export the model to ONNX with input shapes "
-                             f"{shapes}: {_cause(exc)}") from None
+            raise TinycError(_export_failure(model, example, exc)) from None
     return _name_outputs(buffer.getvalue())
+
+
+def _export_failure(model: TorchModel, example: tuple, exc: Exception) -> str:
+    """Why the export with inputs `example` failed: the model's own error where it cannot run
+    on them (a wrong --input-shape), else the exporter's."""
+    shapes = [list(x.shape) for x in example]
+    try:
+        model.module(*example)
+    except Exception as own:
+        return (f"the model does not run on inputs of shape {shapes}: {_cause(own)}; check "
+                "--input-shape")
+    return f"PyTorch could not export the model to ONNX with input shapes {shapes}: {_cause(exc)}"
 
 
 def _name_outputs(model_bytes: bytes) -> bytes:
