@@ -32,7 +32,7 @@ static panel_t panel_fill_value(int32_t zero_point)
 /* groups x 4 int8 values from src into one pixel's slots of the panel (groups >= 0): two
  * groups per pass (5 instructions per group against 6), an odd count entering at the
  * second. */
-static void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
+static TC_ALWAYS_INLINE void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
 {
     const int8_t *end = src + 4 * groups;
     int32_t w;
@@ -174,7 +174,7 @@ static panel_t panel_fill_value(int32_t zero_point)
     return (int16_t)zero_point;
 }
 
-static void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
+static TC_ALWAYS_INLINE void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
 {
     for (int32_t g = 0; g < groups; ++g, src += 4, dst += PANEL_GROUP) {
         tc_expand_s8x4(src, dst);
@@ -204,16 +204,6 @@ static void gemm_dot(const panel_t *panel, const int8_t *w, int32_t groups, int3
 #endif
 
 /* ---- tc_conv_gemm_s8: driver -------------------------------------------------------------- */
-
-/* rows runs of groups x 4 int8 values, the first at src, row_step bytes apart, into one
- * pixel's slots of the panel one after the other (a window wholly inside the image). */
-static TC_NOINLINE void panel_expand_rows(const int8_t *src, int32_t row_step, int32_t rows,
-                                          int32_t groups, panel_t *dst)
-{
-    for (; rows > 0; --rows, src += row_step, dst += groups * PANEL_GROUP) {
-        panel_expand(src, groups, dst);
-    }
-}
 
 size_t tc_conv_gemm_s8_scratch_size(const tc_conv_gemm_s8_params_t *p)
 {
@@ -298,10 +288,104 @@ static void gemm_gather_row(const tc_conv_gemm_s8_params_t *p, const int8_t *row
     }
 }
 
-/* The window of output pixel (oh, ow) of image xn into the panel slot of one pixel; col is the
- * int8 gathering buffer (used when in_c % 4 != 0). */
-static void gemm_window(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int32_t oh,
-                        int32_t ow, panel_t *slot, int8_t *col)
+/* How a window's values lie in memory (in the frame, or in x for 2-D windows wholly inside the
+ * image): k_d * k_h kernel rows of `runs` runs of `run` contiguous values each (the whole row
+ * with dilation_w 1, else one tap per run).  From the first value of a run, the next run is
+ * tap_step bytes on; after a kernel row's runs, the next row row_step bytes on; after a depth
+ * slice's rows, the next slice depth_step bytes on.  Computed once per call (window_runs). */
+typedef struct {
+    int32_t k_d, k_h, runs, run;
+    int32_t tap_step, row_step, depth_step;
+    int32_t groups; /* k_padded / 4: the groups expanded into the panel */
+} window_runs_t;
+
+/* The runs of windows read from an image of row_w pixels per row and row_w * rows_h per depth
+ * slice (the frame's frame_w, frame_h; x's in_w, in_h). */
+static window_runs_t window_runs(const tc_conv_gemm_s8_params_t *p, int32_t row_w,
+                                  int32_t rows_h)
+{
+    const int32_t in_c = p->in_c;
+    const int32_t contiguous = p->dilation_w == 1;
+    window_runs_t r;
+    r.k_d = p->k_d;
+    r.k_h = p->k_h;
+    r.runs = contiguous ? 1 : p->k_w;
+    r.run = contiguous ? p->k_w * in_c : in_c;
+    r.tap_step = p->dilation_w * in_c;
+    r.row_step = p->dilation_h * row_w * in_c - r.runs * r.tap_step;
+    r.depth_step = p->dilation_d * rows_h * row_w * in_c - p->k_h * p->dilation_h * row_w * in_c;
+    r.groups = p->k_padded / 4;
+    return r;
+}
+
+/* The runs of the window whose first value is src, `runs` per kernel row (a constant where
+ * inlined, as are the other flags):
+ *   expand: each run (run % 4 == 0) expanded straight into the panel slot;
+ *   else:   each run copied into col after the one before, `words` = ceil(run / 4) words per
+ *           run: a run of 4 or more values as its whole words and the word that ends at its
+ *           last value, so nothing past the run is read; a shorter run as one word, reading up
+ *           to 3 bytes past it (the frame's slack).  Either way up to 3 bytes past the run's
+ *           place in col are written: the next run's place, or col's slack. */
+static TC_ALWAYS_INLINE void visit_runs(const window_runs_t *r, const int8_t *src, int8_t *col,
+                                        panel_t *slot, int32_t words, int32_t runs, int expand)
+{
+    const int32_t run = r->run;
+    const int32_t tail = run > 4 ? run - 4 : 0;
+    const int32_t row_step = r->row_step + (runs == 1 ? r->tap_step : 0);
+    for (int32_t kd = r->k_d; kd > 0; --kd, src += r->depth_step) {
+        for (int32_t kh = r->k_h; kh > 0; --kh, src += row_step) {
+            for (int32_t n = runs; n > 0; --n) {
+                if (expand) {
+                    panel_expand(src, run / 4, slot);
+                    slot += run / 4 * PANEL_GROUP;
+                } else {
+                    for (int32_t i = 0; i < words - 1; ++i) {
+                        tc_store_s32(col + 4 * i, tc_load_s32(src + 4 * i));
+                    }
+                    tc_store_s32(col + tail, tc_load_s32(src + tail));
+                    col += run;
+                }
+                if (runs != 1) {
+                    src += r->tap_step;
+                }
+            }
+        }
+    }
+}
+
+/* The window whose first value is src into the panel slot of one pixel.  Runs of whole groups
+ * of 4 are expanded straight from src; other runs are copied into col first (the common run
+ * lengths unrolled) and col is expanded at the end: col[K .. k_padded) keeps whatever it
+ * holds, which meets zero weights (any int8 times 0 adds exactly 0). */
+static TC_NOINLINE void window_from_runs(const window_runs_t *r, const int8_t *src,
+                                         panel_t *slot, int8_t *col)
+{
+    const int32_t words = (r->run + 3) / 4;
+    if (r->run % 4 == 0) {
+        if (r->runs == 1) { /* whole kernel rows */
+            visit_runs(r, src, col, slot, words, 1, 1);
+        } else {
+            visit_runs(r, src, col, slot, words, r->runs, 1);
+        }
+        return;
+    }
+    if (r->runs != 1) { /* dilated rows: a run per tap */
+        visit_runs(r, src, col, slot, words, r->runs, 0);
+    } else if (words == 1) { /* whole rows: the EEG stem's 3 taps of one channel */
+        visit_runs(r, src, col, slot, 1, 1, 0);
+    } else if (words == 3) { /* 3 taps of 3 channels */
+        visit_runs(r, src, col, slot, 3, 1, 0);
+    } else {
+        visit_runs(r, src, col, slot, words, 1, 0);
+    }
+    panel_expand(col, r->groups, slot);
+}
+
+/* The window of output pixel (oh, ow) of image xn into the panel slot of one pixel, checking
+ * its rows and taps against the image (gemm_run reads the windows inside it as runs); col is
+ * the int8 gathering buffer (used when in_c % 4 != 0). */
+static TC_NOINLINE void gemm_window(const tc_conv_gemm_s8_params_t *p, const int8_t *xn,
+                                    int32_t oh, int32_t ow, panel_t *slot, int8_t *col)
 {
     const int32_t in_c = p->in_c;
     const int32_t k_w = p->k_w;
@@ -309,12 +393,6 @@ static void gemm_window(const tc_conv_gemm_s8_params_t *p, const int8_t *xn, int
     const int32_t iw0 = ow * p->stride_w - p->pad_w;
     const int32_t row_inside = iw0 >= 0 && iw0 + (k_w - 1) * p->dilation_w < p->in_w;
     const int32_t row_len = k_w * in_c;
-    if (row_inside && row_len % 4 == 0 && p->dilation_w == 1 && ih0 >= 0 &&
-        ih0 + (p->k_h - 1) * p->dilation_h < p->in_h) { /* inside: whole rows, no checks */
-        panel_expand_rows(xn + (ih0 * p->in_w + iw0) * in_c, p->dilation_h * p->in_w * in_c,
-                          p->k_h, row_len / 4, slot);
-        return;
-    }
     if (in_c % 4 == 0) { /* straight from x into the panel */
         const panel_t fill = panel_fill_value(p->input_zero_point);
         const int32_t tap_groups = in_c / 4;
@@ -403,73 +481,6 @@ static frame_shape_t gemm_frame(const tc_conv_gemm_s8_params_t *p)
     const frame_shape_t f = {p->in_d, p->in_h, p->in_w, p->in_c, p->frame_d, p->frame_h,
                              p->frame_w, p->pad_d, p->pad_h, p->pad_w, p->input_zero_point};
     return f;
-}
-
-/* framed_window's runs that are not whole groups of 4, copied one after the other into c, a
- * word at a time (one_word: each run fits in one, a constant). */
-static TC_ALWAYS_INLINE void framed_copy(const tc_conv_gemm_s8_params_t *p, const int8_t *src,
-                                         int8_t *c, int32_t runs, int32_t run, int32_t x_tw,
-                                         int32_t x_th, int32_t x_td, int one_word)
-{
-    for (int32_t kd = p->k_d; kd > 0; --kd, src += x_td) {
-        for (int32_t kh = p->k_h; kh > 0; --kh, src += x_th) {
-            for (int32_t r = runs; r > 0; --r, src += x_tw, c += run) {
-                int32_t j = 0;
-                do { /* run >= 1 */
-                    tc_store_s32(c + j, tc_load_s32(src + j));
-                    j += 4;
-                } while (!one_word && j < run);
-            }
-        }
-    }
-}
-
-/* The window whose first value is src, in the frame, into the panel slot of one pixel: no tap
- * is outside the frame.  Each of the k_d * k_h kernel rows is read as runs of contiguous
- * values: the whole row (contiguous: dilation_w 1), or one tap per run.  Runs of whole groups
- * of 4 are expanded straight from the frame; other runs are copied one after the other into
- * col first, a word at a time (a run's last word reaches up to 3 bytes past it, in the frame's
- * slack or the next run's place in col), and col is expanded at the end. */
-static TC_ALWAYS_INLINE void framed_window(const tc_conv_gemm_s8_params_t *p, const int8_t *src,
-                                           panel_t *slot, int8_t *col, int contiguous)
-{
-    const int32_t in_c = p->in_c;
-    const int32_t run = contiguous ? p->k_w * in_c : in_c;
-    const int32_t runs = contiguous ? 1 : p->k_w;
-    const int32_t x_tw = p->dilation_w * in_c;
-    const int32_t x_th = p->dilation_h * p->frame_w * in_c - runs * x_tw;
-    const int32_t x_td = p->dilation_d * p->frame_h * p->frame_w * in_c -
-                         p->k_h * (x_th + runs * x_tw);
-    if (run % 4 == 0) {
-        for (int32_t kd = p->k_d; kd > 0; --kd, src += x_td) {
-            for (int32_t kh = p->k_h; kh > 0; --kh, src += x_th) {
-                for (int32_t r = runs; r > 0; --r, src += x_tw, slot += run / 4 * PANEL_GROUP) {
-                    panel_expand(src, run / 4, slot);
-                }
-            }
-        }
-        return;
-    }
-    if (run <= 4) { /* one word per run (a 3-D stem of one channel: 3): no inner loop */
-        framed_copy(p, src, col, runs, run, x_tw, x_th, x_td, 1);
-    } else {
-        framed_copy(p, src, col, runs, run, x_tw, x_th, x_td, 0);
-    }
-    panel_expand(col, p->k_padded / 4, slot);
-}
-
-/* The window of output pixel (od, oh, ow) from the frame into the panel slot of one pixel. */
-static TC_NOINLINE void gemm_window_framed(const tc_conv_gemm_s8_params_t *p,
-                                           const int8_t *frame, int32_t od, int32_t oh,
-                                           int32_t ow, panel_t *slot, int8_t *col)
-{
-    const int8_t *src = frame + ((od * p->stride_d * p->frame_h + oh * p->stride_h) *
-                                 p->frame_w + ow * p->stride_w) * p->in_c;
-    if (p->dilation_w == 1) {
-        framed_window(p, src, slot, col, 1);
-    } else {
-        framed_window(p, src, slot, col, 0);
-    }
 }
 
 /* Requantizes the accumulators of one output channel and stores the first `valid` (the
@@ -829,17 +840,52 @@ static TC_ALWAYS_INLINE void gemm_outputs(const tc_conv_gemm_s8_params_t *p,
     gemm_panel(p, panel, w, y, valid);
 }
 
-/* The driver, specialised for layers read from x (framed 0, 2-D) and from the frame (3-D). */
+/* The output positions [lo, hi) along one axis whose windows lie wholly inside the input
+ * (the kernel's k taps dilation apart from o * stride - pad on). */
+typedef struct {
+    int32_t lo, hi;
+} span_t;
+
+static span_t inside_span(int32_t out, int32_t in, int32_t k, int32_t stride, int32_t dilation,
+                          int32_t pad)
+{
+    const int32_t last = in - 1 - (k - 1) * dilation + pad; /* o * stride <= last */
+    span_t s;
+    s.lo = (pad + stride - 1) / stride;
+    s.hi = last < 0 ? 0 : last / stride + 1;
+    s.hi = s.hi < out ? s.hi : out;
+    s.lo = s.lo < s.hi ? s.lo : s.hi;
+    return s;
+}
+
+/* The driver, specialised for layers read from x (framed 0, 2-D) and from the frame (3-D and
+ * framed 2-D).  Windows wholly inside x, and every window of the frame, are read as runs
+ * (window_from_runs); the others of x value by value (gemm_window). */
 static TC_ALWAYS_INLINE void gemm_run(const tc_conv_gemm_s8_params_t *p, const int8_t *x,
                                       const int8_t *w, int8_t *y, void *scratch, int framed)
 {
     panel_t *panel = (panel_t *)scratch;
     int8_t *col = (int8_t *)scratch + (size_t)p->k_padded * 2u * GEMM_PIXELS;
     const int32_t pixels = p->batch * p->out_d * p->out_h * p->out_w;
-    const int32_t image = p->in_d * p->in_h * p->in_w * p->in_c;
-    int8_t *frame = col + (p->in_c % 4 != 0 ? p->k_padded + 4 : 0);
+    const int32_t in_c = p->in_c;
+    const int32_t image = p->in_d * p->in_h * p->in_w * in_c;
+    int8_t *frame = col + (in_c % 4 != 0 ? p->k_padded + 4 : 0);
     gemm_full_args_t args;
     const gemm_full_args_t *full = gemm_full_args(p, &args) ? &args : NULL;
+    const window_runs_t runs = framed ? window_runs(p, p->frame_w, p->frame_h)
+                                      : window_runs(p, p->in_w, p->in_h);
+    /* x's windows as runs: those inside the image, if their rows are runs that may be read
+     * whole (no word read past the image) */
+    const int32_t as_runs = framed || (p->dilation_w == 1 &&
+                                       (runs.run % 4 == 0 || runs.run > 4));
+    const span_t inside_h = framed ? (span_t){0, p->out_h}
+                                   : inside_span(p->out_h, p->in_h, p->k_h, p->stride_h,
+                                                 p->dilation_h, p->pad_h);
+    const span_t inside_w = framed ? (span_t){0, p->out_w}
+                                   : inside_span(p->out_w, p->in_w, p->k_w, p->stride_w,
+                                                 p->dilation_w, p->pad_w);
+    const int32_t step_w = p->stride_w * in_c;
+    const int32_t row_w = framed ? p->frame_w : p->in_w;
     if (framed) {
         const frame_shape_t f = gemm_frame(p);
         frame_fill(&f, frame);
@@ -848,21 +894,30 @@ static TC_ALWAYS_INLINE void gemm_run(const tc_conv_gemm_s8_params_t *p, const i
     int32_t od = 0;
     int32_t oh = 0;
     int32_t ow = 0;
+    const int8_t *image_n = framed ? frame : x;
+    int32_t row_off = 0; /* the window of (od, oh, ow) starts at image_n + row_off + ow * step_w */
+    int32_t row_in = 0;  /* row oh's windows in inside_w are read as runs */
     for (int32_t p0 = 0; p0 < pixels; p0 += GEMM_PIXELS) {
         const int32_t valid = pixels - p0 < GEMM_PIXELS ? pixels - p0 : GEMM_PIXELS;
-        for (int32_t i = 0; i < GEMM_PIXELS; ++i) {
+        for (int32_t i = 0; i < valid; ++i) {
             panel_t *slot = panel + i * PANEL_SLOT;
-            if (i >= valid) { /* past the last pixel: any values, computed, never stored */
-                continue;
-            }
-            if (!framed) {
-                gemm_window(p, x + n * image, oh, ow, slot, col);
-            } else {
-                if (od == 0 && oh == 0 && ow == 0) { /* the first pixel of image n */
+            if (ow == 0) { /* a new output row */
+                if (framed && od == 0 && oh == 0) { /* the first pixel of image n */
                     const frame_shape_t f = gemm_frame(p);
                     frame_copy(&f, x + n * image, frame);
                 }
-                gemm_window_framed(p, frame, od, oh, ow, slot, col);
+                if (!framed) {
+                    image_n = x + n * image;
+                }
+                row_off = framed ? (od * p->stride_d * p->frame_h + oh * p->stride_h) *
+                                       p->frame_w * in_c
+                                 : ((oh * p->stride_h - p->pad_h) * row_w - p->pad_w) * in_c;
+                row_in = as_runs && oh >= inside_h.lo && oh < inside_h.hi;
+            }
+            if (row_in && ow >= inside_w.lo && ow < inside_w.hi) {
+                window_from_runs(&runs, image_n + row_off + ow * step_w, slot, col);
+            } else {
+                gemm_window(p, image_n, oh, ow, slot, col);
             }
             if (++ow == p->out_w) { /* the next pixel in the order batch, d, h, w */
                 ow = 0;
@@ -875,6 +930,7 @@ static TC_ALWAYS_INLINE void gemm_run(const tc_conv_gemm_s8_params_t *p, const i
                 }
             }
         }
+        /* past the last pixel the slots keep any values: computed, never stored */
         gemm_outputs(p, panel, w, y + p0 * p->out_c, valid, full);
     }
 }

@@ -29,29 +29,35 @@
  *   and panel around them and the output stage of a narrow record, tc_requant.h, 6 per output);
  *   the C driver (other clamps, other cores) takes pixels 0-3 with LDM twice and SMLAD 8 times
  *   per group, then pairs.
- *   2-D layers (in_d = out_d = k_d = 1) without a frame read their windows from x, checking
- *   every row and tap against the image: a tap (in_c % 4 == 0) or a whole kernel row
- *   (k_w * in_c % 4 == 0, dilation_w 1) at a time straight into the panel; other layers are
- *   gathered into an int8 buffer first.  The compiler may widen a kernel with zero taps on the
- *   right to reach k_w * in_c % 4 == 0 where the extra multiply-accumulates cost less than the
- *   gathering (3x3 on 3 channels, 8 output channels: rows of 4 taps); k_w is then the widened
- *   width.
+ *   Windows are read as runs: the k_d * k_h kernel rows of a window are runs of contiguous
+ *   values (a whole row with dilation_w 1, else one tap per run), expanded straight into the
+ *   panel when a run is whole groups of 4, else copied run after run into an int8 buffer and
+ *   expanded from there.  A run of 4 or more values is copied as its whole words and the word
+ *   that ends at its last value (3x3 on 3 channels: three words for 9 values), so nothing past
+ *   it is read; a shorter run as one word (the EEG stem, 3x3x3 on one channel: nine 3-value
+ *   runs, K = 27), which only the frame's slack allows.
+ *   2-D layers (in_d = out_d = k_d = 1) without a frame read the windows wholly inside x so
+ *   (if dilation_w is 1 and the rows are whole groups or longer than 4 values); the others are
+ *   checked row by row and tap by tap against the image: a tap (in_c % 4 == 0) or a whole
+ *   kernel row (k_w * in_c % 4 == 0, dilation_w 1) at a time straight into the panel, else
+ *   gathered value by value into the int8 buffer first.  The compiler may widen a kernel with
+ *   zero taps on the right to reach k_w * in_c % 4 == 0 where that adds no group (3x3 on one
+ *   channel: rows of 4 taps, K = 12 either way) or the rows are too short to copy; k_w is
+ *   then the widened width.
  *   3-D layers and 2-D stems with much padding (frame_d > 0) first copy each image into a
  *   frame in scratch, the image with its padding (the input zero point) around it:
  *     frame[frame_d][frame_h][frame_w][in_c]:  frame[d + pad_d][h + pad_h][w + pad_w][c]
  *                                                = x[n, d, h, w, c]
  *   (each frame_* >= (out_* - 1) * stride_* + (k_* - 1) * dilation_* + 1 and >= pad_* + in_*,
  *   computed by tinyc/quant/fast.py; the border is filled once per call).  Every window then
- *   lies inside the frame: its k_d * k_h kernel rows are runs of contiguous values (a whole row
- *   with dilation_w 1, else one tap per run) expanded straight into the panel when a run is
- *   whole groups of 4, else copied run after run into the int8 buffer a word at a time and
- *   expanded from there (the EEG stem, 3x3x3 on one channel: nine 3-value runs, K = 27).
+ *   lies inside the frame and is read as runs.
  *   w        [out_c, k_padded] int8: the O(D)HWI weights flattened per output channel,
  *            zero-padded (4-byte aligned).
  *   scratch  tc_conv_gemm_s8_scratch_size(p) bytes, 4-byte aligned: the panel (12 * k_padded
  *            bytes), then, when in_c % 4 != 0, one int8 window to gather into (k_padded bytes
- *            and 4 of slack for whole-word fills), then, for framed layers, the frame
- *            (rounded up to a word, and 4 bytes of slack for the word reads past a run's end).
+ *            and 4 of slack for whole-word fills and copies), then, for framed layers, the
+ *            frame (rounded up to a word, and 4 bytes of slack for the word reads past a short
+ *            run's end).
  * tc_conv_gemm_1x1_s8: the same for 2-D 1x1 layers of stride 1 without padding and with
  *   in_c % 4 == 0 (k_h = k_w = 1, pad_h = pad_w = 0, frame_d = 0; the compiler checks): output
  *   pixel i reads input pixel i, so each panel is expanded straight from 6 consecutive pixels

@@ -288,8 +288,16 @@ def all_cases() -> list[Case]:
         conv_case(rng, "conv1x1_one_pixel", 1, (1, 1), 64, 10, (1, 1)),
         conv_case(rng, "conv3x3_in3_stride2_vww_like", 1, (12, 12), 3, 8, (3, 3), (2, 2),
                   pads=((0, 1), (0, 1))),
-        conv_case(rng, "conv3x3_in3_widened_pads", 2, (6, 7), 3, 5, (3, 3), (1, 1),
+        conv_case(rng, "conv3x3_in3_copied_rows_pads", 2, (6, 7), 3, 5, (3, 3), (1, 1),
                   pads=((2, 1), (2, 2))),
+        conv_case(rng, "conv3x3_in1_widened_pads", 2, (6, 7), 1, 5, (3, 3), (1, 1),
+                  pads=((2, 1), (2, 2))),
+        # rows copied whole from x (6 and 15 values: the word ending at the row's last value),
+        # the last window ending at x's last byte
+        conv_case(rng, "conv3x3_in2_copied_rows", 1, (10, 10), 2, 6, (3, 3)),
+        conv_case(rng, "conv2x3_in5_copied_rows_edges", 1, (12, 11), 5, 7, (2, 3), (1, 1),
+                  pads=((0, 1), (0, 0))),
+        conv_case(rng, "conv2x5_in1_copied_rows", 2, (5, 9), 1, 3, (2, 5), (1, 2)),
         conv_case(rng, "conv3x2_in2_whole_rows", 1, (7, 6), 2, 6, (3, 2), (1, 2),
                   pads=((1, 1), (1, 1))),
         conv_case(rng, "conv1x4_in1_whole_rows_edges", 1, (3, 9), 1, 3, (1, 4), (1, 1),
@@ -648,7 +656,9 @@ def test_cases_are_varied(cases) -> None:
     assert any(c % 4 == 0 for c, _, _ in in_c)  # taps straight from x
     assert any(c % 4 and k * c % 4 == 0 for c, k, k0 in in_c if k == k0)  # whole rows
     assert any(k > k0 for _, k, k0 in in_c)  # widened kernels
-    assert any(k * c % 4 for c, k, _ in in_c)  # gathered windows
+    assert any(k * c % 4 for c, k, _ in in_c)  # gathered windows (at the edges)
+    copied = {(k * c + 3) // 4 for c, k, _ in in_c if k * c % 4 and k * c > 4}
+    assert copied >= {2, 3, 4}  # rows copied whole from x, as 2, 3 and 4 words
     framed = [c.fast.params for c in panels if c.fast.params["frame_d"]]
     runs = [(d["in_c"] * (d["k_w"] if d["dilation_w"] == 1 else 1), d["dilation_w"] > 1)
             for d in framed]
@@ -759,15 +769,20 @@ def test_layouts_are_documented_ones() -> None:
          "act_min": -128, "act_max": 127, "per_channel": 1, "multiplier": (1 << 30, 1 << 30),
          "shift": (-3, 2)}
     params, weights, scratch = fast.conv_gemm(p, w.astype(np.int8), None)
-    # rows of 3 taps x 5 channels are widened to 4 taps: 20 values, whole groups of 4
-    assert params["k_w"] == 4 and params["k_padded"] == 60 and weights.shape == (2, 60)
-    widened = weights.reshape(2, 3, 4, 5)
-    assert np.array_equal(widened[:, :, :3], w) and not widened[:, :, 3].any()
+    # rows of 3 taps x 5 channels: copied whole (15 values), not widened (4 taps would add 3
+    # groups); the 45 values padded to 48 with zero weights
+    assert params["k_w"] == 3 and params["k_padded"] == 48 and weights.shape == (2, 48)
+    assert np.array_equal(weights[:, :45].reshape(2, 3, 3, 5), w) and not weights[:, 45:].any()
     assert params["bias"] == tuple(3 * int(s) for s in w.reshape(2, -1).sum(axis=1))
-    assert scratch == 60 * 12 + 60 + 4  # panel (6 pixels) + gathering buffer (in_c % 4) + slack
-    tight, tight_weights, _ = fast.conv_gemm(p | {"out_c": 2, "dilation_w": 2},
-                                             w.astype(np.int8), None)  # dilated: not widened
-    assert tight["k_padded"] == 48 and not tight_weights[:, 45:].any()
+    assert scratch == 48 * 12 + 48 + 4  # panel (6 pixels) + gathering buffer (in_c % 4) + slack
+    # rows of 3 taps x 1 channel are widened to 4 taps: still 3 groups, expanded straight
+    one, one_weights, _ = fast.conv_gemm(p | {"in_c": 1}, w[..., :1].astype(np.int8), None)
+    assert one["k_w"] == 4 and one["k_padded"] == 12
+    widened = one_weights.reshape(2, 3, 4)
+    assert np.array_equal(widened[:, :, :3], w[..., 0]) and not widened[:, :, 3].any()
+    dilated, _, _ = fast.conv_gemm(p | {"in_c": 1, "dilation_w": 2}, w[..., :1].astype(np.int8),
+                                   None)
+    assert (dilated["k_w"], dilated["k_padded"]) == (3, 12)  # a run per tap: not widened
     assert params["requant"][1] == (1 << 30, -3, 0, 0)  # shift 2: the general path
     # shift -3: narrow, (2 * offset + 1) * 2^(r - 1) with offset 0
     assert params["requant"][0] == (1 << 30, 2, 4, 3)

@@ -200,18 +200,24 @@ def _is_2d(p: Params) -> bool:
 
 def _widened_k_w(p: Params) -> int:
     """The kernel width tc_conv_gemm_s8 runs a 2-D layer with.  A kernel row of k_w * in_c
-    values that is not a whole number of 4-value groups is widened with zero taps on the right
-    when the kernel then expands whole rows straight from the input for less than gathering
-    them costs: the extra groups cost about 3.5 instructions per output channel and pixel, the
-    gathering about GATHER_COST per pixel (measured on qemu-m4; 3x3 on 3 channels with 8 output
-    channels is widened to 3x4, with 16 it is not).  3-D layers copy their rows from the frame
-    for less than the extra groups would cost: never widened."""
+    values that is not a whole number of 4-value groups is copied into a buffer before it is
+    expanded; widened with zero taps on the right it is expanded straight from the input.
+    That pays where the widening adds no group to the window (3x3 on 1 channel: 9 values in
+    3 groups, or 12), or where the row is too short to be copied whole (at most 4 values:
+    gathered value by value, about GATHER_COST per pixel) and the extra groups, about 3.5
+    instructions per output channel and pixel, cost less.  Longer rows are copied for about
+    the cost of expanding them (measured on qemu-m4: vww01's 3x3 stem on 3 channels, 8 output
+    channels, 1.118 M instructions widened to 3x4, 0.979 M not).  3-D layers copy their rows
+    from the frame: never widened."""
     in_c, k_h, k_w = p["in_c"], p["k_h"], p["k_w"]
     if not in_c % 4 or p["dilation_w"] != 1 or not _is_2d(p):
         return k_w
     wider = next(n for n in range(k_w, k_w + 4) if n * in_c % 4 == 0)
     extra_groups = (round_up(k_h * wider * in_c, 4) - round_up(k_h * k_w * in_c, 4)) // 4
-    return wider if 7 * p["out_c"] * extra_groups <= 2 * GATHER_COST else k_w
+    if extra_groups == 0:
+        return wider
+    short = k_w * in_c <= 4
+    return wider if short and 7 * p["out_c"] * extra_groups <= 2 * GATHER_COST else k_w
 
 
 def _gemm_frame(p: Params) -> tuple[int, int, int]:
