@@ -672,6 +672,7 @@ def test_cases_are_varied(cases) -> None:
     volumes = [(d["k_d"] > 1, d["k_h"] == 3 and d["k_pairs"] == 2 and d["stride_w"] <= 2)
                for d in planar]
     assert set(volumes) == {(False, False), (False, True), (True, False), (True, True)}
+    assert {d["chunk_rows"] < d["out_h"] for d in planar} == {False, True}  # passes of rows
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not found")
@@ -801,7 +802,7 @@ def test_layouts_are_documented_ones() -> None:
     assert dw_weights.shape == (2, 9, 4) and dp["k_pairs"] == 2
     assert list(dw_weights[1, 0]) == [2, 6, 4, 0]  # channel 1, row (0, 0): taps 2, 4, 6, 0
     assert (dp["plane_d"], dp["plane_h"], dp["plane_w"]) == (6, 11, 11)
-    assert dw_scratch == (726 + 2) * 2 + 9 * 8 + 7 * 9 * 4  # plane, weights, 7 rows of sums
+    assert dw_scratch == (726 + 2) * 2 + 9 * 8 + 9 * 9 * 4  # plane, weights, all 9 rows of sums
     fc = {"batch": 1, "in_features": 6, "out_features": 5, "input_offset": 0,
           "output_offset": 0, "act_min": -128, "act_max": 127, "per_channel": 0,
           "multiplier": (1 << 30,), "shift": (-1,)}
