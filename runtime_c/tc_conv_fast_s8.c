@@ -32,7 +32,8 @@ static panel_t panel_fill_value(int32_t zero_point)
 /* groups x 4 int8 values from src into one pixel's slots of the panel (groups >= 0): two
  * groups per pass (5 instructions per group against 6), an odd count entering at the
  * second. */
-static TC_ALWAYS_INLINE void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
+static TC_ALWAYS_INLINE void panel_expand_inline(const int8_t *src, int32_t groups,
+                                                panel_t *dst)
 {
     const int8_t *end = src + 4 * groups;
     int32_t w;
@@ -174,7 +175,8 @@ static panel_t panel_fill_value(int32_t zero_point)
     return (int16_t)zero_point;
 }
 
-static TC_ALWAYS_INLINE void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
+static TC_ALWAYS_INLINE void panel_expand_inline(const int8_t *src, int32_t groups,
+                                                panel_t *dst)
 {
     for (int32_t g = 0; g < groups; ++g, src += 4, dst += PANEL_GROUP) {
         tc_expand_s8x4(src, dst);
@@ -204,6 +206,12 @@ static void gemm_dot(const panel_t *panel, const int8_t *w, int32_t groups, int3
 #endif
 
 /* ---- tc_conv_gemm_s8: driver -------------------------------------------------------------- */
+
+/* panel_expand_inline where a call costs less than the code: the windows at the image's edges. */
+static TC_NOINLINE void panel_expand(const int8_t *src, int32_t groups, panel_t *dst)
+{
+    panel_expand_inline(src, groups, dst);
+}
 
 size_t tc_conv_gemm_s8_scratch_size(const tc_conv_gemm_s8_params_t *p)
 {
@@ -336,7 +344,7 @@ static TC_ALWAYS_INLINE void visit_runs(const window_runs_t *r, const int8_t *sr
         for (int32_t kh = r->k_h; kh > 0; --kh, src += row_step) {
             for (int32_t n = runs; n > 0; --n) {
                 if (expand) {
-                    panel_expand(src, run / 4, slot);
+                    panel_expand_inline(src, run / 4, slot);
                     slot += run / 4 * PANEL_GROUP;
                 } else {
                     for (int32_t i = 0; i < words - 1; ++i) {
@@ -378,7 +386,7 @@ static TC_NOINLINE void window_from_runs(const window_runs_t *r, const int8_t *s
     } else {
         visit_runs(r, src, col, slot, words, 1, 0);
     }
-    panel_expand(col, r->groups, slot);
+    panel_expand_inline(col, r->groups, slot);
 }
 
 /* The window of output pixel (oh, ow) of image xn into the panel slot of one pixel, checking
@@ -945,7 +953,7 @@ void tc_conv_gemm_1x1_s8(const tc_conv_gemm_s8_params_t *p, const int8_t *x, con
     for (int32_t p0 = 0; p0 < pixels; p0 += GEMM_PIXELS, x += GEMM_PIXELS * p->in_c) {
         const int32_t valid = pixels - p0 < GEMM_PIXELS ? pixels - p0 : GEMM_PIXELS;
         for (int32_t i = 0; i < valid; ++i) {
-            panel_expand(x + i * p->in_c, p->in_c / 4, panel + i * PANEL_SLOT);
+            panel_expand_inline(x + i * p->in_c, p->in_c / 4, panel + i * PANEL_SLOT);
         }
         gemm_outputs(p, panel, w, y + p0 * p->out_c, valid, full);
     }
