@@ -13,8 +13,9 @@ Cases are seeded and cover the edges of each kernel: channel counts that are not
 4 (the gathering path, padded groups), pixel counts that leave a partial 4-pixel panel, odd and
 even group counts (the unrolled loop and its tail), strides 1-3, dilation, asymmetric padding
 that covers whole windows, batch > 1, per-tensor and per-channel scales, channels whose
-requantization shift is >= 0 (the general path), fused clamps, and ADD / SUB in place.  A
-failure names the case and prints the first differing positions.
+requantization shift is >= 0 (the general path), fused clamps, and ADD / SUB in place; 70
+seeded random convolution and depthwise layers (random_cases) go beside them.  A failure names
+the case and prints the first differing positions.
 """
 
 from __future__ import annotations
@@ -451,6 +452,50 @@ def all_cases() -> list[Case]:
                  full_range=True),
         add_case(rng, "add_shift_ge_0", (4, 4), out_scale=1.5 * 2.0 ** -19),
     ]
+    return cases + random_cases(rng, convs=40, depthwise=30)
+
+
+def _random_geometry(rng, dims: int, kernels, strides, dilations, size_max: int):
+    """(in, k, stride, dilation, pads) of a random layer with at least one output position
+    and no window in the padding alone, per axis of `dims`."""
+    while True:
+        k = tuple(int(rng.choice(kernels)) for _ in range(dims))
+        stride = tuple(int(rng.choice(strides)) for _ in range(dims))
+        dilation = tuple(int(rng.choice(dilations)) for _ in range(dims))
+        pads = tuple((int(rng.integers(0, 3)), int(rng.integers(0, 3))) for _ in range(dims))
+        size = tuple(int(rng.integers(1, size_max)) for _ in range(dims))
+        reach = [d * (kk - 1) + 1 for kk, d in zip(k, dilation, strict=True)]
+        if all(a < r and s + a + b >= r for s, r, (a, b)
+               in zip(size, reach, pads, strict=True)):
+            return size, k, stride, dilation, pads
+
+
+def random_cases(rng, convs: int, depthwise: int) -> list[Case]:
+    """Seeded random layers beside the chosen ones: tc_conv_gemm_s8 (2-D and 3-D, 1-12 input
+    channels, kernels 1-5, strides 1-3, dilation 1-2: windows read as runs, split over the
+    image's edges, framed or not) and the planar and channels-last depthwise kernels (images up
+    to 39 wide: several passes of rows)."""
+    cases = []
+    for i in range(convs):
+        dims = 3 if rng.random() < 0.3 else 2
+        size, k, stride, dilation, pads = _random_geometry(
+            rng, dims, (1, 2, 3, 4, 5), (1, 2, 3), (1, 1, 1, 2), 14 if dims == 2 else 7)
+        cases.append(conv_case(
+            rng, f"random_conv_{i}", int(rng.integers(1, 3)), size,
+            int(rng.choice([1, 2, 3, 4, 5, 6, 7, 8, 9, 12])), int(rng.integers(1, 20)), k,
+            stride, dilation, pads, per_channel=bool(rng.integers(0, 2)),
+            full_range=bool(rng.integers(0, 2))))
+    for i in range(depthwise):
+        dims = 3 if rng.random() < 0.25 else 2
+        size, k, stride, _, pads = _random_geometry(
+            rng, dims, (1, 2, 3, 3, 3, 5), (1, 1, 2, 3), (1,), 40 if dims == 2 else 8)
+        c = int(rng.choice([1, 2, 3, 4, 5, 8, 12, 16]))
+        cl = c % 4 == 0 and rng.random() < 0.3
+        planes = None if cl else (4 if c % 4 == 0 and rng.random() < 0.7 else 1)
+        cases.append(depthwise_case(
+            rng, f"random_dw_{i}", int(rng.integers(1, 3)), size, c, k, stride, pads,
+            per_channel=bool(rng.integers(0, 2)), full_range=bool(rng.integers(0, 2)),
+            planes=planes, cl=cl))
     return cases
 
 
