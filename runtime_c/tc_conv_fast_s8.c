@@ -1056,12 +1056,14 @@ static void planar_channel(const tc_depthwise_conv_planar_s8_params_t *p,
 {
     for (int32_t od = 0; od < p->out_d; ++od) {
         const int16_t *slice = plane + od * p->stride_d * p->plane_h * p->plane_w;
+        int8_t *ys = yc + od * p->out_h * p->out_w * p->c;
         for (int32_t oh = 0; oh < p->out_h; ++oh) {
             const int16_t *row = slice + oh * p->stride_h * p->plane_w;
-            for (int32_t ow = 0; ow < p->out_w; ++ow, yc += p->c) {
+            int8_t *y = ys + oh * p->y_row;
+            for (int32_t ow = 0; ow < p->out_w; ++ow, y += p->y_col) {
                 const int32_t acc = planar_window(p, row + ow * p->stride_w, wc, bias);
-                *yc = conv_output(tc_requantize(acc, q), p->output_offset, p->act_min,
-                                  p->act_max);
+                *y = conv_output(tc_requantize(acc, q), p->output_offset, p->act_min,
+                                 p->act_max);
             }
         }
     }
@@ -1303,6 +1305,23 @@ static TC_NOINLINE void planar_store_clamp(const int32_t *acc, int32_t count, in
     }
 }
 
+/* Requantizes count window sums of a channel with shift < 0 into y, y_col apart. */
+static TC_ALWAYS_INLINE void planar_store(const tc_depthwise_conv_planar_s8_params_t *p,
+                                          const int32_t *acc, int32_t count, int32_t bias,
+                                          const tc_requant_channel_t *q, int8_t *y)
+{
+#if PLANAR_ASM
+    if (p->act_min == INT8_MIN && p->act_max == INT8_MAX && q->narrow_shift > 0) {
+        const planar_store_args_t a = {p->y_col, (int32_t)((uint32_t)bias << 1), q->multiplier,
+                                       q->narrow_round, q->narrow_shift};
+        tc_planar_store_full_t2(acc, acc + count, y, &a);
+        return;
+    }
+#endif
+    planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min, p->act_max, y,
+                       p->y_col);
+}
+
 /* All outputs of one channel with shift < 0, chunk_rows output rows of one output depth at a
  * time: first their window sums (kernel_3x3, a constant: tc_planar_rows_3x3_t2, one depth
  * slice of the kernel after the other, the weights in registers; else planar_rows), then
@@ -1333,22 +1352,20 @@ static TC_ALWAYS_INLINE void planar_channel_rows(const tc_depthwise_conv_planar_
                 (void)kernel_3x3;
                 planar_rows(p, slice + oh * row_step, wc, rows, acc);
             }
-            int8_t *y = yc + ((od * p->out_h) + oh) * p->out_w * p->c;
-#if PLANAR_ASM
-            if (p->act_min == INT8_MIN && p->act_max == INT8_MAX && q->narrow_shift > 0) {
-                const planar_store_args_t a = {p->c, (int32_t)((uint32_t)bias << 1),
-                                               q->multiplier, q->narrow_round, q->narrow_shift};
-                tc_planar_store_full_t2(acc, acc + count, y, &a);
+            int8_t *y = yc + od * p->out_h * p->out_w * p->c + oh * p->y_row;
+            if (p->y_row == p->out_w * p->y_col) { /* the chunk's outputs: one run in y */
+                planar_store(p, acc, count, bias, q, y);
                 continue;
             }
-#endif
-            planar_store_clamp(acc, count, bias, q, p->output_offset, p->act_min, p->act_max,
-                               y, p->c);
+            for (int32_t r = 0; r < rows; ++r, y += p->y_row) { /* transposed: a run per row */
+                planar_store(p, acc + r * p->out_w, p->out_w, bias, q, y);
+            }
         }
     }
 }
 
-/* Copies one input row of channel c (src: its first value, values step apart) into dst. */
+/* Copies one input row of channel c (src: its first value, values step apart) into dst;
+ * returns src past the row. */
 static const int8_t *planar_load_row(const int8_t *src, int32_t step, int32_t in_w, int16_t *d)
 {
     for (const int16_t *end = d + (in_w & ~1); d != end; d += 2, src += 2 * step) {
@@ -1366,12 +1383,14 @@ static const int8_t *planar_load_row(const int8_t *src, int32_t step, int32_t in
     return src;
 }
 
-/* Copies channel c of image xn into the plane's interior. */
+/* Copies channel c of image xn into the plane's interior (pixels x_col apart in x, x_gap
+ * more from a row's end to the next row). */
 static TC_NOINLINE void planar_load(const tc_depthwise_conv_planar_s8_params_t *p,
                                     const int8_t *xn, int32_t c, int16_t *plane)
 {
     const int8_t *src = xn + c;
-    const int32_t step = p->c;
+    const int32_t step = p->x_col;
+    const int32_t gap = p->x_gap;
     const int32_t in_w = p->in_w;
     const int32_t plane_w = p->plane_w;
     const int32_t slice_rows = p->in_h * plane_w;
@@ -1379,26 +1398,26 @@ static TC_NOINLINE void planar_load(const tc_depthwise_conv_planar_s8_params_t *
     int16_t *dst = plane + (p->pad_d * p->plane_h + p->pad_h) * plane_w + p->pad_w;
     for (int32_t d = 0; d < p->in_d; ++d, dst += slice_gap) {
         for (const int16_t *end = dst + slice_rows; dst != end; dst += plane_w) {
-            src = planar_load_row(src, step, in_w, dst);
+            src = planar_load_row(src, step, in_w, dst) + gap;
         }
     }
 }
 
-/* Copies channels c .. c + 3 of image xn into the interiors of four planes, `stride` int16
- * apart: per pair of pixels one word of four channels each, split into the four planes' pairs
- * (SXTB16 and PKH on the DSP build). */
+/* Copies channels c .. c + 3 of image xn into four planes, stride int16 apart (c % 4 == 0:
+ * one word of x per pixel). */
 static TC_NOINLINE void planar_load4(const tc_depthwise_conv_planar_s8_params_t *p,
                                      const int8_t *xn, int32_t c, int16_t *plane,
                                      int32_t stride)
 {
     const int8_t *src = xn + c;
-    const int32_t step = p->c;
+    const int32_t step = p->x_col;
+    const int32_t gap = p->x_gap;
     const int32_t in_w = p->in_w;
     const int32_t plane_w = p->plane_w;
     const int32_t slice_gap = (p->plane_h - p->in_h) * plane_w;
     int16_t *dst = plane + (p->pad_d * p->plane_h + p->pad_h) * plane_w + p->pad_w;
     for (int32_t d = 0; d < p->in_d; ++d, dst += slice_gap) {
-        for (int32_t h = 0; h < p->in_h; ++h, dst += plane_w) {
+        for (int32_t h = 0; h < p->in_h; ++h, dst += plane_w, src += gap) {
             int16_t *d0 = dst;
             for (const int16_t *end = dst + (in_w & ~1); d0 != end; d0 += 2, src += 2 * step) {
 #if TC_DSP

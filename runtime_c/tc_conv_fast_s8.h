@@ -75,7 +75,13 @@
  *   expanded into scratch as int16: k_d * k_h rows of 2 * k_pairs values, k_pairs =
  *   ceil(k_w / 2), each row zero-padded to its even length, so an odd kernel's last pair reads
  *   one value past the window against weight 0).  2-D layers have in_d = out_d = k_d =
- *   plane_d = 1.
+ *   plane_d = 1.  The plane's rows are read from x x_col apart along a row and x_gap more
+ *   from one row's end to the next row's start, and the outputs written y_col apart along a
+ *   row and y_row apart between rows: for channels-last x and y, x_col = y_col = c, x_gap =
+ *   0 and y_row = out_w * c.  The compiler may describe a tall 2-D layer transposed (H and W
+ *   swapped in every field and in the kernel, x_col = in_h * c and y_col = out_h * c, x_gap
+ *   and y_row stepping to the next column; kws01's 25x5 layers run 5 rows of 25 outputs),
+ *   where the rows' set-up and an odd width's last output cost more than a store call per row.
  *   w        [channels, groups, 4] int8, groups = ceil(k_d * k_h * k_pairs / 2): per channel
  *            those padded rows flattened, zero-padded to whole groups of 4 and each group
  *            stored in sxtb16 order (tc_dsp.h: values v0 v1 v2 v3 as bytes v0 v2 v1 v3), so
@@ -157,6 +163,9 @@ typedef struct {
     int32_t k_pairs;                        /* (k_w + 1) / 2 */
     int32_t chunk_rows;                     /* output rows per accumulator pass (>= 1) */
     int32_t planes;                         /* channels copied per pass: 1, or 4 (c % 4 == 0) */
+    int32_t x_col, x_gap;                   /* x: elements between a row's pixels, and from
+                                             * past a row's last pixel to the next row */
+    int32_t y_col, y_row;                   /* y: between a row's outputs, between rows */
     int32_t input_zero_point;
     int32_t output_offset;
     int32_t act_min, act_max;

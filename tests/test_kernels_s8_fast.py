@@ -345,6 +345,17 @@ def all_cases() -> list[Case]:
                                 pads=((1, 1), (1, 1)), planes=1))
     cases.append(depthwise_case(rng, "dw3x3_batch2_four_planes", 2, (5, 7), 12, (3, 3),
                                 pads=((1, 1), (1, 1)), full_range=True))
+    # tall layers run transposed (kws01's 25x5): x and y walked across, a store per row
+    cases += [
+        depthwise_case(rng, "dw3x3_tall_transposed_kws_like", 2, (25, 5), 8, (3, 3),
+                       pads=((1, 1), (1, 1)), full_range=True),
+        depthwise_case(rng, "dw3x3_tall_transposed_one_plane", 1, (17, 3), 5, (3, 3), (2, 1),
+                       pads=((1, 0), (0, 1)), full_range=True),
+        depthwise_case(rng, "dw3x3_tall_transposed_shift_ge_0", 1, (20, 4), 4, (3, 3),
+                       pads=((1, 1), (1, 1)), big_multiplier=True),
+        depthwise_case(rng, "dw3x3_tall_transposed_clamp", 1, (30, 2), 4, (3, 3), (2, 2),
+                       pads=((1, 1), (1, 1))),
+    ]
     cases += [
         depthwise_case(rng, "dw3x3_stride2_pads_end", 1, (9, 8), 6, (3, 3), (2, 2),
                        pads=((0, 1), (0, 1))),
@@ -647,7 +658,40 @@ def test_depthwise_copies_four_channels_where_it_pays(layer, planes) -> None:
     params, _, scratch = fast.depthwise_planar(p, np.zeros((3, 3, c), np.int8), None)
     plane = fast.round_up((in_h + 2) * (in_w + 2) + 2, 2) * 2  # int16, two of slack
     assert params["planes"] == planes
-    assert scratch == planes * plane + 3 * 8 + params["chunk_rows"] * out_w * 4  # + weights
+    # + weights, + accumulators (the rows as run: kws01's transposed)
+    assert scratch == planes * plane + 3 * 8 + params["chunk_rows"] * params["out_w"] * 4
+
+
+@pytest.mark.parametrize("layer, transposed", [
+    # (in_h, in_w, stride): 3x3 depthwise on 8 channels, padding 1
+    ((25, 5, 1), True),  # kws01: 25 rows of 5 outputs cost more than 5 rows of 25
+    ((5, 25, 1), False),
+    ((6, 6, 1), False),  # vww01's square layers
+    ((48, 48, 2), False),
+    ((40, 2, 2), True),
+])
+def test_tall_depthwise_layers_run_transposed(layer, transposed) -> None:
+    in_h, in_w, stride = layer
+    out_h, out_w = (in_h - 1) // stride + 1, (in_w - 1) // stride + 1
+    p = {"batch": 1, "in_c": 8, "out_c": 8, "groups": 8, "in_d": 1, "out_d": 1, "k_d": 1,
+         "stride_d": 1, "dilation_d": 1, "pad_d": 0, "in_h": in_h, "in_w": in_w,
+         "out_h": out_h, "out_w": out_w, "k_h": 3, "k_w": 3, "stride_h": stride,
+         "stride_w": stride, "dilation_h": 1, "dilation_w": 1, "pad_h": 1, "pad_w": 0}
+    p |= arith.conv_params(0.1, 0, np.full(8, 0.01), 0.2, 0, -128, 127)
+    w = np.arange(72, dtype=np.int8).reshape(3, 3, 8)  # [k_h, k_w, c]
+    params, weights, _ = fast.depthwise_planar(p, w, None)
+    steps = (params["x_col"], params["x_gap"], params["y_col"], params["y_row"])
+    if not transposed:
+        assert (params["in_h"], params["pad_h"], params["k_pairs"]) == (in_h, 1, 2)
+        assert steps == (8, 0, 8, out_w * 8)
+        return
+    assert (params["in_h"], params["in_w"], params["out_h"], params["out_w"]) == (
+        in_w, in_h, out_w, out_h)
+    assert (params["pad_h"], params["pad_w"]) == (0, 1)
+    assert steps == (in_w * 8, 8 - in_h * in_w * 8, out_w * 8, 8)  # down x's columns
+    # channel 1's kernel transposed: its view's row 0 is the layer's column 0
+    rows = weights[1].reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1)  # sxtb16 order undone
+    assert list(rows[:4]) == [w[0, 0, 1], w[1, 0, 1], w[2, 0, 1], 0]
 
 
 @pytest.mark.parametrize("layer, cl", [
@@ -718,6 +762,9 @@ def test_cases_are_varied(cases) -> None:
                for d in planar]
     assert set(volumes) == {(False, False), (False, True), (True, False), (True, True)}
     assert {d["chunk_rows"] < d["out_h"] for d in planar} == {False, True}  # passes of rows
+    transposed = [d for d in planar if d["x_gap"] < 0]
+    assert {d["planes"] for d in transposed} == {1, 4}  # rows run down the layer's columns
+    assert {d["stride_w"] for d in transposed} == {1, 2}
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc not found")

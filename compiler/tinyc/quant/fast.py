@@ -39,6 +39,7 @@ NARROW_MAX_SHIFT = 22  # ... and a right shift of at most this (to carry the out
 # about 125 instructions around its loops; 128 rather than 64 (256 B more scratch) saves
 # 64,000 on kws01 (one pass per channel instead of three) and 78,000 on vww01 (qemu-m4)
 PLANAR_CHUNK = 128
+PLANAR_STORE_CALL = 15  # tc_depthwise_conv_planar_s8: instructions per output stage call
 # depthwise: extra scratch (planar: three more planes, _four_planes; channels-last: its
 # frame, depthwise_cl_pays) at most this share of the layer's input and output bytes
 DW_SCRATCH_MAX_RAM_SHARE = 0.25
@@ -144,6 +145,11 @@ def columns_as_rows(p: Params) -> Params:
     pixels would be H rows of one pixel each.  Other layers are returned unchanged."""
     if not (p["in_w"] == p["out_w"] == p["k_w"] == 1 and p["pad_w"] == 0 and p["in_h"] > 1):
         return p
+    return _swapped_hw(p)
+
+
+def _swapped_hw(p: Params) -> Params:
+    """The geometry of params p with H and W swapped."""
     return p | {f"{name}_{a}": p[f"{name}_{b}"] for name in ("in", "out", "k", "stride",
                                                             "dilation", "pad")
                 for a, b in (("h", "w"), ("w", "h"))}
@@ -287,6 +293,23 @@ def _four_planes(p: Params, plane_bytes: int) -> bool:
             and 3 * plane_bytes <= DW_SCRATCH_MAX_RAM_SHARE * _tensor_bytes(p))
 
 
+def _rows_3x3_cost(width: int, stride: int) -> int:
+    """tc_planar_rows_3x3_t2's instructions for one output row of `width` (qemu-m4): about 12
+    around the row, 22 (stride 1) or 25 per pair of outputs, 14 for an odd last one."""
+    return 12 + (22 if stride == 1 else 25) * (width // 2) + 14 * (width % 2)
+
+
+def _planar_transposes(p: Params) -> bool:
+    """A 2-D 3x3 layer runs transposed where its columns, as rows, cost less than its rows,
+    with a store call (about PLANAR_STORE_CALL instructions) per row then: kws01's 25x5
+    layers, 25 rows of 5 at 70 each against 5 of 25 at 290 + 15."""
+    if not (_is_2d(p) and p["k_h"] == p["k_w"] == 3 and max(p["stride_h"], p["stride_w"]) <= 2):
+        return False
+    rows = p["out_h"] * _rows_3x3_cost(p["out_w"], p["stride_w"])
+    columns = p["out_w"] * (_rows_3x3_cost(p["out_h"], p["stride_h"]) + PLANAR_STORE_CALL)
+    return columns < rows
+
+
 def _tensor_bytes(p: Params) -> int:
     """The input and output bytes of a depthwise layer (int8, as many channels out as in)."""
     return p["batch"] * p["in_c"] * sum(
@@ -303,10 +326,18 @@ def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None,
     pairs the SMLADs read), flattened, zero-padded to whole groups of 4, each group in sxtb16
     order (v0 v2 v1 v3: the kernel expands a word into two int16 pairs in natural order).  The
     plane is the padded input volume of one channel (plane_d = 1 for 2-D layers); `planes` of
-    them (1 or 4, None: as _four_planes decides) are filled per pass."""
-    c, kd, kh, kw = p["out_c"], p["k_d"], p["k_h"], p["k_w"]
+    them (1 or 4, None: as _four_planes decides) are filled per pass.  A 2-D layer whose rows
+    are short and many runs transposed (_planar_transposes): the params and weights describe
+    it with H and W swapped, and x_col, x_gap, y_col, y_row walk x and y across."""
+    c = p["out_c"]
+    wc = np.asarray(w, np.int8).reshape(p["k_d"], p["k_h"], p["k_w"], c).transpose(3, 0, 1, 2)
+    steps = {"x_col": c, "x_gap": 0, "y_col": c, "y_row": p["out_w"] * c}
+    if _planar_transposes(p):  # the layer with H and W swapped: wc [c, kd, kw, kh]
+        steps = {"x_col": p["in_w"] * c, "x_gap": c - p["in_h"] * p["in_w"] * c,
+                 "y_col": p["out_w"] * c, "y_row": c}
+        p, wc = _swapped_hw(p), wc.transpose(0, 1, 3, 2)
+    kd, kh, kw = p["k_d"], p["k_h"], p["k_w"]
     k_pairs = (kw + 1) // 2
-    wc = np.asarray(w, np.int8).reshape(kd, kh, kw, c).transpose(3, 0, 1, 2)  # [c, kd, kh, kw]
     rows = np.zeros((c, kd, kh, 2 * k_pairs), np.int8)
     rows[..., :kw] = wc
     groups = round_up(kd * kh * 2 * k_pairs, 4) // 4
@@ -320,7 +351,7 @@ def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None,
     if planes is None:
         planes = 4 if _four_planes(p, plane_bytes) else 1
     params = _depthwise_params(p, plane | {"k_pairs": k_pairs, "chunk_rows": chunk_rows,
-                                           "planes": planes}, wc, bias)
+                                           "planes": planes} | steps, wc, bias)
     scratch = planes * plane_bytes + groups * 8 + chunk_rows * p["out_w"] * 4
     return params, weights, scratch
 
