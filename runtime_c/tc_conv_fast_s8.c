@@ -1322,6 +1322,17 @@ static TC_ALWAYS_INLINE void planar_store(const tc_depthwise_conv_planar_s8_para
                        p->y_col);
 }
 
+/* planar_store for the rows of a transposed layer's chunk: a run of out_w outputs per row,
+ * y_row apart. */
+static TC_NOINLINE void planar_store_rows(const tc_depthwise_conv_planar_s8_params_t *p,
+                                          const int32_t *acc, int32_t rows, int32_t bias,
+                                          const tc_requant_channel_t *q, int8_t *y)
+{
+    for (; rows > 0; --rows, acc += p->out_w, y += p->y_row) {
+        planar_store(p, acc, p->out_w, bias, q, y);
+    }
+}
+
 /* All outputs of one channel with shift < 0, chunk_rows output rows of one output depth at a
  * time: first their window sums (kernel_3x3, a constant: tc_planar_rows_3x3_t2, one depth
  * slice of the kernel after the other, the weights in registers; else planar_rows), then
@@ -1355,10 +1366,8 @@ static TC_ALWAYS_INLINE void planar_channel_rows(const tc_depthwise_conv_planar_
             int8_t *y = yc + od * p->out_h * p->out_w * p->c + oh * p->y_row;
             if (p->y_row == p->out_w * p->y_col) { /* the chunk's outputs: one run in y */
                 planar_store(p, acc, count, bias, q, y);
-                continue;
-            }
-            for (int32_t r = 0; r < rows; ++r, y += p->y_row) { /* transposed: a run per row */
-                planar_store(p, acc + r * p->out_w, p->out_w, bias, q, y);
+            } else {
+                planar_store_rows(p, acc, rows, bias, q, y);
             }
         }
     }
