@@ -1412,8 +1412,10 @@ static TC_NOINLINE void planar_load(const tc_depthwise_conv_planar_s8_params_t *
     }
 }
 
-/* Copies channels c .. c + 3 of image xn into four planes, stride int16 apart (c % 4 == 0:
- * one word of x per pixel). */
+/* Copies channels c .. c + 3 of image xn into the interiors of four planes, `stride` int16
+ * apart (pixels x_col apart in x, x_gap more from a row's end to the next row): per pair of
+ * pixels one word of four channels each, split into the four planes' pairs (SXTB16 and PKH on
+ * the DSP build). */
 static TC_NOINLINE void planar_load4(const tc_depthwise_conv_planar_s8_params_t *p,
                                      const int8_t *xn, int32_t c, int16_t *plane,
                                      int32_t stride)

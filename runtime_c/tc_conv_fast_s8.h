@@ -61,8 +61,8 @@
  * tc_conv_gemm_1x1_s8: the same for 2-D 1x1 layers of stride 1 without padding and with
  *   in_c % 4 == 0 (k_h = k_w = 1, pad_h = pad_w = 0, frame_d = 0; the compiler checks): output
  *   pixel i reads input pixel i, so each panel is expanded straight from 6 consecutive pixels
- *   with no window bookkeeping (about 10 instructions per pixel where the general driver takes
- *   about 130 on 8 channels).  Same params, weights and scratch.
+ *   with no window bookkeeping (about 10 instructions per pixel).  Same params, weights and
+ *   scratch.
  *
  * tc_depthwise_conv_planar_s8 (depth multiplier 1, dilation 1; any kernel, stride, padding;
  * 2-D or 3-D):

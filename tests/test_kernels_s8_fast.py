@@ -483,9 +483,9 @@ def _random_geometry(rng, dims: int, kernels, strides, dilations, size_max: int)
 
 def random_cases(rng, convs: int, depthwise: int) -> list[Case]:
     """Seeded random layers beside the chosen ones: tc_conv_gemm_s8 (2-D and 3-D, 1-12 input
-    channels, kernels 1-5, strides 1-3, dilation 1-2: windows read as runs, split over the
-    image's edges, framed or not) and the planar and channels-last depthwise kernels (images up
-    to 39 wide: several passes of rows)."""
+    channels, kernels 1-5, strides 1-3, dilation 1-2: windows read as runs inside the image and
+    checked at its edges, framed or not) and the planar and channels-last depthwise kernels
+    (images up to 39 wide: several passes of rows; tall ones transposed)."""
     cases = []
     for i in range(convs):
         dims = 3 if rng.random() < 0.3 else 2
@@ -640,6 +640,17 @@ def test_2d_stems_take_a_frame_where_it_pays(stem, framed) -> None:
     assert (params["frame_d"] > 0) == framed
 
 
+def _depthwise_3x3(in_h: int, in_w: int, c: int, stride: int, pad_w: int = 1) -> dict:
+    """The params of a 2-D 3x3 depthwise layer with padding 1 on top (pad_w on the left) and
+    as many outputs as a padding of 1 on both sides gives."""
+    out_h, out_w = (in_h - 1) // stride + 1, (in_w - 1) // stride + 1
+    p = {"batch": 1, "in_c": c, "out_c": c, "groups": c, "in_d": 1, "out_d": 1, "k_d": 1,
+         "stride_d": 1, "dilation_d": 1, "pad_d": 0, "in_h": in_h, "in_w": in_w,
+         "out_h": out_h, "out_w": out_w, "k_h": 3, "k_w": 3, "stride_h": stride,
+         "stride_w": stride, "dilation_h": 1, "dilation_w": 1, "pad_h": 1, "pad_w": pad_w}
+    return p | arith.conv_params(0.1, 0, np.full(c, 0.01), 0.2, 0, -128, 127)
+
+
 @pytest.mark.parametrize("layer, planes", [
     # (in_h, in_w, c, stride): 3x3 depthwise, padding 1
     ((25, 5, 64, 1), 4),  # kws01: 3 x 378 B of planes against 16,000 B of tensors
@@ -649,12 +660,7 @@ def test_2d_stems_take_a_frame_where_it_pays(stem, framed) -> None:
 ])
 def test_depthwise_copies_four_channels_where_it_pays(layer, planes) -> None:
     in_h, in_w, c, stride = layer
-    out_h, out_w = (in_h - 1) // stride + 1, (in_w - 1) // stride + 1
-    p = {"batch": 1, "in_c": c, "out_c": c, "groups": c, "in_d": 1, "out_d": 1, "k_d": 1,
-         "stride_d": 1, "dilation_d": 1, "pad_d": 0, "in_h": in_h, "in_w": in_w,
-         "out_h": out_h, "out_w": out_w, "k_h": 3, "k_w": 3, "stride_h": stride,
-         "stride_w": stride, "dilation_h": 1, "dilation_w": 1, "pad_h": 1, "pad_w": 1}
-    p |= arith.conv_params(0.1, 0, np.full(c, 0.01), 0.2, 0, -128, 127)
+    p = _depthwise_3x3(in_h, in_w, c, stride)
     params, _, scratch = fast.depthwise_planar(p, np.zeros((3, 3, c), np.int8), None)
     plane = fast.round_up((in_h + 2) * (in_w + 2) + 2, 2) * 2  # int16, two of slack
     assert params["planes"] == planes
@@ -672,12 +678,8 @@ def test_depthwise_copies_four_channels_where_it_pays(layer, planes) -> None:
 ])
 def test_tall_depthwise_layers_run_transposed(layer, transposed) -> None:
     in_h, in_w, stride = layer
-    out_h, out_w = (in_h - 1) // stride + 1, (in_w - 1) // stride + 1
-    p = {"batch": 1, "in_c": 8, "out_c": 8, "groups": 8, "in_d": 1, "out_d": 1, "k_d": 1,
-         "stride_d": 1, "dilation_d": 1, "pad_d": 0, "in_h": in_h, "in_w": in_w,
-         "out_h": out_h, "out_w": out_w, "k_h": 3, "k_w": 3, "stride_h": stride,
-         "stride_w": stride, "dilation_h": 1, "dilation_w": 1, "pad_h": 1, "pad_w": 0}
-    p |= arith.conv_params(0.1, 0, np.full(8, 0.01), 0.2, 0, -128, 127)
+    p = _depthwise_3x3(in_h, in_w, 8, stride, pad_w=0)
+    out_h, out_w = p["out_h"], p["out_w"]
     w = np.arange(72, dtype=np.int8).reshape(3, 3, 8)  # [k_h, k_w, c]
     params, weights, _ = fast.depthwise_planar(p, w, None)
     steps = (params["x_col"], params["x_gap"], params["y_col"], params["y_row"])

@@ -326,9 +326,9 @@ def depthwise_planar(p: Params, w: np.ndarray, bias: np.ndarray | None,
     pairs the SMLADs read), flattened, zero-padded to whole groups of 4, each group in sxtb16
     order (v0 v2 v1 v3: the kernel expands a word into two int16 pairs in natural order).  The
     plane is the padded input volume of one channel (plane_d = 1 for 2-D layers); `planes` of
-    them (1 or 4, None: as _four_planes decides) are filled per pass.  A 2-D layer whose rows
-    are short and many runs transposed (_planar_transposes): the params and weights describe
-    it with H and W swapped, and x_col, x_gap, y_col, y_row walk x and y across."""
+    them (1 or 4, None: as _four_planes decides) are filled per pass.  A 2-D 3x3 layer of
+    many short rows runs transposed (_planar_transposes): the params and weights describe it
+    with H and W swapped, and x_col, x_gap, y_col, y_row walk x and y across."""
     c = p["out_c"]
     wc = np.asarray(w, np.int8).reshape(p["k_d"], p["k_h"], p["k_w"], c).transpose(3, 0, 1, 2)
     steps = {"x_col": c, "x_gap": 0, "y_col": c, "y_row": p["out_w"] * c}
