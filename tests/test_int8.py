@@ -93,7 +93,7 @@ def test_post_training_quantization_3d(tmp_path: Path) -> None:
     assert not {"tc_conv_s8", "tc_depthwise_conv_s8"} & set(functions)
 
 
-def test_torch_ao_eager_quantization(tmp_path: Path) -> None:
+def test_torch_ao_eager_quantization(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from torch.ao.quantization import (
         DeQuantStub,
         QuantStub,
@@ -117,7 +117,9 @@ def test_torch_ao_eager_quantization(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     net = Net().eval()
-    torch.backends.quantized.engine = "qnnpack"
+    # qnnpack for this test only: the engine is process-wide, and test_dynamic_quant.py's
+    # references are fbgemm's
+    monkeypatch.setattr(torch.backends.quantized, "engine", "qnnpack")
     net.qconfig = get_default_qconfig("qnnpack")  # uint8 activations, int8 weights
     fuse_modules(net, [["conv", "relu"]], inplace=True)
     prepared = prepare(net)
