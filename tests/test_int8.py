@@ -93,6 +93,35 @@ def test_post_training_quantization_3d(tmp_path: Path) -> None:
     assert not {"tc_conv_s8", "tc_depthwise_conv_s8"} & set(functions)
 
 
+class _PoolDifference(torch.nn.Module):
+    """Average pooling, and a difference that is zero on every input: its calibrated range is
+    empty, too narrow for TFLite's int8 SUB rescaling, and ADD takes it with a wide input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = torch.nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.head = torch.nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pool(torch.relu(self.conv(x)))
+        return self.head(y + (y - y))
+
+
+def test_post_training_quantization_of_average_pooling_and_an_empty_range(tmp_path: Path
+                                                                        ) -> None:
+    """TFLite's int8 average pooling keeps its input's quantization, so the quantizer gives
+    AveragePool that of its input; the zero difference's output scale is widened to what SUB
+    can rescale to.  Both compiled and exact (they were refused, and a traceback, before)."""
+    torch.manual_seed(0)
+    path = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.trace(_PoolDifference().eval(), torch.zeros(SHAPE)), str(path))
+    np.save(tmp_path / "calib.npy", np.stack(_calibration()))
+    _passed(tinyc("verify", path, "--input-shape", "1x3x32x32", "--quantize", "int8",
+                  "--calibration", tmp_path / "calib.npy", "--samples", "3", "--json"),
+            lsb=0, exact=True)
+
+
 def test_torch_ao_eager_quantization(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from torch.ao.quantization import (
         DeQuantStub,
@@ -188,17 +217,23 @@ def test_onnxruntime_static_quantization(fmt: str, tmp_path: Path) -> None:
     _passed(tinyc("verify", path, "--samples", "4", "--json"), lsb=1)
 
 
-def _qdq_model(path: Path, zero_point: np.ndarray, scale: np.ndarray, op: str = "Relu") -> Path:
+def _qdq_model(path: Path, zero_point: np.ndarray, scale: np.ndarray, op: str = "Relu",
+               arity: int = 1, out_scale: np.ndarray | None = None) -> Path:
+    """x -> QDQ -> op (its `arity` inputs all the dequantized x) -> QDQ (scale `out_scale`, or
+    the input's) -> y."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 2, 2])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 2, 2])
+    so = "s" if out_scale is None else "so"
     nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q_in", axis=1),
              helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq_in", axis=1),
-             helper.make_node(op, ["xd"], ["r"], name="act"),
-             helper.make_node("QuantizeLinear", ["r", "s", "z"], ["rq"], name="q_out", axis=1),
-             helper.make_node("DequantizeLinear", ["rq", "s", "z"], ["y"], name="dq_out",
+             helper.make_node(op, ["xd"] * arity, ["r"], name="act"),
+             helper.make_node("QuantizeLinear", ["r", so, "z"], ["rq"], name="q_out", axis=1),
+             helper.make_node("DequantizeLinear", ["rq", so, "z"], ["y"], name="dq_out",
                               axis=1)]
-    graph = helper.make_graph(nodes, "g", [x], [y], [numpy_helper.from_array(scale, "s"),
-                                                     numpy_helper.from_array(zero_point, "z")])
+    constants = [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zero_point, "z")]
+    if out_scale is not None:
+        constants.append(numpy_helper.from_array(out_scale, "so"))
+    graph = helper.make_graph(nodes, "g", [x], [y], constants)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
 
@@ -225,6 +260,15 @@ def test_operator_without_int8_kernel_is_refused(tmp_path: Path) -> None:
     ok = tinyc("compile", path, "--allow-float-fallback", "-o", tmp_path / "o", "--json")
     assert ok.code == 0, ok.stderr
     assert ok.json()["float_fallback"] == ["Exp 'act'"]
+
+
+def test_add_output_scale_too_small_for_tflite_is_refused(tmp_path: Path) -> None:
+    path = _qdq_model(tmp_path / "m.onnx", np.array(0, np.int8), np.array(0.1, np.float32),
+                      op="Add", arity=2, out_scale=np.array(1e-9, np.float32))
+    assert_user_error(tinyc("compile", path, "-o", tmp_path / "o"),
+                      "Add node 'act': int8 output scale 1e-09 is too small for input scales "
+                      "0.1 and 0.1")
+    assert not (tmp_path / "o").exists()
 
 
 def test_quantize_needs_calibration(tmp_path: Path) -> None:

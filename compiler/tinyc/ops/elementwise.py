@@ -83,7 +83,15 @@ def _binary_s8(node: Node, graph: Graph) -> S8Kernel:
     function, params_type, make_params, reference = BINARY_S8[node.op]
     qa, qb, qy = (per_tensor(graph, t, node) for t in (*node.inputs, node.outputs[0]))
     lo, hi = act_range(node, graph)
-    params = _strides(node, graph) | make_params(qa.s, qa.zp, qb.s, qb.zp, qy.s, qy.zp, lo, hi)
+    try:
+        params = _strides(node, graph) | make_params(qa.s, qa.zp, qb.s, qb.zp, qy.s, qy.zp, lo,
+                                                     hi)
+    except ValueError:  # Add / Sub: the output rescaling must be a multiplier below 1
+        raise UnsupportedOperator(
+            f"{node.op} node '{node.name}': int8 output scale {qy.s:g} is too small for input "
+            f"scales {qa.s:g} and {qb.s:g} (TFLite's int8 {node.op} needs it above "
+            f"2 * max(input scales) / 2^{arith.ADD_LEFT_SHIFT}); requantize the model with a "
+            "wider output range") from None
     portable = S8Kernel(function, "tc_elementwise_s8.c", "tc_elementwise_s8.h", params_type,
                         params, list(node.inputs), reference,
                         _binary_summary(node, graph) + int8_range_summary(lo, hi))

@@ -10,7 +10,9 @@
     scale = max|w| / 127, values in [-127, 127]), biases int32 with scale s_input * s_weight;
   - operators whose int8 output quantization is fixed by TFLite's kernels get it (Softmax and
     Sigmoid 1/256 with zero point -128, Tanh 1/128 with 0); data movement (Reshape, Transpose,
-    Slice, MaxPool, Pad) keeps its input's quantization; Concat's inputs are requantized to the
+    Slice, MaxPool, Pad) and AveragePool (TFLite's int8 average pooling does not requantize)
+    keep their input's quantization; an Add / Sub output range too narrow for TFLite's
+    rescaling (a multiplier below 1) is widened; Concat's inputs are requantized to the
     output's where they differ;
   - the model keeps float32 inputs and outputs: a Quantize follows each input and a
     Dequantize precedes each output;
@@ -39,13 +41,13 @@ from tinyc.quant import arith
 METHODS = ("minmax", "percentile")
 PERCENTILE = 99.99
 WEIGHTED = ("Conv", "Gemm", "MatMul")
-KEEPS_QUANT = ("Reshape", "Transpose", "Slice", "Expand", "MaxPool", "Pad")
+KEEPS_QUANT = ("Reshape", "Transpose", "Slice", "Expand", "MaxPool", "AveragePool", "Pad")
 FIXED_OUTPUT = {
     "Softmax": (arith.SOFTMAX_OUTPUT_SCALE, arith.SOFTMAX_OUTPUT_ZERO_POINT),
     "Sigmoid": (arith.LOGISTIC_OUTPUT_SCALE, arith.LOGISTIC_OUTPUT_ZERO_POINT),
     "Tanh": (arith.TANH_OUTPUT_SCALE, arith.TANH_OUTPUT_ZERO_POINT),
 }
-INT8_OPS = (*WEIGHTED, "Add", "Sub", "Mul", "AveragePool", "ReduceMean", "HardSwish",
+INT8_OPS = (*WEIGHTED, "Add", "Sub", "Mul", "ReduceMean", "HardSwish",
             "LeakyRelu", "Relu", "Clip", "Concat", *KEEPS_QUANT, *FIXED_OUTPUT)
 
 
@@ -96,6 +98,18 @@ def activation_quant(lo: float, hi: float) -> QuantParams:
     scale = np.float32((hi - lo) / 255.0)
     zero_point = int(np.clip(round(-128 - lo / float(scale)), -128, 127))
     return QuantParams.per_tensor(float(scale), zero_point)
+
+
+def add_output_quant(quant: QuantParams, s_a: float, s_b: float) -> QuantParams:
+    """The output quantization of an int8 Add / Sub: TFLite's kernels rescale both inputs to
+    2 max(s_a, s_b) / 2^20 and that sum to the output, a multiplier that must stay below 1, so
+    the output scale must exceed 2 max(s_a, s_b) / 2^20.  A narrower calibrated range (an
+    output that is constant, such as x - x) is widened to twice that bound, keeping the zero
+    point: the values it held stay exact."""
+    bound = 2.0 * max(s_a, s_b) / (1 << arith.ADD_LEFT_SHIFT)
+    if quant.s > bound:
+        return quant
+    return QuantParams.per_tensor(float(np.float32(2.0 * bound)), quant.zp)
 
 
 def weight_quant(w: np.ndarray, axis: int) -> tuple[np.ndarray, QuantParams]:
@@ -217,6 +231,8 @@ class _Quantizer:
                      else self.quant_of(y))
             shared = quant if node.op == "Concat" else None
             inputs = [self.as_int8(t, shared) for t in node.inputs]
+            if node.op in ("Add", "Sub"):
+                quant = add_output_quant(quant, *(self.g.tensors[t].quant.s for t in inputs))
         out = self.new_int8(node.outputs[0], quant)
         self.g.nodes.append(Node(node.op, node.name, inputs, [out], dict(node.attrs)))
         self.int8[node.outputs[0]] = out
