@@ -33,6 +33,17 @@ static int32_t softmax_exp(const tc_softmax_s8_params_t *p, int32_t diff)
     return tc_fp_exp_on_negative_values(scaled, 5);
 }
 
+/* RDBPOT for the exponents 32 .. 34 a row of softmax reaches when its sum of exps is 2^9 or
+ * more (more than 512 values near the maximum): the exact quotient, as in int64 arithmetic
+ * (arith.rounding_divide_by_pot).  TFLM's int32 shift by 32 or more is undefined there (x86
+ * leaves x unshifted, Cortex-M shifts it out: outputs 127 and -127 where this gives -128). */
+static int32_t softmax_divide_wide(int32_t x, int32_t exponent)
+{
+    const int64_t v = x;
+    const int64_t mask = ((int64_t)1 << exponent) - 1;
+    return (int32_t)((v >> exponent) + ((v & mask) > (mask >> 1) + (v < 0) ? 1 : 0));
+}
+
 void tc_softmax_s8(const tc_softmax_s8_params_t *p, const int8_t *x, int8_t *y)
 {
     const int32_t depth = p->depth;
@@ -65,9 +76,10 @@ void tc_softmax_s8(const tc_softmax_s8_params_t *p, const int8_t *x, int8_t *y)
                 const int32_t diff = (int32_t)xr[j] - max;
                 int32_t v = INT8_MIN;
                 if (diff >= p->diff_min) {
-                    const int32_t e = softmax_exp(p, diff);
-                    v = tc_rounding_divide_by_pot(tc_sat_rounding_doubling_high_mul(reciprocal, e),
-                                                  exponent) +
+                    const int32_t q =
+                        tc_sat_rounding_doubling_high_mul(reciprocal, softmax_exp(p, diff));
+                    v = (exponent <= 31 ? tc_rounding_divide_by_pot(q, exponent)
+                                        : softmax_divide_wide(q, exponent)) +
                         INT8_MIN;
                     v = tc_clamp_s32(v, INT8_MIN, INT8_MAX);
                 }

@@ -18,8 +18,11 @@
  *   with h = clz(S) and s = S * 2^h / 2^31 in [1, 2) (TFLite's GetReciprocal):
  *   R   = 1 / s in Q0 (tc_fp_one_over_one_plus_x_for_x_in_0_1 of s - 1),
  *   y_c = clamp(RDBPOT(SRDHM(R, e_c), 12 - h + 23) - 128, -128, 127)
- *   (SRDHM: tc_sat_rounding_doubling_high_mul).
- *   Bound: every e_c contributes at most 2^19 to S: depth <= 4095 cannot overflow.
+ *   (SRDHM: tc_sat_rounding_doubling_high_mul).  The exponent 12 - h + 23 is 23 to 34; from
+ *   32 on (S >= 2^9 * 2^19: more than 512 values near the row's maximum) RDBPOT is taken
+ *   exactly, in 64 bits, where TFLM's 32-bit shift is undefined.
+ *   Bound: every e_c contributes at most 2^19 to S: depth <= 4095 cannot overflow (the
+ *   compiler refuses longer rows).
  * y may be x for both.
  */
 #ifndef TC_REDUCE_S8_H

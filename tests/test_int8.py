@@ -122,6 +122,30 @@ def test_post_training_quantization_of_average_pooling_and_an_empty_range(tmp_pa
             lsb=0, exact=True)
 
 
+class _FlatSoftmax(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(0.01 * x, dim=1)
+
+
+@pytest.mark.parametrize(("depth", "refused"), [(600, False), (5000, True)])
+def test_post_training_quantization_of_a_long_softmax(tmp_path: Path, depth: int,
+                                                      refused: bool) -> None:
+    """600 values close together: the int8 softmax's final shift is 32, taken exactly on the
+    host and on the board alike (TFLM's shift is undefined there).  Over 4095 values its sum
+    of exps overflows: refused."""
+    path = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.trace(_FlatSoftmax(), torch.zeros(1, depth)), str(path))
+    rng = np.random.default_rng(depth)
+    np.save(tmp_path / "calib.npy", rng.standard_normal((8, 1, depth)).astype(np.float32))
+    args = ["--input-shape", f"1x{depth}", "--quantize", "int8", "--calibration",
+            tmp_path / "calib.npy"]
+    if refused:
+        assert_user_error(tinyc("compile", path, *args, "-o", tmp_path / "o"),
+                          "int8 softmax over 5000 values", "beyond 4095")
+        return
+    _passed(tinyc("verify", path, *args, "--samples", "3", "--json"), lsb=0, exact=True)
+
+
 def test_torch_ao_eager_quantization(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from torch.ao.quantization import (
         DeQuantStub,

@@ -689,6 +689,23 @@ def test_softmax(lib, x_shape, scale, beta, seed):
     check(y_c, arith.softmax_s8(p, x), expected, "tc_softmax_s8")
 
 
+@pytest.mark.parametrize("depth", [300, 600, 2000, 4095])
+def test_softmax_long_flat_rows(lib, depth):
+    """Rows of values close together: the sum of exps reaches 2^9 from about 513 of them,
+    and the final shift 32 to 34 (TFLM's int32 shift is undefined there: 127 on x86, -127 on
+    Cortex-M).  The C takes the exact quotient, as the reference does: each output is about
+    256 / depth steps, so -128 from a depth of 512 on."""
+    rng = np.random.default_rng(520 + depth)
+    x = rand_int8(rng, (2, depth), -3, 3)
+    p = {"outer": 2, "depth": depth, "inner": 1, **arith.softmax_params(0.01, 1.0)}
+    expected = arith.softmax_s8(p, x)
+    assert_same(run_c(lib, "tc_softmax_s8", p, [x], x.shape), expected, "tc_softmax_s8")
+    if depth >= 600:
+        assert (expected == -128).all()
+    else:
+        assert (expected > -128).all()
+
+
 def test_softmax_inner_axis_matches_tflm_on_transposed_input(lib):
     """Softmax over axis 1 of [2, 9, 5] ([outer, depth, inner] with inner = 5): TFLite only
     reduces the last axis, so TFLM runs on the transposed tensor."""

@@ -110,6 +110,11 @@ def _softmax_s8(node: Node, graph: Graph) -> S8Kernel:
             "1/256 and zero point -128, as TFLite's")
     x = shape_of(graph, node.inputs[0])
     axis = node.attrs["axis"]
+    if x[axis] > arith.SOFTMAX_MAX_DEPTH:
+        raise UnsupportedOperator(
+            f"{node.op} node '{node.name}': int8 softmax over {x[axis]} values; TFLite's int8 "
+            f"arithmetic sums a row's exps in Q12, which overflows beyond "
+            f"{arith.SOFTMAX_MAX_DEPTH}: leave this Softmax in float")
     qx = per_tensor(graph, node.inputs[0], node)
     params = _outer_inner(x, axis, axis) | {"depth": x[axis]}
     params |= arith.softmax_params(qx.s, node.attrs.get("beta", 1.0))

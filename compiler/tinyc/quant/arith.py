@@ -73,7 +73,8 @@ def srdhm(a, b) -> np.ndarray:
 
 
 def rounding_divide_by_pot(x, exponent) -> np.ndarray:
-    """x / 2^exponent rounded to nearest, ties half away from zero (0 <= exponent <= 31)."""
+    """x / 2^exponent rounded to nearest, ties half away from zero (0 <= exponent <= 62: int64;
+    the C takes exponents above 31 only in tc_softmax_s8)."""
     x, exponent = _i64(x), _i64(exponent)
     mask = (np.int64(1) << exponent) - 1
     remainder = x & mask
@@ -372,6 +373,7 @@ def mean_params(input_scale: float, input_zero_point: int, output_scale: float,
 
 SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5
 SOFTMAX_OUTPUT_SCALE, SOFTMAX_OUTPUT_ZERO_POINT = 1.0 / 256, -128
+SOFTMAX_MAX_DEPTH = 4095  # each exp adds up to 2^19 to the row's int32 sum (Q12)
 
 
 def softmax_params(input_scale: float, beta: float = 1.0) -> Params:
