@@ -74,6 +74,23 @@ def test_verify_pickled_module(tmp_path: Path) -> None:
     _check_verdict(result, 2)
 
 
+class _ShapeArithmetic(torch.nn.Module):
+    """A shape read in the model: the exporter's Shape -> Gather (a scalar index) ->
+    Unsqueeze -> Concat, after a Pad."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.pad(x, [0, 1])
+        return x.reshape(x.shape[0], -1)
+
+
+def test_verify_scalar_constants(tmp_path: Path) -> None:
+    """A 0-d ONNX constant stays 0-d (np.ascontiguousarray made it 1-D, and this model a
+    traceback in the frontend)."""
+    path = save_torchscript(_ShapeArithmetic(), (1, 2, 8), tmp_path / "m.pt")
+    _check_verdict(tinyc("verify", path, "--input-shape", "1x2x8", "--samples", "2", "--json"),
+                   2)
+
+
 def test_compile_writes_project(tmp_path: Path) -> None:
     model, shape = models.build("small_cnn")
     path = save_torchscript(model, shape, tmp_path / "m.pt")

@@ -145,7 +145,7 @@ class Graph:
         return name
 
     def add_const(self, hint: str, value: np.ndarray, quant: QuantParams | None = None) -> str:
-        value = np.ascontiguousarray(value)
+        value = np.asarray(value, order="C")  # (np.ascontiguousarray makes a scalar 1-D)
         name = self.unique_name(hint)
         self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value, quant)
         return name
@@ -161,7 +161,7 @@ class Graph:
     def set_const(self, name: str, value: np.ndarray) -> None:
         """Replace a constant's value (and so its shape and dtype; quantization is kept).  A bin
         tensor keeps its logical shape and dtype: its value is the packed words."""
-        value = np.ascontiguousarray(value)
+        value = np.asarray(value, order="C")
         old = self.tensors.get(name)
         if old is not None and old.dtype == "bin":
             assert value.shape == packed_shape(old.shape), f"{name}: {value.shape} for bin"

@@ -30,7 +30,7 @@ class GraphBuilder:
 
     def add_const(self, name: str, value: np.ndarray, quant: QuantParams | None = None) -> str:
         """A named constant (an initializer); returns the name actually used."""
-        value = np.ascontiguousarray(value)
+        value = np.asarray(value, order="C")  # (np.ascontiguousarray makes a scalar 1-D)
         if name in self.graph.tensors:
             name = self.graph.unique_name(name)
         self.graph.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value,
@@ -72,7 +72,7 @@ class GraphBuilder:
             results = opdef.evaluate(node, [self.const(t) for t in node.inputs], self.graph)
             for out, value, q in zip(outputs, results, quant, strict=True):
                 self.graph.tensors[out] = Tensor(out, tuple(value.shape), str(value.dtype),
-                                                 np.ascontiguousarray(value), q)
+                                                 np.asarray(value, order="C"), q)
             return outputs
         for out, (shape, dtype), q in zip(outputs, inferred, quant, strict=True):
             if out in self.graph.tensors:

@@ -95,7 +95,7 @@ def _infer_transpose(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
 
 
 def _evaluate_transpose(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
-    return [np.ascontiguousarray(np.transpose(inputs[0], node.attrs["perm"]))]
+    return [np.asarray(np.transpose(inputs[0], node.attrs["perm"]), order="C")]
 
 
 def _emit_transpose(node: Node, graph: Graph) -> KernelCall:
@@ -121,7 +121,7 @@ def _evaluate_slice(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     a = node.attrs
     index = tuple(slice(s, None if e < 0 else e, st)
                   for s, e, st in zip(a["starts"], a["ends"], a["steps"], strict=True))
-    return [np.ascontiguousarray(inputs[0][index])]
+    return [np.asarray(inputs[0][index], order="C")]
 
 
 def _emit_slice(node: Node, graph: Graph) -> KernelCall:
@@ -143,8 +143,8 @@ def _infer_expand(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
 
 def _evaluate_expand(node: Node, inputs: list, graph: Graph) -> list[np.ndarray]:
     x = inputs[0]
-    return [np.ascontiguousarray(np.broadcast_to(x, np.broadcast_shapes(x.shape,
-                                                                        node.attrs["shape"])))]
+    return [np.array(np.broadcast_to(x, np.broadcast_shapes(x.shape, node.attrs["shape"])),
+                     order="C")]
 
 
 def _emit_expand(node: Node, graph: Graph) -> KernelCall:
