@@ -56,12 +56,16 @@ def _infer_gemm(node: Node, graph: Graph) -> list[tuple[Shape, str]]:
 
 def _fully_connected_s8(node: Node, graph: Graph) -> S8Kernel:
     """int8 Gemm / MatMul with constant weights: TFLite's FULLY_CONNECTED (tc_fully_connected_s8,
-    weights [N, K]; a [K, N] weight is re-laid at compile time)."""
+    weights [N, K]; a [K, N] weight is re-laid at compile time).  An input [..., K] of more than
+    two dimensions is its rows, as FULLY_CONNECTED takes it (a Linear applied per time step)."""
     a, b = node.inputs[0], node.inputs[1]
     w = graph.tensors[b]
-    if w.data is None or node.attrs.get("transA", 0) or len(shape_of(graph, a)) != 2:
+    a_shape = shape_of(graph, a)
+    if (w.data is None or len(w.shape) != 2 or node.attrs.get("transA", 0)
+            or len(a_shape) < 2):
         raise UnsupportedOperator(f"{node.op} node '{node.name}': int8 matrix products need "
-                                  "a 2-D input and constant weights (FULLY_CONNECTED)")
+                                  "constant 2-D weights and an input of 2 or more dimensions "
+                                  "(FULLY_CONNECTED)")
     if node.attrs.get("alpha", 1.0) != 1.0 or node.attrs.get("beta", 1.0) != 1.0:
         raise UnsupportedOperator(f"Gemm node '{node.name}': int8 Gemm with alpha/beta != 1")
     transposed = node.attrs.get("transB", 0)
@@ -73,8 +77,8 @@ def _fully_connected_s8(node: Node, graph: Graph) -> S8Kernel:
     xq = per_tensor(graph, a, node)
     yq = per_tensor(graph, node.outputs[0], node)
     lo, hi = act_range(node, graph)
-    m, k = shape_of(graph, a)
-    n = shape_of(graph, node.outputs[0])[1]
+    m, k = int(np.prod(a_shape[:-1])), a_shape[-1]
+    n = shape_of(graph, node.outputs[0])[-1]
     params = {"batch": m, "in_features": k, "out_features": n}
     params |= arith.fully_connected_params(xq.s, xq.zp, wq.scale, yq.s, yq.zp, lo, hi)
     portable = S8Kernel("tc_fully_connected_s8", "tc_fully_connected_s8.c",
