@@ -199,6 +199,51 @@ def test_verify_input_file_of_wrong_shape(tmp_path: Path) -> None:
     assert result.json()["samples"] == 3
 
 
+def _two_input_model(path: Path) -> Path:
+    """y = relu(a) + b, a [1, 4] and b [1, 4]."""
+    value = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in "aby"]
+    return _onnx_model(path, [helper.make_node("Relu", ["a"], ["r"], name="relu1"),
+                              helper.make_node("Add", ["r", "b"], ["y"], name="add1")],
+                       value[:2], value[2:])
+
+
+def test_input_files_of_a_two_input_model(tmp_path: Path) -> None:
+    """An .npz gives one array per input, named after the inputs or arr_0, arr_1, ...; its
+    samples are the arrays' rows, the same number in each."""
+    path = _two_input_model(tmp_path / "m.onnx")
+    a, b = np.ones((3, 1, 4), np.float32), np.full((3, 1, 4), 2.0, np.float32)
+    np.savez(tmp_path / "named.npz", b=b, a=a)
+    np.savez(tmp_path / "positional.npz", a, b)
+    for data in ("named.npz", "positional.npz"):
+        result = tinyc("verify", path, "--input", tmp_path / data, "--json")
+        assert result.code == 0, result.stderr
+        assert result.json()["samples"] == 3
+    compiled = tinyc("compile", path, "-o", tmp_path / "c")
+    assert compiled.code == 0, compiled.stderr
+    ran = tinyc("run", tmp_path / "c", "--input", tmp_path / "named.npz", "--host", "--json")
+    assert ran.code == 0, ran.stderr
+    assert np.array_equal(np.array(ran.json()["outputs"]), np.full((3, 1, 1, 4), 3.0))
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz", *(rng.standard_normal((16, 1, 4)).astype(np.float32)
+                                       for _ in "ab"))
+    quantized = tinyc("verify", path, "--quantize", "int8", "--calibration",
+                      tmp_path / "calib.npz", "--json")
+    assert quantized.code == 0, quantized.stderr
+    assert quantized.json()["quantization"]["calibration_samples"] == 16
+
+    np.save(tmp_path / "x.npy", a)
+    assert_user_error(tinyc("verify", path, "--input", tmp_path / "x.npy"),
+                      "x.npy: this model has 2 inputs; give them in an .npz")
+    np.savez(tmp_path / "wrong.npz", a=a, c=b)
+    assert_user_error(tinyc("verify", path, "--input", tmp_path / "wrong.npz"),
+                      "wrong.npz: holds a, c; this model's 2 input(s) are wanted as a, b or "
+                      "arr_0, arr_1")
+    np.savez(tmp_path / "uneven.npz", a=a, b=b[:2])
+    assert_user_error(tinyc("verify", path, "--input", tmp_path / "uneven.npz"),
+                      "the inputs' arrays hold different numbers of samples (3, 2)")
+
+
 def test_run_real_board_is_refused(tmp_path: Path) -> None:
     path = _onnx_model(
         tmp_path / "m.onnx",

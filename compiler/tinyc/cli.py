@@ -64,7 +64,7 @@ def compile_options(command):
         click.option("--quantize", type=click.Choice(["int8"]), default=None,
                      help="Post-training quantization of a float model (TFLite int8 scheme)."),
         click.option("--calibration", type=click.Path(path_type=Path), default=None,
-                     help=".npy of calibration inputs for --quantize."),
+                     help=".npy of calibration inputs for --quantize (.npz: one array per input)."),
         click.option("--calibration-method", type=click.Choice(["minmax", "percentile"]),
                      default="minmax", show_default=True),
         click.option("--labels", type=click.Path(path_type=Path), default=None,
@@ -282,7 +282,8 @@ def _format_values(values) -> str:
 @cli.command()
 @click.argument("outdir", type=click.Path(path_type=Path))
 @click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
-              help=".npy with one input sample (or a batch); default: one seeded sample.")
+              help=".npy with one input sample (or a batch; .npz: one array per input); default: "
+                   "one seeded sample.")
 @click.option("--host", is_flag=True, help="Run the native host build instead of the emulator.")
 @json_option
 def run(outdir: Path, input_path: Path | None, host: bool, as_json: bool) -> None:
@@ -295,7 +296,8 @@ def run(outdir: Path, input_path: Path | None, host: bool, as_json: bool) -> Non
     project = open_project(outdir)
     specs = [(tuple(i["shape"]), i["dtype"]) for i in project.report["inputs"]]
     if input_path is not None:
-        samples = load_inputs(input_path, [s for s, _ in specs], [d for _, d in specs])
+        samples = load_inputs(input_path, [s for s, _ in specs], [d for _, d in specs],
+                              [i["name"] for i in project.report["inputs"]])
     else:
         samples = sample_inputs(specs, 1)
     result = run_firmware(project, samples, "host" if host else "board")
@@ -317,7 +319,8 @@ def run(outdir: Path, input_path: Path | None, host: bool, as_json: bool) -> Non
 @click.option("--samples", default=3, show_default=True, type=click.IntRange(1, 10000),
               help="Seeded random input samples.")
 @click.option("--input", "input_path", type=click.Path(path_type=Path), default=None,
-              help=".npy with input sample(s) to use instead of random ones.")
+              help=".npy with input sample(s) to use instead of random ones (.npz: one array "
+                   "per input).")
 @compile_options
 @name_option
 @click.option("--reference", default=None,

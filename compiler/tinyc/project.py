@@ -298,7 +298,8 @@ def _quantize(model: LoadedModel, graph: Graph, options: Quantization, allow_fal
     from tinyc.verify import load_inputs
 
     specs = input_specs(model.graph)
-    samples = load_inputs(options.calibration, [s for s, _ in specs], [d for _, d in specs])
+    samples = load_inputs(options.calibration, [s for s, _ in specs], [d for _, d in specs],
+                          list(model.graph.inputs))
     quantized = quantize_graph(graph, calibrate(graph, samples, options.method), allow_fallback)
     qgraph = quantized.graph
     floats = [run_graph(graph, s)[0] for s in samples]

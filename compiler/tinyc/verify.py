@@ -141,17 +141,46 @@ def exact_outputs(graph) -> list[bool]:
             for name in graph.outputs]
 
 
-def load_inputs(path: Path, shapes: list[tuple[int, ...]], dtypes: list[str]
-                ) -> list[list[np.ndarray]]:
-    """Samples from an .npy file: one sample of the input's shape, or a batch of them."""
-    if len(shapes) != 1:
-        raise TinycError("--input takes an .npy for single-input models; this model has "
-                         f"{len(shapes)} inputs")
+def load_inputs(path: Path, shapes: list[tuple[int, ...]], dtypes: list[str],
+                names: list[str] | None = None) -> list[list[np.ndarray]]:
+    """Samples from an .npy file (a single-input model: one sample of the input's shape, or a
+    batch of them) or an .npz with one such array per input, named after the inputs or, as
+    np.savez(a, b) names them, arr_0, arr_1, ... in input order; every array holds the same
+    number of samples."""
     try:
-        x = np.load(path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise TinycError(f"{path}: not a readable .npy file ({exc})") from None
-    shape = shapes[0]
+        raise TinycError(f"{path}: not a readable .npy or .npz file ({exc})") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            arrays = _npz_arrays(path, data, len(shapes), names)
+    elif len(shapes) != 1:
+        raise TinycError(f"{path}: this model has {len(shapes)} inputs; give them in an .npz "
+                         "with one array per input (np.savez(path, x0, x1, ...))")
+    else:
+        arrays = [data]
+    batches = [_batch(path, x, shape) for x, shape in zip(arrays, shapes, strict=True)]
+    counts = {len(b) for b in batches}
+    if len(counts) != 1:
+        raise TinycError(f"{path}: the inputs' arrays hold different numbers of samples "
+                         f"({', '.join(str(len(b)) for b in batches)})")
+    return [[b[i].reshape(shape).astype(dtype) for b, shape, dtype in
+             zip(batches, shapes, dtypes, strict=True)] for i in range(counts.pop())]
+
+
+def _npz_arrays(path: Path, data, count: int, names: list[str] | None) -> list[np.ndarray]:
+    """The arrays of an .npz in input order: named after the inputs, or arr_0, arr_1, ..."""
+    keys = set(data.keys())
+    orders = [o for o in (names, [f"arr_{i}" for i in range(count)]) if o]
+    for order in orders:
+        if len(order) == count and keys == set(order):
+            return [data[k] for k in order]
+    raise TinycError(f"{path}: holds {', '.join(sorted(keys)) or 'no arrays'}; this model's "
+                     f"{count} input(s) are wanted as {' or '.join(', '.join(o) for o in orders)}")
+
+
+def _batch(path: Path, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """x as a batch of samples of the input's shape."""
     if x.shape == shape:
         batch = x[None]
     elif x.shape[1:] == shape:
@@ -161,9 +190,9 @@ def load_inputs(path: Path, shapes: list[tuple[int, ...]], dtypes: list[str]
     else:
         raise TinycError(f"{path}: shape {list(x.shape)} does not match the model input "
                          f"{list(shape)} (or a batch of them)")
-    if np.isnan(batch).any() if np.issubdtype(batch.dtype, np.floating) else False:
+    if np.issubdtype(batch.dtype, np.floating) and np.isnan(batch).any():
         raise TinycError(f"{path}: contains NaN values")
-    return [[sample.reshape(shape).astype(dtypes[0])] for sample in batch]
+    return batch
 
 
 def output_steps(graph) -> list[float | None]:
@@ -201,5 +230,5 @@ def default_samples(compiled: Compiled, count: int, path: Path | None
     graph = compiled.model.graph
     if path is not None:
         return load_inputs(path, [graph.tensors[t].shape for t in graph.inputs],
-                           [graph.tensors[t].dtype for t in graph.inputs])
+                           [graph.tensors[t].dtype for t in graph.inputs], list(graph.inputs))
     return sample_inputs(input_specs(graph), count)
