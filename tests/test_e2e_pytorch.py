@@ -91,6 +91,31 @@ def test_verify_scalar_constants(tmp_path: Path) -> None:
                    2)
 
 
+class _Normalized(torch.nn.Module):
+    """InstanceNorm2d (affine) over each channel's plane, LayerNorm over the last axis and one
+    without a bias over the last two (ONNX InstanceNormalization, LayerNormalization)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.instance = torch.nn.InstanceNorm2d(8, affine=True)
+        self.layer = torch.nn.LayerNorm(16)
+        self.plane = torch.nn.LayerNorm([12, 16], bias=False)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.uniform_(-1.0, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.plane(self.layer(self.instance(self.conv(x))))
+
+
+def test_verify_normalization_layers(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    path = save_torchscript(_Normalized().eval(), (1, 3, 12, 16), tmp_path / "m.pt")
+    _check_verdict(tinyc("verify", path, "--input-shape", "1x3x12x16", "--samples", "2",
+                         "--json"), 2)
+
+
 def test_compile_writes_project(tmp_path: Path) -> None:
     model, shape = models.build("small_cnn")
     path = save_torchscript(model, shape, tmp_path / "m.pt")

@@ -37,7 +37,7 @@ PARAMETER_SLOTS = {
     "Conv": {1, 2}, "ConvTranspose": {1, 2}, "BatchNormalization": {1, 2, 3, 4},
     "Clip": {1, 2}, "Reshape": {1}, "Expand": {1}, "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4},
     "Squeeze": {1}, "Unsqueeze": {1}, "ReduceMean": {1}, "ReduceMax": {1}, "ReduceMin": {1},
-    "ReduceSum": {1},
+    "ReduceSum": {1}, "LayerNormalization": {1, 2}, "InstanceNormalization": {1, 2},
 }
 
 # Cases tinyc refuses, with the text its one-line error must contain.

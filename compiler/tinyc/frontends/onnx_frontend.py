@@ -263,6 +263,52 @@ def _batchnorm(c: NodeContext) -> None:
            {"epsilon": float(c.attr("epsilon", 1e-5)), "channels_last": False})
 
 
+def _normalize(c: NodeContext, axes: tuple[int, ...], scale: str, bias: str
+               ) -> tuple[str, str]:
+    """y = (x - mean) / sqrt(var + epsilon) * scale + bias over `axes` (the biased variance, as
+    ONNX and PyTorch define it) into the node's first output, in the IR's elementwise and
+    reduction operators; returns (mean, sqrt(var + epsilon))."""
+    def op(name: str, inputs: list[str], attrs: dict | None = None, out: str | None = None
+           ) -> str:
+        return c.b.add(name, c.name, inputs, attrs or {}, None if out is None else [out])[0]
+
+    x, y = c.input(0), c.node.output[0]
+    eps = c.b.add_const(f"{c.name}_epsilon", np.array(c.attr("epsilon", 1e-5), np.float32))
+    mean = op("ReduceMean", [x], {"axes": axes})
+    d = op("Sub", [x, mean])
+    var = op("ReduceMean", [op("Mul", [d, d])], {"axes": axes})
+    std = op("Sqrt", [op("Add", [var, eps])])
+    scaled = op("Mul", [op("Div", [d, std]), scale], out=None if bias else y)
+    if bias:
+        op("Add", [scaled, bias], out=y)
+    return mean, std
+
+
+@converter("LayerNormalization")
+def _layer_norm(c: NodeContext) -> None:
+    """Over the axes from `axis` on; the optional Mean and InvStdDev outputs as ONNX defines
+    them (reduced axes kept as 1)."""
+    c.const_input(1, "scale")
+    c.const_input(2, "bias")
+    axis = c.axis(c.attr("axis", -1))
+    mean, std = _normalize(c, tuple(range(axis, c.rank())), c.input(1), c.input(2))
+    outputs = [*c.node.output, "", ""]
+    if outputs[1]:
+        c.b.alias(outputs[1], mean)
+    if outputs[2]:
+        c.b.add("Reciprocal", c.name, [std], {}, [outputs[2]])
+
+
+@converter("InstanceNormalization")
+def _instance_norm(c: NodeContext) -> None:
+    """Per sample and channel over the spatial axes of [N, C, ...]; scale and bias per channel."""
+    per_channel = (-1,) + (1,) * (c.rank() - 2)
+    scale, bias = (c.b.add_const(f"{c.name}_{what}",
+                                 c.const_input(i, what).astype(np.float32).reshape(per_channel))
+                   for i, what in ((1, "scale"), (2, "bias")))
+    _normalize(c, tuple(range(2, c.rank())), scale, bias)
+
+
 # ---- matrix products ---------------------------------------------------------------------------
 @converter("Gemm")
 def _gemm(c: NodeContext) -> None:
