@@ -116,6 +116,26 @@ def test_verify_normalization_layers(tmp_path: Path) -> None:
                          "--json"), 2)
 
 
+class _Upsampled(torch.nn.Module):
+    """A stride-2 convolution, then nearest-neighbour upsampling back (F.interpolate by 2 and by
+    (1, 3): ONNX Resize) added to the input: an FPN / U-Net style skip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = torch.nn.Conv2d(3, 3, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.interpolate(torch.relu(self.down(x)), scale_factor=2)
+        return x + y + torch.nn.functional.interpolate(x[:, :, :, ::3], scale_factor=(1, 3))
+
+
+def test_verify_nearest_upsampling(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    path = save_torchscript(_Upsampled().eval(), (1, 3, 8, 12), tmp_path / "m.pt")
+    _check_verdict(tinyc("verify", path, "--input-shape", "1x3x8x12", "--samples", "2",
+                         "--json"), 2)
+
+
 def test_compile_writes_project(tmp_path: Path) -> None:
     model, shape = models.build("small_cnn")
     path = save_torchscript(model, shape, tmp_path / "m.pt")

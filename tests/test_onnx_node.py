@@ -38,6 +38,7 @@ PARAMETER_SLOTS = {
     "Clip": {1, 2}, "Reshape": {1}, "Expand": {1}, "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4},
     "Squeeze": {1}, "Unsqueeze": {1}, "ReduceMean": {1}, "ReduceMax": {1}, "ReduceMin": {1},
     "ReduceSum": {1}, "LayerNormalization": {1, 2}, "InstanceNormalization": {1, 2},
+    "Resize": {1, 2, 3}, "Upsample": {1},
 }
 
 # Cases tinyc refuses, with the text its one-line error must contain.
@@ -49,6 +50,18 @@ REFUSED = {
     "test_dropout_random_old": "opset 11 is not supported",
     "test_gelu_tanh_1": "approximate=tanh",
     "test_gelu_tanh_2": "approximate=tanh",
+    # Resize: nearest neighbour by whole factors only (each input element repeated).
+    **{f"test_resize_{way}_scales_{mode}": f"mode '{mode.split('_')[0]}'"
+       for way in ("upsample", "downsample") for mode in (
+           "cubic", "cubic_A_n0p5_exclude_outside", "cubic_align_corners", "linear",
+           "linear_align_corners", "linear_half_pixel_symmetric")},
+    "test_resize_upsample_scales_cubic_asymmetric": "mode 'cubic'",
+    "test_resize_downsample_scales_cubic_antialias": "mode 'cubic'",
+    "test_resize_downsample_scales_linear_antialias": "mode 'linear'",
+    "test_resize_downsample_scales_nearest": "tinyc resizes by whole factors",
+    "test_resize_upsample_scales_nearest_axes_2_3": "the axes attribute",
+    "test_resize_upsample_scales_nearest_axes_3_2": "the axes attribute",
+    "test_upsample_nearest": "opset 9 is not supported",
     # Less/Where are taken as the binary sign pattern only (Less(x, T) -> Where(., -1, +1)).
     **{f"test_clip_{case}expanded": "run-time Where" for case in (
         "", "default_max_", "default_min_", "example_", "inbounds_",

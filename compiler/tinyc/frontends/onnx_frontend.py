@@ -594,6 +594,65 @@ def _pad(c: NodeContext) -> None:
     c.emit("Pad", [c.input(0)], {"pads": tuple(pads), "mode": mode, "value": value})
 
 
+def _nearest_source(out: int, size: int, scale: float, coords: str, rounding: str
+                    ) -> np.ndarray | None:
+    """The input index ONNX Resize (mode nearest) reads for each of `out` outputs along an
+    axis of `size`, or None for a coordinate mode or rounding tinyc does not know."""
+    x = np.arange(out, dtype=np.float64)
+    transforms = {
+        "half_pixel": (x + 0.5) / scale - 0.5,
+        "pytorch_half_pixel": (x + 0.5) / scale - 0.5 if out > 1 else 0.0 * x,
+        "asymmetric": x / scale,
+        "tf_half_pixel_for_nn": (x + 0.5) / scale,
+        "align_corners": x * (size - 1) / (out - 1) if out > 1 else 0.0 * x,
+    }
+    roundings = {"round_prefer_floor": lambda v: np.ceil(v - 0.5),
+                 "round_prefer_ceil": lambda v: np.floor(v + 0.5),
+                 "floor": np.floor, "ceil": np.ceil}
+    if coords not in transforms or rounding not in roundings:
+        return None
+    return np.clip(roundings[rounding](transforms[coords]), 0, size - 1).astype(np.int64)
+
+
+@converter("Resize", "Upsample")
+def _resize(c: NodeContext) -> None:
+    """Nearest-neighbour resizing by whole factors (the usual `F.interpolate(scale_factor=k)`
+    upsampling): every input element repeated k times along each axis, written as Reshape ->
+    Expand -> Reshape (so float and int8 alike, the quantization kept).  Other modes and
+    factors are refused."""
+    shape = c.b.shape(c.input(0))
+    mode = c.attr("mode", "nearest")
+    if mode != "nearest":
+        c.unsupported(f"mode '{mode}' (tinyc resizes by nearest neighbour, by whole factors)")
+    if c.attr("axes") is not None:
+        c.unsupported("the axes attribute")
+    first_scale = 1 if c.node.op_type == "Upsample" or c.opset < 11 else 2
+    scales = c.const_input(first_scale, "scales")
+    sizes = c.const_input(3, "sizes") if first_scale == 2 else None
+    if sizes is not None and sizes.size:
+        out = [int(v) for v in sizes]
+        scales = np.array(out, np.float64) / np.array(shape, np.float64)
+    elif scales is not None and scales.size == len(shape):
+        out = [int(np.floor(d * float(k))) for d, k in zip(shape, scales, strict=True)]
+    else:
+        c.unsupported("neither sizes nor scales for every axis")
+    coords = c.attr("coordinate_transformation_mode", "half_pixel" if first_scale == 2
+                    else "asymmetric")
+    rounding = c.attr("nearest_mode", "round_prefer_floor" if first_scale == 2 else "floor")
+    for axis, (size, o, scale) in enumerate(zip(shape, out, scales, strict=True)):
+        source = _nearest_source(o, size, float(scale), coords, rounding)
+        if o % size or source is None or not np.array_equal(source, np.arange(o) // (o // size)):
+            c.unsupported(f"axis {axis} goes from {size} to {o} with coordinate mode '{coords}' "
+                          f"and rounding '{rounding}'; tinyc resizes by whole factors, each input "
+                          "element repeated")
+    factors = [o // d for d, o in zip(shape, out, strict=True)]
+    spread = tuple(v for d in shape for v in (d, 1))
+    x = c.emit("Reshape", [c.input(0)], {"shape": spread}, last=False)[0]
+    x = c.emit("Expand", [x], {"shape": tuple(v for d, k in zip(shape, factors, strict=True)
+                                              for v in (d, k))}, last=False)[0]
+    c.emit("Reshape", [x], {"shape": tuple(out)})
+
+
 @converter("Expand")
 def _expand(c: NodeContext) -> None:
     shape = tuple(int(d) for d in c.const_input(1, "shape"))
