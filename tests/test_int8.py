@@ -94,8 +94,8 @@ def test_post_training_quantization_3d(tmp_path: Path) -> None:
 
 
 class _PoolDifference(torch.nn.Module):
-    """Average pooling, and a difference that is zero on every input: its calibrated range is
-    empty, too narrow for TFLite's int8 SUB rescaling, and ADD takes it with a wide input."""
+    """Average pooling, and a difference about 1e-7 of its operands: its calibrated range is
+    far too narrow for TFLite's int8 SUB rescaling, and ADD takes it with a wide input."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,13 +105,13 @@ class _PoolDifference(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.pool(torch.relu(self.conv(x)))
-        return self.head(y + (y - y))
+        return self.head(y + (y - y * 0.9999999))
 
 
 def test_post_training_quantization_of_average_pooling_and_an_empty_range(tmp_path: Path
                                                                         ) -> None:
     """TFLite's int8 average pooling keeps its input's quantization, so the quantizer gives
-    AveragePool that of its input; the zero difference's output scale is widened to what SUB
+    AveragePool that of its input; the tiny difference's output scale is widened to what SUB
     can rescale to.  Both compiled and exact (they were refused, and a traceback, before)."""
     torch.manual_seed(0)
     path = tmp_path / "m.pt"
@@ -119,6 +119,23 @@ def test_post_training_quantization_of_average_pooling_and_an_empty_range(tmp_pa
     np.save(tmp_path / "calib.npy", np.stack(_calibration()))
     _passed(tinyc("verify", path, "--input-shape", "1x3x32x32", "--quantize", "int8",
                   "--calibration", tmp_path / "calib.npy", "--samples", "3", "--json"),
+            lsb=0, exact=True)
+
+
+class _ZeroSoftmax(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax((x - x) * 2.0, dim=1) + x
+
+
+def test_post_training_quantization_of_a_tensor_that_is_always_zero(tmp_path: Path) -> None:
+    """(x - x) * 2 is zero on every calibration sample: any scale holds it, and the quantizer
+    takes [0, 1] rather than a tiny range that TFLite's softmax input rescaling cannot take (a
+    traceback before)."""
+    path = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.trace(_ZeroSoftmax(), torch.zeros(SHAPE)), str(path))
+    np.save(tmp_path / "calib.npy", np.stack(_calibration(8)))
+    _passed(tinyc("verify", path, "--input-shape", "1x3x32x32", "--quantize", "int8",
+                  "--calibration", tmp_path / "calib.npy", "--samples", "2", "--json"),
             lsb=0, exact=True)
 
 
@@ -345,6 +362,13 @@ def test_add_output_scale_too_small_for_tflite_is_refused(tmp_path: Path) -> Non
                       "Add node 'act': int8 output scale 1e-09 is too small for input scales "
                       "0.1 and 0.1")
     assert not (tmp_path / "o").exists()
+
+
+def test_softmax_input_scale_too_small_for_tflite_is_refused(tmp_path: Path) -> None:
+    path = _qdq_model(tmp_path / "m.onnx", np.array(-128, np.int8), np.array(1e-9, np.float32),
+                      op="Softmax", out_scale=np.array(1 / 256, np.float32))
+    assert_user_error(tinyc("compile", path, "-o", tmp_path / "o"),
+                      "Softmax node 'act': int8 input scale 1e-09 (beta 1) is too small")
 
 
 def test_quantize_needs_calibration(tmp_path: Path) -> None:

@@ -117,7 +117,13 @@ def _softmax_s8(node: Node, graph: Graph) -> S8Kernel:
             f"{arith.SOFTMAX_MAX_DEPTH}: leave this Softmax in float")
     qx = per_tensor(graph, node.inputs[0], node)
     params = _outer_inner(x, axis, axis) | {"depth": x[axis]}
-    params |= arith.softmax_params(qx.s, node.attrs.get("beta", 1.0))
+    beta = node.attrs.get("beta", 1.0)
+    try:
+        params |= arith.softmax_params(qx.s, beta)
+    except ValueError:  # TFLite rescales the input differences with a multiplier above 1
+        raise UnsupportedOperator(
+            f"{node.op} node '{node.name}': int8 input scale {qx.s:g} (beta {beta:g}) is too "
+            "small for TFLite's int8 softmax, which needs beta * scale above 2^-26") from None
     return S8Kernel("tc_softmax_s8", "tc_reduce_s8.c", "tc_reduce_s8.h", "tc_softmax_s8_params_t",
                     params, [node.inputs[0]], arith.softmax_s8,
                     f"Softmax axis {axis} {fmt_shape(x)} int8")

@@ -91,10 +91,12 @@ def calibrate(graph: Graph, samples: list[list[np.ndarray]], method: str = "minm
 
 
 def activation_quant(lo: float, hi: float) -> QuantParams:
-    """Per-tensor asymmetric int8 covering [lo, hi] and 0."""
+    """Per-tensor asymmetric int8 covering [lo, hi] and 0.  A tensor that is zero on every
+    calibration sample is held exactly by any scale: it gets [0, 1], not a tiny one that
+    TFLite's Add / Sub and Softmax input rescaling cannot take."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     if hi - lo < 1e-12:
-        hi = lo + 1e-6
+        lo, hi = 0.0, 1.0
     scale = np.float32((hi - lo) / 255.0)
     zero_point = int(np.clip(round(-128 - lo / float(scale)), -128, 127))
     return QuantParams.per_tensor(float(scale), zero_point)
