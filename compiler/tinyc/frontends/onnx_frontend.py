@@ -268,6 +268,8 @@ def _normalize(c: NodeContext, axes: tuple[int, ...], scale: str, bias: str
     """y = (x - mean) / sqrt(var + epsilon) * scale + bias over `axes` (the biased variance, as
     ONNX and PyTorch define it) into the node's first output, in the IR's elementwise and
     reduction operators; returns (mean, sqrt(var + epsilon))."""
+    # c.emit, but writing only `out` where given: c.emit(last=True) would give the last node
+    # all of LayerNormalization's outputs (Y, Mean, InvStdDev)
     def op(name: str, inputs: list[str], attrs: dict | None = None, out: str | None = None
            ) -> str:
         return c.b.add(name, c.name, inputs, attrs or {}, None if out is None else [out])[0]

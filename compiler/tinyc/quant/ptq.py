@@ -106,8 +106,9 @@ def add_output_quant(quant: QuantParams, s_a: float, s_b: float) -> QuantParams:
     """The output quantization of an int8 Add / Sub: TFLite's kernels rescale both inputs to
     2 max(s_a, s_b) / 2^20 and that sum to the output, a multiplier that must stay below 1, so
     the output scale must exceed 2 max(s_a, s_b) / 2^20.  A narrower calibrated range (an
-    output that is constant, such as x - x) is widened to twice that bound, keeping the zero
-    point: the values it held stay exact."""
+    output far smaller than its operands, such as the difference of two nearly equal tensors;
+    an all-zero one already has [0, 1], activation_quant) is widened to twice that bound,
+    keeping the zero point: the values it held stay exact."""
     bound = 2.0 * max(s_a, s_b) / (1 << arith.ADD_LEFT_SHIFT)
     if quant.s > bound:
         return quant
